@@ -1,0 +1,1 @@
+"""Fivestar: 五星争创 star ratings for district working committees."""

@@ -1,0 +1,181 @@
+"""Who may do what: one `authorize(principal, action, obj)` decision, deny by default.
+
+Every view calls `require` (or `authorize`) before touching an object, and list pages filter with
+the matching `*_scope` clause, so a page never shows what the same principal could not open.
+
+Roles (enums.Role): tenant administrators do everything in their tenant; committee members and
+inspectors read everything; organisation staff manage the subtree of their 机关党委/党总支; branch
+secretaries manage their branch's people; branch committee members read their branch; members see
+their own record and their branch. Operators manage tenants and see no tenant's inside.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from flask import abort
+from sqlalchemy import ColumnElement, false, or_, true
+
+from fivestar.accounts.models import Account
+from fivestar.accounts.principal import Principal
+from fivestar.enums import Role
+from fivestar.orgs.models import Organisation
+from fivestar.people.models import Member
+from fivestar.tenants.models import Tenant
+
+
+class Action(StrEnum):
+    PLATFORM_MANAGE = "platform.manage"
+    TENANT_VIEW = "tenant.view"
+    ORG_VIEW = "org.view"
+    ORG_MANAGE = "org.manage"
+    MEMBER_VIEW = "member.view"
+    MEMBER_CONTACT = "member.contact"  # see phone numbers: the office and the branch leaders, not fellow members
+    MEMBER_EDIT = "member.edit"
+    MEMBER_MOVE = "member.move"
+    MEMBER_DEACTIVATE = "member.deactivate"
+    MEMBER_IMPORT = "member.import"
+    ACCOUNT_VIEW = "account.view"
+    ACCOUNT_MANAGE = "account.manage"
+    RULES_VIEW = "rules.view"
+    RULES_MANAGE = "rules.manage"
+    AUDIT_VIEW = "audit.view"
+
+
+READ_ALL_ROLES = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
+
+# Actions each organisation-scoped role may take on objects inside its scope.
+_SCOPED: dict[Role, frozenset[Action]] = {
+    Role.ORG_STAFF: frozenset(
+        {
+            Action.ORG_VIEW,
+            Action.ORG_MANAGE,
+            Action.MEMBER_VIEW,
+            Action.MEMBER_CONTACT,
+            Action.MEMBER_EDIT,
+            Action.MEMBER_MOVE,
+            Action.MEMBER_DEACTIVATE,
+        }
+    ),
+    Role.BRANCH_SECRETARY: frozenset(
+        {Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT, Action.MEMBER_EDIT, Action.MEMBER_DEACTIVATE}
+    ),
+    Role.BRANCH_COMMITTEE: frozenset({Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT}),
+}
+_READ_ACTIONS = frozenset(
+    {Action.TENANT_VIEW, Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT, Action.RULES_VIEW}
+)
+_AUDIT_READERS = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
+
+# Which "view" action guards the existence of an object, for `require`'s 404-versus-403 choice.
+_VIEW_FOR: dict[type[Any], Action] = {
+    Organisation: Action.ORG_VIEW,
+    Member: Action.MEMBER_VIEW,
+    Account: Action.ACCOUNT_VIEW,
+    Tenant: Action.TENANT_VIEW,
+}
+
+
+def _object_path(obj: Any) -> str | None:
+    if isinstance(obj, Organisation):
+        return obj.path
+    if isinstance(obj, Member):
+        return obj.branch.path
+    return None
+
+
+def _in_tenant(principal: Principal, obj: Any) -> bool:
+    if obj is None:
+        return True
+    if isinstance(obj, Tenant):
+        return obj.id == principal.tenant_id
+    owner = getattr(obj, "tenant_id", None)
+    return owner is None or owner == principal.tenant_id
+
+
+def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bool:
+    """True when `principal` may take `action` on `obj`. Anything not granted here is denied."""
+    if not isinstance(principal, Principal) or not principal.is_authenticated:
+        return False
+    if principal.is_operator:
+        return action is Action.PLATFORM_MANAGE
+    if action is Action.PLATFORM_MANAGE or principal.tenant_id is None or not _in_tenant(principal, obj):
+        return False
+    roles = principal.roles
+    if Role.TENANT_ADMIN in roles:
+        return True
+    if action in _READ_ACTIONS and roles & READ_ALL_ROLES:
+        return True
+    if action is Action.AUDIT_VIEW:
+        return bool(roles & _AUDIT_READERS)
+    if action in (Action.TENANT_VIEW, Action.RULES_VIEW):
+        # Everyone with a role reads the rules: secretaries and members score against them.
+        return bool(roles)
+    if action is Action.ACCOUNT_VIEW and isinstance(obj, Account):
+        return obj.id == principal.account_id
+    if action is Action.MEMBER_CONTACT and isinstance(obj, Member) and obj.id == principal.member_id:
+        return True
+    path = _object_path(obj)
+    if path is not None:
+        for grant in principal.grants:
+            allowed = _SCOPED.get(grant.role)
+            if allowed and action in allowed and grant.organisation_path and path.startswith(grant.organisation_path):
+                return True
+        if Role.MEMBER in roles and principal.member_branch_path:
+            if action is Action.ORG_VIEW and path == principal.member_branch_path:
+                return True
+            if action is Action.MEMBER_VIEW and path == principal.member_branch_path:
+                return True
+    return False
+
+
+def require(principal: Principal | Any, action: Action, obj: Any = None) -> None:
+    """Abort unless allowed: 404 when the object is not even visible to the principal, else 403."""
+    if authorize(principal, action, obj):
+        return
+    view = _VIEW_FOR.get(type(obj))
+    if obj is not None and view is not None and view is not action and authorize(principal, view, obj):
+        abort(403)
+    abort(404 if obj is not None else 403)
+
+
+def _path_clause(principal: Principal, roles: set[Role], action: Action) -> ColumnElement[bool]:
+    paths = [
+        grant.organisation_path
+        for grant in principal.grants
+        if grant.role in roles and grant.organisation_path and action in _SCOPED.get(grant.role, frozenset())
+    ]
+    clauses: list[ColumnElement[bool]] = [Organisation.path.startswith(path, autoescape=True) for path in paths]
+    if Role.MEMBER in principal.roles and principal.member_branch_path and action in (
+        Action.ORG_VIEW,
+        Action.MEMBER_VIEW,
+    ):
+        clauses.append(Organisation.path == principal.member_branch_path)
+    return or_(*clauses) if clauses else false()
+
+
+def org_scope(principal: Principal, action: Action = Action.ORG_VIEW) -> ColumnElement[bool]:
+    """A WHERE clause on `Organisation` matching what `authorize` allows for `action`."""
+    if principal.is_operator or principal.tenant_id is None:
+        return false()
+    if Role.TENANT_ADMIN in principal.roles or (action in _READ_ACTIONS and principal.roles & READ_ALL_ROLES):
+        return true()
+    return _path_clause(principal, set(_SCOPED), action)
+
+
+def member_scope(principal: Principal, action: Action = Action.MEMBER_VIEW) -> ColumnElement[bool]:
+    """A WHERE clause for queries that join `Member` to its branch `Organisation`."""
+    return org_scope(principal, action)
+
+
+def scoped_actions(principal: Principal | Any) -> frozenset[Action]:
+    """Actions the principal may take on *some* object through an organisation-scoped role."""
+    if not isinstance(principal, Principal) or principal.is_operator:
+        return frozenset()
+    actions: set[Action] = set()
+    for grant in principal.grants:
+        actions |= _SCOPED.get(grant.role, frozenset())
+    if Role.MEMBER in principal.roles and principal.member_branch_path:
+        actions |= {Action.ORG_VIEW, Action.MEMBER_VIEW}
+    return frozenset(actions)

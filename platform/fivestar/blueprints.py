@@ -1,0 +1,34 @@
+"""Every blueprint, in one list. Tenant blueprints nest under `/t/<slug>/` (fivestar.web.tenant).
+
+Nested blueprints are attached once, at import time: Flask refuses to change a blueprint after it
+has been registered on an app, and tests create several apps.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+from fivestar.accounts.admin_views import accounts_bp
+from fivestar.accounts.views import auth_bp
+from fivestar.home.views import home_bp
+from fivestar.imports.views import imports_bp
+from fivestar.ops.views import ops_bp
+from fivestar.orgs.views import orgs_bp
+from fivestar.people.views import people_bp
+from fivestar.tenants.views import rules_bp
+
+TENANT_BLUEPRINTS: list[Blueprint] = [home_bp, auth_bp, accounts_bp, orgs_bp, people_bp, imports_bp, rules_bp]
+PLATFORM_BLUEPRINTS: list[Blueprint] = [ops_bp]
+
+_attached = False
+
+
+def register_blueprints(app: Flask, tenant_bp: Blueprint) -> None:
+    global _attached
+    if not _attached:
+        for child in TENANT_BLUEPRINTS:
+            tenant_bp.register_blueprint(child)
+        _attached = True
+    app.register_blueprint(tenant_bp)
+    for blueprint in PLATFORM_BLUEPRINTS:
+        app.register_blueprint(blueprint)

@@ -1,0 +1,94 @@
+"""The `fivestar` command."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from fivestar.config import ConfigError, Settings, load_settings
+
+
+def settings_or_exit() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        click.echo(str(exc), err=True)
+        sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """五星争创 Fivestar — star ratings of party branches and members."""
+
+
+@main.group()
+def db() -> None:
+    """Database schema (Alembic migrations)."""
+
+
+@db.command("upgrade")
+@click.argument("revision", default="head")
+def db_upgrade(revision: str) -> None:
+    """Apply migrations up to REVISION (default: head)."""
+    from fivestar import dbcli
+
+    settings = settings_or_exit()
+    dbcli.upgrade(settings.resolved_database_url, revision)
+    click.echo(f"database at {revision}: {_redact(settings.resolved_database_url)}")
+
+
+@db.command("downgrade")
+@click.argument("revision")
+def db_downgrade(revision: str) -> None:
+    """Revert migrations down to REVISION."""
+    from fivestar import dbcli
+
+    dbcli.downgrade(settings_or_exit().resolved_database_url, revision)
+
+
+@db.command("current")
+def db_current() -> None:
+    """Show the current revision."""
+    from fivestar import dbcli
+
+    dbcli.current(settings_or_exit().resolved_database_url)
+
+
+@db.command("revision")
+@click.option("-m", "--message", required=True)
+def db_revision(message: str) -> None:
+    """Autogenerate a new migration from the models (for developers)."""
+    from fivestar import dbcli
+
+    dbcli.revision(settings_or_exit().resolved_database_url, message)
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
+
+
+def _register(group: Any) -> None:
+    main.add_command(group)
+
+
+def _load_commands() -> None:
+    from fivestar.demo.cli import demo_command, serve_command
+    from fivestar.imports.cli import IMPORT_COMMANDS
+    from fivestar.rules.cli import rules_cli
+    from fivestar.tenants.cli import operator_cli, tenant_cli
+
+    _register(rules_cli)
+    _register(demo_command)
+    _register(serve_command)
+    _register(tenant_cli)
+    _register(operator_cli)
+    for command in IMPORT_COMMANDS:
+        _register(command)
+
+
+_load_commands()

@@ -1,0 +1,42 @@
+"""A tenant's home: its organisation tree with member counts, a people search, and — for branch
+secretaries, branch committee members and members — their own branch's roll right away."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, render_template
+from flask_login import current_user, login_required
+
+from fivestar.accounts.policy import Action, require
+from fivestar.accounts.principal import Principal
+from fivestar.enums import MemberStatus, Role
+from fivestar.orgs.queries import visible_tree
+from fivestar.people.queries import branch_roll
+from fivestar.web.session import db
+from fivestar.web.tenant import current_tenant
+
+home_bp = Blueprint("home", __name__)
+
+BRANCH_ROLES = (Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
+
+
+def own_branch_ids(principal: Principal) -> list[int]:
+    """The branches a person works in: those of their branch roles, else the branch they belong to.
+
+    The member's branch is the last id of its materialised path, so no query is needed.
+    """
+    ids = [grant.organisation_id for grant in principal.grants if grant.role in BRANCH_ROLES and grant.organisation_id]
+    if not ids and principal.member_branch_path:
+        ids = [int(principal.member_branch_path.strip("/").split("/")[-1])]
+    return sorted(set(ids))
+
+
+@home_bp.get("/")
+@login_required
+def index() -> Any:
+    tenant = current_tenant()
+    require(current_user, Action.TENANT_VIEW, tenant)
+    tree = visible_tree(db(), current_user)
+    roll = branch_roll(db(), current_user, own_branch_ids(current_user), status=MemberStatus.ACTIVE)
+    return render_template("home/index.html", tree=tree, roll=roll)

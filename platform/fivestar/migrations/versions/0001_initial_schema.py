@@ -1,0 +1,268 @@
+"""Initial schema (generated from the models by fivestar.dbcli.regenerate_initial).
+
+Revision ID: 0001
+Revises:
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0001"
+down_revision: str | None = None
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table('operators',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('username', sa.String(length=60), nullable=False),
+    sa.Column('display_name', sa.String(length=60), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=True),
+    sa.Column('password_hash', sa.String(length=255), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_operators')),
+    sa.UniqueConstraint('username', name=op.f('uq_operators_username'))
+    )
+    op.create_table('tenants',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('slug', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('timezone', sa.String(length=64), nullable=False),
+    sa.Column('locale', sa.String(length=8), nullable=False),
+    sa.Column('status', sa.Enum('active', 'suspended', name='tenant_status', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('status_reason', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint("locale IN ('zh', 'en')", name=op.f('ck_tenants_locale')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_tenants')),
+    sa.UniqueConstraint('slug', name=op.f('uq_tenants_slug'))
+    )
+    op.create_table('audit_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=True),
+    sa.Column('occurred_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('actor_kind', sa.String(length=16), nullable=False),
+    sa.Column('actor_id', sa.Integer(), nullable=True),
+    sa.Column('actor_name', sa.String(length=120), nullable=False),
+    sa.Column('action', sa.String(length=64), nullable=False),
+    sa.Column('object_type', sa.String(length=40), nullable=False),
+    sa.Column('object_id', sa.String(length=64), nullable=True),
+    sa.Column('before', sa.JSON(), nullable=True),
+    sa.Column('after', sa.JSON(), nullable=True),
+    sa.Column('reason', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_audit_events_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_audit_events'))
+    )
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.create_index('ix_audit_events_object', ['tenant_id', 'object_type', 'object_id'], unique=False)
+        batch_op.create_index('ix_audit_events_tenant_time', ['tenant_id', 'occurred_at'], unique=False)
+    op.create_table('organisations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('parent_id', sa.Integer(), nullable=True),
+    sa.Column('kind', sa.Enum('committee', 'party_committee', 'general_branch', 'branch', 'retiree_branch', name='org_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('name', sa.String(length=120), nullable=False),
+    sa.Column('code', sa.String(length=40), nullable=False),
+    sa.Column('path', sa.String(length=400), nullable=False),
+    sa.Column('sort_order', sa.Integer(), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'parent_id'], ['organisations.tenant_id', 'organisations.id'], name=op.f('fk_organisations_tenant_id_parent_id_organisations'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_organisations_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_organisations')),
+    sa.UniqueConstraint('tenant_id', 'code', name=op.f('uq_organisations_tenant_id_code')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_organisations_tenant_id_id'))
+    )
+    with op.batch_alter_table('organisations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_organisations_tenant_id'), ['tenant_id'], unique=False)
+        batch_op.create_index('ix_organisations_tenant_parent', ['tenant_id', 'parent_id'], unique=False)
+        batch_op.create_index('ix_organisations_tenant_path', ['tenant_id', 'path'], unique=False)
+    op.create_table('outbox_messages',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('channel', sa.Enum('email', name='outbox_channel', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('recipient', sa.String(length=254), nullable=False),
+    sa.Column('subject', sa.String(length=200), nullable=False),
+    sa.Column('body_text', sa.Text(), nullable=False),
+    sa.Column('body_html', sa.Text(), nullable=True),
+    sa.Column('dedupe_key', sa.String(length=120), nullable=False),
+    sa.Column('state', sa.Enum('pending', 'sending', 'sent', 'failed', name='delivery_state', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('max_attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_outbox_messages_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_outbox_messages')),
+    sa.UniqueConstraint('tenant_id', 'dedupe_key', name=op.f('uq_outbox_messages_tenant_id_dedupe_key'))
+    )
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_due', ['state', 'next_attempt_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_outbox_messages_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('rule_set_versions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('source_toml', sa.Text(), nullable=False),
+    sa.Column('document', sa.JSON(), nullable=False),
+    sa.Column('content_hash', sa.String(length=64), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=120), nullable=True),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_rule_set_versions_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rule_set_versions')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_rule_set_versions_tenant_id_id')),
+    sa.UniqueConstraint('tenant_id', 'version', name=op.f('uq_rule_set_versions_tenant_id_version'))
+    )
+    with op.batch_alter_table('rule_set_versions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rule_set_versions_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('members',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('branch_id', sa.Integer(), nullable=False),
+    sa.Column('member_no', sa.String(length=40), nullable=False),
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('gender', sa.Enum('male', 'female', name='gender', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('phone', sa.String(length=32), nullable=True),
+    sa.Column('joined_on', sa.Date(), nullable=True),
+    sa.Column('standing', sa.Enum('probationary', 'full', name='standing', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('position', sa.Enum('secretary', 'deputy_secretary', 'committee_member', 'member', name='position', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('status', sa.Enum('active', 'transferred_out', name='member_status', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('left_on', sa.Date(), nullable=True),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'branch_id'], ['organisations.tenant_id', 'organisations.id'], name=op.f('fk_members_tenant_id_branch_id_organisations')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_members_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_members')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_members_tenant_id_id')),
+    sa.UniqueConstraint('tenant_id', 'member_no', name=op.f('uq_members_tenant_id_member_no'))
+    )
+    with op.batch_alter_table('members', schema=None) as batch_op:
+        batch_op.create_index('ix_members_tenant_branch_status', ['tenant_id', 'branch_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_members_tenant_id'), ['tenant_id'], unique=False)
+        batch_op.create_index('ix_members_tenant_name', ['tenant_id', 'name'], unique=False)
+    op.create_table('accounts',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('username', sa.String(length=60), nullable=False),
+    sa.Column('display_name', sa.String(length=60), nullable=False),
+    sa.Column('email', sa.String(length=254), nullable=True),
+    sa.Column('password_hash', sa.String(length=255), nullable=True),
+    sa.Column('member_id', sa.Integer(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('must_change_password', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'member_id'], ['members.tenant_id', 'members.id'], name=op.f('fk_accounts_tenant_id_member_id_members')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_accounts_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_accounts')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_accounts_tenant_id_id')),
+    sa.UniqueConstraint('tenant_id', 'username', name=op.f('uq_accounts_tenant_id_username'))
+    )
+    with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_accounts_tenant_id'), ['tenant_id'], unique=False)
+        batch_op.create_index('uq_accounts_tenant_member', ['tenant_id', 'member_id'], unique=True)
+    op.create_table('auth_sessions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('operator_id', sa.Integer(), nullable=True),
+    sa.Column('tenant_id', sa.Integer(), nullable=True),
+    sa.Column('account_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_seen_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('ip_address', sa.String(length=64), nullable=True),
+    sa.Column('user_agent', sa.String(length=300), nullable=True),
+    sa.CheckConstraint('(operator_id IS NOT NULL AND account_id IS NULL AND tenant_id IS NULL) OR (operator_id IS NULL AND account_id IS NOT NULL AND tenant_id IS NOT NULL)', name=op.f('ck_auth_sessions_principal')),
+    sa.ForeignKeyConstraint(['operator_id'], ['operators.id'], name=op.f('fk_auth_sessions_operator_id_operators'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id', 'account_id'], ['accounts.tenant_id', 'accounts.id'], name=op.f('fk_auth_sessions_tenant_id_account_id_accounts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_auth_sessions_tenant_id_tenants'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_auth_sessions')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_auth_sessions_token_hash'))
+    )
+    with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
+        batch_op.create_index('ix_auth_sessions_account', ['tenant_id', 'account_id'], unique=False)
+    op.create_table('invitations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'account_id'], ['accounts.tenant_id', 'accounts.id'], name=op.f('fk_invitations_tenant_id_account_id_accounts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_invitations_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_invitations')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_invitations_token_hash'))
+    )
+    with op.batch_alter_table('invitations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_invitations_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('role_grants',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('role', sa.Enum('tenant_admin', 'committee_member', 'org_staff', 'branch_secretary', 'branch_committee', 'member', 'inspector', name='role', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint("(role IN ('org_staff', 'branch_secretary', 'branch_committee')) = (organisation_id IS NOT NULL)", name=op.f('ck_role_grants_scope')),
+    sa.ForeignKeyConstraint(['tenant_id', 'account_id'], ['accounts.tenant_id', 'accounts.id'], name=op.f('fk_role_grants_tenant_id_account_id_accounts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id', 'organisation_id'], ['organisations.tenant_id', 'organisations.id'], name=op.f('fk_role_grants_tenant_id_organisation_id_organisations')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_role_grants_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_role_grants')),
+    sa.UniqueConstraint('account_id', 'role', 'organisation_id', name=op.f('uq_role_grants_account_id_role_organisation_id'))
+    )
+    with op.batch_alter_table('role_grants', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_role_grants_tenant_id'), ['tenant_id'], unique=False)
+    # ### end Alembic commands ###
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('role_grants', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_role_grants_tenant_id'))
+    op.drop_table('role_grants')
+    with op.batch_alter_table('invitations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_invitations_tenant_id'))
+    op.drop_table('invitations')
+    with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
+        batch_op.drop_index('ix_auth_sessions_account')
+    op.drop_table('auth_sessions')
+    with op.batch_alter_table('accounts', schema=None) as batch_op:
+        batch_op.drop_index('uq_accounts_tenant_member')
+        batch_op.drop_index(batch_op.f('ix_accounts_tenant_id'))
+    op.drop_table('accounts')
+    with op.batch_alter_table('members', schema=None) as batch_op:
+        batch_op.drop_index('ix_members_tenant_name')
+        batch_op.drop_index(batch_op.f('ix_members_tenant_id'))
+        batch_op.drop_index('ix_members_tenant_branch_status')
+    op.drop_table('members')
+    with op.batch_alter_table('rule_set_versions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rule_set_versions_tenant_id'))
+    op.drop_table('rule_set_versions')
+    with op.batch_alter_table('outbox_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_outbox_messages_tenant_id'))
+        batch_op.drop_index('ix_outbox_due')
+    op.drop_table('outbox_messages')
+    with op.batch_alter_table('organisations', schema=None) as batch_op:
+        batch_op.drop_index('ix_organisations_tenant_path')
+        batch_op.drop_index('ix_organisations_tenant_parent')
+        batch_op.drop_index(batch_op.f('ix_organisations_tenant_id'))
+    op.drop_table('organisations')
+    with op.batch_alter_table('audit_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_audit_events_tenant_time')
+        batch_op.drop_index('ix_audit_events_object')
+    op.drop_table('audit_events')
+    op.drop_table('tenants')
+    op.drop_table('operators')
+    # ### end Alembic commands ###

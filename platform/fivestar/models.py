@@ -1,0 +1,24 @@
+"""Import every model so that `Base.metadata` is complete (for Alembic and the tests)."""
+
+from fivestar.accounts.models import Account, AuthSession, Invitation, Operator, RoleGrant
+from fivestar.audit.models import AuditEvent
+from fivestar.db import Base
+from fivestar.orgs.models import Organisation
+from fivestar.outbox.models import OutboxMessage
+from fivestar.people.models import Member
+from fivestar.tenants.models import RuleSetVersion, Tenant
+
+__all__ = [
+    "Account",
+    "AuditEvent",
+    "AuthSession",
+    "Base",
+    "Invitation",
+    "Member",
+    "Operator",
+    "Organisation",
+    "OutboxMessage",
+    "RoleGrant",
+    "RuleSetVersion",
+    "Tenant",
+]

@@ -1,0 +1,281 @@
+"""The hosting operator's pages (`/ops/…`): login, and tenant management.
+
+Operators create, suspend and resume tenants and manage their rule-set versions. They never see
+inside a tenant: these pages show facts and counts only, never a member, an organisation name or an
+account. Every page requires `Action.PLATFORM_MANAGE`; a tenant account's cookie is not a login here
+(`load_principal` with no tenant returns nobody), so it gets the operator login page, never data.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
+from flask_login import current_user, login_required, login_user, logout_user
+from wtforms.fields.choices import SelectChoice
+
+from fivestar.accounts.forms import LoginForm
+from fivestar.accounts.policy import Action, require
+from fivestar.accounts.services import authenticate_operator
+from fivestar.accounts.sessions import load_principal, revoke_session, start_session
+from fivestar.errors import ServiceError
+from fivestar.extensions import limiter
+from fivestar.i18n import _
+from fivestar.ops.forms import UPLOAD, CreateTenantForm, ResumeForm, SuspendForm
+from fivestar.paths import PACKAGE_DIR
+from fivestar.rules import RuleSetError, load_rules
+from fivestar.tenants import services as tenant_services
+from fivestar.tenants.forms import RulesUploadForm
+from fivestar.tenants.models import Tenant
+from fivestar.tenants.views import toml_download
+from fivestar.web.core import _safe_next
+from fivestar.web.session import db
+
+ops_bp = Blueprint("ops", __name__, url_prefix="/ops")
+
+
+def _login_limit() -> str:
+    return str(current_app.config["FIVESTAR_SETTINGS"].login_limit)
+
+
+def _login_key() -> str:
+    return "ops-login:" + (request.form.get("username") or "").strip().lower()[:60]
+
+
+@ops_bp.route("/login", methods=["GET", "POST"])
+@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
+@limiter.limit(
+    _login_limit, key_func=_login_key, methods=["POST"], deduct_when=lambda response: response.status_code != 302
+)
+def login() -> Any:
+    form = LoginForm()
+    if form.validate_on_submit():
+        operator = authenticate_operator(db(), form.username.data or "", form.password.data or "")
+        if operator is None:
+            form.password.errors.append(_("用户名或密码不正确"))
+            return render_template("ops/login.html", form=form)
+        session.clear()
+        settings = current_app.config["FIVESTAR_SETTINGS"]
+        token = start_session(
+            db(), hours=settings.session_hours, operator=operator,
+            ip_address=request.remote_addr, user_agent=request.user_agent.string,
+        )
+        db().flush()
+        principal = load_principal(db(), token, tenant_id=None)
+        db().commit()
+        assert principal is not None
+        login_user(principal)
+        session.permanent = True
+        return redirect(_safe_next(request.args.get("next")) if request.args.get("next") else url_for("ops.tenants"))
+    return render_template("ops/login.html", form=form)
+
+
+@ops_bp.post("/logout")
+def logout() -> Any:
+    if current_user.is_authenticated:
+        revoke_session(db(), current_user.get_id())
+        db().commit()
+    logout_user()
+    session.clear()
+    flash(_("您已退出登录。"), "info")
+    return redirect(url_for("ops.login"))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def sample_rules_dir() -> Path | None:
+    """The folder of sample rule sets: `tenants/` of a checkout (a wheel may bundle `_tenants`)."""
+    for folder in (PACKAGE_DIR.parent.parent / "tenants", PACKAGE_DIR / "_tenants"):
+        if folder.is_dir():
+            return folder
+    return None
+
+
+def sample_rule_files() -> list[tuple[str, str]]:
+    """(file name, rule-set name) of every sample that loads; a broken sample is not offered."""
+    folder = sample_rules_dir()
+    if folder is None:
+        return []
+    samples = []
+    for path in sorted(folder.glob("*.toml")):
+        try:
+            samples.append((path.name, load_rules(path.read_text(encoding="utf-8")).meta.name))
+        except (OSError, UnicodeDecodeError, RuleSetError):
+            continue
+    return samples
+
+
+def _sample_text(name: str) -> str:
+    folder = sample_rules_dir()
+    if folder is None or name not in {file for file, _label in sample_rule_files()}:
+        raise ServiceError(_("请选择示例规则或上传规则文件"), field="rules")
+    return (folder / name).read_text(encoding="utf-8").removeprefix("\ufeff")
+
+
+def _load_tenant(slug: str) -> Tenant:
+    try:
+        return tenant_services.get_tenant(db(), slug)
+    except ServiceError:
+        abort(404)
+
+
+def _attach_error(form: Any, exc: ServiceError, default: str) -> list[Any]:
+    """Put a service refusal on the matching form field; return the rule errors to list by path."""
+    field_name = {"rules": default}.get(exc.field or "", exc.field or default)
+    field = getattr(form, field_name, None) or getattr(form, default)
+    rule_errors = list(getattr(exc, "errors", []))
+    field.errors = [*list(field.errors or []), _("规则文件有误，共 %(n)d 处，见下方列表", n=len(rule_errors))
+                    if rule_errors else exc.message]
+    return rule_errors
+
+
+def _detail(tenant: Tenant, status: int = 200, **forms: Any) -> Any:
+    upload = forms.get("upload") or RulesUploadForm(prefix="rules")
+    suspend = forms.get("suspend") or SuspendForm(prefix="suspend")
+    resume = forms.get("resume") or ResumeForm(prefix="resume")
+    return (
+        render_template(
+            "ops/tenant_detail.html",
+            t=tenant,
+            counts=tenant_services.tenant_counts(db(), tenant),
+            versions=tenant_services.rules_history(db(), tenant),
+            upload_form=upload,
+            suspend_form=suspend,
+            resume_form=resume,
+            rule_errors=forms.get("rule_errors") or [],
+            error=forms.get("error"),
+        ),
+        status,
+    )
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+@ops_bp.get("/")
+@login_required
+def tenants() -> Any:
+    """Every tenant with status, rules version and member count: a fixed number of queries."""
+    require(current_user, Action.PLATFORM_MANAGE)
+    return render_template("ops/tenants.html", rows=tenant_services.list_tenants(db()))
+
+
+@ops_bp.route("/tenants/new", methods=["GET", "POST"])
+@login_required
+def create_tenant() -> Any:
+    require(current_user, Action.PLATFORM_MANAGE)
+    form = CreateTenantForm()
+    samples = sample_rule_files()
+    form.rules_source.choices = [
+        *(SelectChoice(file, f"{name} ({file})") for file, name in samples),
+        SelectChoice(UPLOAD, _("上传规则文件")),
+    ]
+    if request.method == "GET" and samples:
+        form.rules_source.data = samples[0][0]
+    rule_errors: list[Any] = []
+    if form.validate_on_submit():
+        try:
+            if form.rules_source.data == UPLOAD:
+                upload = form.rules_file.data
+                if upload is None or not getattr(upload, "filename", ""):
+                    raise ServiceError(_("请选择要上传的规则文件"), field="rules")
+                text = tenant_services.decode_rules_upload(upload.read())
+            else:
+                text = _sample_text(form.rules_source.data or "")
+            tenant = tenant_services.create_tenant(
+                db(),
+                slug=form.slug.data or "",
+                name=form.name.data or "",
+                rules_toml=text,
+                timezone=form.timezone.data or "",
+                locale=form.locale.data or "zh",
+                committee_name=form.committee_name.data,
+            )
+        except ServiceError as exc:
+            db().rollback()
+            rule_errors = _attach_error(form, exc, "rules_file")
+            return render_template("ops/tenant_new.html", form=form, rule_errors=rule_errors), exc.status
+        db().commit()
+        flash(_("已创建单位 %(name)s，规则第 1 版已生效。", name=tenant.name), "success")
+        return redirect(url_for("ops.tenant_detail", slug=tenant.slug))
+    status = 400 if request.method == "POST" else 200
+    return render_template("ops/tenant_new.html", form=form, rule_errors=rule_errors), status
+
+
+@ops_bp.get("/tenants/<slug>")
+@login_required
+def tenant_detail(slug: str) -> Any:
+    require(current_user, Action.PLATFORM_MANAGE)
+    return _detail(_load_tenant(slug))
+
+
+@ops_bp.post("/tenants/<slug>/rules")
+@login_required
+def upload_rules(slug: str) -> Any:
+    require(current_user, Action.PLATFORM_MANAGE)
+    tenant = _load_tenant(slug)
+    form = RulesUploadForm(prefix="rules")
+    if not form.validate_on_submit():
+        return _detail(tenant, 400, upload=form)
+    try:
+        text = tenant_services.decode_rules_upload(form.rules_file.data.read())
+        version = tenant_services.add_rules_version(db(), tenant, text, note=form.note.data)
+    except ServiceError as exc:
+        db().rollback()
+        rule_errors = _attach_error(form, exc, "rules_file")
+        return _detail(tenant, exc.status, upload=form, rule_errors=rule_errors)
+    db().commit()
+    flash(_("已保存第 %(n)d 版规则；已开始的评定仍按原版本进行。", n=version.version), "success")
+    return redirect(url_for("ops.tenant_detail", slug=tenant.slug))
+
+
+@ops_bp.get("/tenants/<slug>/rules/<int:number>.toml")
+@login_required
+def download_rules(slug: str, number: int) -> Any:
+    require(current_user, Action.PLATFORM_MANAGE)
+    tenant = _load_tenant(slug)
+    try:
+        version = tenant_services.rules_version(db(), tenant, number)
+    except ServiceError:
+        abort(404)
+    return toml_download(version.source_toml, f"{tenant.slug}-rules-v{version.version}.toml")
+
+
+@ops_bp.post("/tenants/<slug>/suspend")
+@login_required
+def suspend(slug: str) -> Any:
+    require(current_user, Action.PLATFORM_MANAGE)
+    tenant = _load_tenant(slug)
+    form = SuspendForm(prefix="suspend")
+    if not form.validate_on_submit():
+        return _detail(tenant, 400, suspend=form)
+    try:
+        tenant_services.suspend_tenant(db(), tenant, form.reason.data or "")
+    except ServiceError as exc:
+        db().rollback()
+        _attach_error(form, exc, "reason")
+        return _detail(tenant, exc.status, suspend=form, error=exc.message)
+    db().commit()
+    flash(_("已暂停单位 %(name)s，其用户已被登出。", name=tenant.name), "success")
+    return redirect(url_for("ops.tenant_detail", slug=tenant.slug))
+
+
+@ops_bp.post("/tenants/<slug>/resume")
+@login_required
+def resume(slug: str) -> Any:
+    require(current_user, Action.PLATFORM_MANAGE)
+    tenant = _load_tenant(slug)
+    form = ResumeForm(prefix="resume")
+    if not form.validate_on_submit():
+        return _detail(tenant, 400, resume=form)
+    try:
+        tenant_services.resume_tenant(db(), tenant, form.reason.data)
+    except ServiceError as exc:
+        db().rollback()
+        _attach_error(form, exc, "reason")
+        return _detail(tenant, exc.status, resume=form, error=exc.message)
+    db().commit()
+    flash(_("已恢复单位 %(name)s。", name=tenant.name), "success")
+    return redirect(url_for("ops.tenant_detail", slug=tenant.slug))

@@ -1,0 +1,131 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, g, request
+from sqlalchemy.orm import configure_mappers
+
+import fivestar.models  # noqa: F401 - registers every mapper before the first query
+from fivestar.accounts.sessions import load_principal
+from fivestar.config import Settings, load_settings
+from fivestar.db import make_engine, make_sessionmaker
+from fivestar.extensions import babel, csrf, limiter, login_manager
+from fivestar.i18n import SUPPORTED_LOCALES, _l
+from fivestar.paths import static_dir, templates_dir, translations_dir
+from fivestar.tenancy import current_tenant_id
+from fivestar.web import templating
+from fivestar.web.core import LANG_COOKIE, core_bp
+from fivestar.web.errors import install_error_handlers
+from fivestar.web.security import install_security_headers
+from fivestar.web.session import close_session, db
+from fivestar.web.tenant import release_tenant, tenant_bp
+
+
+def create_app(settings: Settings | None = None, **config_overrides: Any) -> Flask:
+    settings = settings or load_settings()
+    app = Flask(
+        "fivestar",
+        template_folder=str(templates_dir()),
+        static_folder=str(static_dir()),
+        static_url_path="/static",
+    )
+    app.config.update(
+        FIVESTAR_SETTINGS=settings,
+        SECRET_KEY=settings.resolved_secret_key,
+        SESSION_COOKIE_NAME="fivestar_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        PERMANENT_SESSION_LIFETIME=settings.session_hours * 3600,
+        MAX_CONTENT_LENGTH=settings.max_upload_mb * 1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=settings.session_hours * 3600,
+        BABEL_DEFAULT_LOCALE=settings.default_locale,
+        BABEL_DEFAULT_TIMEZONE="UTC",
+        BABEL_TRANSLATION_DIRECTORIES=str(translations_dir()),
+        RATELIMIT_STORAGE_URI=settings.ratelimit_storage_url,
+        RATELIMIT_ENABLED=True,
+        TEMPLATES_AUTO_RELOAD=not settings.is_production,
+        JSON_AS_ASCII=False,
+    )
+    app.config.update(config_overrides)
+    logging.basicConfig(level=settings.log_level)
+
+    engine = app.config.pop("FIVESTAR_ENGINE", None) or make_engine(settings.resolved_database_url)
+    configure_mappers()
+    app.extensions["fivestar.engine"] = engine
+    app.extensions["fivestar.sessionmaker"] = make_sessionmaker(engine)
+
+    csrf.init_app(app)
+    limiter.init_app(app)
+    babel.init_app(app, locale_selector=_select_locale, timezone_selector=_select_timezone)
+    _init_login(app)
+    install_security_headers(app, hsts=settings.is_production)
+    install_error_handlers(app)
+    templating.install(app)
+
+    from fivestar.blueprints import register_blueprints
+
+    register_blueprints(app, tenant_bp)
+    app.register_blueprint(core_bp)
+    _install_actor(app)
+    app.teardown_request(release_tenant)
+    app.teardown_appcontext(close_session)
+    return app
+
+
+def _select_locale() -> str:
+    wanted = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
+    if wanted in SUPPORTED_LOCALES:
+        return wanted
+    tenant = g.get("tenant")
+    if tenant is not None and tenant.locale in SUPPORTED_LOCALES:
+        return str(tenant.locale)
+    return str(request.accept_languages.best_match(SUPPORTED_LOCALES) or "zh")
+
+
+def _select_timezone() -> str:
+    tenant = g.get("tenant")
+    return str(tenant.timezone) if tenant is not None else "Asia/Shanghai"
+
+
+def _init_login(app: Flask) -> None:
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # sessions are server-side rows; see accounts.sessions
+    login_manager.login_message = _l("请先登录。")
+    login_manager.login_message_category = "info"
+
+    @login_manager.user_loader
+    def _load(token: str) -> Any:
+        return load_principal(db(), token, tenant_id=current_tenant_id())
+
+    @login_manager.unauthorized_handler
+    def _unauthorized() -> Any:
+        from flask import flash, redirect, url_for
+
+        flash(str(_l("请先登录。")), "info")
+        if g.get("tenant") is not None:
+            return redirect(url_for("tenant.auth.login", next=request.full_path.rstrip("?")))
+        return redirect(url_for("ops.login", next=request.full_path.rstrip("?")))
+
+
+def _install_actor(app: Flask) -> None:
+    """Make the logged-in person the actor of every audit event written during the request."""
+    from flask_login import current_user
+
+    from fivestar.audit.service import Actor, reset_actor, set_actor
+
+    @app.before_request
+    def _set_actor() -> None:
+        if current_user.is_authenticated:
+            kind = "operator" if current_user.is_operator else "account"
+            ident = current_user.operator_id if current_user.is_operator else current_user.account_id
+            g.actor_token = set_actor(Actor(kind, ident, current_user.display_name))
+
+    @app.teardown_request
+    def _reset_actor(_exc: BaseException | None = None) -> None:
+        token = g.pop("actor_token", None)
+        if token is not None:
+            reset_actor(token)

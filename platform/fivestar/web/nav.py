@@ -1,0 +1,50 @@
+"""The tenant menu: one list of (endpoint, label, action); each page shows what the user may open."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import current_app, url_for
+from flask_babel import LazyString
+from flask_login import current_user
+
+from fivestar.accounts.policy import Action, authorize
+from fivestar.i18n import _l
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: LazyString
+    action: Action
+
+
+TENANT_NAV: list[NavItem] = [
+    NavItem("tenant.home.index", _l("首页"), Action.TENANT_VIEW),
+    NavItem("tenant.orgs.index", _l("组织"), Action.ORG_VIEW),
+    NavItem("tenant.people.index", _l("党员"), Action.MEMBER_VIEW),
+    NavItem("tenant.imports.index", _l("导入"), Action.MEMBER_IMPORT),
+    NavItem("tenant.accounts.index", _l("账号"), Action.ACCOUNT_MANAGE),
+    NavItem("tenant.rules.index", _l("评定规则"), Action.RULES_VIEW),
+]
+
+
+def tenant_nav() -> list[tuple[str, str]]:
+    """(url, label) for every menu entry that exists and that the current user may use at all.
+
+    Object-scoped actions (a secretary may view members of one branch) are checked against the
+    principal's grants: an entry shows when any grant could allow it.
+    """
+    items = []
+    for item in TENANT_NAV:
+        if item.endpoint not in current_app.view_functions:
+            continue
+        if authorize(current_user, item.action) or _has_scoped_grant(item.action):
+            items.append((url_for(item.endpoint), str(item.label)))
+    return items
+
+
+def _has_scoped_grant(action: Action) -> bool:
+    from fivestar.accounts.policy import scoped_actions
+
+    return action in scoped_actions(current_user)

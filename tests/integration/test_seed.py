@@ -1,0 +1,149 @@
+"""The demo seed: realistic districts, one login per role, and nothing duplicated on a second run."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from fivestar.accounts.models import Account, Operator, RoleGrant
+from fivestar.accounts.passwords import verify_password
+from fivestar.audit.models import AuditEvent
+from fivestar.demo.seed import DEMO_PASSWORD, DISTRICTS, OPERATOR_USERNAME, USERNAMES, seed_demo, table_counts
+from fivestar.enums import OrgKind, Position, Role, Standing
+from fivestar.orgs.models import Organisation
+from fivestar.people.models import Member
+from fivestar.tenancy import tenant_context
+from fivestar.tenants.models import RuleSetVersion, Tenant
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+SLUGS = [district.slug for district in DISTRICTS]
+NAME = re.compile(r"^[\u4e00-\u9fff]{2,3}$")
+PHONE = re.compile(r"^138\d{8}$")
+
+
+@pytest.fixture
+def seeded(session: Session) -> dict[str, Any]:
+    first = seed_demo(session)
+    return {"report": first, "counts": table_counts(session)}
+
+
+def _tenant(session: Session, slug: str) -> Tenant:
+    tenant = session.scalar(select(Tenant).where(Tenant.slug == slug))
+    assert tenant is not None
+    return tenant
+
+
+def test_second_seed_adds_nothing(session: Session, seeded: dict[str, Any]) -> None:
+    assert seeded["report"].created == [*SLUGS, f"operator:{OPERATOR_USERNAME}"]
+    second = seed_demo(session)
+    assert second.created == []
+    assert second.existing == [*SLUGS, f"operator:{OPERATOR_USERNAME}"]
+    assert table_counts(session) == seeded["counts"]
+    assert seeded["counts"]["members"] >= 600  # other tests' rows are rolled back, ours are here
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_district_shape(session: Session, seeded: dict[str, Any], slug: str) -> None:
+    tenant = _tenant(session, slug)
+    with tenant_context(tenant.id):
+        kinds = dict(
+            session.execute(select(Organisation.kind, func.count()).group_by(Organisation.kind)).all()
+        )
+        assert kinds[OrgKind.COMMITTEE] == 1
+        assert kinds[OrgKind.PARTY_COMMITTEE] == 4
+        assert kinds[OrgKind.GENERAL_BRANCH] == 2
+        assert 18 <= kinds[OrgKind.BRANCH] <= 22
+        assert kinds[OrgKind.RETIREE_BRANCH] == 1
+
+        orgs = {org.id: org for org in session.scalars(select(Organisation))}
+        for org in orgs.values():
+            assert org.path.endswith(f"/{org.id}/")
+            if org.parent_id is not None:
+                assert org.path.startswith(orgs[org.parent_id].path)
+        retirees = next(org for org in orgs.values() if org.kind is OrgKind.RETIREE_BRANCH)
+        assert "离退休" in retirees.name
+
+        members = list(session.scalars(select(Member)))
+        assert 280 <= len(members) <= 320
+        assert all(NAME.match(member.name) for member in members), [m.name for m in members if not NAME.match(m.name)]
+        assert all(member.phone and PHONE.match(member.phone) for member in members)
+        assert len({member.phone for member in members}) == len(members)
+        assert len({member.name for member in members}) > len(members) * 0.8  # varied, not a handful repeated
+        assert {member.gender for member in members} == {"male", "female"}
+        probationary = [member for member in members if member.standing is Standing.PROBATIONARY]
+        assert 3 <= len(probationary) <= 40
+        assert all(member.position is Position.MEMBER for member in probationary)
+        assert any(member.branch_id == retirees.id for member in members)
+        assert all(orgs[member.branch_id].kind.holds_members for member in members)
+
+        # Every member-holding organisation has exactly one 书记 and a committee of 3–5.
+        for org in orgs.values():
+            if not org.kind.holds_members:
+                continue
+            people = [member for member in members if member.branch_id == org.id]
+            assert sum(member.position is Position.SECRETARY for member in people) == 1, org.name
+            committee = [member for member in people if member.position is not Position.MEMBER]
+            assert 3 <= len(committee) <= 5, org.name
+
+        created = session.scalar(
+            select(func.count())
+            .select_from(AuditEvent)
+            .where(AuditEvent.action == "member.create", AuditEvent.tenant_id == tenant.id)
+        )
+        assert created == len(members)
+        assert session.scalar(select(func.count()).select_from(RuleSetVersion)) == 1
+
+
+@pytest.mark.parametrize("slug", SLUGS)
+def test_one_login_per_role(session: Session, seeded: dict[str, Any], slug: str) -> None:
+    tenant = _tenant(session, slug)
+    with tenant_context(tenant.id):
+        accounts = {account.username: account for account in session.scalars(select(Account))}
+        assert set(accounts) == set(USERNAMES.values())
+        grants = {grant.role: grant for grant in session.scalars(select(RoleGrant))}
+        assert set(grants) == set(Role)
+        for role, username in USERNAMES.items():
+            assert grants[role].account_id == accounts[username].id
+
+        orgs = {org.id: org for org in session.scalars(select(Organisation))}
+        members = {member.id: member for member in session.scalars(select(Member))}
+        assert orgs[grants[Role.ORG_STAFF].organisation_id].kind is OrgKind.PARTY_COMMITTEE
+        branch = orgs[grants[Role.BRANCH_SECRETARY].organisation_id]
+        assert branch.kind is OrgKind.BRANCH
+        assert grants[Role.BRANCH_COMMITTEE].organisation_id == branch.id
+
+        secretary = members[accounts["secretary"].member_id]
+        assert (secretary.branch_id, secretary.position) == (branch.id, Position.SECRETARY)
+        committee = members[accounts["branchcommittee"].member_id]
+        assert (committee.branch_id, committee.position) == (branch.id, Position.COMMITTEE_MEMBER)
+        member = members[accounts["member"].member_id]
+        assert (member.branch_id, member.position) == (branch.id, Position.MEMBER)
+        assert accounts["secretary"].display_name == secretary.name
+        assert verify_password(accounts["member"].password_hash, DEMO_PASSWORD)
+    operator = session.scalar(select(Operator).where(Operator.username == OPERATOR_USERNAME))
+    assert operator is not None and verify_password(operator.password_hash, DEMO_PASSWORD)
+
+
+def test_districts_are_isolated_and_differ(session: Session, seeded: dict[str, Any]) -> None:
+    east, west = (_tenant(session, slug) for slug in SLUGS)
+    with tenant_context(east.id):
+        east_names = set(session.scalars(select(Organisation.name)))
+        east_rules = session.scalar(select(RuleSetVersion.content_hash))
+    with tenant_context(west.id):
+        west_names = set(session.scalars(select(Organisation.name)))
+        west_rules = session.scalar(select(RuleSetVersion.content_hash))
+    assert len(east_names & west_names) <= 1  # different bureaus in different districts
+    samples = {district.preferred_rules[0] for district in DISTRICTS}
+    from fivestar.demo.seed import rules_dir
+
+    if all((rules_dir() / name).is_file() for name in samples):
+        assert east_rules != west_rules
+
+
+def test_a_demo_login_works(client: Any, session: Session, seeded: dict[str, Any]) -> None:
+    response = client.post("/t/demo-east/login", data={"username": "secretary", "password": DEMO_PASSWORD})
+    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+    wrong = client.post("/t/demo-west/login", data={"username": "secretary", "password": "not-the-password"})
+    assert wrong.status_code == 200

@@ -1,0 +1,88 @@
+"""Pages outside tenants: health, language, errors, assets, headers."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fivestar.tenants.services import suspend_tenant
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_healthz_reports_database_and_broker(client, backend: str) -> None:  # type: ignore[no-untyped-def]
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["status"] == "ok"
+    assert body["database"] == {"ok": True, "dialect": backend}
+    assert body["broker"]["ok"] is True
+    assert body["broker"]["transport"] == ("redis" if backend == "postgresql" else "filesystem")
+
+
+def test_healthz_reports_an_unreachable_broker(app, connection) -> None:  # type: ignore[no-untyped-def]
+    from fivestar.config import load_settings
+    from fivestar.web.app import create_app
+
+    settings = app.config["FIVESTAR_SETTINGS"]
+    broken = load_settings(**{**settings.model_dump(), "broker_url": "redis://127.0.0.1:1/0"})
+    other = create_app(broken, TESTING=True, FIVESTAR_ENGINE=app.extensions["fivestar.engine"])
+    response = other.test_client().get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "degraded"
+    assert body["broker"]["ok"] is False
+    assert body["database"]["ok"] is True
+
+
+def test_unknown_tenant_is_404(client) -> None:  # type: ignore[no-untyped-def]
+    assert client.get("/t/no-such-district/").status_code == 404
+    assert client.get("/t/no-such-district/login").status_code == 404
+
+
+def test_suspended_tenant_shows_a_clear_page(client, session, create_tenant) -> None:  # type: ignore[no-untyped-def]
+    tenant = create_tenant(slug="paused")
+    suspend_tenant(session, tenant, "合同到期")
+    session.flush()
+    response = client.get("/t/paused/login")
+    assert response.status_code == 403
+    assert "该单位已暂停使用" in response.get_data(as_text=True)
+
+
+def test_chinese_by_default_and_english_on_request(client, create_tenant) -> None:  # type: ignore[no-untyped-def]
+    create_tenant(slug="lang-test")
+    page = client.get("/t/lang-test/login").get_data(as_text=True)
+    assert "登录" in page and 'lang="zh-CN"' in page
+    response = client.post("/lang/en", data={"next": "/t/lang-test/login"})
+    assert response.status_code == 302 and response.location.endswith("/t/lang-test/login")
+    page = client.get("/t/lang-test/login").get_data(as_text=True)
+    assert 'lang="en"' in page and "Log in" in page
+
+
+def test_language_switch_does_not_redirect_off_site(client) -> None:  # type: ignore[no-untyped-def]
+    response = client.post("/lang/en", data={"next": "https://evil.example/"})
+    assert response.status_code == 302
+    assert response.location in ("/", "http://localhost/")
+
+
+def test_assets_are_served_by_the_app(client) -> None:  # type: ignore[no-untyped-def]
+    page = client.get("/").get_data(as_text=True)
+    for ref in re.findall(r'(?:src|href)="([^"]+)"', page):
+        assert not re.match(r"^(https?:)?//", ref), ref
+    with client.get("/static/css/fivestar.css") as response:
+        assert response.status_code == 200
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_templates_load_nothing_from_other_hosts() -> None:
+    for template in (REPO / "templates").rglob("*.html"):
+        text = template.read_text(encoding="utf-8")
+        assert not re.search(r'(src|href)="(https?:)?//', text), template
+
+
+def test_unexpected_errors_are_a_friendly_500(app, client) -> None:  # type: ignore[no-untyped-def]
+    from fivestar.web.errors import render_error
+
+    with app.test_request_context("/"):
+        body, code = render_error(500)
+    assert code == 500

@@ -1,0 +1,405 @@
+"""Tenant isolation, proven by walking every tenant route (design.md §3).
+
+Logged in as district A's tenant administrator (the most powerful tenant role), every route whose
+endpoint starts with `tenant.` is requested under A's slug with the ids of district B's objects:
+each GET and POST (and any other method it accepts) must answer 404, and no row of B may change.
+Routes without object parameters must not show B's data. A's cookie under B's slug is worth
+nothing.
+
+New routes are covered automatically. A route whose URL parameter is not in `PARAM_KINDS` fails
+`test_every_tenant_route_parameter_is_mapped` until someone says which of B's objects to use for
+it — add the parameter name to `PARAM_KINDS` (and, for a new kind of object, a loader to
+`B_OBJECTS`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from fivestar import audit
+from fivestar.accounts.models import Account, Invitation, RoleGrant
+from fivestar.accounts.sessions import hash_token, new_token
+from fivestar.audit.models import AuditEvent
+from fivestar.db import Base, utcnow
+from fivestar.enums import OrgKind
+from fivestar.orgs.models import Organisation
+from fivestar.outbox.models import Channel, OutboxMessage
+from fivestar.people.models import Member
+from fivestar.tenancy import cross_tenant, tenant_context
+from fivestar.tenants.models import RuleSetVersion, Tenant
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Column, select
+from sqlalchemy.orm import Session
+from werkzeug.routing import Rule
+
+# URL parameter name -> the kind of district B's object whose id (or key) goes into it.
+# Extend this when you add a route with a new parameter; the kinds are the keys of B_OBJECTS.
+PARAM_KINDS: dict[str, str] = {
+    "org_id": "org",
+    "organisation_id": "org",
+    "parent_id": "org",
+    "branch_id": "org",
+    "member_id": "member",
+    "account_id": "account",
+    "grant_id": "role_grant",
+    "version_id": "rule_set_version",
+    "rules_id": "rule_set_version",
+    "event_id": "audit_event",
+    "message_id": "outbox_message",
+    "token": "invitation_token",
+    # rule-set versions are addressed by their number, which both districts have (1, 2, …): walk
+    # with numbers that only B has, so a 404 means "not found in A", not "A's own version".
+    "number": "b_only_rules_number",
+}
+
+# Kind -> how to find B's objects of that kind (several values: each is walked).
+B_OBJECTS: dict[str, Callable[[Session, dict[str, Any]], list[Any]]] = {
+    "org": lambda session, b: [b["branch"].id, b["party"].id, b["root"].id],
+    "member": lambda session, b: [member.id for member in b["members"]],
+    "account": lambda session, b: [b["admin"].id, b["secretary"].id],
+    "role_grant": lambda session, b: list(
+        session.scalars(select(RoleGrant.id).where(RoleGrant.tenant_id == b["tenant"].id).order_by(RoleGrant.id))
+    ),
+    "rule_set_version": lambda session, b: list(
+        session.scalars(select(RuleSetVersion.id).where(RuleSetVersion.tenant_id == b["tenant"].id))
+    ),
+    "audit_event": lambda session, b: [
+        b["import_event"].id,
+        *session.scalars(select(AuditEvent.id).where(AuditEvent.tenant_id == b["tenant"].id).limit(2)),
+    ],
+    "outbox_message": lambda session, b: [b["outbox"].id],
+    "invitation_token": lambda session, b: [b["invitation_token"]],
+    "b_only_rules_number": lambda session, b: b["b_only_rules_numbers"],
+}
+
+# District B's names, all different from A's (two_tenants gives both the same names; the codes and
+# member numbers stay overlapping on purpose).
+B_NAMES = {
+    "party": "乙区审计局机关党委",
+    "branch": "乙区审计第一党支部",
+    "retirees": "乙区审计离退休支部",
+}
+B_MEMBER_NAMES = ["乙区党员欧阳甲", "乙区党员欧阳乙", "乙区党员欧阳丙"]
+
+# Something plausible for every form field the walk might meet; ids point at B's objects too.
+def _form_data(b: dict[str, Any]) -> dict[str, str]:
+    return {
+        "name": "越权写入",
+        "display_name": "越权写入",
+        "username": "intruder",
+        "reason": "越权",
+        "note": "越权",
+        "kind": OrgKind.BRANCH.value,
+        "code": "B001",
+        "member_no": "NO001",
+        "gender": "male",
+        "phone": "13800000000",
+        "joined_on": "2010-07-01",
+        "left_on": "2024-01-01",
+        "standing": "full",
+        "position": "member",
+        "status": "active",
+        "version": "1",
+        "sort_order": "0",
+        "branch_id": str(b["branch"].id),
+        "parent_id": str(b["party"].id),
+        "organisation_id": str(b["branch"].id),
+        "member_id": str(b["members"][0].id),
+        "account_id": str(b["admin"].id),
+        "role": "tenant_admin",
+        "confirm": "y",
+    }
+
+
+WALKED_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+# Parameterless endpoints not posted to by the walk (posting would end the walking session).
+NOT_POSTED = frozenset({"tenant.auth.logout"})
+
+
+def _tenant_rules(app: Flask) -> list[Rule]:
+    return sorted(
+        (rule for rule in app.url_map.iter_rules() if rule.endpoint.startswith("tenant.")),
+        key=lambda rule: (rule.rule, rule.endpoint),
+    )
+
+
+def _object_params(rule: Rule) -> list[str]:
+    return sorted(name for name in rule.arguments if name != "tenant_slug")
+
+
+def _body(response: Any) -> str:
+    """The response as text; downloads (spreadsheets, files) are decoded leniently."""
+    return bytes(response.get_data()).decode("utf-8", errors="replace")
+
+
+def _build(rule: Rule, values: dict[str, Any]) -> str:
+    built = rule.build(values, append_unknown=False)
+    assert built is not None, (rule.rule, values)
+    return built[1]
+
+
+@pytest.fixture
+def districts(two_tenants: dict[str, Any], session: Session) -> dict[str, Any]:
+    """two_tenants, with B's organisations and members renamed so that B's names are distinctive."""
+    a, b = two_tenants["a"], dict(two_tenants["b"])
+    with tenant_context(b["tenant"].id):
+        for key, name in B_NAMES.items():
+            b[key].name = name
+        for member, name in zip(b["members"], B_MEMBER_NAMES, strict=True):
+            member.name = name
+        b["secretary"].display_name = B_MEMBER_NAMES[0]
+        b["root"] = session.scalar(select(Organisation).where(Organisation.kind == OrgKind.COMMITTEE))
+        b["root"].name = "乙区直属机关工作委员会"
+        session.flush()
+        # objects other features address by something else than an id of ours
+        b["outbox"] = OutboxMessage(
+            channel=Channel.EMAIL,
+            recipient="b-secretary@example.test",
+            subject="乙区邀请",
+            body_text="乙区邀请",
+            dedupe_key="isolation-walk",
+        )
+        session.add(b["outbox"])
+        # an import run (the import pages address their runs by audit event id)
+        b["import_event"] = audit.record(
+            session, "import.run", object_type="imports", object_id="walk", after={"created": 0, "updated": 0}
+        )
+        b["invitation_token"] = new_token()
+        now = utcnow()
+        session.add(
+            Invitation(
+                account_id=b["secretary"].id,
+                token_hash=hash_token(b["invitation_token"]),
+                created_at=now,
+                expires_at=now + dt.timedelta(days=3),
+            )
+        )
+        latest = session.scalar(select(RuleSetVersion).order_by(RuleSetVersion.version.desc()).limit(1))
+        assert latest is not None
+        session.add(
+            RuleSetVersion(
+                version=latest.version + 1,
+                source_toml=latest.source_toml,
+                document=latest.document,
+                content_hash="0" * 64,
+                note="only district B has this version",
+            )
+        )
+        session.flush()
+    with tenant_context(a["tenant"].id):
+        a_numbers = set(session.scalars(select(RuleSetVersion.version)))
+    with tenant_context(b["tenant"].id):
+        b["b_only_rules_numbers"] = sorted(set(session.scalars(select(RuleSetVersion.version))) - a_numbers)
+    assert b["b_only_rules_numbers"]
+    b["tenant"].name = "乙区直属机关工作委员会（租户）"
+    session.flush()
+    return {"a": a, "b": b}
+
+
+def _distinctive_b_names(b: dict[str, Any]) -> list[str]:
+    return [*B_NAMES.values(), *B_MEMBER_NAMES, b["root"].name, b["tenant"].name]
+
+
+def _snapshot_b(session: Session, tenant_id: int) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of B in every table that has a tenant_id column, plus B's tenant row (Core
+    statements on the test's connection: the tenant hook is not involved)."""
+    connection = session.connection()
+    snapshot: dict[str, list[tuple[Any, ...]]] = {}
+    for table in Base.metadata.sorted_tables:
+        column: Column[Any] | None = table.c.get("tenant_id")  # type: ignore[assignment]
+        if table.name == Tenant.__tablename__:
+            column = table.c.id
+        if column is None:
+            continue
+        order = list(table.primary_key.columns) or list(table.c)
+        rows = connection.execute(select(table).where(column == tenant_id).order_by(*order)).all()
+        snapshot[table.name] = [tuple(row) for row in rows]
+    return snapshot
+
+
+def test_every_tenant_route_parameter_is_mapped(app: Flask) -> None:
+    """Fails for a new route whose parameter nobody mapped to one of B's objects yet."""
+    unmapped = {
+        f"{rule.endpoint} {rule.rule}: <{name}>"
+        for rule in _tenant_rules(app)
+        for name in _object_params(rule)
+        if name not in PARAM_KINDS or PARAM_KINDS[name] not in B_OBJECTS
+    }
+    assert not unmapped, (
+        "tenant routes with URL parameters the isolation walk cannot fill; add them to PARAM_KINDS "
+        "(and a loader to B_OBJECTS for a new kind) in tests/web/test_isolation_walk.py:\n"
+        + "\n".join(sorted(unmapped))
+    )
+
+
+def test_walk_every_tenant_route_with_district_bs_ids(
+    app: Flask, client: FlaskClient, login: Any, session: Session, districts: dict[str, Any]
+) -> None:
+    a, b = districts["a"], districts["b"]
+    login(a["tenant"], a["admin"])
+    with cross_tenant("the isolation test reads district B to attack it"):
+        b_values = {kind: loader(session, b) for kind, loader in B_OBJECTS.items()}
+    for kind, values in b_values.items():
+        assert values, f"district B has no {kind} to walk with"
+    before = _snapshot_b(session, b["tenant"].id)
+    b_audit_before = before[AuditEvent.__tablename__]
+    form = _form_data(b)
+    names = _distinctive_b_names(b)
+
+    failures: list[str] = []
+    walked: list[str] = []
+    for rule in _tenant_rules(app):
+        params = _object_params(rule)
+        if any(name not in PARAM_KINDS for name in params):
+            continue  # reported by test_every_tenant_route_parameter_is_mapped
+        methods = [method for method in WALKED_METHODS if method in (rule.methods or set())]
+        if not params:
+            # No object in the address: the page must not show B, and a form posted with B's ids
+            # in its fields (a branch of B for a new member, …) must not write to B.
+            url = _build(rule, {"tenant_slug": a["tenant"].slug})
+            for method in methods:
+                if method != "GET" and rule.endpoint in NOT_POSTED:
+                    continue
+                response = client.open(url, method=method, data=form if method != "GET" else None)
+                walked.append(f"{method} {url}")
+                if response.status_code >= 500:
+                    failures.append(f"{method} {url}: {response.status_code}")
+                leaked = [name for name in names if name in _body(response)]
+                if leaked:
+                    failures.append(f"{method} {url} shows district B's {leaked}")
+            continue
+        rounds = max(len(b_values[PARAM_KINDS[name]]) for name in params)
+        for index in range(rounds):
+            values: dict[str, Any] = {"tenant_slug": a["tenant"].slug}
+            for name in params:
+                candidates = b_values[PARAM_KINDS[name]]
+                values[name] = candidates[index % len(candidates)]
+            url = _build(rule, values)
+            for method in methods:
+                response = client.open(url, method=method, data=form if method != "GET" else None)
+                walked.append(f"{method} {url}")
+                if response.status_code != 404:
+                    failures.append(f"{method} {url} ({rule.endpoint}): {response.status_code}, expected 404")
+                body = _body(response)
+                leaked = [name for name in names if name in body]
+                if leaked:
+                    failures.append(f"{method} {url} shows district B's {leaked}")
+
+    assert walked, "no tenant route was walked"
+    assert not failures, "\n".join(failures)
+    # Control: with A's own objects the same GET routes answer (so the 404s above come from the
+    # tenant boundary, not from a wrong URL).
+    a_values = {"org": [a["branch"].id], "member": [a["members"][0].id], "account": [a["admin"].id]}
+    controlled = 0
+    for rule in _tenant_rules(app):
+        params = _object_params(rule)
+        if not params or "GET" not in (rule.methods or set()):
+            continue
+        if not all(PARAM_KINDS.get(name) in a_values for name in params):
+            continue
+        url = _build(rule, {"tenant_slug": a["tenant"].slug, **{n: a_values[PARAM_KINDS[n]][0] for n in params}})
+        response = client.get(url)
+        assert response.status_code in (200, 302), (url, response.status_code)
+        controlled += 1
+    assert controlled >= 8
+    session.expire_all()
+    after = _snapshot_b(session, b["tenant"].id)
+    assert after[AuditEvent.__tablename__] == b_audit_before, "an audit event was written for district B"
+    changed = sorted(name for name in before if before[name] != after.get(name))
+    assert not changed, f"district B's rows changed in: {changed}"
+    # the walk covered at least the routes this module was written against
+    endpoints = {rule.endpoint for rule in _tenant_rules(app)}
+    assert {"tenant.orgs.detail", "tenant.people.edit", "tenant.orgs.move"} <= endpoints
+
+
+def test_a_cookie_of_district_a_is_worth_nothing_under_district_b(
+    app: Flask, client: FlaskClient, login: Any, session: Session, districts: dict[str, Any]
+) -> None:
+    """Under B's slug, A's logged-in cookie gets exactly what a visitor without any cookie gets:
+    the login redirect for B (or a 404), and on B's public pages (login, an invitation link) the
+    same page as anyone — never a logged-in view of B."""
+    a, b = districts["a"], districts["b"]
+    login(a["tenant"], a["admin"])
+    assert client.get(f"/t/{a['tenant'].slug}/").status_code == 200  # logged in at home
+    with cross_tenant("the isolation test reads district B to attack it"):
+        b_values = {kind: loader(session, b) for kind, loader in B_OBJECTS.items()}
+    urls = []
+    for rule in _tenant_rules(app):
+        params = _object_params(rule)
+        if any(name not in PARAM_KINDS for name in params) or "GET" not in (rule.methods or set()):
+            continue
+        values: dict[str, Any] = {"tenant_slug": b["tenant"].slug}
+        values.update({name: b_values[PARAM_KINDS[name]][0] for name in params})
+        urls.append(_build(rule, values))
+
+    def visit() -> dict[str, tuple[int, str | None, str]]:
+        seen = {}
+        for url in urls:
+            response = client.get(url)
+            seen[url] = (response.status_code, response.headers.get("Location"), _body(response))
+        return seen
+
+    with_cookie = visit()
+    # A is still logged in at A: visiting B changed nothing about that
+    assert client.get(f"/t/{a['tenant'].slug}/").status_code == 200
+    client.delete_cookie(app.config["SESSION_COOKIE_NAME"])
+    assert client.get(f"/t/{a['tenant'].slug}/").status_code == 302  # now really nobody
+    without = visit()
+
+    login_path = f"/t/{b['tenant'].slug}/login"
+    redirected = 0
+    for url in urls:
+        status, location, body = with_cookie[url]
+        assert (status, location) == without[url][:2], (url, status, without[url][0])
+        assert a["admin"].display_name not in body, url
+        assert f'action="{b["tenant"].slug}/logout"' not in body and 'action="/t/district-b/logout"' not in body, url
+        if status == 302:
+            assert location is not None and location.startswith(login_path), (url, location)
+            redirected += 1
+        else:
+            assert status in (200, 404), (url, status)
+    assert redirected >= 10  # home, orgs and people pages at least
+
+
+def test_tenant_routes_known_when_this_walk_was_written(app: Flask) -> None:
+    """A readable inventory (kept small on purpose): the walk itself covers every route."""
+    endpoints = {rule.endpoint for rule in _tenant_rules(app)}
+    for endpoint in (
+        "tenant.home.index",
+        "tenant.auth.login",
+        "tenant.auth.logout",
+        "tenant.orgs.index",
+        "tenant.orgs.detail",
+        "tenant.orgs.create",
+        "tenant.orgs.edit",
+        "tenant.orgs.move",
+        "tenant.orgs.deactivate",
+        "tenant.orgs.reactivate",
+        "tenant.people.index",
+        "tenant.people.detail",
+        "tenant.people.create",
+        "tenant.people.edit",
+        "tenant.people.move",
+        "tenant.people.deactivate",
+        "tenant.people.reactivate",
+    ):
+        assert endpoint in endpoints, endpoint
+
+
+def test_the_snapshot_would_notice_a_change(session: Session, districts: dict[str, Any]) -> None:
+    """The walk's "nothing changed" check can fail: a write to B shows in the snapshot."""
+    b = districts["b"]
+    before = _snapshot_b(session, b["tenant"].id)
+    with tenant_context(b["tenant"].id):
+        member = session.scalar(select(Member).where(Member.id == b["members"][0].id))
+        assert member is not None
+        member.phone = "13999999999"
+        account = session.scalar(select(Account).where(Account.id == b["admin"].id))
+        assert account is not None
+        session.flush()
+    after = _snapshot_b(session, b["tenant"].id)
+    assert before["members"] != after["members"] and before["accounts"] == after["accounts"]

@@ -1,0 +1,102 @@
+"""The Celery application: broker, delivery guarantees, queues and the beat schedule.
+
+Configured from the same `FIVESTAR_*` settings as the web app, so the web process (which sends tasks
+by name through `fivestar.broker.enqueue`), the worker and beat always agree on the broker.
+
+Delivery is at-least-once and the database is the truth (design.md §6): a task acknowledges its
+message only after it ran (`task_acks_late`), a worker killed mid-task hands the message back
+(`task_reject_on_worker_lost`), and each worker takes one message at a time (prefetch 1) so a
+long task never holds others hostage. Every task is written so that running it twice changes
+nothing. Results are not stored: tasks record their effects as rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from fivestar.broker import transport_options
+from fivestar.config import Settings, load_settings
+from kombu import Exchange, Queue
+
+DEFAULT_QUEUE = "default"
+REPORTS_QUEUE = "reports"
+TICK_TASK = "fivestar.tick"
+TICK_SECONDS = 60.0
+
+
+def broker_options(settings: Settings) -> dict[str, Any]:
+    """The transport options of `fivestar.broker`, plus the file-system broker's control folder.
+
+    kombu's file-system transport keeps its exchange tables in `control_folder`, which defaults
+    to a *relative* `control/` in whatever directory the process was started from; pinning it
+    inside the broker folder lets worker, beat and `celery inspect` share it from anywhere.
+    """
+    options = dict(transport_options(settings))
+    if settings.resolved_broker_url.startswith("filesystem://"):
+        control = settings.broker_folder / "control"
+        control.mkdir(parents=True, exist_ok=True)
+        options.setdefault("control_folder", str(control))
+    return options
+
+
+def configure(app: Celery, settings: Settings) -> None:
+    """Apply Fivestar's configuration to `app` (separate from creation so tests can reuse it)."""
+    app.conf.update(
+        broker_url=settings.resolved_broker_url,
+        broker_transport_options=broker_options(settings),
+        broker_connection_retry_on_startup=True,
+        # Delivery guarantees (design.md §6).
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        event_serializer="json",
+        # No result backend: tasks write their effects to the database.
+        result_backend=None,
+        task_ignore_result=True,
+        # Never run tasks in the caller's process outside unit tests (celery#2209).
+        task_always_eager=False,
+        timezone="UTC",
+        enable_utc=True,
+        task_default_queue=DEFAULT_QUEUE,
+        task_queues=(
+            Queue(DEFAULT_QUEUE, Exchange(DEFAULT_QUEUE), routing_key=DEFAULT_QUEUE),
+            Queue(REPORTS_QUEUE, Exchange(REPORTS_QUEUE), routing_key=REPORTS_QUEUE),
+        ),
+        # Long reports get their own queue (and time limits) so they never delay reminders.
+        # Later report tasks are named `fivestar.reports.*`.
+        task_routes={"fivestar.reports.*": {"queue": REPORTS_QUEUE}},
+        task_time_limit=15 * 60,
+        task_soft_time_limit=14 * 60,
+        worker_hijack_root_logger=True,
+        worker_redirect_stdouts=False,
+        beat_schedule={
+            # One platform-wide UTC tick; per-tenant due times are rows, never crontab entries
+            # (celery#1604, #6438: crontab has no per-entry time zone and a history of DST bugs).
+            "fivestar-minute-tick": {
+                "task": TICK_TASK,
+                "schedule": TICK_SECONDS,
+                # A tick nobody consumed within the minute is worthless: the next one does the
+                # same sweep. Without this a stopped worker finds an hour of ticks queued.
+                "options": {"queue": DEFAULT_QUEUE, "expires": TICK_SECONDS - 5},
+            },
+        },
+    )
+
+
+def create_celery(settings: Settings | None = None) -> Celery:
+    """A configured Celery app; `app` below is the one `celery -A workers` finds."""
+    settings = settings or load_settings()
+    celery = Celery("fivestar", include=["workers.tasks"], task_cls="workers.base:FivestarTask", set_as_current=True)
+    configure(celery, settings)
+    celery.fivestar_settings = settings  # type: ignore[attr-defined]
+    return celery
+
+
+app = create_celery()
+
+# Imported for their side effect: the signal handlers that give every task a clean context.
+import workers.signals  # noqa: E402, F401

@@ -1,0 +1,63 @@
+"""Thin tasks: each one opens its sessions, calls a `fivestar` service and commits or lets it commit.
+
+The business logic lives in `fivestar`; a task only says when it runs. Tasks are sent by name
+(`fivestar.broker.enqueue(settings, "fivestar.deliver_outbox")`), so the names are the contract
+with the web side and must not change.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from typing import Any
+
+from fivestar.db import utcnow
+from fivestar.outbox.delivery import deliver_due
+
+from workers.app import DEFAULT_QUEUE, TICK_TASK, app
+from workers.base import FivestarTask
+
+log = logging.getLogger(__name__)
+
+DELIVER_OUTBOX_TASK = "fivestar.deliver_outbox"
+
+#: What every minute tick sends. Later features add their sweeps here (opening due rounds, step
+#: deadlines, reminders, scheduled exports): each is a task that claims due *rows* with a
+#: conditional update, so a repeated or redelivered tick changes nothing.
+TICK_FANOUT: tuple[str, ...] = (DELIVER_OUTBOX_TASK,)
+
+
+@app.task(name=TICK_TASK, bind=True)
+def tick(self: FivestarTask) -> dict[str, Any]:
+    """The platform-wide UTC minute tick fired by beat: fan out the periodic sweeps.
+
+    Sweeps run as their own tasks so a slow one (or one that fails) does not hold the others.
+    They go to the queue the tick came from (normally `default`), so a worker serving a private
+    queue — a test, a second instance on a shared Redis — keeps its sweeps to itself.
+    """
+    now = utcnow()
+    queue = _own_queue(self)
+    for name in TICK_FANOUT:
+        self.app.send_task(name, queue=queue)
+    log.info("tick %s: sent %s", now.isoformat(timespec="seconds"), ", ".join(TICK_FANOUT))
+    return {"at": now.isoformat(), "sent": list(TICK_FANOUT)}
+
+
+@app.task(name=DELIVER_OUTBOX_TASK, bind=True)
+def deliver_outbox(self: FivestarTask, limit: int = 100) -> Any:
+    """Send the outbox e-mails that are due (once each, retried with backoff by the service).
+
+    Enqueued by the web side after it commits mail, and by every tick as a sweep: a message the
+    broker lost is still sent within a minute, and a duplicate message finds nothing due.
+    """
+    report = deliver_due(self.session_factory, self.settings, limit=limit)
+    if not report.aborted and report.claimed + report.skipped >= limit:
+        # A full batch: there may be more due now; continue at once rather than in a minute.
+        self.app.send_task(DELIVER_OUTBOX_TASK, kwargs={"limit": limit}, queue=_own_queue(self))
+    return dataclasses.asdict(report)
+
+
+def _own_queue(task: FivestarTask) -> str:
+    """The queue the current message came from (our exchanges are direct: routing key = queue)."""
+    info = task.request.delivery_info or {}
+    return str(info.get("routing_key") or DEFAULT_QUEUE)
