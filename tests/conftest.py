@@ -31,7 +31,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "FIVESTAR_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
 REDIS_URL = os.environ.get("FIVESTAR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-DATABASES = [name.strip() for name in os.environ.get("FIVESTAR_TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()]
+DATABASES = [
+    name.strip() for name in os.environ.get("FIVESTAR_TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()
+]
 TEST_PASSWORD = "correct-horse-battery"
 
 
@@ -251,7 +253,9 @@ def create_org(session: Session) -> Callable[..., Any]:
 
     counter = iter(range(1, 1_000_000))
 
-    def make(tenant: Any, kind: str | OrgKind = OrgKind.BRANCH, parent: Any = None, name: str | None = None, **kw: Any) -> Any:
+    def make(
+        tenant: Any, kind: str | OrgKind = OrgKind.BRANCH, parent: Any = None, name: str | None = None, **kw: Any
+    ) -> Any:
         kind = OrgKind(kind)
         parent = parent or _root(session, tenant)
         number = next(counter)
@@ -311,7 +315,13 @@ def create_account(session: Session, password_hash: str) -> Callable[..., Any]:
 
     counter = iter(range(1, 1_000_000))
 
-    def make(tenant: Any, roles: list[tuple[Any, Any]] | None = None, member: Any = None, username: str | None = None, **kw: Any) -> Any:
+    def make(
+        tenant: Any,
+        roles: list[tuple[Any, Any]] | None = None,
+        member: Any = None,
+        username: str | None = None,
+        **kw: Any,
+    ) -> Any:
         number = next(counter)
         with tenant_context(tenant.id):
             account = Account(
@@ -326,7 +336,9 @@ def create_account(session: Session, password_hash: str) -> Callable[..., Any]:
             session.flush()
             for role, org in roles or []:
                 session.add(
-                    RoleGrant(tenant_id=tenant.id, account_id=account.id, role=role, organisation_id=org.id if org else None)
+                    RoleGrant(
+                        tenant_id=tenant.id, account_id=account.id, role=role, organisation_id=org.id if org else None
+                    )
                 )
             session.flush()
             session.refresh(account)
@@ -353,9 +365,7 @@ def login(client: FlaskClient) -> Callable[..., Any]:
     """Log `account` in through the real login form of its tenant; returns the response."""
 
     def do(tenant: Any, account: Any, password: str = TEST_PASSWORD) -> Any:
-        response = client.post(
-            f"/t/{tenant.slug}/login", data={"username": account.username, "password": password}
-        )
+        response = client.post(f"/t/{tenant.slug}/login", data={"username": account.username, "password": password})
         assert response.status_code == 302, response.get_data(as_text=True)[:500]
         return response
 

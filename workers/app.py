@@ -15,9 +15,10 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu import Exchange, Queue
+
 from fivestar.broker import transport_options
 from fivestar.config import Settings, load_settings
-from kombu import Exchange, Queue
 
 DEFAULT_QUEUE = "default"
 REPORTS_QUEUE = "reports"

@@ -19,12 +19,13 @@ from contextlib import contextmanager
 from typing import Any
 
 from celery import Task
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
 from fivestar.audit.service import Actor, set_actor
 from fivestar.config import Settings, load_settings
 from fivestar.db import make_engine, make_sessionmaker
 from fivestar.tenancy import set_tenant, tenant_context
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from celery.signals import beat_init, task_postrun, worker_process_init, worker_ready
+
 from fivestar.audit.service import SYSTEM, current_actor
 from fivestar.tenancy import current_tenant_id
-
 from workers.base import dispose_engines
 
 log = logging.getLogger(__name__)

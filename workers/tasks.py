@@ -13,7 +13,6 @@ from typing import Any
 
 from fivestar.db import utcnow
 from fivestar.outbox.delivery import deliver_due
-
 from workers.app import DEFAULT_QUEUE, TICK_TASK, app
 from workers.base import FivestarTask
 

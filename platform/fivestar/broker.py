@@ -69,7 +69,9 @@ def enqueue(settings: Settings, task_name: str, *args: Any, queue: str = "defaul
     celery_client(settings).send_task(task_name, args=list(args), queue=queue)
 
 
-def enqueue_after_commit(session: Session, settings: Settings, task_name: str, *args: Any, queue: str = "default") -> None:
+def enqueue_after_commit(
+    session: Session, settings: Settings, task_name: str, *args: Any, queue: str = "default"
+) -> None:
     """Send a task once `session` commits; nothing is sent if it rolls back.
 
     A failure to reach the broker is logged, not raised: the periodic sweep picks the work up
@@ -79,7 +81,7 @@ def enqueue_after_commit(session: Session, settings: Settings, task_name: str, *
     def _send(_session: Session) -> None:
         try:
             enqueue(settings, task_name, *args, queue=queue)
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.warning("could not enqueue %s; the periodic sweep will pick it up", task_name, exc_info=True)
 
     event.listen(session, "after_commit", _send, once=True)

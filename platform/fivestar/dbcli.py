@@ -55,19 +55,26 @@ def regenerate_initial() -> Path:
             connection, opts={"compare_type": True, "render_as_batch": True, "target_metadata": Base.metadata}
         )
         script = produce_migrations(context, Base.metadata)
-    options = {"render_item": render_item, "render_as_batch": True, "alembic_module_prefix": "op.", "sqlalchemy_module_prefix": "sa."}
+    options = {
+        "render_item": render_item,
+        "render_as_batch": True,
+        "alembic_module_prefix": "op.",
+        "sqlalchemy_module_prefix": "sa.",
+    }
     upgrade = render_python_code(script.upgrade_ops, **options)  # type: ignore[arg-type]
     downgrade = render_python_code(script.downgrade_ops, **options)  # type: ignore[arg-type]
     target = migrations_dir() / "versions" / "0001_initial_schema.py"
-    target.write_text(
-        INITIAL_TEMPLATE.format(upgrade=_indent(upgrade), downgrade=_indent(downgrade)), encoding="utf-8"
-    )
+    target.write_text(INITIAL_TEMPLATE.format(upgrade=_indent(upgrade), downgrade=_indent(downgrade)), encoding="utf-8")
     return target
 
 
 def _indent(code: str) -> str:
-    lines = [line for line in code.strip("\n").splitlines() if "### commands" not in line and "please adjust" not in line]
-    return "\n".join(("    " + line.strip("\n")[4:] if line.startswith("    ") else "    " + line) for line in lines if line.strip())
+    lines = [
+        line for line in code.strip("\n").splitlines() if "### commands" not in line and "please adjust" not in line
+    ]
+    return "\n".join(
+        ("    " + line.strip("\n")[4:] if line.startswith("    ") else "    " + line) for line in lines if line.strip()
+    )
 
 
 INITIAL_TEMPLATE = '''"""Initial schema (generated from the models by fivestar.dbcli.regenerate_initial).

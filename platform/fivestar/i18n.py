@@ -5,10 +5,20 @@
 
 from __future__ import annotations
 
-from flask_babel import gettext, lazy_gettext, ngettext
+from typing import Any
 
-_ = gettext
-_l = lazy_gettext
+from flask_babel import LazyString, gettext, lazy_gettext, ngettext
+
+
+def _(string: str, **variables: Any) -> str:
+    """Translate `string` (Chinese) into the request's language, filling %(name)s placeholders."""
+    return str(gettext(string, **variables))
+
+
+def _l(string: str, **variables: Any) -> LazyString:
+    """Like `_`, evaluated when shown (for labels defined at import time)."""
+    return lazy_gettext(string, **variables)
+
 
 SUPPORTED_LOCALES = ("zh", "en")
 

@@ -54,10 +54,7 @@ def missing_translations() -> list[str]:
             continue
         found = translated.get(message.id, context=message.context)
         strings = found.string if found is not None else None
-        if isinstance(strings, tuple | list):
-            empty = not all(strings)
-        else:
-            empty = not strings
+        empty = not all(strings) if isinstance(strings, tuple | list) else not strings
         if found is None or empty or found.fuzzy:
             missing.append(message.id if isinstance(message.id, str) else message.id[0])
     return missing

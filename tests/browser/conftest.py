@@ -59,7 +59,9 @@ def browser() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
-def live_app(backend: str, fresh_database: Callable[[str], str], broker_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any, LiveServer]]:
+def live_app(
+    backend: str, fresh_database: Callable[[str], str], broker_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Any, LiveServer]]:
     """The real app (CSRF on, like production) on its own migrated database, served on loopback."""
     from fivestar.config import load_settings
     from fivestar.web.app import create_app

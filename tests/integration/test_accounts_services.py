@@ -9,6 +9,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from fivestar.accounts import services
 from fivestar.accounts.models import Account, AuthSession, Invitation
 from fivestar.accounts.passwords import verify_password
@@ -19,8 +22,6 @@ from fivestar.enums import OrgKind, Role
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.outbox.models import DeliveryState, OutboxMessage
 from fivestar.tenancy import tenant_context
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 TEST_PASSWORD = "correct-horse-battery"  # what the conftest factories set
 NEW_PASSWORD = "a-much-better-passphrase"

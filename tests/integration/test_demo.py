@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from fivestar.demo.seed import DEMO_PASSWORD, DISTRICTS, OPERATOR_USERNAME, ROLE_TITLES, USERNAMES
 
 pytestmark = pytest.mark.timeout(120)

@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import MemberStatus, OrgKind
 from fivestar.errors import ServiceError
 from fivestar.orgs import services
 from fivestar.orgs.models import Organisation
 from fivestar.tenancy import cross_tenant, tenant_context
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 
 def _events(session: Session, tenant: Any, action: str) -> list[AuditEvent]:

@@ -15,6 +15,10 @@ from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask import Flask
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
 from fivestar.db import utcnow
 from fivestar.errors import ServiceError
 from fivestar.outbox import delivery
@@ -22,9 +26,6 @@ from fivestar.outbox.delivery import backoff, deliver_due
 from fivestar.outbox.models import DeliveryState, OutboxMessage
 from fivestar.outbox.services import queue_email, resend
 from fivestar.tenancy import cross_tenant, tenant_context
-from flask import Flask
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 SAMPLE_RULES = Path(__file__).resolve().parents[2] / "tenants" / "notice-illustrative.toml"
 

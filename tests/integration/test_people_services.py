@@ -6,6 +6,9 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import Gender, MemberStatus, OrgKind, Position, Standing
 from fivestar.errors import ConflictError, ServiceError
@@ -13,8 +16,6 @@ from fivestar.people import services
 from fivestar.people.models import Member
 from fivestar.people.services import MemberInput
 from fivestar.tenancy import tenant_context
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 
 def _last_event(session: Session, tenant: Any, action: str) -> AuditEvent:

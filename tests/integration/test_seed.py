@@ -6,6 +6,9 @@ import re
 from typing import Any
 
 import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
 from fivestar.accounts.models import Account, Operator, RoleGrant
 from fivestar.accounts.passwords import verify_password
 from fivestar.audit.models import AuditEvent
@@ -15,8 +18,6 @@ from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.tenancy import tenant_context
 from fivestar.tenants.models import RuleSetVersion, Tenant
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 SLUGS = [district.slug for district in DISTRICTS]
 NAME = re.compile(r"^[\u4e00-\u9fff]{2,3}$")

@@ -10,15 +10,16 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, exists, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, joinedload, selectinload
+
 from fivestar.accounts.models import Account, RoleGrant
 from fivestar.enums import Gender, MemberStatus, OrgKind, Role
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.tenancy import TenantScopeError, cross_tenant, current_tenant_id, tenant_context
 from fivestar.tenants.models import Tenant
-from sqlalchemy import delete, exists, insert, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, selectinload
 
 
 @pytest.fixture

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine, select
+
 from fivestar.broker import enqueue
 from fivestar.config import Settings, load_settings
 from fivestar.db import make_engine, make_sessionmaker
 from fivestar.demo.mailcatcher import MailCatcher
 from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.tenancy import tenant_context
-from sqlalchemy import Engine, select
-
 from tests.support import service_unavailable
 
 REPO = Path(__file__).resolve().parents[2]

@@ -15,6 +15,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from fivestar.rules import BranchInput, MemberInput, RuleSet, load_rules_file
 
 TENANTS = Path(__file__).resolve().parents[2] / "tenants"

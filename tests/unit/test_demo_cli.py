@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
+
 from fivestar.cli import main
 from fivestar.demo.runner import Demo, _connect_host, _width, child_commands, port_problem
 from fivestar.demo.seed import DEMO_PASSWORD, DISTRICTS, USERNAMES, demo_logins

@@ -6,6 +6,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+
 from fivestar.rules import BranchInput, InputError, Medal, RuleSet, evaluate_branch, level_label
 
 D = Decimal

@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
+
 from fivestar.rules.cli import rules_cli
 
 TENANT_FILES = sorted((Path(__file__).resolve().parents[2] / "tenants").glob("*.toml"))

@@ -10,6 +10,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+
 from fivestar.rules import RuleSet, RuleSetError, known_types, load_rules, load_rules_data, load_rules_file
 
 Doc = dict[str, Any]

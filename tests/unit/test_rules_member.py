@@ -6,6 +6,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
+
 from fivestar.rules import InputError, MemberInput, RuleSet, evaluate_member
 
 D = Decimal

@@ -13,6 +13,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
 from fivestar.rules import (
     BranchInput,
     MemberInput,
@@ -23,8 +26,6 @@ from fivestar.rules import (
     load_rules_data,
     load_rules_file,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 TENANTS = Path(__file__).resolve().parents[2] / "tenants"
 NAMES = ("notice-illustrative", "shizhi-110", "zoucheng-public-weighted")

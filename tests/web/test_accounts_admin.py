@@ -9,15 +9,16 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
+
 from fivestar.accounts.models import Account, Invitation, RoleGrant
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import OrgKind, Role
 from fivestar.outbox.models import DeliveryState, OutboxMessage
 from fivestar.tenancy import tenant_context
-from flask import Flask
-from flask.testing import FlaskClient
-from sqlalchemy import event, select
-from sqlalchemy.orm import Session
 
 TEST_PASSWORD = "correct-horse-battery"  # what the conftest factories set
 NEW_PASSWORD = "a-much-better-passphrase"

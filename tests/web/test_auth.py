@@ -13,15 +13,16 @@ from urllib.parse import urlsplit
 
 import pytest
 from aiosmtpd.controller import Controller
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from fivestar.accounts.models import Account, AuthSession, Invitation
 from fivestar.accounts.sessions import hash_token
 from fivestar.db import utcnow
 from fivestar.outbox.delivery import deliver_due
 from fivestar.tenancy import tenant_context
-from flask import Flask
-from flask.testing import FlaskClient
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 TEST_PASSWORD = "correct-horse-battery"  # what the conftest factories set
 NEW_PASSWORD = "a-much-better-passphrase"

@@ -80,9 +80,18 @@ def test_templates_load_nothing_from_other_hosts() -> None:
         assert not re.search(r'(src|href)="(https?:)?//', text), template
 
 
-def test_unexpected_errors_are_a_friendly_500(app, client) -> None:  # type: ignore[no-untyped-def]
-    from fivestar.web.errors import render_error
+def test_unexpected_errors_are_a_friendly_500(settings, engine) -> None:  # type: ignore[no-untyped-def]
+    from fivestar.web.app import create_app
 
-    with app.test_request_context("/"):
-        body, code = render_error(500)
-    assert code == 500
+    app = create_app(settings, FIVESTAR_ENGINE=engine)
+
+    def boom() -> str:
+        raise RuntimeError("secret internal detail")
+
+    app.add_url_rule("/boom", "boom", boom)
+    response = app.test_client().get("/boom")
+    page = response.get_data(as_text=True)
+    assert response.status_code == 500
+    assert "服务器出错了" in page
+    assert "secret internal detail" not in page
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")

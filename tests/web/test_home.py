@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from fivestar.enums import OrgKind, Position, Role
 from flask.testing import FlaskClient
+
+from fivestar.enums import OrgKind, Position, Role
 
 
 def _text(response: Any) -> str:

@@ -19,6 +19,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Column, select
+from sqlalchemy.orm import Session
+from werkzeug.routing import Rule
+
 from fivestar import audit
 from fivestar.accounts.models import Account, Invitation, RoleGrant
 from fivestar.accounts.sessions import hash_token, new_token
@@ -30,11 +36,6 @@ from fivestar.outbox.models import Channel, OutboxMessage
 from fivestar.people.models import Member
 from fivestar.tenancy import cross_tenant, tenant_context
 from fivestar.tenants.models import RuleSetVersion, Tenant
-from flask import Flask
-from flask.testing import FlaskClient
-from sqlalchemy import Column, select
-from sqlalchemy.orm import Session
-from werkzeug.routing import Rule
 
 # URL parameter name -> the kind of district B's object whose id (or key) goes into it.
 # Extend this when you add a route with a new parameter; the kinds are the keys of B_OBJECTS.

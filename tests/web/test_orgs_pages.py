@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import MemberStatus, OrgKind, Role
 from fivestar.orgs.models import Organisation
 from fivestar.tenancy import tenant_context
-from flask.testing import FlaskClient
-from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 
 def _text(response: Any) -> str:

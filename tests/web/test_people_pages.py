@@ -8,13 +8,14 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, event, select
+from sqlalchemy.orm import Session
+
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import MemberStatus, OrgKind, Position, Role, Standing
 from fivestar.people.models import Member
 from fivestar.tenancy import tenant_context
-from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, select
-from sqlalchemy.orm import Session
 
 
 def _text(response: Any) -> str:

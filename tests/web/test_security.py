@@ -9,6 +9,11 @@ import uuid
 from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
 from fivestar.accounts.models import Account
 from fivestar.accounts.passwords import hash_password
 from fivestar.accounts.policy import Action, authorize
@@ -18,10 +23,6 @@ from fivestar.models import Base
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.tenants.models import Tenant
-from flask import Flask
-from flask.testing import FlaskClient
-from sqlalchemy import Engine, text
-from sqlalchemy.orm import Session
 
 TEST_PASSWORD = "correct-horse-battery"  # what the conftest factories set
 
@@ -216,8 +217,9 @@ def test_new_hashes_are_argon2id_with_asvs_parameters() -> None:
 def test_a_password_set_through_the_app_is_stored_as_argon2id(
     client: FlaskClient, two_tenants: dict[str, Any], login: Any, session: Session
 ) -> None:
-    from fivestar.tenancy import tenant_context
     from sqlalchemy import select
+
+    from fivestar.tenancy import tenant_context
 
     a = two_tenants["a"]
     login(a["tenant"], a["secretary"])
@@ -337,7 +339,9 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
     "member m1": (
         _principal((Role.MEMBER, None), member=True),
         # Fellow members' records, but only their own phone number.
-        SIGNED_IN | _pairs({Action.ORG_VIEW, Action.MEMBER_VIEW}, ["B1", "m1", "m1b"]) | {(Action.MEMBER_CONTACT, "m1")},
+        SIGNED_IN
+        | _pairs({Action.ORG_VIEW, Action.MEMBER_VIEW}, ["B1", "m1", "m1b"])
+        | {(Action.MEMBER_CONTACT, "m1")},
     ),
     "secretary of B1 and of G": (
         _principal((Role.BRANCH_SECRETARY, "B1"), (Role.ORG_STAFF, "G")),

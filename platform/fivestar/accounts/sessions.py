@@ -72,9 +72,7 @@ def revoke_session(session: Session, token: str) -> None:
     )
 
 
-def revoke_account_sessions(
-    session: Session, *, tenant_id: int, account_id: int, keep_token: str | None = None
-) -> int:
+def revoke_account_sessions(session: Session, *, tenant_id: int, account_id: int, keep_token: str | None = None) -> int:
     """End every session of an account (password reset, role change, deactivation)."""
     statement = update(AuthSession).where(
         AuthSession.tenant_id == tenant_id,
@@ -142,7 +140,9 @@ def load_principal(session: Session, token: str, *, tenant_id: int | None) -> Pr
     member_branch_path = None
     if account.member_id is not None:
         member_branch_path = session.scalar(
-            select(Organisation.path).join(Member, Member.branch_id == Organisation.id).where(Member.id == account.member_id)
+            select(Organisation.path)
+            .join(Member, Member.branch_id == Organisation.id)
+            .where(Member.id == account.member_id)
         )
     grants = tuple(
         Grant(

@@ -64,7 +64,7 @@ def backoff(attempts: int) -> dt.timedelta:
     exponent = max(attempts - 1, 0)
     if exponent >= 16:
         return BACKOFF_CAP
-    return min(BACKOFF_BASE * (2**exponent), BACKOFF_CAP)
+    return min(BACKOFF_BASE * (1 << exponent), BACKOFF_CAP)
 
 
 def deliver_due(

@@ -38,7 +38,7 @@ class Member(TenantOwned, Base):
         primaryjoin="Member.branch_id == Organisation.id", foreign_keys="Member.branch_id", lazy="raise_on_sql"
     )
 
-    __mapper_args__ = {"version_id_col": version}
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it from the class
     __table_args__ = (
         UniqueConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "member_no"),

@@ -26,9 +26,7 @@ def index() -> Any:
         return redirect(url_for("tenant.home.index", tenant_slug=slug))
     tenants: list[Tenant] = []
     if not current_app.config["FIVESTAR_SETTINGS"].is_production:
-        tenants = list(
-            db().scalars(select(Tenant).where(Tenant.status == TenantStatus.ACTIVE).order_by(Tenant.name))
-        )
+        tenants = list(db().scalars(select(Tenant).where(Tenant.status == TenantStatus.ACTIVE).order_by(Tenant.name)))
     return render_template("index.html", tenants=tenants)
 
 
@@ -59,6 +57,8 @@ def _safe_next(target: str | None) -> str:
 def set_language(code: str) -> Any:
     if code not in SUPPORTED_LOCALES:
         code = current_app.config["BABEL_DEFAULT_LOCALE"]
-    response = make_response(redirect(_safe_next(request.values.get("next") or request.referrer and urlsplit(request.referrer).path)))
+    response = make_response(
+        redirect(_safe_next(request.values.get("next") or (request.referrer and urlsplit(request.referrer).path)))
+    )
     response.set_cookie(LANG_COOKIE, code, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
     return response
