@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, g, request
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy.orm import configure_mappers
 
 import fivestar.models  # noqa: F401 - registers every mapper before the first query
@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None, **config_overrides: Any) -> Fla
 
 
 def _select_locale() -> str:
+    if not has_request_context():
+        return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     wanted = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
     if wanted in SUPPORTED_LOCALES:
         return wanted
@@ -87,6 +89,8 @@ def _select_locale() -> str:
 
 
 def _select_timezone() -> str:
+    if not has_request_context():
+        return "UTC"
     tenant = g.get("tenant")
     return str(tenant.timezone) if tenant is not None else "Asia/Shanghai"
 
