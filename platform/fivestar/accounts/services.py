@@ -335,6 +335,44 @@ def invite(session: Session, account: Account, *, settings: Settings, link_for: 
     return issued
 
 
+def invitation_url(settings: Settings, tenant_slug: str, token: str) -> str:
+    """The link of an invitation or reset e-mail, on the configured base URL.
+
+    Web views build the same URL with `url_for` (accounts.views.link_builder); this one serves the
+    command line, which has no request. tests/integration/test_tenant_admin.py follows both.
+    """
+    return f"{str(settings.base_url).rstrip('/')}/t/{tenant_slug}/invite/{token}"
+
+
+def create_tenant_admin(
+    session: Session,
+    *,
+    username: str,
+    display_name: str,
+    email: str | None = None,
+    password: str | None = None,
+    settings: Settings | None = None,
+    link_for: LinkBuilder | None = None,
+) -> tuple[Account, IssuedLink | None]:
+    """An administrator (工委工作人员) of the current tenant, made by the hosting operator.
+
+    A new district has no accounts, so its first administrator comes from outside: with `password`
+    (the command line) the account must change it at first login; without, an invitation goes to
+    `email`, and the operator never learns a password of a tenant account.
+    """
+    account = create_account(session, username=username, display_name=display_name, email=email)
+    grant_role(session, account, Role.TENANT_ADMIN)
+    if password is not None:
+        _check_new_password(account, password)
+        account.password_hash = hash_password(password)
+        account.must_change_password = True
+        audit.record(session, "account.password_set", account, after={"must_change_password": True})
+        return account, None
+    if settings is None or link_for is None:
+        raise ValueError("an invitation needs settings and a link builder")
+    return account, invite(session, account, settings=settings, link_for=link_for)
+
+
 def send_reset_link(
     session: Session, account: Account, *, settings: Settings, link_for: LinkBuilder, reason: str | None = None
 ) -> IssuedLink:

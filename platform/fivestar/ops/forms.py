@@ -42,3 +42,14 @@ class SuspendForm(FlaskForm):
 
 class ResumeForm(FlaskForm):
     reason = StringField(_l("恢复说明"), validators=[Optional(), Length(max=REASON_MAX)])
+
+
+class AddAdminForm(FlaskForm):
+    """The operator opens a district with its first administrator, who is invited by e-mail."""
+
+    username = StringField(_l("用户名"), validators=[DataRequired(message=_l("请输入用户名")), Length(max=60)])
+    display_name = StringField(_l("姓名"), validators=[DataRequired(message=_l("请填写姓名")), Length(max=60)])
+    email = StringField(
+        _l("电子邮箱"), validators=[DataRequired(message=_l("请填写电子邮箱")), Length(max=254)],
+        description=_l("邀请邮件发到这里，由本人设置密码；平台运营方不经手单位账号的密码"),
+    )

@@ -15,16 +15,19 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_login import current_user, login_required, login_user, logout_user
 from wtforms.fields.choices import SelectChoice
 
+from fivestar.accounts import services as account_services
 from fivestar.accounts.forms import LoginForm
 from fivestar.accounts.policy import Action, require
 from fivestar.accounts.services import authenticate_operator
 from fivestar.accounts.sessions import load_principal, revoke_session, start_session
+from fivestar.broker import enqueue_after_commit
 from fivestar.errors import ServiceError
 from fivestar.extensions import limiter
 from fivestar.i18n import _
-from fivestar.ops.forms import UPLOAD, CreateTenantForm, ResumeForm, SuspendForm
+from fivestar.ops.forms import UPLOAD, AddAdminForm, CreateTenantForm, ResumeForm, SuspendForm
 from fivestar.paths import PACKAGE_DIR
 from fivestar.rules import RuleSetError, load_rules
+from fivestar.tenancy import tenant_context
 from fivestar.tenants import services as tenant_services
 from fivestar.tenants.forms import RulesUploadForm
 from fivestar.tenants.models import Tenant
@@ -135,6 +138,7 @@ def _detail(tenant: Tenant, status: int = 200, **forms: Any) -> Any:
     upload = forms.get("upload") or RulesUploadForm(prefix="rules")
     suspend = forms.get("suspend") or SuspendForm(prefix="suspend")
     resume = forms.get("resume") or ResumeForm(prefix="resume")
+    admin = forms.get("admin") or AddAdminForm(prefix="admin")
     return (
         render_template(
             "ops/tenant_detail.html",
@@ -144,6 +148,7 @@ def _detail(tenant: Tenant, status: int = 200, **forms: Any) -> Any:
             upload_form=upload,
             suspend_form=suspend,
             resume_form=resume,
+            admin_form=admin,
             rule_errors=forms.get("rule_errors") or [],
             error=forms.get("error"),
         ),
@@ -278,4 +283,38 @@ def resume(slug: str) -> Any:
         return _detail(tenant, exc.status, resume=form, error=exc.message)
     db().commit()
     flash(_("已恢复单位 %(name)s。", name=tenant.name), "success")
+    return redirect(url_for("ops.tenant_detail", slug=tenant.slug))
+
+
+@ops_bp.post("/tenants/<slug>/admins")
+@login_required
+def add_admin(slug: str) -> Any:
+    """Open a district: its first (or another) administrator, invited by e-mail."""
+    require(current_user, Action.PLATFORM_MANAGE)
+    tenant = _load_tenant(slug)
+    form = AddAdminForm(prefix="admin")
+    if not form.validate_on_submit():
+        return _detail(tenant, 400, admin=form)
+    settings = current_app.config["FIVESTAR_SETTINGS"]
+    try:
+        with tenant_context(tenant.id):
+            account, _link = account_services.create_tenant_admin(
+                db(),
+                username=form.username.data or "",
+                display_name=form.display_name.data or "",
+                email=form.email.data,
+                settings=settings,
+                link_for=lambda token: account_services.invitation_url(settings, tenant.slug, token),
+            )
+            enqueue_after_commit(db(), settings, "fivestar.deliver_outbox")
+            db().commit()
+    except ServiceError as exc:
+        db().rollback()
+        field = getattr(form, exc.field or "", None)
+        if field is not None and hasattr(field, "errors"):
+            field.errors = [*list(field.errors or []), exc.message]
+            return _detail(tenant, exc.status, admin=form)
+        return _detail(tenant, exc.status, admin=form, error=exc.message)
+    flash(_("已添加管理员 %(username)s，邀请邮件已发往 %(email)s。", username=account.username, email=account.email),
+          "success")
     return redirect(url_for("ops.tenant_detail", slug=tenant.slug))

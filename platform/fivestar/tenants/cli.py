@@ -281,6 +281,54 @@ def tenant_rules(slug: str, file: str, note: str | None) -> None:
         )
 
 
+@tenant_cli.command(
+    "add-admin",
+    help="为单位添加管理员（工委工作人员），新单位用它开通第一个账号 (add a tenant administrator).",
+)
+@click.argument("slug")
+@click.argument("username")
+@click.option("--name", "display_name", required=True, help="姓名 (display name)")
+@click.option("--email", default=None, help="电子邮箱 (e-mail), required with --invite")
+@click.option(
+    "--invite", is_flag=True, help="发送邀请邮件，由本人设置密码 (e-mail an invitation instead of a password)"
+)
+@click.option("--password-stdin", is_flag=True, help="从标准输入读取初始密码 (read the first password from stdin)")
+@handles_errors
+def tenant_add_admin(
+    slug: str, username: str, display_name: str, email: str | None, invite: bool, password_stdin: bool
+) -> None:
+    from fivestar.accounts.services import create_tenant_admin, invitation_url
+    from fivestar.broker import enqueue_after_commit
+    from fivestar.cli import settings_or_exit
+    from fivestar.tenancy import tenant_context
+    from fivestar.tenants.services import get_tenant
+
+    if invite and password_stdin:
+        _fail("错误 (error): --invite 与 --password-stdin 只能选一个 (choose one of --invite, --password-stdin)", 2)
+    password = None if invite else _new_password(password_stdin)
+    settings = settings_or_exit()
+    with cli_session() as session:
+        tenant = get_tenant(session, slug)
+        with tenant_context(tenant.id):
+            account, link = create_tenant_admin(
+                session,
+                username=username,
+                display_name=display_name,
+                email=email,
+                password=password,
+                settings=settings,
+                link_for=lambda token: invitation_url(settings, tenant.slug, token),
+            )
+            if link is not None:
+                enqueue_after_commit(session, settings, "fivestar.deliver_outbox")
+            session.commit()
+        click.echo(f"已为单位 {tenant.slug} 添加管理员 {account.username} (tenant administrator added)")
+        if link is None:
+            click.echo(f"首次登录须修改密码 (must change the password at first login): /t/{tenant.slug}/login")
+        else:
+            click.echo(f"邀请邮件已排队发往 {account.email} (invitation queued for delivery)")
+
+
 @tenant_cli.command("rules-history", help="规则版本历史 (rule-set version history).")
 @click.argument("slug")
 @handles_errors
