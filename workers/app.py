@@ -12,8 +12,6 @@ nothing. Results are not stored: tasks record their effects as rows.
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import Celery
 from kombu import Exchange, Queue
 
@@ -26,26 +24,11 @@ TICK_TASK = "fivestar.tick"
 TICK_SECONDS = 60.0
 
 
-def broker_options(settings: Settings) -> dict[str, Any]:
-    """The transport options of `fivestar.broker`, plus the file-system broker's control folder.
-
-    kombu's file-system transport keeps its exchange tables in `control_folder`, which defaults
-    to a *relative* `control/` in whatever directory the process was started from; pinning it
-    inside the broker folder lets worker, beat and `celery inspect` share it from anywhere.
-    """
-    options = dict(transport_options(settings))
-    if settings.resolved_broker_url.startswith("filesystem://"):
-        control = settings.broker_folder / "control"
-        control.mkdir(parents=True, exist_ok=True)
-        options.setdefault("control_folder", str(control))
-    return options
-
-
 def configure(app: Celery, settings: Settings) -> None:
     """Apply Fivestar's configuration to `app` (separate from creation so tests can reuse it)."""
     app.conf.update(
         broker_url=settings.resolved_broker_url,
-        broker_transport_options=broker_options(settings),
+        broker_transport_options=transport_options(settings),
         broker_connection_retry_on_startup=True,
         # Delivery guarantees (design.md §6).
         task_acks_late=True,

@@ -1,8 +1,9 @@
 """Where the shared folders live, from a checkout and from an installed wheel.
 
 `templates/` sits at the top of the repository so the web app and the workers share one set of
-pages, e-mails and report layouts. In a checkout (editable install) it is found next to the
-`platform/` source root; a wheel carries it inside the package as `fivestar/_templates`.
+pages, e-mails and report layouts, and `tenants/` holds the sample rule sets. In a checkout
+(editable install) both are found next to the `platform/` source root; a wheel carries them inside
+the package as `fivestar/_templates` and `fivestar/_tenants`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,14 @@ def templates_dir() -> Path:
     if (bundled / "base.html").is_file():
         return bundled
     raise RuntimeError(f"Fivestar templates not found (looked in {checkout} and {bundled})")
+
+
+def tenants_dir() -> Path | None:
+    """The sample rule sets: `tenants/` of a checkout, or the copy a wheel carries as `_tenants`."""
+    for folder in (PACKAGE_DIR.parent.parent / "tenants", PACKAGE_DIR / "_tenants"):
+        if folder.is_dir() and any(folder.glob("*.toml")):
+            return folder
+    return None
 
 
 def static_dir() -> Path:

@@ -69,6 +69,7 @@ def test_wheel_carries_templates_and_finds_them(tmp_path: Path) -> None:
     wheel = next(tmp_path.glob("fivestar-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "fivestar/_templates/base.html" in names
+    assert "fivestar/_tenants/notice-illustrative.toml" in names
     assert "workers/__init__.py" in names
     assert any(name.startswith("fivestar/static/css/") for name in names)
     assert any(name.startswith("fivestar/migrations/versions/0001") for name in names)

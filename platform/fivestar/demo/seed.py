@@ -17,7 +17,6 @@ import logging
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -28,7 +27,7 @@ from fivestar.accounts.passwords import hash_password
 from fivestar.enums import Gender, MemberStatus, OrgKind, Position, Role, Standing
 from fivestar.orgs.models import Organisation
 from fivestar.orgs.services import create_org
-from fivestar.paths import PACKAGE_DIR
+from fivestar.paths import tenants_dir
 from fivestar.people.models import Member
 from fivestar.tenancy import tenant_context
 from fivestar.tenants.models import Tenant
@@ -213,17 +212,11 @@ def demo_logins() -> list[DemoLogin]:
 # --- rule sets ----------------------------------------------------------------------------------
 
 
-def rules_dir() -> Path:
-    """The sample rule sets: `tenants/` of a checkout, or the copy a wheel carries."""
-    checkout = PACKAGE_DIR.parent.parent / "tenants"
-    if checkout.is_dir():
-        return checkout
-    return PACKAGE_DIR / "_tenants"
-
-
 def _rules_for(district: District) -> tuple[str, str]:
     """(file name, TOML) of the district's rule set: its preferred sample, else the notice's."""
-    folder = rules_dir()
+    folder = tenants_dir()
+    if folder is None:
+        raise FileNotFoundError("no sample rule sets (tenants/*.toml) found")
     for name in (*district.preferred_rules, "notice-illustrative.toml"):
         path = folder / name
         if path.is_file():

@@ -8,7 +8,6 @@ account. Every page requires `Action.PLATFORM_MANAGE`; a tenant account's cookie
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
@@ -25,7 +24,7 @@ from fivestar.errors import ServiceError
 from fivestar.extensions import limiter
 from fivestar.i18n import _
 from fivestar.ops.forms import UPLOAD, AddAdminForm, CreateTenantForm, ResumeForm, SuspendForm
-from fivestar.paths import PACKAGE_DIR
+from fivestar.paths import tenants_dir
 from fivestar.rules import RuleSetError, load_rules
 from fivestar.tenancy import tenant_context
 from fivestar.tenants import services as tenant_services
@@ -88,17 +87,9 @@ def logout() -> Any:
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def sample_rules_dir() -> Path | None:
-    """The folder of sample rule sets: `tenants/` of a checkout (a wheel may bundle `_tenants`)."""
-    for folder in (PACKAGE_DIR.parent.parent / "tenants", PACKAGE_DIR / "_tenants"):
-        if folder.is_dir():
-            return folder
-    return None
-
-
 def sample_rule_files() -> list[tuple[str, str]]:
     """(file name, rule-set name) of every sample that loads; a broken sample is not offered."""
-    folder = sample_rules_dir()
+    folder = tenants_dir()
     if folder is None:
         return []
     samples = []
@@ -111,7 +102,7 @@ def sample_rule_files() -> list[tuple[str, str]]:
 
 
 def _sample_text(name: str) -> str:
-    folder = sample_rules_dir()
+    folder = tenants_dir()
     if folder is None or name not in {file for file, _label in sample_rule_files()}:
         raise ServiceError(_("请选择示例规则或上传规则文件"), field="rules")
     return (folder / name).read_text(encoding="utf-8").removeprefix("\ufeff")
