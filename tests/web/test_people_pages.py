@@ -240,6 +240,29 @@ def test_plain_member_sees_their_branch(client: FlaskClient, login: Any, world: 
     assert client.get(_url(world, f"/people/{world['other_members'][0].id}/edit")).status_code == 403
 
 
+def test_plain_member_sees_no_fellow_members_phone_numbers(
+    client: FlaskClient, login: Any, world: dict[str, Any]
+) -> None:
+    login(world["tenant"], world["plain"])
+    fellow = world["other_members"][0]  # 李雷, 13911112222, same branch as the member
+    assert "13911112222" not in _text(client.get(_url(world, "/people/")))
+    assert "13911112222" not in _text(client.get(_url(world, f"/people/{fellow.id}")))
+    # Nor can the number be found by searching for it.
+    assert "李雷" not in _text(client.get(_url(world, "/people/?q=1111222")))
+    own = world["other_members"][1]
+    assert own.phone and own.phone in _text(client.get(_url(world, f"/people/{own.id}")))
+    assert "韩梅梅" in _text(client.get(_url(world, f"/people/?q={own.phone[-6:]}")))
+
+
+def test_secretary_sees_and_searches_phone_numbers_of_the_branch(
+    client: FlaskClient, login: Any, world: dict[str, Any], create_account: Any
+) -> None:
+    secretary = create_account(world["tenant"], roles=[(Role.BRANCH_SECRETARY, world["other"])], username="shuji2")
+    login(world["tenant"], secretary)
+    assert "13911112222" in _text(client.get(_url(world, "/people/")))
+    assert "李雷" in _text(client.get(_url(world, "/people/?q=1111222")))
+
+
 def test_org_staff_moves_members_within_their_subtree(
     client: FlaskClient, login: Any, world: dict[str, Any], session: Session
 ) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Select, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session, contains_eager
 
 from fivestar.accounts.policy import Action, member_scope
@@ -69,14 +69,16 @@ def _scoped(principal: Principal, action: Action) -> Select[Member]:
     )
 
 
-def _filtered(statement: Select[Member], filters: MemberFilters) -> Select[Member]:
+def _filtered(statement: Select[Member], filters: MemberFilters, principal: Principal) -> Select[Member]:
     text = filters.q.strip()[:QUERY_MAX]
     if text:
+        # A phone number finds only people whose number the searcher may see (not fellow members').
+        phone_visible = or_(member_scope(principal, Action.MEMBER_CONTACT), Member.id == principal.member_id)
         statement = statement.where(
             or_(
                 Member.name.icontains(text, autoescape=True),
                 Member.member_no.icontains(text, autoescape=True),
-                Member.phone.contains(text, autoescape=True),
+                and_(Member.phone.contains(text, autoescape=True), phone_visible),
             )
         )
     if filters.org_path:
@@ -99,7 +101,7 @@ def search_members(
     per_page: int = PER_PAGE,
 ) -> MemberPage:
     """One page of the members `principal` may see that match `filters`: two queries (count, page)."""
-    statement = _filtered(_scoped(principal, Action.MEMBER_VIEW), filters)
+    statement = _filtered(_scoped(principal, Action.MEMBER_VIEW), filters, principal)
     total = int(session.scalar(statement.with_only_columns(func.count(Member.id)).order_by(None)) or 0)
     pages = max(1, -(-total // per_page))
     page = min(max(1, page), pages)
