@@ -5,18 +5,16 @@ from __future__ import annotations
 import datetime as dt
 import io
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
 from fivestar.audit.models import AuditEvent
-from fivestar.cli import main
-from fivestar.db import make_engine, make_sessionmaker
+from fivestar.db import make_sessionmaker
 from fivestar.imports.columns import MEMBER_COLUMNS, MEMBER_SHEET, ORG_COLUMNS, ORG_SHEET
 from fivestar.people.models import Member
 from fivestar.tenancy import tenant_context
@@ -25,40 +23,13 @@ from fivestar.tenants.services import create_tenant
 RULES = Path(__file__).resolve().parents[2] / "tenants" / "notice-illustrative.toml"
 
 
-@pytest.fixture(scope="module")
-def cli_database(backend: str, fresh_database: Callable[[str], str]) -> str:
-    """A migrated database of its own: the CLI opens its own connections and commits."""
-    return fresh_database(backend)
-
-
 @pytest.fixture
-def db_engine(cli_database: str) -> Iterator[Engine]:
-    engine = make_engine(cli_database)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def tenant_slug(db_engine: Engine) -> str:
+def tenant_slug(cli_engine: Engine) -> str:
     slug = f"cli-{uuid.uuid4().hex[:8]}"
-    with make_sessionmaker(db_engine)() as session:
+    with make_sessionmaker(cli_engine)() as session:
         create_tenant(session, slug=slug, name="命令行测试工委", rules_toml=RULES.read_text(encoding="utf-8"))
         session.commit()
     return slug
-
-
-@pytest.fixture
-def invoke(cli_database: str, tmp_path: Path) -> Callable[..., Any]:
-    def run(*args: str) -> Any:
-        runner = CliRunner()
-        env = {
-            "FIVESTAR_DATABASE_URL": cli_database,
-            "FIVESTAR_DATA_DIR": str(tmp_path / "data"),
-            "FIVESTAR_ENV": "test",
-        }
-        return runner.invoke(main, list(args), env=env, catch_exceptions=False)
-
-    return run
 
 
 def write_workbook(path: Path, orgs: list[list[Any]], members: list[list[Any]]) -> Path:
@@ -91,9 +62,9 @@ def stored(engine: Engine, slug: str) -> tuple[int, int]:
         return members, events or 0
 
 
-def test_import_template_writes_the_workbook(invoke: Callable[..., Any], tmp_path: Path) -> None:
+def test_import_template_writes_the_workbook(run: Callable[..., Any], tmp_path: Path) -> None:
     out = tmp_path / "模板.xlsx"
-    result = invoke("import-template", str(out))
+    result = run("import-template", str(out))
     assert result.exit_code == 0, result.output
     book = openpyxl.load_workbook(out)
     assert book.sheetnames == ["说明", ORG_SHEET, MEMBER_SHEET]
@@ -101,37 +72,37 @@ def test_import_template_writes_the_workbook(invoke: Callable[..., Any], tmp_pat
 
 
 def test_import_succeeds_with_exit_code_0(
-    invoke: Callable[..., Any], tenant_slug: str, db_engine: Engine, tmp_path: Path
+    run: Callable[..., Any], tenant_slug: str, cli_engine: Engine, tmp_path: Path
 ) -> None:
     path = write_workbook(
         tmp_path / "名单.xlsx", [["B1", "第一党支部", "党支部", "ROOT", 1]], [member("D1"), member("D2")]
     )
-    result = invoke("import", tenant_slug, str(path))
+    result = run("import", tenant_slug, str(path))
     assert result.exit_code == 0, result.output
     assert "导入完成" in result.stdout
     assert "党员：新建 2，更新 0（其中调动 0），未变 0" in result.stdout
-    members, _events = stored(db_engine, tenant_slug)
+    members, _events = stored(cli_engine, tenant_slug)
     assert members == 2
-    with make_sessionmaker(db_engine)() as session:
+    with make_sessionmaker(cli_engine)() as session:
         event = session.scalar(
             select(AuditEvent).where(AuditEvent.action == "import.run").order_by(AuditEvent.id.desc())
         )
         assert event is not None and event.actor_kind == "cli" and event.actor_name.startswith("cli:")
-    again = invoke("import", tenant_slug, str(path))
+    again = run("import", tenant_slug, str(path))
     assert again.exit_code == 0 and "未变 2" in again.stdout
-    assert stored(db_engine, tenant_slug)[0] == 2
+    assert stored(cli_engine, tenant_slug)[0] == 2
 
 
 def test_bad_file_exits_1_with_the_error_table(
-    invoke: Callable[..., Any], tenant_slug: str, db_engine: Engine, tmp_path: Path
+    run: Callable[..., Any], tenant_slug: str, cli_engine: Engine, tmp_path: Path
 ) -> None:
-    before = stored(db_engine, tenant_slug)
+    before = stored(cli_engine, tenant_slug)
     path = write_workbook(
         tmp_path / "bad.xlsx",
         [["B1", "第一党支部", "党支部", "ROOT", 1]],
         [member("D1"), member("D1"), member("D3", "B9"), member("D4", gender="?")],
     )
-    result = invoke("import", tenant_slug, str(path))
+    result = run("import", tenant_slug, str(path))
     assert result.exit_code == 1
     lines = result.stderr.splitlines()
     assert lines[0] == "工作表\t行\t列\t原因"
@@ -141,37 +112,37 @@ def test_bad_file_exits_1_with_the_error_table(
         "党员\t5\t性别\t性别须为“男”或“女”",
     ]
     assert "发现 3 个问题，未导入任何内容" in lines[-1]
-    assert stored(db_engine, tenant_slug) == before
+    assert stored(cli_engine, tenant_slug) == before
 
 
-def test_not_an_xlsx_exits_1(invoke: Callable[..., Any], tenant_slug: str, tmp_path: Path) -> None:
+def test_not_an_xlsx_exits_1(run: Callable[..., Any], tenant_slug: str, tmp_path: Path) -> None:
     path = tmp_path / "名单.xlsx"
     path.write_text("党员编号,姓名\n", encoding="utf-8")
-    result = invoke("import", tenant_slug, str(path))
+    result = run("import", tenant_slug, str(path))
     assert result.exit_code == 1 and "不是 Excel 工作簿" in result.stderr
 
 
 def test_dry_run_stores_nothing(
-    invoke: Callable[..., Any], tenant_slug: str, db_engine: Engine, tmp_path: Path
+    run: Callable[..., Any], tenant_slug: str, cli_engine: Engine, tmp_path: Path
 ) -> None:
-    before = stored(db_engine, tenant_slug)
+    before = stored(cli_engine, tenant_slug)
     path = write_workbook(tmp_path / "a.xlsx", [["B1", "第一党支部", "党支部", "ROOT", 1]], [member("D1")])
-    result = invoke("import", tenant_slug, str(path), "--dry-run")
+    result = run("import", tenant_slug, str(path), "--dry-run")
     assert result.exit_code == 0, result.output
     assert "试运行" in result.stdout and "党员：新建 1" in result.stdout
-    assert stored(db_engine, tenant_slug) == before
+    assert stored(cli_engine, tenant_slug) == before
 
 
-def test_unknown_tenant_exits_1(invoke: Callable[..., Any], tmp_path: Path) -> None:
+def test_unknown_tenant_exits_1(run: Callable[..., Any], tmp_path: Path) -> None:
     path = write_workbook(tmp_path / "a.xlsx", [], [member("D1")])
-    result = invoke("import", "no-such-district", str(path))
+    result = run("import", "no-such-district", str(path))
     assert result.exit_code == 1 and "未找到单位" in result.stderr
 
 
-def test_row_cap_option(invoke: Callable[..., Any], tenant_slug: str, tmp_path: Path) -> None:
+def test_row_cap_option(run: Callable[..., Any], tenant_slug: str, tmp_path: Path) -> None:
     path = write_workbook(
         tmp_path / "a.xlsx", [["B1", "第一党支部", "党支部", "ROOT", 1]], [member("D1"), member("D2")]
     )
-    result = invoke("import", tenant_slug, str(path), "--max-rows", "1")
+    result = run("import", tenant_slug, str(path), "--max-rows", "1")
     assert result.exit_code == 1 and "超过 1 行数据的上限" in result.stderr
     assert io.StringIO(result.stderr).readline().startswith("工作表")

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -25,36 +23,6 @@ from fivestar.tenants.models import Tenant
 
 REPO = Path(__file__).resolve().parents[2]
 RULES = REPO / "tenants" / "notice-illustrative.toml"
-
-
-@pytest.fixture(scope="module")
-def cli_url(backend: str, fresh_database: Callable[[str], str]) -> str:
-    return fresh_database(backend)
-
-
-@pytest.fixture(scope="module")
-def cli_engine(cli_url: str) -> Iterator[Engine]:
-    from fivestar.db import make_engine
-
-    engine = make_engine(cli_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def run(cli_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Result]:
-    from fivestar.cli import main
-
-    monkeypatch.setenv("FIVESTAR_DATABASE_URL", cli_url)
-    monkeypatch.setenv("FIVESTAR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FIVESTAR_ENV", "test")
-    monkeypatch.setenv("FIVESTAR_BASE_URL", "https://fivestar.example.gov.cn")
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
-
-    return invoke
 
 
 def _admin(engine: Engine, slug: str, username: str) -> tuple[Account | None, list[OutboxMessage]]:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
@@ -25,37 +25,6 @@ REPO = Path(__file__).resolve().parents[2]
 NOTICE_FILE = REPO / "tenants" / "notice-illustrative.toml"
 SHIZHI_FILE = REPO / "tenants" / "shizhi-110.toml"
 PASSWORD = "Operator-secret-42"
-
-
-@pytest.fixture(scope="module")
-def cli_url(backend: str, fresh_database: Callable[[str], str]) -> str:
-    return fresh_database(backend)
-
-
-@pytest.fixture(scope="module")
-def cli_engine(cli_url: str) -> Iterator[Engine]:
-    from fivestar.db import make_engine
-
-    engine = make_engine(cli_url)
-    yield engine
-    engine.dispose()
-
-
-@pytest.fixture
-def run(cli_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Callable[..., Result]:
-    """Invoke `fivestar …` with the settings pointing at this module's database."""
-    from fivestar.cli import main
-
-    monkeypatch.setenv("FIVESTAR_DATABASE_URL", cli_url)
-    monkeypatch.setenv("FIVESTAR_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("FIVESTAR_ENV", "test")
-    monkeypatch.setattr("fivestar.tenants.cli.getpass.getuser", lambda: "tester")
-    runner = CliRunner()
-
-    def invoke(*args: str, input: str | None = None) -> Result:
-        return runner.invoke(main, list(args), input=input, catch_exceptions=False)
-
-    return invoke
 
 
 @pytest.fixture

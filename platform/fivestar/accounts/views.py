@@ -5,63 +5,37 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from fivestar.accounts.forms import ChangePasswordForm, LoginForm, SetPasswordForm
 from fivestar.accounts.models import Account
 from fivestar.accounts.services import accept_link, authenticate_account, change_password, find_link
-from fivestar.accounts.sessions import load_principal, revoke_session, start_session
 from fivestar.errors import ServiceError
-from fivestar.extensions import limiter
 from fivestar.i18n import _
 from fivestar.web.core import _safe_next
+from fivestar.web.login import sign_in, sign_out, submitted_username, throttled
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
 auth_bp = Blueprint("auth", __name__)
 
 
-def _login_limit() -> str:
-    return str(current_app.config["FIVESTAR_SETTINGS"].login_limit)
-
-
 def _login_key() -> str:
-    """Throttle per tenant and account name, so guessing one account's password from many
-    addresses is slowed as much as guessing many accounts from one address."""
-    username = (request.form.get("username") or "").strip().lower()[:60]
-    return f"login:{current_tenant().slug}:{username}"
+    return f"login:{current_tenant().slug}:{submitted_username()}"
 
 
 @auth_bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
-@limiter.limit(
-    _login_limit, key_func=_login_key, methods=["POST"], deduct_when=lambda response: response.status_code != 302
-)
+@throttled(_login_key)
 def login() -> Any:
-    tenant = current_tenant()
     form = LoginForm()
     if form.validate_on_submit():
         account = authenticate_account(db(), form.username.data or "", form.password.data or "")
         if account is None:
             form.password.errors.append(_("用户名或密码不正确"))
             return render_template("auth/login.html", form=form), 200
-        session.clear()  # a new session at every login (no fixation)
-        settings = current_app.config["FIVESTAR_SETTINGS"]
-        token = start_session(
-            db(),
-            hours=settings.session_hours,
-            account=account,
-            ip_address=request.remote_addr,
-            user_agent=request.user_agent.string,
-        )
-        db().flush()
-        principal = load_principal(db(), token, tenant_id=tenant.id)
-        db().commit()
-        assert principal is not None
-        login_user(principal)
-        session.permanent = True
+        sign_in(account=account)
         if account.must_change_password:
             return redirect(url_for("tenant.auth.change_password"))
         target = request.args.get("next")
@@ -71,12 +45,7 @@ def login() -> Any:
 
 @auth_bp.post("/logout")
 def logout() -> Any:
-    if current_user.is_authenticated:
-        revoke_session(db(), current_user.get_id())
-        db().commit()
-    logout_user()
-    session.clear()
-    flash(_("您已退出登录。"), "info")
+    sign_out()
     return redirect(url_for("tenant.auth.login"))
 
 
@@ -119,9 +88,7 @@ def _password_key() -> str:
 
 
 @auth_bp.route("/password", methods=["GET", "POST"], endpoint="change_password")
-@limiter.limit(
-    _login_limit, key_func=_password_key, methods=["POST"], deduct_when=lambda response: response.status_code != 302
-)
+@throttled(_password_key, per_address=False)
 @login_required
 def change_password_page() -> Any:
     form = ChangePasswordForm()

@@ -10,18 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
-from flask_login import current_user, login_required, login_user, logout_user
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
 from fivestar.accounts import services as account_services
 from fivestar.accounts.forms import LoginForm
 from fivestar.accounts.policy import Action, require
 from fivestar.accounts.services import authenticate_operator
-from fivestar.accounts.sessions import load_principal, revoke_session, start_session
 from fivestar.broker import enqueue_after_commit
 from fivestar.errors import ServiceError
-from fivestar.extensions import limiter
 from fivestar.i18n import _
 from fivestar.ops.forms import UPLOAD, AddAdminForm, CreateTenantForm, ResumeForm, SuspendForm
 from fivestar.paths import tenants_dir
@@ -32,24 +30,18 @@ from fivestar.tenants.forms import RulesUploadForm
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.views import toml_download
 from fivestar.web.core import _safe_next
+from fivestar.web.login import sign_in, sign_out, submitted_username, throttled
 from fivestar.web.session import db
 
 ops_bp = Blueprint("ops", __name__, url_prefix="/ops")
 
 
-def _login_limit() -> str:
-    return str(current_app.config["FIVESTAR_SETTINGS"].login_limit)
-
-
 def _login_key() -> str:
-    return "ops-login:" + (request.form.get("username") or "").strip().lower()[:60]
+    return f"ops-login:{submitted_username()}"
 
 
 @ops_bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_limit, methods=["POST"], deduct_when=lambda response: response.status_code != 302)
-@limiter.limit(
-    _login_limit, key_func=_login_key, methods=["POST"], deduct_when=lambda response: response.status_code != 302
-)
+@throttled(_login_key)
 def login() -> Any:
     form = LoginForm()
     if form.validate_on_submit():
@@ -57,30 +49,14 @@ def login() -> Any:
         if operator is None:
             form.password.errors.append(_("用户名或密码不正确"))
             return render_template("ops/login.html", form=form)
-        session.clear()
-        settings = current_app.config["FIVESTAR_SETTINGS"]
-        token = start_session(
-            db(), hours=settings.session_hours, operator=operator,
-            ip_address=request.remote_addr, user_agent=request.user_agent.string,
-        )
-        db().flush()
-        principal = load_principal(db(), token, tenant_id=None)
-        db().commit()
-        assert principal is not None
-        login_user(principal)
-        session.permanent = True
+        sign_in(operator=operator)
         return redirect(_safe_next(request.args.get("next")) if request.args.get("next") else url_for("ops.tenants"))
     return render_template("ops/login.html", form=form)
 
 
 @ops_bp.post("/logout")
 def logout() -> Any:
-    if current_user.is_authenticated:
-        revoke_session(db(), current_user.get_id())
-        db().commit()
-    logout_user()
-    session.clear()
-    flash(_("您已退出登录。"), "info")
+    sign_out()
     return redirect(url_for("ops.login"))
 
 
