@@ -51,7 +51,8 @@ def test_suspended_tenant_shows_a_clear_page(client, session, create_tenant) -> 
 
 def test_chinese_by_default_and_english_on_request(client, create_tenant) -> None:  # type: ignore[no-untyped-def]
     create_tenant(slug="lang-test")
-    page = client.get("/t/lang-test/login").get_data(as_text=True)
+    # An English browser still gets Chinese first: only the switch (or the district) picks English.
+    page = client.get("/t/lang-test/login", headers={"Accept-Language": "en-US,en;q=0.9"}).get_data(as_text=True)
     assert "登录" in page and 'lang="zh-CN"' in page
     response = client.post("/lang/en", data={"next": "/t/lang-test/login"})
     assert response.status_code == 302 and response.location.endswith("/t/lang-test/login")
@@ -95,3 +96,11 @@ def test_unexpected_errors_are_a_friendly_500(settings, engine) -> None:  # type
     assert "服务器出错了" in page
     assert "secret internal detail" not in page
     assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")
+
+
+def test_a_district_can_default_to_english(client, create_tenant) -> None:  # type: ignore[no-untyped-def]
+    create_tenant(slug="english-first", locale="en")
+    page = client.get("/t/english-first/login").get_data(as_text=True)
+    assert 'lang="en"' in page and "Log in" in page
+    client.post("/lang/zh", data={"next": "/t/english-first/login"})
+    assert 'lang="zh-CN"' in client.get("/t/english-first/login").get_data(as_text=True)

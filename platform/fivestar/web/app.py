@@ -77,6 +77,7 @@ def create_app(settings: Settings | None = None, **config_overrides: Any) -> Fla
 
 
 def _select_locale() -> str:
+    """The language of a page: the person's choice, else the district's, else the instance's."""
     if not has_request_context():
         return str(current_app.config["BABEL_DEFAULT_LOCALE"])
     wanted = request.args.get("lang") or request.cookies.get(LANG_COOKIE)
@@ -85,7 +86,9 @@ def _select_locale() -> str:
     tenant = g.get("tenant")
     if tenant is not None and tenant.locale in SUPPORTED_LOCALES:
         return str(tenant.locale)
-    return str(request.accept_languages.best_match(SUPPORTED_LOCALES) or "zh")
+    # Not the browser's Accept-Language: the interface is Chinese first unless a person (the
+    # language switch) or the district (its locale) chooses English.
+    return str(current_app.config["BABEL_DEFAULT_LOCALE"])
 
 
 def _select_timezone() -> str:
