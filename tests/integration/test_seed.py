@@ -12,7 +12,15 @@ from sqlalchemy.orm import Session
 from fivestar.accounts.models import Account, Operator, RoleGrant
 from fivestar.accounts.passwords import verify_password
 from fivestar.audit.models import AuditEvent
-from fivestar.demo.seed import DEMO_PASSWORD, DISTRICTS, OPERATOR_USERNAME, USERNAMES, seed_demo, table_counts
+from fivestar.demo.seed import (
+    DEMO_PASSWORD,
+    DISTRICTS,
+    OPERATOR_USERNAME,
+    USERNAMES,
+    demo_logins,
+    seed_demo,
+    table_counts,
+)
 from fivestar.enums import OrgKind, Position, Role, Standing
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
@@ -140,8 +148,27 @@ def test_districts_are_isolated_and_differ(session: Session, seeded: dict[str, A
     assert east_rules != west_rules  # each district runs its own sample rule set
 
 
-def test_a_demo_login_works(client: Any, session: Session, seeded: dict[str, Any]) -> None:
-    response = client.post("/t/demo-east/login", data={"username": "secretary", "password": DEMO_PASSWORD})
-    assert response.status_code == 302, response.get_data(as_text=True)[:300]
+def test_every_demo_login_opens_every_page_of_its_menu(app: Any, session: Session, seeded: dict[str, Any]) -> None:
+    """What the README promises a newcomer: each printed login works and its menu leads somewhere."""
+    for login in demo_logins():
+        client = app.test_client()
+        response = client.post(f"/t/{login.slug}/login", data={"username": login.username, "password": login.password})
+        assert response.status_code == 302, (login, response.get_data(as_text=True)[:300])
+        home = client.get(response.location)
+        assert home.status_code == 200, login
+        menu = re.search(r'<nav class="topnav"[^>]*>(.*?)</nav>', home.get_data(as_text=True), re.S)
+        assert menu is not None
+        links = re.findall(r'href="([^"]+)"', menu.group(1))
+        assert f"/t/{login.slug}/" in links
+        for link in links:
+            assert client.get(link).status_code == 200, (login.username, link)
+    operator = app.test_client()
+    response = operator.post("/ops/login", data={"username": OPERATOR_USERNAME, "password": DEMO_PASSWORD})
+    assert response.status_code == 302
+    assert "demo-east" in operator.get(response.location).get_data(as_text=True)
+
+
+def test_a_wrong_demo_password_is_refused(client: Any, session: Session, seeded: dict[str, Any]) -> None:
     wrong = client.post("/t/demo-west/login", data={"username": "secretary", "password": "not-the-password"})
     assert wrong.status_code == 200
+    assert "用户名或密码不正确" in wrong.get_data(as_text=True)
