@@ -22,4 +22,22 @@ def _l(string: str, **variables: Any) -> LazyString:
 
 SUPPORTED_LOCALES = ("zh", "en")
 
+
+def current_language() -> str:
+    """'zh' or 'en' for the current request ('zh' outside one)."""
+    from flask import has_request_context
+    from flask_babel import get_locale
+
+    if not has_request_context():
+        return "zh"
+    locale = get_locale()
+    return "en" if locale is not None and locale.language == "en" else "zh"
+
+
+def short_date(day: Any) -> str:
+    """A date as people write it in the page's language: 4月10日 / 10 Apr."""
+    if current_language() == "en":
+        return f"{day.day} {day:%b}"
+    return f"{day.month}月{day.day}日"
+
 __all__ = ["SUPPORTED_LOCALES", "_", "_l", "ngettext"]

@@ -3,6 +3,16 @@
 from fivestar.accounts.models import Account, AuthSession, Invitation, Operator, RoleGrant
 from fivestar.audit.models import AuditEvent
 from fivestar.db import Base
+from fivestar.member_rounds.models import (
+    Evaluation,
+    EvaluationScore,
+    MemberRound,
+    Mentorship,
+    Objection,
+    Rectification,
+    RoundBranch,
+    TalkRecord,
+)
 from fivestar.orgs.models import Organisation
 from fivestar.outbox.models import OutboxMessage
 from fivestar.people.models import Member
@@ -13,12 +23,20 @@ __all__ = [
     "AuditEvent",
     "AuthSession",
     "Base",
+    "Evaluation",
+    "EvaluationScore",
     "Invitation",
     "Member",
+    "MemberRound",
+    "Mentorship",
+    "Objection",
     "Operator",
     "Organisation",
     "OutboxMessage",
+    "Rectification",
     "RoleGrant",
+    "RoundBranch",
     "RuleSetVersion",
+    "TalkRecord",
     "Tenant",
 ]

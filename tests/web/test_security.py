@@ -276,7 +276,14 @@ OBJECTS: dict[str, Any] = {
     "xa": Account(id=510, tenant_id=2, username="me", display_name="me"),
 }
 IN_TENANT = [name for name in OBJECTS if name not in ("other tenant", "X", "mx", "xa")]
-READ = {Action.TENANT_VIEW, Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT, Action.RULES_VIEW}
+READ = {
+    Action.TENANT_VIEW,
+    Action.ORG_VIEW,
+    Action.MEMBER_VIEW,
+    Action.MEMBER_CONTACT,
+    Action.RULES_VIEW,
+    Action.ROUND_VIEW,
+}
 STAFF = {
     Action.ORG_VIEW,
     Action.ORG_MANAGE,
@@ -285,8 +292,17 @@ STAFF = {
     Action.MEMBER_EDIT,
     Action.MEMBER_MOVE,
     Action.MEMBER_DEACTIVATE,
+    Action.ROUND_VIEW,
 }
-SECRETARY = {Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT, Action.MEMBER_EDIT, Action.MEMBER_DEACTIVATE}
+SECRETARY = {
+    Action.ORG_VIEW,
+    Action.MEMBER_VIEW,
+    Action.MEMBER_CONTACT,
+    Action.MEMBER_EDIT,
+    Action.MEMBER_DEACTIVATE,
+    Action.ROUND_VIEW,
+    Action.ROUND_EVALUATE,
+}
 
 
 def _principal(*grants: tuple[Role, str | None], member: bool = False) -> Principal:
@@ -314,11 +330,12 @@ SIGNED_IN = _pairs({Action.TENANT_VIEW, Action.RULES_VIEW}, IN_TENANT) | OWN
 MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
     "tenant admin": (
         _principal((Role.TENANT_ADMIN, None)),
-        _pairs(set(Action) - {Action.PLATFORM_MANAGE}, IN_TENANT),
+        # Everything in the tenant but another person's self-assessment.
+        _pairs(set(Action) - {Action.PLATFORM_MANAGE, Action.SELF_ASSESS}, IN_TENANT),
     ),
     "committee member": (
         _principal((Role.COMMITTEE_MEMBER, None)),
-        _pairs(READ | {Action.AUDIT_VIEW}, IN_TENANT) | OWN,
+        _pairs(READ | {Action.AUDIT_VIEW, Action.ROUND_RETURN}, IN_TENANT) | OWN,
     ),
     "inspector": (
         _principal((Role.INSPECTOR, None)),
@@ -334,7 +351,11 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
     ),
     "committee of retirees B3": (
         _principal((Role.BRANCH_COMMITTEE, "B3")),
-        SIGNED_IN | _pairs({Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT}, ["B3", "m3"]),
+        SIGNED_IN
+        | _pairs(
+            {Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT, Action.ROUND_VIEW, Action.ROUND_EVALUATE},
+            ["B3", "m3"],
+        ),
     ),
     "member m1": (
         _principal((Role.MEMBER, None), member=True),

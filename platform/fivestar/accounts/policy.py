@@ -41,6 +41,11 @@ class Action(StrEnum):
     RULES_VIEW = "rules.view"
     RULES_MANAGE = "rules.manage"
     AUDIT_VIEW = "audit.view"
+    ROUND_MANAGE = "round.manage"  # open, extend, close rating rounds (工委工作人员)
+    ROUND_VIEW = "round.view"  # progress and results of branches in scope
+    ROUND_RETURN = "round.return"  # the committee returns a branch's results with a reason
+    ROUND_EVALUATE = "round.evaluate"  # the branch runs its steps (书记, 支委)
+    SELF_ASSESS = "round.self_assess"  # a member's own self-assessment
 
 
 READ_ALL_ROLES = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -56,15 +61,33 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.MEMBER_EDIT,
             Action.MEMBER_MOVE,
             Action.MEMBER_DEACTIVATE,
+            Action.ROUND_VIEW,
         }
     ),
     Role.BRANCH_SECRETARY: frozenset(
-        {Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT, Action.MEMBER_EDIT, Action.MEMBER_DEACTIVATE}
+        {
+            Action.ORG_VIEW,
+            Action.MEMBER_VIEW,
+            Action.MEMBER_CONTACT,
+            Action.MEMBER_EDIT,
+            Action.MEMBER_DEACTIVATE,
+            Action.ROUND_VIEW,
+            Action.ROUND_EVALUATE,
+        }
     ),
-    Role.BRANCH_COMMITTEE: frozenset({Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT}),
+    Role.BRANCH_COMMITTEE: frozenset(
+        {Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT, Action.ROUND_VIEW, Action.ROUND_EVALUATE}
+    ),
 }
 _READ_ACTIONS = frozenset(
-    {Action.TENANT_VIEW, Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT, Action.RULES_VIEW}
+    {
+        Action.TENANT_VIEW,
+        Action.ORG_VIEW,
+        Action.MEMBER_VIEW,
+        Action.MEMBER_CONTACT,
+        Action.RULES_VIEW,
+        Action.ROUND_VIEW,
+    }
 )
 _AUDIT_READERS = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
 
@@ -78,10 +101,13 @@ _VIEW_FOR: dict[type[Any], Action] = {
 
 
 def _object_path(obj: Any) -> str | None:
+    """The organisation path an object sits at: an organisation's own, else its branch's (members,
+    round branches, evaluations — the `branch` relationship must be loaded)."""
     if isinstance(obj, Organisation):
         return obj.path
-    if isinstance(obj, Member):
-        return obj.branch.path
+    branch = getattr(obj, "branch", None) if obj is not None and not isinstance(obj, Tenant) else None
+    if isinstance(branch, Organisation):
+        return branch.path
     return None
 
 
@@ -103,6 +129,9 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
     if action is Action.PLATFORM_MANAGE or principal.tenant_id is None or not _in_tenant(principal, obj):
         return False
     roles = principal.roles
+    if action is Action.SELF_ASSESS:
+        # Only one's own evaluation, whatever else one's roles allow (administrators included).
+        return principal.member_id is not None and getattr(obj, "member_id", None) == principal.member_id
     if Role.TENANT_ADMIN in roles:
         return True
     if action in _READ_ACTIONS and roles & READ_ALL_ROLES:
@@ -115,6 +144,8 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
     if action is Action.ACCOUNT_VIEW and isinstance(obj, Account):
         return obj.id == principal.account_id
     if action is Action.MEMBER_CONTACT and isinstance(obj, Member) and obj.id == principal.member_id:
+        return True
+    if action is Action.ROUND_RETURN and Role.COMMITTEE_MEMBER in roles:
         return True
     path = _object_path(obj)
     if path is not None:

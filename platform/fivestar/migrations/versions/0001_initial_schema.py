@@ -124,6 +124,30 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('rule_set_versions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rule_set_versions_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('member_rounds',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('period_key', sa.String(length=16), nullable=False),
+    sa.Column('period_start', sa.Date(), nullable=False),
+    sa.Column('period_end', sa.Date(), nullable=False),
+    sa.Column('rules_version_id', sa.Integer(), nullable=False),
+    sa.Column('state', sa.Enum('open', 'closed', name='round_state', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('opened_by', sa.String(length=120), nullable=False),
+    sa.Column('self_due_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('joint_due_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('review_due_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('report_due_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'rules_version_id'], ['rule_set_versions.tenant_id', 'rule_set_versions.id'], name=op.f('fk_member_rounds_tenant_id_rules_version_id_rule_set_versions')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_member_rounds_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_rounds')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_member_rounds_tenant_id_id')),
+    sa.UniqueConstraint('tenant_id', 'period_key', name=op.f('uq_member_rounds_tenant_id_period_key'))
+    )
+    with op.batch_alter_table('member_rounds', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_member_rounds_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('members',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('branch_id', sa.Integer(), nullable=False),
@@ -172,6 +196,33 @@ def upgrade() -> None:
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_accounts_tenant_id'), ['tenant_id'], unique=False)
         batch_op.create_index('uq_accounts_tenant_member', ['tenant_id', 'member_id'], unique=True)
+    op.create_table('round_branches',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('round_id', sa.Integer(), nullable=False),
+    sa.Column('branch_id', sa.Integer(), nullable=False),
+    sa.Column('step', sa.Enum('self', 'joint', 'review', 'notice', 'finalised', name='branch_step', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('meeting_date', sa.Date(), nullable=True),
+    sa.Column('members_present', sa.Integer(), nullable=True),
+    sa.Column('public_present', sa.Integer(), nullable=True),
+    sa.Column('meeting_note', sa.Text(), nullable=True),
+    sa.Column('notice_token', sa.String(length=64), nullable=True),
+    sa.Column('notice_started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('notice_ends_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finalised_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('returned_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('return_reason', sa.Text(), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'branch_id'], ['organisations.tenant_id', 'organisations.id'], name=op.f('fk_round_branches_tenant_id_branch_id_organisations')),
+    sa.ForeignKeyConstraint(['tenant_id', 'round_id'], ['member_rounds.tenant_id', 'member_rounds.id'], name=op.f('fk_round_branches_tenant_id_round_id_member_rounds')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_round_branches_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_round_branches')),
+    sa.UniqueConstraint('notice_token', name=op.f('uq_round_branches_notice_token')),
+    sa.UniqueConstraint('round_id', 'branch_id', name=op.f('uq_round_branches_round_id_branch_id')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_round_branches_tenant_id_id'))
+    )
+    with op.batch_alter_table('round_branches', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_round_branches_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('auth_sessions',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
@@ -209,6 +260,48 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_invitations_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('member_evaluations',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('round_id', sa.Integer(), nullable=False),
+    sa.Column('round_branch_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('branch_id', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('active', 'withdrawn', name='evaluation_status', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('joined_during_round', sa.Boolean(), nullable=False),
+    sa.Column('withdrawn_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('withdrawn_reason', sa.Text(), nullable=True),
+    sa.Column('self_state', sa.Enum('pending', 'draft', 'submitted', 'returned', name='self_state', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('pledge', sa.Text(), nullable=True),
+    sa.Column('summary', sa.Text(), nullable=True),
+    sa.Column('self_submitted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('entered_by', sa.String(length=120), nullable=True),
+    sa.Column('return_reason', sa.Text(), nullable=True),
+    sa.Column('strengths', sa.Text(), nullable=True),
+    sa.Column('weaknesses', sa.Text(), nullable=True),
+    sa.Column('bonus_reason', sa.Text(), nullable=True),
+    sa.Column('bonus_basis', sa.Text(), nullable=True),
+    sa.Column('disqualifier', sa.String(length=60), nullable=True),
+    sa.Column('disqualifier_note', sa.Text(), nullable=True),
+    sa.Column('total', sa.Integer(), nullable=True),
+    sa.Column('level', sa.Integer(), nullable=True),
+    sa.Column('rated', sa.Boolean(), nullable=True),
+    sa.Column('scored_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint('level IS NULL OR (level >= 0 AND level <= 5)', name=op.f('ck_member_evaluations_level')),
+    sa.ForeignKeyConstraint(['tenant_id', 'branch_id'], ['organisations.tenant_id', 'organisations.id'], name=op.f('fk_member_evaluations_tenant_id_branch_id_organisations')),
+    sa.ForeignKeyConstraint(['tenant_id', 'member_id'], ['members.tenant_id', 'members.id'], name=op.f('fk_member_evaluations_tenant_id_member_id_members')),
+    sa.ForeignKeyConstraint(['tenant_id', 'round_branch_id'], ['round_branches.tenant_id', 'round_branches.id'], name=op.f('fk_member_evaluations_tenant_id_round_branch_id_round_branches')),
+    sa.ForeignKeyConstraint(['tenant_id', 'round_id'], ['member_rounds.tenant_id', 'member_rounds.id'], name=op.f('fk_member_evaluations_tenant_id_round_id_member_rounds')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_member_evaluations_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_member_evaluations')),
+    sa.UniqueConstraint('round_id', 'member_id', name=op.f('uq_member_evaluations_round_id_member_id')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_member_evaluations_tenant_id_id'))
+    )
+    with op.batch_alter_table('member_evaluations', schema=None) as batch_op:
+        batch_op.create_index('ix_member_evaluations_member', ['tenant_id', 'member_id'], unique=False)
+        batch_op.create_index('ix_member_evaluations_round_branch', ['round_id', 'branch_id', 'status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_member_evaluations_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('role_grants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -225,19 +318,130 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_role_grants_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('evaluation_scores',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('evaluation_id', sa.Integer(), nullable=False),
+    sa.Column('stage', sa.Enum('self', 'joint', 'final', name='score_stage', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('kind', sa.Enum('aspect', 'addition', 'deduction', 'bonus', name='part_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('part_key', sa.String(length=60), nullable=False),
+    sa.Column('criterion_key', sa.String(length=60), nullable=False),
+    sa.Column('score', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'evaluation_id'], ['member_evaluations.tenant_id', 'member_evaluations.id'], name=op.f('fk_evaluation_scores_tenant_id_evaluation_id_member_evaluations'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_evaluation_scores_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_evaluation_scores')),
+    sa.UniqueConstraint('evaluation_id', 'stage', 'kind', 'part_key', 'criterion_key', name=op.f('uq_evaluation_scores_evaluation_id_stage_kind_part_key_criterion_key'))
+    )
+    with op.batch_alter_table('evaluation_scores', schema=None) as batch_op:
+        batch_op.create_index('ix_evaluation_scores_stage', ['evaluation_id', 'stage'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evaluation_scores_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('mentorships',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('evaluation_id', sa.Integer(), nullable=False),
+    sa.Column('mentor_member_id', sa.Integer(), nullable=False),
+    sa.Column('assigned_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('assigned_by', sa.String(length=120), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'evaluation_id'], ['member_evaluations.tenant_id', 'member_evaluations.id'], name=op.f('fk_mentorships_tenant_id_evaluation_id_member_evaluations')),
+    sa.ForeignKeyConstraint(['tenant_id', 'mentor_member_id'], ['members.tenant_id', 'members.id'], name=op.f('fk_mentorships_tenant_id_mentor_member_id_members')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_mentorships_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_mentorships')),
+    sa.UniqueConstraint('evaluation_id', 'mentor_member_id', name=op.f('uq_mentorships_evaluation_id_mentor_member_id'))
+    )
+    with op.batch_alter_table('mentorships', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_mentorships_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('notice_objections',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('round_branch_id', sa.Integer(), nullable=False),
+    sa.Column('evaluation_id', sa.Integer(), nullable=True),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('filer_name', sa.String(length=60), nullable=True),
+    sa.Column('filer_contact', sa.String(length=120), nullable=True),
+    sa.Column('filed_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('state', sa.Enum('open', 'upheld', 'dismissed', name='objection_state', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('answer', sa.Text(), nullable=True),
+    sa.Column('answered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('answered_by', sa.String(length=120), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'evaluation_id'], ['member_evaluations.tenant_id', 'member_evaluations.id'], name=op.f('fk_notice_objections_tenant_id_evaluation_id_member_evaluations')),
+    sa.ForeignKeyConstraint(['tenant_id', 'round_branch_id'], ['round_branches.tenant_id', 'round_branches.id'], name=op.f('fk_notice_objections_tenant_id_round_branch_id_round_branches')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_notice_objections_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notice_objections'))
+    )
+    with op.batch_alter_table('notice_objections', schema=None) as batch_op:
+        batch_op.create_index('ix_notice_objections_branch', ['round_branch_id', 'state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notice_objections_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('rectifications',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('evaluation_id', sa.Integer(), nullable=False),
+    sa.Column('due_on', sa.Date(), nullable=False),
+    sa.Column('requirement', sa.Text(), nullable=True),
+    sa.Column('set_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('set_by', sa.String(length=120), nullable=False),
+    sa.Column('completed_on', sa.Date(), nullable=True),
+    sa.Column('outcome', sa.Text(), nullable=True),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'evaluation_id'], ['member_evaluations.tenant_id', 'member_evaluations.id'], name=op.f('fk_rectifications_tenant_id_evaluation_id_member_evaluations')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_rectifications_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rectifications')),
+    sa.UniqueConstraint('evaluation_id', name=op.f('uq_rectifications_evaluation_id'))
+    )
+    with op.batch_alter_table('rectifications', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rectifications_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('talk_records',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('evaluation_id', sa.Integer(), nullable=False),
+    sa.Column('talk_date', sa.Date(), nullable=False),
+    sa.Column('talked_by', sa.String(length=120), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=False),
+    sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('recorded_by', sa.String(length=120), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'evaluation_id'], ['member_evaluations.tenant_id', 'member_evaluations.id'], name=op.f('fk_talk_records_tenant_id_evaluation_id_member_evaluations')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_talk_records_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_talk_records'))
+    )
+    with op.batch_alter_table('talk_records', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_talk_records_tenant_id'), ['tenant_id'], unique=False)
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('talk_records', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_talk_records_tenant_id'))
+    op.drop_table('talk_records')
+    with op.batch_alter_table('rectifications', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rectifications_tenant_id'))
+    op.drop_table('rectifications')
+    with op.batch_alter_table('notice_objections', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notice_objections_tenant_id'))
+        batch_op.drop_index('ix_notice_objections_branch')
+    op.drop_table('notice_objections')
+    with op.batch_alter_table('mentorships', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_mentorships_tenant_id'))
+    op.drop_table('mentorships')
+    with op.batch_alter_table('evaluation_scores', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_evaluation_scores_tenant_id'))
+        batch_op.drop_index('ix_evaluation_scores_stage')
+    op.drop_table('evaluation_scores')
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_role_grants_tenant_id'))
     op.drop_table('role_grants')
+    with op.batch_alter_table('member_evaluations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_member_evaluations_tenant_id'))
+        batch_op.drop_index('ix_member_evaluations_round_branch')
+        batch_op.drop_index('ix_member_evaluations_member')
+    op.drop_table('member_evaluations')
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invitations_tenant_id'))
     op.drop_table('invitations')
     with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
         batch_op.drop_index('ix_auth_sessions_account')
     op.drop_table('auth_sessions')
+    with op.batch_alter_table('round_branches', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_round_branches_tenant_id'))
+    op.drop_table('round_branches')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.drop_index('uq_accounts_tenant_member')
         batch_op.drop_index(batch_op.f('ix_accounts_tenant_id'))
@@ -247,6 +451,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_members_tenant_id'))
         batch_op.drop_index('ix_members_tenant_branch_status')
     op.drop_table('members')
+    with op.batch_alter_table('member_rounds', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_member_rounds_tenant_id'))
+    op.drop_table('member_rounds')
     with op.batch_alter_table('rule_set_versions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rule_set_versions_tenant_id'))
     op.drop_table('rule_set_versions')

@@ -1,0 +1,159 @@
+"""The member round's states and transitions, written down in one place.
+
+A branch walks SELF → JOINT → REVIEW → NOTICE → FINALISED; the committee may return it from NOTICE or
+FINALISED to REVIEW. Each member's self-assessment walks PENDING/DRAFT → SUBMITTED, and the branch
+may return it (→ RETURNED) or enter it for a member without an account. Whether a transition is
+allowed depends on facts the services gather (deadlines, counts); `refusal()` turns them into the
+reason a person reads, in Chinese, or None when the transition may go ahead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from fivestar.accounts.policy import Action
+from fivestar.i18n import _, short_date
+from fivestar.member_rounds.models import BranchStep, RoundState, SelfState
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[BranchStep]
+    target: BranchStep
+    action: Action  # who may take it (fivestar.accounts.policy)
+    needs_reason: bool = False
+
+
+BRANCH_TRANSITIONS: dict[str, Transition] = {
+    t.name: t
+    for t in (
+        Transition("start_joint", frozenset({BranchStep.SELF}), BranchStep.JOINT, Action.ROUND_EVALUATE),
+        Transition("start_review", frozenset({BranchStep.JOINT}), BranchStep.REVIEW, Action.ROUND_EVALUATE),
+        Transition("submit_notice", frozenset({BranchStep.REVIEW}), BranchStep.NOTICE, Action.ROUND_EVALUATE),
+        Transition("finalise", frozenset({BranchStep.NOTICE}), BranchStep.FINALISED, Action.ROUND_EVALUATE),
+        Transition(
+            "return", frozenset({BranchStep.NOTICE, BranchStep.FINALISED}), BranchStep.REVIEW,
+            Action.ROUND_RETURN, needs_reason=True,
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class SelfTransition:
+    name: str
+    sources: frozenset[SelfState]
+    target: SelfState
+    action: Action
+    needs_reason: bool = False
+
+
+EDITABLE_SELF = frozenset({SelfState.PENDING, SelfState.DRAFT, SelfState.RETURNED})
+
+SELF_TRANSITIONS: dict[str, SelfTransition] = {
+    t.name: t
+    for t in (
+        SelfTransition("save_draft", EDITABLE_SELF, SelfState.DRAFT, Action.SELF_ASSESS),
+        SelfTransition("submit", EDITABLE_SELF, SelfState.SUBMITTED, Action.SELF_ASSESS),
+        SelfTransition("enter_for_member", EDITABLE_SELF, SelfState.SUBMITTED, Action.ROUND_EVALUATE),
+        SelfTransition(
+            "return", frozenset({SelfState.SUBMITTED}), SelfState.RETURNED, Action.ROUND_EVALUATE, needs_reason=True
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class RoundFacts:
+    """What a decision about a branch (or one of its members) depends on."""
+
+    now: dt.datetime
+    timezone: str
+    round_state: RoundState
+    step: BranchStep
+    self_due_at: dt.datetime
+    joint_due_at: dt.datetime
+    review_due_at: dt.datetime
+    members: int = 0  # active members of the branch in this round
+    self_pending: int = 0  # active members whose self-assessment is not submitted
+    unscored: int = 0  # active members without final scores or a 不予评星 decision
+    open_objections: int = 0
+    notice_ends_at: dt.datetime | None = None
+
+
+def _day(moment: dt.datetime, timezone: str) -> str:
+    return short_date(moment.astimezone(ZoneInfo(timezone)))
+
+
+def _when(moment: dt.datetime, timezone: str) -> str:
+    local = moment.astimezone(ZoneInfo(timezone))
+    return f"{short_date(local)} {local:%H:%M}"
+
+
+def _step_label(step: BranchStep) -> str:
+    return {
+        BranchStep.SELF: _("个人自评"),
+        BranchStep.JOINT: _("党群联评"),
+        BranchStep.REVIEW: _("支部审评"),
+        BranchStep.NOTICE: _("公示"),
+        BranchStep.FINALISED: _("已上报"),
+    }[step]
+
+
+def step_label(step: BranchStep) -> str:
+    return _step_label(step)
+
+
+def refusal(name: str, facts: RoundFacts) -> str | None:
+    """Why the branch transition `name` may not happen now, or None if it may."""
+    transition = BRANCH_TRANSITIONS[name]
+    if facts.round_state is RoundState.CLOSED:
+        return _("本轮评定已结束，不能再更改")
+    if facts.step not in transition.sources:
+        return _(
+            "当前处于“%(step)s”阶段，不能执行此操作", step=_step_label(facts.step)
+        )
+    tz = facts.timezone
+    if name == "start_joint":
+        if facts.self_pending and facts.now <= facts.self_due_at:
+            return _(
+                "还有 %(n)d 名党员未提交自评；自评截止于 %(day)s，截止前须全部提交后才能开始党群联评",
+                n=facts.self_pending, day=_day(facts.self_due_at, tz),
+            )
+        if facts.now > facts.joint_due_at:
+            return _("党群联评已截止于 %(day)s，请联系工委延长期限", day=_day(facts.joint_due_at, tz))
+    if name == "start_review" and facts.now > facts.joint_due_at:
+        return _("党群联评已截止于 %(day)s，请联系工委延长期限", day=_day(facts.joint_due_at, tz))
+    if name == "submit_notice":
+        if facts.unscored:
+            return _("还有 %(n)d 名党员未完成审评（未定分数，也未决定不予评星）", n=facts.unscored)
+        if facts.now > facts.review_due_at:
+            return _("支部审评已截止于 %(day)s，请联系工委延长期限", day=_day(facts.review_due_at, tz))
+    if name == "finalise":
+        if facts.notice_ends_at is not None and facts.now <= facts.notice_ends_at:
+            return _("公示期到 %(when)s 结束，结束后才能上报", when=_when(facts.notice_ends_at, tz))
+        if facts.open_objections:
+            return _("还有 %(n)d 条异议未答复，全部答复后才能上报", n=facts.open_objections)
+    return None
+
+
+def self_refusal(name: str, state: SelfState, facts: RoundFacts) -> str | None:
+    """Why a member's self-assessment may not take transition `name` now, or None."""
+    transition = SELF_TRANSITIONS[name]
+    if facts.round_state is RoundState.CLOSED:
+        return _("本轮评定已结束，不能再更改")
+    if state not in transition.sources:
+        if state is SelfState.SUBMITTED:
+            return _("自评已提交，不能再修改；如需修改，请联系支部退回")
+        return _("自评尚未提交，无需退回")
+    if name in ("save_draft", "submit"):
+        if facts.step is not BranchStep.SELF:
+            return _("支部已进入“%(step)s”阶段，自评已结束", step=_step_label(facts.step))
+        if facts.now > facts.self_due_at:
+            return _("自评已截止于 %(day)s", day=_day(facts.self_due_at, facts.timezone))
+    if name in ("enter_for_member", "return") and facts.step not in (BranchStep.SELF, BranchStep.JOINT):
+        return _("支部已进入“%(step)s”阶段，不能再代录或退回自评", step=_step_label(facts.step))
+    return None
