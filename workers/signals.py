@@ -11,13 +11,27 @@ import os
 from pathlib import Path
 from typing import Any
 
-from celery.signals import beat_init, task_postrun, worker_process_init, worker_ready
+from celery.signals import beat_init, task_postrun, worker_init, worker_process_init, worker_ready
 
 from fivestar.audit.service import SYSTEM, current_actor
 from fivestar.tenancy import current_tenant_id
-from workers.base import dispose_engines
+from workers.base import dispose_engines, engine_for
 
 log = logging.getLogger(__name__)
+
+
+@worker_init.connect
+@beat_init.connect
+def _demo_clock(**_kwargs: Any) -> None:
+    """In the demo, workers follow the same fast calendar as the web app (fivestar.demo.clock)."""
+    from fivestar.config import load_settings
+
+    settings = load_settings()
+    if settings.demo_clock:
+        from fivestar.db import make_sessionmaker
+        from fivestar.demo.clock import install
+
+        install(make_sessionmaker(engine_for(settings)))
 
 
 @worker_process_init.connect

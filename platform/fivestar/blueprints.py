@@ -10,6 +10,7 @@ from flask import Blueprint, Flask
 
 from fivestar.accounts.admin_views import accounts_bp
 from fivestar.accounts.views import auth_bp
+from fivestar.demo.views import demo_bp
 from fivestar.home.views import home_bp
 from fivestar.imports.views import imports_bp
 from fivestar.ops.views import ops_bp
@@ -17,7 +18,16 @@ from fivestar.orgs.views import orgs_bp
 from fivestar.people.views import people_bp
 from fivestar.tenants.views import rules_bp
 
-TENANT_BLUEPRINTS: list[Blueprint] = [home_bp, auth_bp, accounts_bp, orgs_bp, people_bp, imports_bp, rules_bp]
+TENANT_BLUEPRINTS: list[Blueprint] = [
+    home_bp,
+    auth_bp,
+    accounts_bp,
+    orgs_bp,
+    people_bp,
+    imports_bp,
+    rules_bp,
+    demo_bp,
+]
 PLATFORM_BLUEPRINTS: list[Blueprint] = [ops_bp]
 
 _attached = False

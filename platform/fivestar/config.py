@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     default_locale: Literal["zh", "en"] = "zh"
     default_timezone: str = "Asia/Shanghai"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The demo's fast calendar: a clock offset kept in the database that anyone logged in can move
+    # forward (never in production).
+    demo_clock: bool = False
 
     @field_validator("database_url")
     @classmethod
@@ -86,6 +89,8 @@ class Settings(BaseSettings):
                     "生产环境必须设置至少 32 个字符的 FIVESTAR_SECRET_KEY "
                     "(production refuses to start without FIVESTAR_SECRET_KEY of at least 32 characters)"
                 )
+            if self.demo_clock:
+                raise ValueError("FIVESTAR_DEMO_CLOCK is for the demo only, never in production")
             if not self.database_url.startswith("postgresql"):
                 raise ValueError("生产环境须使用 PostgreSQL (production needs a postgresql:// FIVESTAR_DATABASE_URL)")
         if self.mail_use_tls and self.mail_use_ssl:

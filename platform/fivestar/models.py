@@ -3,6 +3,7 @@
 from fivestar.accounts.models import Account, AuthSession, Invitation, Operator, RoleGrant
 from fivestar.audit.models import AuditEvent
 from fivestar.db import Base
+from fivestar.demo.models import DemoClock
 from fivestar.member_rounds.models import (
     Evaluation,
     EvaluationScore,
@@ -23,6 +24,7 @@ __all__ = [
     "AuditEvent",
     "AuthSession",
     "Base",
+    "DemoClock",
     "Evaluation",
     "EvaluationScore",
     "Invitation",

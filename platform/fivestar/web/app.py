@@ -69,6 +69,8 @@ def create_app(settings: Settings | None = None, **config_overrides: Any) -> Fla
     from fivestar.blueprints import register_blueprints
 
     register_blueprints(app, tenant_bp)
+    if settings.demo_clock:
+        _install_demo_clock(app)
     app.register_blueprint(core_bp)
     _install_actor(app)
     app.teardown_request(release_tenant)
@@ -136,3 +138,18 @@ def _install_actor(app: Flask) -> None:
         token = g.pop("actor_token", None)
         if token is not None:
             reset_actor(token)
+
+
+def _install_demo_clock(app: Flask) -> None:
+    """The demo's fast calendar: `clock.now()` follows the stored offset; a banner moves it."""
+    from fivestar import clock
+    from fivestar.demo.clock import current_offset, install
+    install(app.extensions["fivestar.sessionmaker"])
+
+    @app.context_processor
+    def _demo_clock() -> dict[str, Any]:
+        return {
+            "demo_clock": True,
+            "demo_now": clock.now(),
+            "demo_offset_days": current_offset(db()) // 86400,
+        }

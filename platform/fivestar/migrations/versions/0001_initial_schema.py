@@ -16,6 +16,14 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
+    op.create_table('demo_clock',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('offset_seconds', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.CheckConstraint('id = 1', name=op.f('ck_demo_clock_single_row')),
+    sa.CheckConstraint('offset_seconds >= 0', name=op.f('ck_demo_clock_ahead')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_demo_clock'))
+    )
     op.create_table('operators',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=60), nullable=False),
@@ -472,4 +480,5 @@ def downgrade() -> None:
     op.drop_table('audit_events')
     op.drop_table('tenants')
     op.drop_table('operators')
+    op.drop_table('demo_clock')
     # ### end Alembic commands ###
