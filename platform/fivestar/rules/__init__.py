@@ -36,7 +36,9 @@ from .loader import load_rules, load_rules_data, load_rules_file
 from .model import (
     Bands,
     BranchRules,
+    Criterion,
     Indicator,
+    LinearForm,
     MemberRules,
     RuleSet,
     SchemePart,
@@ -48,6 +50,7 @@ from .quota import (
     advanced_branch,
     advanced_organisation,
     check_quota,
+    min_member_public_representatives,
     min_public_representatives,
 )
 from .registry import known_types
@@ -71,9 +74,11 @@ __all__ = [
     "BranchInput",
     "BranchResult",
     "BranchRules",
+    "Criterion",
     "Indicator",
     "IndicatorResult",
     "InputError",
+    "LinearForm",
     "Medal",
     "MemberDeadlines",
     "MemberInput",
@@ -108,6 +113,7 @@ __all__ = [
     "member_period",
     "member_round_deadlines",
     "member_round_opening",
+    "min_member_public_representatives",
     "min_public_representatives",
     "programme_for_level",
     "public_notice_end",

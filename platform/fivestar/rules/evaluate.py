@@ -26,7 +26,7 @@ from typing import TypeAlias
 from ._reader import fmt, join_path, to_decimal
 from .errors import InputError, RuleError, bilingual
 from .labels import Medal, level_label, level_label_en, medal_label
-from .model import GateContext, Indicator, MemberInputParts, RuleSet
+from .model import GateContext, Indicator, MemberInputParts, RuleSet, SchemePart
 
 __all__ = [
     "BranchInput",
@@ -348,10 +348,12 @@ class MemberInput:
 
     ``sum_of_aspects``/``named_stars`` read ``aspects``; ``base_plus_adjustments`` reads
     ``additions`` and ``deductions`` (deductions are positive numbers that are subtracted).
+    An aspect that has criteria may be given either as its total or per criterion
+    (``{"study": {"theory": 8, "practice": 6}}``, each within its points; missing criteria = 0).
     ``bonus`` maps bonus-reason keys to points; ``disqualifiers`` lists keys that apply.
     """
 
-    aspects: Mapping[str, ScoreValue] = field(default_factory=dict)
+    aspects: Mapping[str, ScoreValue | Mapping[str, ScoreValue]] = field(default_factory=dict)
     additions: Mapping[str, ScoreValue] = field(default_factory=dict)
     deductions: Mapping[str, ScoreValue] = field(default_factory=dict)
     bonus: Mapping[str, ScoreValue] = field(default_factory=dict)
@@ -383,6 +385,29 @@ class MemberResult:
         return self.bonus_applied < self.bonus_requested
 
 
+def _criteria_total(part: SchemePart, given: Mapping[str, ScoreValue], path: str,
+                    errors: list[RuleError]) -> Decimal | None:
+    """An aspect given per criterion (``{"criterion": score}``): each within its points, summed."""
+    if not part.criteria:
+        errors.append(RuleError(path, bilingual("此项未设评分标准，请给出一个分数",
+                                                "this aspect has no criteria: give one number")))
+        return None
+    total = _ZERO
+    ok = True
+    for ckey, value in given.items():
+        criterion = next((c for c in part.criteria if c.key == ckey), None)
+        if criterion is None:
+            _unknown(path, ckey, [c.key for c in part.criteria], errors)
+            ok = False
+            continue
+        number = _number(value, join_path(path, str(ckey)), errors, maximum=criterion.points)
+        if number is None:
+            ok = False
+        else:
+            total += number
+    return total if ok else None
+
+
 def evaluate_member(rules: RuleSet, inp: MemberInput) -> MemberResult:
     """Rate one member for one round.  Raises ``InputError`` listing every bad input field."""
     member = rules.member
@@ -401,7 +426,10 @@ def evaluate_member(rules: RuleSet, inp: MemberInput) -> MemberResult:
             if part is None:
                 _unknown(path, key, list(known), errors)
                 continue
-            number = _number(value, join_path(path, key), errors, maximum=part.max)
+            if isinstance(value, Mapping):
+                number = _criteria_total(part, value, join_path(path, key), errors)
+            else:
+                number = _number(value, join_path(path, key), errors, maximum=part.max)
             if number is not None:
                 parts_by_kind[kind][key] = number
     requested = _ZERO

@@ -534,14 +534,17 @@ def _member(r: Reader) -> MemberRules | None:
     follow = _follow_up(follow_r) if follow_r else FollowUp()
     quota_r = r.table("quota", required=False)
     quota = _quota(quota_r) if quota_r else None
+    meeting_r = r.table("meeting", required=False)
+    meeting = _meeting(meeting_r) if meeting_r else None
     r.finish()
     if (cadence is None or scheme is None or stars is None or below is None or disqualifiers is None
-            or follow is None or (bonus_r and bonus is None) or (quota_r and quota is None)):
+            or follow is None or (bonus_r and bonus is None) or (quota_r and quota is None)
+            or (meeting_r and meeting is None)):
         return None
     return MemberRules(cadence="quarter" if cadence == "quarter" else
                        "half_year" if cadence == "half_year" else "year",
                        scheme=scheme, stars=stars, below_label=below, bonus=bonus,
-                       disqualifiers=disqualifiers, follow_up=follow, quota=quota)
+                       disqualifiers=disqualifiers, follow_up=follow, quota=quota, meeting=meeting)
 
 
 def _scheme(r: Reader) -> MemberScheme | None:

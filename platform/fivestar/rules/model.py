@@ -37,6 +37,7 @@ __all__ = [
     "GateContext",
     "Indicator",
     "Json",
+    "LinearForm",
     "Medals",
     "Meeting",
     "MemberInputParts",
@@ -365,7 +366,11 @@ class Advanced:
 
 @dataclass(frozen=True, slots=True)
 class Meeting:
-    """The 议星 meeting: public representatives as a minimum share of the branch's members."""
+    """A meeting with public representatives: at least this share of the branch's member count.
+
+    ``branch.meeting`` is the branch rating's 议星 meeting, ``member.meeting`` the member round's
+    党群联评 meeting; both are checked with ``quota.min_public_representatives``.
+    """
 
     public_representatives_min_share: Decimal
 
@@ -424,6 +429,8 @@ class Aspect:
     """A scored member aspect (学习/敬业/…), or an addition/deduction category; ``max`` bounds input.
 
     ``star_min`` is used only by the ``named_stars`` scheme: the score that earns this aspect's star.
+    ``criteria`` (评分标准, member aspects only, optional) split the aspect into scored items whose
+    points add up exactly to ``max``; the aspect's score is then the sum of its criterion scores.
     """
 
     key: str
@@ -431,23 +438,56 @@ class Aspect:
     max: Decimal
     guide: str = ""
     star_min: Decimal | None = None
+    criteria: tuple[Criterion, ...] = ()
+
+    def criterion(self, key: str) -> Criterion | None:
+        return next((c for c in self.criteria if c.key == key), None)
 
     def to_document(self) -> dict[str, Json]:
         doc: dict[str, Json] = {"key": self.key, "label": self.label, "max": _num(self.max),
                                 "guide": self.guide}
         if self.star_min is not None:
             doc["star_min"] = _num(self.star_min)
+        # Only when present, so that rule sets written before criteria existed keep their hash.
+        if self.criteria:
+            doc["criteria"] = [c.to_document() for c in self.criteria]
         return doc
+
+
+PartKindName = Literal["aspect", "addition", "deduction"]
 
 
 @dataclass(frozen=True, slots=True)
 class SchemePart:
-    """One input field of a member scheme, for forms: which mapping it goes in, key, label, max."""
+    """One input field of a member scheme, for forms: which mapping it goes in, key, label, max.
 
-    kind: Literal["aspect", "addition", "deduction"]
+    ``criteria`` are the aspect's scoring criteria (empty when the rules score the aspect as one
+    number); a form then asks for one number per criterion, each 0..``points``.
+    """
+
+    kind: PartKindName
     key: str
     label: str
     max: Decimal
+    criteria: tuple[Criterion, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LinearForm:
+    """A scheme total written as ``constant + Σ sign(kind) × score`` over the scheme's parts.
+
+    This is how code that cannot run Python per member (a set-based SQL ``UPDATE`` scoring a
+    whole round) computes the same total as ``MemberScheme.score``: it sums the score rows of each
+    part kind with the kind's sign (+1 or −1) and adds the constant.  Kinds not listed count 0.
+    Schemes whose total is not linear in the scores (``named_stars`` counts thresholds) have none.
+    """
+
+    constant: Decimal
+    signs: tuple[tuple[PartKindName, int], ...]
+
+    def sign(self, kind: str) -> int:
+        """+1 or −1 for a kind the scheme adds or subtracts, 0 for a kind it does not read."""
+        return next((s for k, s in self.signs if k == kind), 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -495,6 +535,14 @@ class MemberScheme(ABC):
     @abstractmethod
     def params(self) -> dict[str, Json]:
         """Parameters for ``to_document()``."""
+
+    def linear_form(self) -> LinearForm | None:
+        """The total as a linear form for set-based SQL, or ``None`` when it is not linear.
+
+        A scheme that returns a form promises ``score(parts).total == constant + Σ sign × value``
+        for every valid input (the property tests check it).
+        """
+        return None
 
     @classmethod
     @abstractmethod
@@ -572,7 +620,11 @@ Cadence = Literal["quarter", "half_year", "year"]
 
 @dataclass(frozen=True, slots=True)
 class MemberRules:
-    """Everything about the member rating (党员星级评定)."""
+    """Everything about the member rating (党员星级评定).
+
+    ``meeting`` is the 党群联评 meeting's make-up (public representatives as a minimum share of the
+    branch's members), checked when a secretary records the meeting.
+    """
 
     cadence: Cadence
     scheme: MemberScheme
@@ -582,6 +634,7 @@ class MemberRules:
     disqualifiers: tuple[Disqualifier, ...] = ()
     follow_up: FollowUp = field(default_factory=FollowUp)
     quota: Quota | None = None
+    meeting: Meeting | None = None
 
     @property
     def lowest_level(self) -> int:
@@ -603,6 +656,8 @@ class MemberRules:
             doc["bonus"] = self.bonus.to_document()
         if self.quota is not None:
             doc["quota"] = self.quota.to_document()
+        if self.meeting is not None:
+            doc["meeting"] = self.meeting.to_document()
         return doc
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "advanced_branch",
     "advanced_organisation",
     "check_quota",
+    "min_member_public_representatives",
     "min_public_representatives",
     "quota_allowed",
 ]
@@ -134,9 +135,19 @@ def advanced_organisation(rules: RuleSet, branch_levels: Iterable[int]) -> bool:
     return Decimal(good) >= advanced.org_min_share * len(levels)
 
 
-def min_public_representatives(rules: RuleSet, member_count: int) -> int | None:
-    """Fewest public representatives for a 议星 meeting of a branch with ``member_count`` members."""
-    meeting = rules.branch.meeting
+def min_public_representatives(rules: RuleSet, member_count: int, kind: Kind = "branch") -> int | None:
+    """Fewest public representatives for a meeting of a branch with ``member_count`` members.
+
+    ``kind="branch"``: the branch rating's 议星 meeting (``branch.meeting``); ``kind="member"``: the
+    member round's 党群联评 meeting (``member.meeting``).  ``None`` when the rules set no minimum.
+    "不少于 20 %" includes the number, so the count is rounded up (20 % of 11 members → 3).
+    """
+    meeting = rules.branch.meeting if kind == "branch" else rules.member.meeting
     if meeting is None:
         return None
     return math.ceil(meeting.public_representatives_min_share * member_count)
+
+
+def min_member_public_representatives(rules: RuleSet, member_count: int) -> int | None:
+    """Fewest public representatives at a 党群联评 meeting of ``member_count`` members (``member.meeting``)."""
+    return min_public_representatives(rules, member_count, "member")

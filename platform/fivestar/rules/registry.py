@@ -17,11 +17,13 @@ from ._reader import Reader, fmt
 from .labels import Medal, level_label, medal_label
 from .model import (
     Aspect,
+    Criterion,
     Fact,
     Gate,
     GateContext,
     Indicator,
     Json,
+    LinearForm,
     MemberInputParts,
     MemberScheme,
     SchemePart,
@@ -289,9 +291,58 @@ VETO_EFFECTS.add(CapEffect.type_name, CapEffect.parse)
 MEMBER_SCHEMES: Registry[type[MemberScheme]] = Registry("党员评分方式", "member scheme")
 
 
+def _parse_criteria(r: Reader, maximum: Decimal | None) -> tuple[Criterion, ...] | None:
+    """An aspect's optional ``criteria`` (评分标准): unique keys, points > 0 adding up to ``max``.
+
+    Same checks and messages as a branch indicator's criteria, so a committee reads one kind of
+    error for both.  ``()`` when the aspect has none; ``None`` after recording an error.
+    """
+    readers = r.tables("criteria")
+    if readers is None:
+        return None
+    if not readers:
+        if r.has("criteria"):
+            r.error("criteria", "至少需要一项；不分评分标准时请删除 criteria",
+                    "must have at least one entry (leave criteria out to score the aspect as one number)")
+            return None
+        return ()
+    seen: dict[str, str] = {}
+    criteria: list[Criterion] = []
+    ok = True
+    for cr in readers:
+        ckey = cr.key()
+        clabel = cr.text("label")
+        points = cr.decimal("points", positive=True)
+        guide = cr.text("guide", required=False, default="", nonempty=False)
+        cr.finish()
+        if ckey is not None and ckey in seen:
+            cr.error("key", f"评分标准键 '{ckey}' 重复（已用于 {seen[ckey]}）",
+                     f"duplicate criterion key '{ckey}' (already used at {seen[ckey]})")
+            ok = False
+            continue
+        if ckey is None or clabel is None or points is None or guide is None:
+            ok = False
+            continue
+        seen[ckey] = cr.path
+        criteria.append(Criterion(key=ckey, label=clabel, points=points, guide=guide))
+    if len(criteria) != len(readers):
+        ok = False
+    if ok and maximum is not None:
+        total = sum((c.points for c in criteria), Decimal(0))
+        if total != maximum:
+            r.error("criteria", f"评分标准分值合计 {fmt(total)} 与满分 max = {fmt(maximum)} 不一致",
+                    f"criteria points add up to {fmt(total)}, but the max is {fmt(maximum)}")
+            ok = False
+    return tuple(criteria) if ok else None
+
+
 def _parse_items(r: Reader, key: str, *, nonempty: bool, star_min: bool = False,
-                 seen: dict[str, str] | None = None) -> tuple[Aspect, ...] | None:
-    """Parse a list of ``{key, label, max[, guide][, star_min]}`` tables with unique keys."""
+                 seen: dict[str, str] | None = None, criteria: bool = False) -> tuple[Aspect, ...] | None:
+    """Parse a list of ``{key, label, max[, guide][, star_min][, criteria]}`` tables with unique keys.
+
+    ``criteria`` allows member aspects to be split into scoring criteria (additions and deductions
+    are not: they are counted, not graded).
+    """
     readers = r.tables(key, required=nonempty, nonempty=nonempty)
     if readers is None:
         return None
@@ -304,7 +355,10 @@ def _parse_items(r: Reader, key: str, *, nonempty: bool, star_min: bool = False,
         maximum = ir.decimal("max", positive=True)
         guide = ir.text("guide", required=False, default="", nonempty=False)
         minimum = ir.decimal("star_min", positive=True) if star_min else None
+        parsed_criteria = _parse_criteria(ir, maximum) if criteria else ()
         ir.finish()
+        if parsed_criteria is None:
+            ok = False
         if item_key is not None:
             if item_key in seen:
                 ir.error("key", f"键 '{item_key}' 重复（已用于 {seen[item_key]}）",
@@ -320,7 +374,8 @@ def _parse_items(r: Reader, key: str, *, nonempty: bool, star_min: bool = False,
                 star_min and minimum is None):
             ok = False
             continue
-        items.append(Aspect(key=item_key, label=label, max=maximum, guide=guide, star_min=minimum))
+        items.append(Aspect(key=item_key, label=label, max=maximum, guide=guide, star_min=minimum,
+                            criteria=parsed_criteria or ()))
     return tuple(items) if ok else None
 
 
@@ -333,10 +388,13 @@ class SumOfAspects(MemberScheme):
     aspects: tuple[Aspect, ...]
 
     def parts(self) -> tuple[SchemePart, ...]:
-        return tuple(SchemePart("aspect", a.key, a.label, a.max) for a in self.aspects)
+        return tuple(SchemePart("aspect", a.key, a.label, a.max, a.criteria) for a in self.aspects)
 
     def max_total(self) -> Decimal | None:
         return sum((a.max for a in self.aspects), Decimal(0))
+
+    def linear_form(self) -> LinearForm | None:
+        return LinearForm(constant=Decimal(0), signs=(("aspect", 1),))
 
     def score(self, parts: MemberInputParts) -> SchemeScore:
         breakdown = tuple((a.key, parts.aspects.get(a.key, Decimal(0))) for a in self.aspects)
@@ -350,7 +408,7 @@ class SumOfAspects(MemberScheme):
 
     @classmethod
     def parse(cls, r: Reader) -> MemberScheme | None:
-        aspects = _parse_items(r, "aspects", nonempty=True)
+        aspects = _parse_items(r, "aspects", nonempty=True, criteria=True)
         return None if aspects is None else cls(aspects=aspects)
 
 
@@ -371,6 +429,9 @@ class BasePlusAdjustments(MemberScheme):
 
     def max_total(self) -> Decimal | None:
         return self.base + sum((a.max for a in self.additions), Decimal(0))
+
+    def linear_form(self) -> LinearForm | None:
+        return LinearForm(constant=self.base, signs=(("addition", 1), ("deduction", -1)))
 
     def score(self, parts: MemberInputParts) -> SchemeScore:
         adds = tuple((a.key, parts.additions.get(a.key, Decimal(0))) for a in self.additions)
@@ -413,7 +474,7 @@ class NamedStars(MemberScheme):
     aspects: tuple[Aspect, ...]
 
     def parts(self) -> tuple[SchemePart, ...]:
-        return tuple(SchemePart("aspect", a.key, a.label, a.max) for a in self.aspects)
+        return tuple(SchemePart("aspect", a.key, a.label, a.max, a.criteria) for a in self.aspects)
 
     def max_total(self) -> Decimal | None:
         return Decimal(len(self.aspects))
@@ -432,7 +493,7 @@ class NamedStars(MemberScheme):
 
     @classmethod
     def parse(cls, r: Reader) -> MemberScheme | None:
-        aspects = _parse_items(r, "aspects", nonempty=True, star_min=True)
+        aspects = _parse_items(r, "aspects", nonempty=True, star_min=True, criteria=True)
         return None if aspects is None else cls(aspects=aspects)
 
 

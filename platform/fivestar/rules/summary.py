@@ -85,7 +85,9 @@ def summarize(rules: RuleSet) -> list[str]:
     out.append(f"党员评定 member rating（{_CADENCE[mem.cadence]}；{mem.scheme.describe()[0]}）")
     for part in mem.scheme.parts():
         kind = {"aspect": "", "addition": "加分 ", "deduction": "减分 "}[part.kind]
-        out.append(f"  {kind}{part.label} [{part.key}] ≤ {fmt(part.max)}")
+        criteria = f"，{len(part.criteria)} 项评分标准" if part.criteria else ""
+        out.append(f"  {kind}{part.label} [{part.key}] ≤ {fmt(part.max)}{criteria}")
+        out.extend(f"    {c.label} [{c.key}] ≤ {fmt(c.points)}" for c in part.criteria)
     out.append("  星级 star bands:")
     out.extend(_bands(mem.stars, "member", mem.below_label))
     if mem.bonus is not None:
@@ -101,6 +103,8 @@ def summarize(rules: RuleSet) -> list[str]:
     if f.rectify_days is not None:
         out.append(f"  不予评星：限期 {f.rectify_days} 天整改")
     out.extend(_quota(mem.quota))
+    if mem.meeting is not None:
+        out.append(f"  党群联评会群众代表不少于党员人数的 {_pct(mem.meeting.public_representatives_min_share)}")
     unit = "个工作日" if s.member.working_days else "天"
     sb = s.branch
     opens = f"{sb.opens.describe()}开始，" if sb.opens else ""
