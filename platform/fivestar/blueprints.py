@@ -13,6 +13,10 @@ from fivestar.accounts.views import auth_bp
 from fivestar.demo.views import demo_bp
 from fivestar.home.views import home_bp
 from fivestar.imports.views import imports_bp
+from fivestar.member_rounds.branch_views import branch_round_bp
+from fivestar.member_rounds.committee_views import rounds_bp
+from fivestar.member_rounds.member_views import desk_card_bp, honour_bp, my_ratings_bp, self_assessment_bp
+from fivestar.member_rounds.notice_views import notice_bp
 from fivestar.ops.views import ops_bp
 from fivestar.orgs.views import orgs_bp
 from fivestar.people.views import people_bp
@@ -27,6 +31,13 @@ TENANT_BLUEPRINTS: list[Blueprint] = [
     imports_bp,
     rules_bp,
     demo_bp,
+    branch_round_bp,
+    self_assessment_bp,
+    my_ratings_bp,
+    honour_bp,
+    desk_card_bp,
+    rounds_bp,
+    notice_bp,
 ]
 PLATFORM_BLUEPRINTS: list[Blueprint] = [ops_bp]
 

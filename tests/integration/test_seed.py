@@ -172,3 +172,23 @@ def test_a_wrong_demo_password_is_refused(client: Any, session: Session, seeded:
     wrong = client.post("/t/demo-west/login", data={"username": "secretary", "password": "not-the-password"})
     assert wrong.status_code == 200
     assert "用户名或密码不正确" in wrong.get_data(as_text=True)
+
+
+def test_demo_east_starts_in_a_running_member_round(session: Session, seeded: dict[str, Any]) -> None:
+    from fivestar.accounts.models import Account
+    from fivestar.member_rounds.models import Evaluation, MemberRound, RoundState, SelfState
+
+    east, west = (_tenant(session, slug) for slug in SLUGS)
+    with tenant_context(east.id):
+        rounds = list(session.scalars(select(MemberRound)))
+        assert [r.state for r in rounds] == [RoundState.OPEN]
+        with_login = set(session.scalars(select(Account.member_id).where(Account.member_id.is_not(None))))
+        states = {
+            member_id: state
+            for member_id, state in session.execute(select(Evaluation.member_id, Evaluation.self_state))
+        }
+    assert len(states) > 250  # every member of a rated branch (not the retirees)
+    assert {states[m] for m in with_login} == {SelfState.PENDING}  # left for the demo logins
+    assert {state for m, state in states.items() if m not in with_login} == {SelfState.SUBMITTED}
+    with tenant_context(west.id):
+        assert session.scalar(select(MemberRound.id)) is None  # the other district opens one by hand

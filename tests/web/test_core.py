@@ -104,3 +104,17 @@ def test_a_district_can_default_to_english(client, create_tenant) -> None:  # ty
     assert 'lang="en"' in page and "Log in" in page
     client.post("/lang/zh", data={"next": "/t/english-first/login"})
     assert 'lang="zh-CN"' in client.get("/t/english-first/login").get_data(as_text=True)
+
+
+def test_a_cached_asset_answers_304_without_leaking_its_file(client) -> None:  # type: ignore[no-untyped-def]
+    import gc
+    import warnings
+
+    with client.get("/static/img/star.svg") as first:
+        etag = first.headers["ETag"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ResourceWarning)
+        response = client.get("/static/img/star.svg", headers={"If-None-Match": etag})
+        assert response.status_code == 304
+        del response
+        gc.collect()

@@ -31,6 +31,7 @@ from fivestar.accounts.sessions import hash_token, new_token
 from fivestar.audit.models import AuditEvent
 from fivestar.db import Base, utcnow
 from fivestar.enums import OrgKind
+from fivestar.member_rounds.models import Evaluation, MemberRound, RoundBranch
 from fivestar.orgs.models import Organisation
 from fivestar.outbox.models import Channel, OutboxMessage
 from fivestar.people.models import Member
@@ -51,10 +52,17 @@ PARAM_KINDS: dict[str, str] = {
     "rules_id": "rule_set_version",
     "event_id": "audit_event",
     "message_id": "outbox_message",
-    "token": "invitation_token",
+    # invitation links and public-notice links (tenant.notice.public): both are walked on every
+    # route with a <token>
+    "token": "token",
     # rule-set versions are addressed by their number, which both districts have (1, 2, …): walk
     # with numbers that only B has, so a 404 means "not found in A", not "A's own version".
     "number": "b_only_rules_number",
+    # member rounds (district B has a round open: see `districts`)
+    "round_branch_id": "round_branch",
+    "evaluation_id": "evaluation",
+    "round_id": "member_round",
+    "objection_id": "objection",
 }
 
 # Kind -> how to find B's objects of that kind (several values: each is walked).
@@ -74,7 +82,18 @@ B_OBJECTS: dict[str, Callable[[Session, dict[str, Any]], list[Any]]] = {
     ],
     "outbox_message": lambda session, b: [b["outbox"].id],
     "invitation_token": lambda session, b: [b["invitation_token"]],
+    "token": lambda session, b: [b["invitation_token"], b["notice_token"]],
     "b_only_rules_number": lambda session, b: b["b_only_rules_numbers"],
+    "round_branch": lambda session, b: list(
+        session.scalars(select(RoundBranch.id).where(RoundBranch.tenant_id == b["tenant"].id).order_by(RoundBranch.id))
+    ),
+    "evaluation": lambda session, b: list(
+        session.scalars(select(Evaluation.id).where(Evaluation.tenant_id == b["tenant"].id).order_by(Evaluation.id))
+    ),
+    "member_round": lambda session, b: list(
+        session.scalars(select(MemberRound.id).where(MemberRound.tenant_id == b["tenant"].id).order_by(MemberRound.id))
+    ),
+    "objection": lambda session, b: [b["objection"].id],
 }
 
 # District B's names, all different from A's (two_tenants gives both the same names; the codes and
@@ -198,7 +217,37 @@ def districts(two_tenants: dict[str, Any], session: Session) -> dict[str, Any]:
     assert b["b_only_rules_numbers"]
     b["tenant"].name = "乙区直属机关工作委员会（租户）"
     session.flush()
+    _open_member_rounds(session, a, b)
+    _b_on_public_notice(session, b)
     return {"a": a, "b": b}
+
+
+def _b_on_public_notice(session: Session, b: dict[str, Any]) -> None:
+    """District B's first branch on public notice (a notice link), with an objection filed."""
+    from fivestar.member_rounds.models import BranchStep, Objection
+
+    with tenant_context(b["tenant"].id):
+        round_branch = session.scalar(select(RoundBranch).order_by(RoundBranch.id).limit(1))
+        assert round_branch is not None
+        now = utcnow()
+        round_branch.step = BranchStep.NOTICE
+        round_branch.notice_token = b["notice_token"] = new_token()
+        round_branch.notice_started_at = now - dt.timedelta(hours=1)
+        round_branch.notice_ends_at = now + dt.timedelta(days=5)
+        b["objection"] = Objection(round_branch_id=round_branch.id, text="乙区异议", filed_at=now)
+        session.add(b["objection"])
+        session.flush()
+
+
+def _open_member_rounds(session: Session, *worlds: dict[str, Any]) -> None:
+    """A member round open in each district (once, whoever asks), so round routes have B's ids."""
+    from fivestar.member_rounds.opening import open_round
+
+    for world in worlds:
+        with tenant_context(world["tenant"].id):
+            if session.scalar(select(MemberRound.id).limit(1)) is None:
+                open_round(session, world["tenant"])
+                session.flush()
 
 
 def _distinctive_b_names(b: dict[str, Any]) -> list[str]:

@@ -17,6 +17,7 @@ import logging
 import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
@@ -82,6 +83,9 @@ class District:
     member_prefix: str
     preferred_rules: tuple[str, ...]
     units: tuple[Unit, ...]
+    # Open the member round for the period just past, with every self-assessment already in except
+    # those of the people who have a demo login (so a visitor can do theirs and walk on from there).
+    running_round: bool = False
 
 
 PC, GB, BR = OrgKind.PARTY_COMMITTEE, OrgKind.GENERAL_BRANCH, OrgKind.BRANCH
@@ -92,6 +96,7 @@ DISTRICTS: tuple[District, ...] = (
         name="东城区直机关工委",
         member_prefix="DC",
         preferred_rules=("notice-illustrative.toml",),
+        running_round=True,
         units=(
             Unit("区财政局机关党委", PC, (
                 "区财政局预算科党支部", "区财政局国库科党支部", "区财政局机关综合党支部", "区政府采购中心党支部",
@@ -272,6 +277,8 @@ def _seed_district(session: Session, district: District, password_hash: str, tod
         branches, retirees, units = _seed_orgs(session, root, district)
         members = _seed_members(session, tenant.id, district, branches, retirees, rng, today)
         _seed_accounts(session, tenant.id, district.slug, units[0], branches[0], members, rng, password_hash)
+        if district.running_round:
+            _seed_running_round(session, tenant, rng)
 
 
 def _seed_orgs(
@@ -458,3 +465,62 @@ def table_counts(session: Session, models: Iterable[type] | None = None) -> dict
             model.__tablename__: int(session.scalar(select(func.count()).select_from(model)) or 0)  # type: ignore[attr-defined]
             for model in chosen
         }
+
+
+# --- a member round in progress -----------------------------------------------------------------
+
+_PLEDGES = (
+    "按承诺参加“三会一课”，带头完成本科室重点任务，主动联系服务群众。",
+    "践行“立足岗位作贡献”承诺，按时完成业务学习和志愿服务。",
+    "落实为民服务承诺，本季度办结群众诉求，无投诉。",
+)
+_SUMMARIES = (
+    "本季度认真学习，履职尽责，按时交纳党费，参加组织生活。",
+    "工作中注重效能，能按时完成各项任务，廉洁自律方面无问题。",
+    "积极参加志愿服务，学习笔记完整，工作作风有待进一步改进。",
+)
+
+
+def _seed_running_round(session: Session, tenant: Tenant, rng: random.Random) -> None:
+    """The round for the period just past, opened now, with self-assessments from every member
+    without a demo login (set-based: one INSERT of score rows, one UPDATE per text variant)."""
+    from sqlalchemy import update
+
+    from fivestar import clock
+    from fivestar.member_rounds.core import round_rules, score_fields, write_scores
+    from fivestar.member_rounds.models import Evaluation, ScoreStage, SelfState
+    from fivestar.member_rounds.opening import open_round
+
+    opened = open_round(session, tenant)
+    rules = round_rules(session, opened.round)
+    fields = score_fields(rules)
+    with_login = set(session.scalars(select(Account.member_id).where(Account.member_id.is_not(None))))
+    evaluations = [
+        (evaluation_id, member_id)
+        for evaluation_id, member_id in session.execute(
+            select(Evaluation.id, Evaluation.member_id).where(Evaluation.round_id == opened.round.id)
+        )
+        if member_id not in with_login
+    ]
+    values = {}
+    for evaluation_id, _member_id in evaluations:
+        strength = Decimal(rng.choice(("0.95", "0.9", "0.85", "0.8", "0.7")))  # most do well, a few less so
+        values[evaluation_id] = {
+            f.key: max(Decimal(0), min(f.max, (f.max * strength + rng.choice((-1, 0, 0, 1))).quantize(Decimal(1))))
+            for f in fields
+        }
+    write_scores(session, [e for e, _m in evaluations], ScoreStage.SELF, values)
+    now = clock.now()
+    for variant, (pledge, summary) in enumerate(zip(_PLEDGES, _SUMMARIES, strict=True)):
+        ids = [e for index, (e, _m) in enumerate(evaluations) if index % len(_PLEDGES) == variant]
+        session.execute(
+            update(Evaluation)
+            .where(Evaluation.id.in_(ids))
+            .values(self_state=SelfState.SUBMITTED, self_submitted_at=now, pledge=pledge, summary=summary,
+                    version=Evaluation.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+    audit.record(
+        session, "demo.self_assessments", opened.round,
+        after={"submitted": len(evaluations), "left_for_demo_logins": opened.members - len(evaluations)},
+    )

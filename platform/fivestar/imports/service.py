@@ -365,6 +365,38 @@ def _write(session: Session, tenant_id: int, plan: Plan, *, reason: str) -> None
     _audit(session, tenant_id, plan, ids, paths, member_ids, reason)
     _forget_stale_objects(session)
 
+    # 5. Members who joined, moved or left while a member round is open follow it (one query when
+    #    no round is open, which is the usual case when a district is onboarded).
+    _sync_open_rounds(session, plan, member_ids, reason=reason)
+
+
+def _sync_open_rounds(session: Session, plan: Plan, member_ids: dict[str, int], *, reason: str) -> None:
+    from fivestar.member_rounds import membership
+    from fivestar.member_rounds.models import MemberRound, RoundState
+    from fivestar.people.models import Member
+
+    if session.scalar(select(MemberRound.id).where(MemberRound.state == RoundState.OPEN).limit(1)) is None:
+        return
+    joined = set(member_ids.values())
+    moved: dict[int, int] = {}
+    left: set[int] = set()
+    for old, record, changes in plan.member_updates:
+        new_status = record.status if plan.has_status and record.status is not None else old.status
+        if new_status != old.status:
+            (joined if new_status == MemberStatus.ACTIVE else left).add(old.id)
+        elif "branch_code" in changes:
+            moved[old.id] = old.branch_id
+    wanted = joined | left | set(moved)
+    if not wanted:
+        return
+    for member in session.scalars(select(Member).where(Member.id.in_(wanted))):
+        if member.id in left:
+            membership.member_left(session, member, reason)
+        elif member.id in moved:
+            membership.member_moved(session, member, moved[member.id], reason)
+        else:
+            membership.member_joined(session, member)
+
 
 _Change = tuple[int, dict[str, Any], dict[str, Any]]
 

@@ -34,6 +34,7 @@ from fivestar.member_rounds.models import (
 from fivestar.member_rounds.workflow import RoundFacts
 from fivestar.orgs.models import Organisation
 from fivestar.rules import MemberInput, MemberResult, RuleSet, evaluate_member
+from fivestar.tenancy import require_tenant_id
 from fivestar.tenants.models import RuleSetVersion, Tenant
 from fivestar.tenants.services import version_rules
 
@@ -68,15 +69,24 @@ class ScoreField:
 # --- rules -----------------------------------------------------------------------------------------
 
 
-_RULES_BY_VERSION: dict[int, RuleSet] = {}
+_RULES_BY_VERSION: dict[tuple[int, str], RuleSet] = {}
 
 
 def round_rules(session: Session, member_round: MemberRound) -> RuleSet:
     """The rule set the round opened with (its pinned version, never the tenant's latest).
 
-    Versions never change once stored, so the parsed rules are kept per version id.
+    Versions never change once stored, so the parsed rules are kept per (version id, content hash):
+    the hash is read each time (one small query) because an id alone can be reused after a rolled
+    back transaction (SQLite reuses row ids; the tests roll back every test), and stale rules would
+    silently score a round by another rule set.
     """
-    cached = _RULES_BY_VERSION.get(member_round.rules_version_id)
+    content_hash = session.scalar(
+        select(RuleSetVersion.content_hash).where(RuleSetVersion.id == member_round.rules_version_id)
+    )
+    if content_hash is None:  # pragma: no cover - a foreign key guarantees it
+        raise NotFoundError(_("找不到本轮评定所用的规则版本"))
+    key = (member_round.rules_version_id, content_hash)
+    cached = _RULES_BY_VERSION.get(key)
     if cached is not None:
         return cached
     version = session.scalar(select(RuleSetVersion).where(RuleSetVersion.id == member_round.rules_version_id))
@@ -85,7 +95,7 @@ def round_rules(session: Session, member_round: MemberRound) -> RuleSet:
     rules = version_rules(version)
     if len(_RULES_BY_VERSION) > 256:
         _RULES_BY_VERSION.clear()
-    _RULES_BY_VERSION[version.id] = rules
+    _RULES_BY_VERSION[key] = rules
     return rules
 
 
@@ -165,8 +175,10 @@ def write_scores(
         .where(EvaluationScore.evaluation_id.in_(ids), EvaluationScore.stage == stage)
         .execution_options(synchronize_session=False)
     )
+    tenant_id = require_tenant_id()  # a bulk INSERT gets no tenant stamped by the ORM hook
     rows = [
         {
+            "tenant_id": tenant_id,
             "evaluation_id": evaluation_id,
             "stage": stage,
             "kind": kind,
@@ -274,11 +286,17 @@ def tenant_timezone(session: Session, tenant_id: int) -> str:
 def facts_for(session: Session, member_round: MemberRound, round_branch: RoundBranch) -> RoundFacts:
     """The facts the workflow decides on for one branch, in two queries."""
     active = Evaluation.status == EvaluationStatus.ACTIVE
+    has_joint = (
+        select(EvaluationScore.id)
+        .where(EvaluationScore.evaluation_id == Evaluation.id, EvaluationScore.stage == ScoreStage.JOINT)
+        .exists()
+    )
     counts = session.execute(
         select(
             func.count().filter(active),
             func.count().filter(and_(active, Evaluation.self_state != SelfState.SUBMITTED)),
             func.count().filter(and_(active, Evaluation.disqualifier.is_(None), Evaluation.total.is_(None))),
+            func.count().filter(and_(active, ~has_joint)),
         ).where(Evaluation.round_branch_id == round_branch.id)
     ).one()
     open_objections = session.scalar(
@@ -299,6 +317,8 @@ def facts_for(session: Session, member_round: MemberRound, round_branch: RoundBr
         unscored=int(counts[2] or 0),
         open_objections=int(open_objections or 0),
         notice_ends_at=round_branch.notice_ends_at,
+        meeting_recorded=round_branch.meeting_date is not None,
+        joint_missing=int(counts[3] or 0),
     )
 
 

@@ -82,6 +82,8 @@ class RoundFacts:
     unscored: int = 0  # active members without final scores or a 不予评星 decision
     open_objections: int = 0
     notice_ends_at: dt.datetime | None = None
+    meeting_recorded: bool = True  # the 党群联评 meeting (date, attendance) is on record
+    joint_missing: int = 0  # active members without 党群联评 scores
 
 
 def _day(moment: dt.datetime, timezone: str) -> str:
@@ -125,8 +127,13 @@ def refusal(name: str, facts: RoundFacts) -> str | None:
             )
         if facts.now > facts.joint_due_at:
             return _("党群联评已截止于 %(day)s，请联系工委延长期限", day=_day(facts.joint_due_at, tz))
-    if name == "start_review" and facts.now > facts.joint_due_at:
-        return _("党群联评已截止于 %(day)s，请联系工委延长期限", day=_day(facts.joint_due_at, tz))
+    if name == "start_review":
+        if facts.now > facts.joint_due_at:
+            return _("党群联评已截止于 %(day)s，请联系工委延长期限", day=_day(facts.joint_due_at, tz))
+        if not facts.meeting_recorded:
+            return _("尚未记录党群联评会议（日期、到会人数），记录后才能开始支部审评")
+        if facts.joint_missing:
+            return _("还有 %(n)d 名党员没有党群联评分数，全部评定后才能开始支部审评", n=facts.joint_missing)
     if name == "submit_notice":
         if facts.unscored:
             return _("还有 %(n)d 名党员未完成审评（未定分数，也未决定不予评星）", n=facts.unscored)
@@ -156,4 +163,70 @@ def self_refusal(name: str, state: SelfState, facts: RoundFacts) -> str | None:
             return _("自评已截止于 %(day)s", day=_day(facts.self_due_at, facts.timezone))
     if name in ("enter_for_member", "return") and facts.step not in (BranchStep.SELF, BranchStep.JOINT):
         return _("支部已进入“%(step)s”阶段，不能再代录或退回自评", step=_step_label(facts.step))
+    return None
+
+
+# What the branch may save at each of its own steps (not a transition: the step stays the same).
+EDITABLE_AT = {"joint": BranchStep.JOINT, "review": BranchStep.REVIEW}
+FOLLOW_UP_STEPS = frozenset({BranchStep.NOTICE, BranchStep.FINALISED})
+
+
+def edit_refusal(name: str, facts: RoundFacts) -> str | None:
+    """Why the branch may not save its 党群联评 ("joint": the meeting and the grid) or its 支部审评
+    ("review": final scores, bonus, 不予评星) now, or None. Saving ends with the step's deadline."""
+    step = EDITABLE_AT[name]
+    if facts.round_state is RoundState.CLOSED:
+        return _("本轮评定已结束，不能再更改")
+    if facts.step is not step:
+        return _(
+            "当前处于“%(step)s”阶段，不能保存%(what)s", step=_step_label(facts.step), what=_step_label(step)
+        )
+    due = facts.joint_due_at if name == "joint" else facts.review_due_at
+    if facts.now > due:
+        return _(
+            "%(what)s已截止于 %(day)s，请联系工委延长期限", what=_step_label(step), day=_day(due, facts.timezone)
+        )
+    return None
+
+
+def follow_up_refusal(facts: RoundFacts) -> str | None:
+    """Why mentors, talks and rectification deadlines may not be recorded yet: they follow the
+    results, which are settled once the branch has submitted them for public notice."""
+    if facts.step not in FOLLOW_UP_STEPS:
+        return _("支部审评结果提交公示后，才能安排帮扶、谈话和整改")
+    return None
+
+
+# --- the round itself: OPEN → CLOSED (closing.py) --------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoundTransition:
+    name: str
+    sources: frozenset[RoundState]
+    target: RoundState
+    action: Action
+
+
+ROUND_TRANSITIONS: dict[str, RoundTransition] = {
+    t.name: t
+    for t in (RoundTransition("close", frozenset({RoundState.OPEN}), RoundState.CLOSED, Action.ROUND_MANAGE),)
+}
+
+
+def round_refusal(name: str, state: RoundState, branches_by_step: dict[BranchStep, int]) -> str | None:
+    """Why the round transition `name` may not happen now, or None. Closing needs every branch of
+    the round to have reported (FINALISED); the refusal says how many are at which step."""
+    transition = ROUND_TRANSITIONS[name]
+    if state not in transition.sources:
+        return _("本轮评定已结束，不能再更改")
+    if name == "close":
+        pending = [(step, branches_by_step.get(step, 0)) for step in BranchStep if step is not BranchStep.FINALISED]
+        pending = [(step, n) for step, n in pending if n]
+        if pending:
+            detail = "、".join(_("%(step)s %(n)d 个", step=_step_label(step), n=n) for step, n in pending)
+            return _(
+                "还有 %(n)d 个支部尚未上报（%(detail)s），全部上报后才能结束本轮评定",
+                n=sum(n for _step, n in pending), detail=detail,
+            )
     return None

@@ -154,6 +154,9 @@ def create_member(session: Session, branch: Organisation, data: MemberInput) -> 
     with _writing(session, values["member_no"]):
         session.add(member)
     audit.record(session, "member.create", member, after=_snapshot(member))
+    from fivestar.member_rounds.membership import member_joined  # late: rounds build on people
+
+    member_joined(session, member)
     return member
 
 
@@ -188,10 +191,14 @@ def move_member(
     if new_branch.id == member.branch_id:
         raise ServiceError(_("该党员已在所选支部"), field="branch_id")
     before = _snapshot(member, ("branch_id",))
+    old_branch_id = member.branch_id
     with _writing(session, member.member_no):
         member.branch_id = new_branch.id
     session.expire(member, ["branch"])
     audit.record(session, "member.move", member, before=before, after=_snapshot(member, ("branch_id",)), reason=text)
+    from fivestar.member_rounds.membership import member_moved  # late: rounds build on people
+
+    member_moved(session, member, old_branch_id, text)
     return member
 
 
@@ -214,6 +221,9 @@ def transfer_out(
         member.left_on = day
     after = _snapshot(member, ("status", "left_on"))
     audit.record(session, "member.transfer_out", member, before=before, after=after, reason=text)
+    from fivestar.member_rounds.membership import member_left  # late: rounds build on people
+
+    member_left(session, member, text)
     return member
 
 
@@ -248,6 +258,9 @@ def reactivate_member(
         member.branch_id = branch.id
     session.expire(member, ["branch"])
     audit.record(session, "member.reactivate", member, before=before, after=_snapshot(member, names), reason=text)
+    from fivestar.member_rounds.membership import member_joined  # late: rounds build on people
+
+    member_joined(session, member)
     return member
 
 

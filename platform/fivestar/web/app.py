@@ -73,6 +73,7 @@ def create_app(settings: Settings | None = None, **config_overrides: Any) -> Fla
         _install_demo_clock(app)
     app.register_blueprint(core_bp)
     _install_actor(app)
+    _close_unsent_files(app)
     app.teardown_request(release_tenant)
     app.teardown_appcontext(close_session)
     return app
@@ -153,3 +154,23 @@ def _install_demo_clock(app: Flask) -> None:
             "demo_now": clock.now(),
             "demo_offset_days": current_offset(db()) // 86400,
         }
+
+
+def _close_unsent_files(app: Flask) -> None:
+    """Close the file behind a 304 answer to a static file.
+
+    Werkzeug sends no body with a 304 and never iterates (or closes) the file `send_file` opened,
+    which leaks a file handle per cached asset until garbage collection.
+    """
+    from flask import Response
+
+    @app.after_request
+    def _close(response: Response) -> Response:
+        if response.status_code == 304 and response.direct_passthrough:
+            body = response.response
+            close = getattr(body, "close", None)
+            if close is not None:
+                close()
+            response.response = []
+            response.direct_passthrough = False
+        return response

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app, url_for
 from flask_babel import LazyString
@@ -17,15 +19,24 @@ class NavItem:
     endpoint: str
     label: LazyString
     action: Action
+    # An extra condition on the principal, for entries that only make sense to some people.
+    visible: Callable[[Any], bool] | None = None
+
+
+def _has_member_record(principal: Any) -> bool:
+    """The account is a party member (its own evaluations, levels and desk cards exist)."""
+    return getattr(principal, "member_id", None) is not None
 
 
 TENANT_NAV: list[NavItem] = [
     NavItem("tenant.home.index", _l("首页"), Action.TENANT_VIEW),
     NavItem("tenant.orgs.index", _l("组织"), Action.ORG_VIEW),
     NavItem("tenant.people.index", _l("党员"), Action.MEMBER_VIEW),
+    NavItem("tenant.rounds.index", _l("党员评定"), Action.ROUND_VIEW),
     NavItem("tenant.imports.index", _l("导入"), Action.MEMBER_IMPORT),
     NavItem("tenant.accounts.index", _l("账号"), Action.ACCOUNT_MANAGE),
     NavItem("tenant.rules.index", _l("评定规则"), Action.RULES_VIEW),
+    NavItem("tenant.self_assessment.mine", _l("我的评定"), Action.TENANT_VIEW, visible=_has_member_record),
 ]
 
 
@@ -38,6 +49,8 @@ def tenant_nav() -> list[tuple[str, str]]:
     items = []
     for item in TENANT_NAV:
         if item.endpoint not in current_app.view_functions:
+            continue
+        if item.visible is not None and not item.visible(current_user):
             continue
         if authorize(current_user, item.action) or _has_scoped_grant(item.action):
             items.append((url_for(item.endpoint), str(item.label)))

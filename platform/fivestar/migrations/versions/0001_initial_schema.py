@@ -304,7 +304,8 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_member_evaluations_tenant_id_tenants'), ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_member_evaluations')),
     sa.UniqueConstraint('round_id', 'member_id', name=op.f('uq_member_evaluations_round_id_member_id')),
-    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_member_evaluations_tenant_id_id'))
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_member_evaluations_tenant_id_id')),
+    postgresql_with={'fillfactor': 50}
     )
     with op.batch_alter_table('member_evaluations', schema=None) as batch_op:
         batch_op.create_index('ix_member_evaluations_member', ['tenant_id', 'member_id'], unique=False)

@@ -1,0 +1,214 @@
+"""Closing a member round, and the committee moving a step deadline later.
+
+Closing is the round's one transition (workflow.ROUND_TRANSITIONS["close"]): allowed once every branch
+of the round has reported (FINALISED); it scores every member set-based (scoring.score_round) so the
+stored results are exactly what the rule engine gives, then marks the round CLOSED. Nothing in a
+closed round changes afterwards (the workflow refuses every transition of a closed round).
+
+A deadline extension is not a transition (the round stays open): the committee gives a later day for
+one step (个人自评, 党群联评, 支部审评 or 上报名单) with a reason; the deadline is the end of that day
+in the tenant's time zone, as when the round opened. The audit event keeps the old and the new
+deadline and the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from fivestar import audit, clock
+from fivestar.errors import ConflictError, ServiceError
+from fivestar.i18n import _
+from fivestar.member_rounds import core, workflow
+from fivestar.member_rounds.models import (
+    BranchStep,
+    Evaluation,
+    EvaluationStatus,
+    MemberRound,
+    RoundBranch,
+    RoundState,
+)
+from fivestar.member_rounds.scoring import score_round
+
+DeadlineStep = Literal["self", "joint", "review", "report"]
+
+# Each step's deadline column, in the order the steps run.
+DEADLINE_COLUMNS: dict[str, str] = {
+    "self": "self_due_at",
+    "joint": "joint_due_at",
+    "review": "review_due_at",
+    "report": "report_due_at",
+}
+REASON_MAX = 500
+
+
+def deadline_label(step: str) -> str:
+    return {
+        "self": _("个人自评"),
+        "joint": _("党群联评"),
+        "review": _("支部审评"),
+        "report": _("上报名单"),
+    }[step]
+
+
+@dataclass(frozen=True)
+class ClosedRound:
+    round: MemberRound
+    changed: int  # active evaluations whose stored result changed on closing
+
+
+@contextmanager
+def _saving(session: Session) -> Iterator[None]:
+    """Flush the round's change in a savepoint: a concurrent change of the same round (its version
+    moved on) becomes a ConflictError and leaves the session usable for the refusal page."""
+    try:
+        with session.begin_nested():
+            yield
+    except StaleDataError:
+        raise ConflictError(_("本轮评定已被他人修改，请刷新后重试。")) from None
+
+
+def branches_by_step(session: Session, member_round: MemberRound) -> dict[BranchStep, int]:
+    """How many branches of the round are at each step (one grouped query)."""
+    rows = session.execute(
+        select(RoundBranch.step, func.count())
+        .where(RoundBranch.round_id == member_round.id, RoundBranch.tenant_id == member_round.tenant_id)
+        .group_by(RoundBranch.step)
+    )
+    return {step: int(count) for step, count in rows}
+
+
+def close_round(session: Session, member_round: MemberRound) -> ClosedRound:
+    """Close the round: every branch must have reported; every member is scored set-based."""
+    steps = branches_by_step(session, member_round)
+    refusal = workflow.round_refusal("close", member_round.state, steps)
+    if refusal:
+        raise ServiceError(refusal)
+    changed = score_round(session, member_round)
+    before = {"state": member_round.state, "closed_at": member_round.closed_at}
+    with _saving(session):
+        member_round.state = RoundState.CLOSED
+        member_round.closed_at = clock.now()
+    levels = session.execute(
+        select(Evaluation.level, Evaluation.rated, func.count())
+        .where(
+            Evaluation.round_id == member_round.id,
+            Evaluation.tenant_id == member_round.tenant_id,
+            Evaluation.status == EvaluationStatus.ACTIVE,
+        )
+        .group_by(Evaluation.level, Evaluation.rated)
+    )
+    distribution: dict[str, int] = {}
+    for level, rated, count in levels:
+        key = str(level) if rated else ("not_rated" if rated is False else "unscored")
+        distribution[key] = distribution.get(key, 0) + int(count)
+    audit.record(
+        session,
+        "member_round.close",
+        member_round,
+        before=before,
+        after={
+            "state": member_round.state,
+            "closed_at": member_round.closed_at,
+            "branches": sum(steps.values()),
+            "changed": changed,
+            "levels": distribution,
+        },
+    )
+    return ClosedRound(member_round, changed)
+
+
+def extend_deadline(
+    session: Session,
+    member_round: MemberRound,
+    step: DeadlineStep | str,
+    new_day: dt.date,
+    reason: str | None,
+    *,
+    version: int | str | None = None,
+) -> MemberRound:
+    """Move one step's deadline to the end of `new_day` (tenant time), later than it is now.
+
+    Refused on a closed round, for a day in the past or not later than the current deadline, for a
+    step the round has no deadline for, without a reason, and when the new deadline would reach the
+    next step's (extend the later step first, so the steps stay in order). `version`, when given, is
+    the round version the committee's form was opened with.
+    """
+    if version is not None:
+        core.check_version(member_round, version)
+    if member_round.state is RoundState.CLOSED:
+        raise ServiceError(_("本轮评定已结束，不能再更改"))
+    if step not in DEADLINE_COLUMNS:
+        raise ServiceError(_("请选择要延期的环节"), field="step")
+    text = (reason or "").strip()
+    if not text:
+        raise ServiceError(_("延长期限须填写原因"), field="reason")
+    if len(text) > REASON_MAX:
+        raise ServiceError(_("原因最长 %(n)d 个字", n=REASON_MAX), field="reason")
+    column = DEADLINE_COLUMNS[step]
+    current: dt.datetime | None = getattr(member_round, column)
+    label = deadline_label(step)
+    if current is None:
+        raise ServiceError(_("本轮没有“%(step)s”期限，无需延长", step=label), field="step")
+    timezone = core.tenant_timezone(session, member_round.tenant_id)
+    today = clock.today_in(timezone)
+    if new_day < today:
+        raise ServiceError(
+            _("新的截止日期 %(day)s 已经过去，请选择今天（%(today)s）或以后的日期", day=new_day.isoformat(),
+              today=today.isoformat()),
+            field="new_day",
+        )
+    new_due = clock.end_of_day(new_day, timezone)
+    if new_due <= current:
+        raise ServiceError(
+            _("新的截止日期须晚于当前的%(step)s截止日期 %(day)s", step=label, day=_local_day(current, timezone)),
+            field="new_day",
+        )
+    steps = list(DEADLINE_COLUMNS)
+    for later in steps[steps.index(step) + 1 :]:
+        later_due: dt.datetime | None = getattr(member_round, DEADLINE_COLUMNS[later])
+        if later_due is None:
+            continue
+        if new_due >= later_due:
+            raise ServiceError(
+                _(
+                    "新的%(step)s截止日期须早于%(next)s截止日期 %(day)s；请先延长%(next)s期限",
+                    step=label, next=deadline_label(later), day=_local_day(later_due, timezone),
+                ),
+                field="new_day",
+            )
+        break
+    with _saving(session):
+        setattr(member_round, column, new_due)
+    audit.record(
+        session,
+        "member_round.extend_deadline",
+        member_round,
+        before={"step": step, column: current},
+        after={"step": step, column: new_due},
+        reason=text,
+    )
+    return member_round
+
+
+def _local_day(moment: dt.datetime, timezone: str) -> str:
+    return moment.astimezone(ZoneInfo(timezone)).date().isoformat()
+
+
+__all__ = [
+    "DEADLINE_COLUMNS",
+    "ClosedRound",
+    "DeadlineStep",
+    "branches_by_step",
+    "close_round",
+    "deadline_label",
+    "extend_deadline",
+]

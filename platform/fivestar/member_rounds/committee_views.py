@@ -1,0 +1,642 @@
+"""The committee's pages of the member round (`/t/<slug>/rounds/…`) and the branch's answers to
+objections.
+
+- `index`: every round with its progress per step; tenant admins open a round here. Shortcuts to a
+  secretary's branch dashboard and a member's self-assessment.
+- `detail`: one round — every branch's progress, level distributions, five-star lists; extending a
+  deadline and closing the round (tenant admins); returning a branch's results (the committee).
+- `objections` / `objection` / `finalise`: the branch answers objections and reports upward.
+- `flags`: members low four periods running (for people to decide).
+- Excel exports of the results and of the five-star list.
+
+Each view loads its object within the tenant (another district's id: 404), authorizes, calls one
+service, commits once. Refusals come back on the page with a 4xx; stale forms answer 409 and keep
+what the person typed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import unicodedata
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import quote
+
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import Length
+
+from fivestar.accounts.policy import Action, authorize, require, scoped_actions
+from fivestar.errors import NotFoundError, ServiceError
+from fivestar.i18n import _, _l
+from fivestar.member_rounds import closing, committee, core, exports, notice
+from fivestar.member_rounds.models import (
+    BranchStep,
+    Evaluation,
+    MemberRound,
+    Objection,
+    ObjectionState,
+    RoundBranch,
+    RoundState,
+    ScoreStage,
+)
+from fivestar.member_rounds.opening import open_round
+from fivestar.member_rounds.workflow import BRANCH_TRANSITIONS, refusal, step_label
+from fivestar.people.models import Member
+from fivestar.web.session import db
+from fivestar.web.tenant import current_tenant
+
+rounds_bp = Blueprint("rounds", __name__, url_prefix="/rounds")
+
+CHUNK = 64 * 1024
+
+
+def _deadline_choices() -> list[tuple[str, str]]:
+    return [(step, closing.deadline_label(step)) for step in closing.DEADLINE_COLUMNS]
+
+
+# --- forms ---------------------------------------------------------------------------------------------
+
+
+class OpenRoundForm(FlaskForm):
+    period = SelectField(_l("评定期次"), choices=[], validate_choice=False)
+
+
+class ExtendForm(FlaskForm):
+    step = SelectField(_l("环节"), choices=[], validate_choice=False)
+    new_day = StringField(_l("新的截止日期"), validators=[Length(max=20)], render_kw={"type": "date"})
+    reason = TextAreaField(_l("延期原因"), validators=[Length(max=500, message=_l("原因最长 500 个字"))])
+    version = HiddenField()
+
+
+class VersionForm(FlaskForm):
+    version = HiddenField()
+
+
+class ReturnForm(FlaskForm):
+    reason = TextAreaField(_l("退回原因"), validators=[Length(max=2000, message=_l("原因最长 2000 个字"))])
+    version = HiddenField()
+
+
+class AnswerForm(FlaskForm):
+    outcome = RadioField(_l("答复结果"), choices=[], validate_choice=False)
+    reason = TextAreaField(_l("理由"), validators=[Length(max=2000, message=_l("理由最长 2000 个字"))])
+    change = SelectField(_l("是否更改评定结果"), choices=[], validate_choice=False)
+    version = HiddenField()
+    evaluation_version = HiddenField()
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.outcome.choices = [("upheld", _("采纳")), ("dismissed", _("不予采纳"))]
+        self.change.choices = [("no", _("不更改")), ("yes", _("更改该党员的最终分数或不予评星"))]
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+
+
+def _has_endpoint(endpoint: str) -> bool:
+    return endpoint in current_app.view_functions
+
+
+@rounds_bp.context_processor
+def _helpers() -> dict[str, Any]:
+    return {
+        "has_endpoint": _has_endpoint,
+        "step_label": step_label,
+        "round_state_label": committee.round_state_label,
+        "objection_state_label": committee.objection_state_label,
+        "period_label": notice.period_label,
+        "BranchStep": BranchStep,
+        "RoundState": RoundState,
+        "ObjectionState": ObjectionState,
+    }
+
+
+def _can_view_rounds() -> bool:
+    """Tenant-wide readers, and anyone whose organisation-scoped role may view round progress."""
+    return authorize(current_user, Action.ROUND_VIEW) or Action.ROUND_VIEW in scoped_actions(current_user)
+
+
+def _require_view_rounds() -> None:
+    if not _can_view_rounds():
+        abort(403)
+
+
+def _require_on(action: Action, obj: Any) -> None:
+    """Allowed, or 403 when the person may at least see the object, else 404 (it is not theirs)."""
+    if authorize(current_user, action, obj):
+        return
+    abort(403 if authorize(current_user, Action.ROUND_VIEW, obj) else 404)
+
+
+def _round_or_404(round_id: int) -> MemberRound:
+    try:
+        return core.load_round(db(), round_id)
+    except NotFoundError:
+        abort(404)
+
+
+def _round_branch_or_404(round_branch_id: int) -> RoundBranch:
+    try:
+        return core.load_round_branch(db(), round_branch_id)
+    except NotFoundError:
+        abort(404)
+
+
+def _refused(error: ServiceError, form: FlaskForm | None = None) -> int:
+    """Show a refusal on its field (or as a message) and undo everything of this request."""
+    db().rollback()
+    field = getattr(form, error.field, None) if (form is not None and error.field) else None
+    if field is not None and hasattr(field, "errors"):
+        field.errors = [*field.errors, error.message]
+    else:
+        flash(error.message, "error")
+    return error.status
+
+
+# --- the rounds list -------------------------------------------------------------------------------------
+
+
+@rounds_bp.route("/", methods=["GET", "POST"])
+@login_required
+def index() -> Any:
+    tenant = current_tenant()
+    require(current_user, Action.TENANT_VIEW, tenant)
+    can_manage = authorize(current_user, Action.ROUND_MANAGE)
+    form = OpenRoundForm()
+    status = 200
+    if request.method == "POST":
+        require(current_user, Action.ROUND_MANAGE)
+        if form.validate_on_submit():
+            try:
+                opened = open_round(db(), tenant, period_key=(form.period.data or "").strip() or None)
+                new_id = opened.round.id
+                db().commit()
+            except ServiceError as error:
+                status = _refused(error, form)
+            else:
+                flash(
+                    _(
+                        "已开启 %(period)s 党员评定：%(branches)d 个支部、%(members)d 名党员。",
+                        period=notice.period_label(opened.round.period_key),
+                        branches=opened.branches,
+                        members=opened.members,
+                    ),
+                    "success",
+                )
+                return redirect(url_for(".detail", round_id=new_id))
+        else:
+            status = 400
+    if can_manage:
+        form.period.choices = committee.openable_periods(db(), tenant)
+        if not form.period.data and form.period.choices:
+            form.period.data = form.period.choices[0][0]  # the period just past
+    can_view = _can_view_rounds()
+    rows = committee.rounds_overview(db(), current_user)
+    mine = committee.my_round_branches(db(), current_user)
+    has_member = getattr(current_user, "member_id", None) is not None
+    return (
+        render_template(
+            "rounds/committee/index.html",
+            rows=rows,
+            form=form,
+            can_manage=can_manage,
+            can_view=can_view,
+            mine=mine,
+            has_member=has_member,
+            steps=committee.STEPS,
+        ),
+        status,
+    )
+
+
+# --- one round -------------------------------------------------------------------------------------------
+
+
+def _render_detail(member_round: MemberRound, status: int = 200, **forms: Any) -> Any:
+    session = db()
+    rules = core.round_rules(session, member_round)
+    progress = committee.branch_progress(session, current_user, member_round)
+    distribution = committee.level_distribution(session, current_user, member_round, rules)
+    five_star = committee.five_star_rows(session, current_user, member_round)
+    by_branch: dict[int, list[committee.FiveStarRow]] = {}
+    for row in five_star:
+        by_branch.setdefault(row.round_branch_id, []).append(row)
+    extend_form = forms.get("extend_form") or ExtendForm(formdata=None)
+    extend_form.step.choices = _deadline_choices()
+    if not extend_form.version.data:
+        extend_form.version.data = str(member_round.version)
+    close_form = forms.get("close_form") or VersionForm(formdata=None, version=str(member_round.version))
+    can_manage = authorize(current_user, Action.ROUND_MANAGE)
+    all_finalised = bool(progress) and all(p.round_branch.step is BranchStep.FINALISED for p in progress)
+    return (
+        render_template(
+            "rounds/committee/detail.html",
+            member_round=member_round,
+            rules=rules,
+            rules_version=committee.rules_version_number(session, member_round),
+            progress=progress,
+            distribution=distribution,
+            five_star=five_star,
+            five_star_by_branch=by_branch,
+            extend_form=extend_form,
+            close_form=close_form,
+            can_manage=can_manage and member_round.state is RoundState.OPEN,
+            can_close=all_finalised,
+            can_return=authorize(current_user, Action.ROUND_RETURN),
+            returnable=BRANCH_TRANSITIONS["return"].sources,
+            tenant_wide=authorize(current_user, Action.ROUND_VIEW),
+        ),
+        status,
+    )
+
+
+@rounds_bp.get("/<int:round_id>")
+@login_required
+def detail(round_id: int) -> Any:
+    member_round = _round_or_404(round_id)
+    _require_view_rounds()
+    return _render_detail(member_round)
+
+
+@rounds_bp.post("/<int:round_id>/extend")
+@login_required
+def extend(round_id: int) -> Any:
+    member_round = _round_or_404(round_id)
+    require(current_user, Action.ROUND_MANAGE)
+    form = ExtendForm()
+    form.step.choices = _deadline_choices()
+    status = 400
+    if form.validate_on_submit():
+        try:
+            closing.extend_deadline(
+                db(), member_round, form.step.data or "", _parse_day(form.new_day.data), form.reason.data,
+                version=form.version.data or 0,
+            )
+            db().commit()
+        except ServiceError as error:
+            status = _refused(error, form)
+            member_round = _round_or_404(round_id)
+            form.version.data = str(member_round.version)
+        else:
+            flash(_("已延长截止日期。"), "success")
+            return redirect(url_for(".detail", round_id=round_id))
+    return _render_detail(member_round, status, extend_form=form)
+
+
+def _parse_day(text: str | None) -> dt.date:
+    try:
+        return dt.date.fromisoformat((text or "").strip())
+    except ValueError:
+        raise ServiceError(_("请填写新的截止日期，如 2026-04-30"), field="new_day") from None
+
+
+@rounds_bp.post("/<int:round_id>/close")
+@login_required
+def close(round_id: int) -> Any:
+    member_round = _round_or_404(round_id)
+    require(current_user, Action.ROUND_MANAGE)
+    form = VersionForm()
+    status = 400
+    if form.validate_on_submit():
+        try:
+            core.check_version(member_round, form.version.data)
+            closing.close_round(db(), member_round)
+            db().commit()
+        except ServiceError as error:
+            status = _refused(error)
+            member_round = _round_or_404(round_id)
+        else:
+            flash(_("本轮评定已结束。"), "success")
+            return redirect(url_for(".detail", round_id=round_id))
+    return _render_detail(member_round, status)
+
+
+# --- returning a branch's results -----------------------------------------------------------------------
+
+
+@rounds_bp.route("/branches/<int:round_branch_id>/return", methods=["GET", "POST"])
+@login_required
+def return_branch(round_branch_id: int) -> Any:
+    round_branch = _round_branch_or_404(round_branch_id)
+    _require_on(Action.ROUND_RETURN, round_branch)
+    member_round = _round_or_404(round_branch.round_id)
+    form = ReturnForm()
+    if request.method == "GET":
+        form.version.data = str(round_branch.version)
+    status = 200
+    if form.validate_on_submit():
+        try:
+            committee.return_branch(db(), round_branch, reason=form.reason.data, version=form.version.data)
+            db().commit()
+        except ServiceError as error:
+            status = _refused(error, form)
+            round_branch = _round_branch_or_404(round_branch_id)
+            form.version.data = str(round_branch.version)
+        else:
+            flash(_("已退回“%(branch)s”的评定结果。", branch=round_branch.branch.name), "success")
+            return redirect(url_for(".detail", round_id=member_round.id))
+    elif request.method == "POST":
+        status = 400
+    return (
+        render_template(
+            "rounds/committee/return.html",
+            form=form,
+            round_branch=round_branch,
+            member_round=member_round,
+            returnable=round_branch.step in BRANCH_TRANSITIONS["return"].sources,
+        ),
+        status,
+    )
+
+
+# --- objections and finalising (the branch) ------------------------------------------------------------
+
+
+def _objection_page(round_branch: RoundBranch, status: int = 200) -> Any:
+    session = db()
+    member_round = _round_or_404(round_branch.round_id)
+    rows = session.execute(
+        select(Objection, Member.name)
+        .outerjoin(Evaluation, Objection.evaluation_id == Evaluation.id)
+        .outerjoin(Member, Evaluation.member_id == Member.id)
+        .where(Objection.round_branch_id == round_branch.id)
+        .order_by(Objection.filed_at, Objection.id)
+    ).all()
+    facts = core.facts_for(session, member_round, round_branch)
+    return (
+        render_template(
+            "rounds/committee/objections.html",
+            round_branch=round_branch,
+            member_round=member_round,
+            objections=rows,
+            can_answer=authorize(current_user, Action.ROUND_EVALUATE, round_branch)
+            and round_branch.step is BranchStep.NOTICE,
+            finalise_refusal=refusal("finalise", facts),
+            finalise_form=VersionForm(formdata=None, version=str(round_branch.version)),
+            notice_running=notice.is_running(member_round, round_branch),
+        ),
+        status,
+    )
+
+
+@rounds_bp.get("/branches/<int:round_branch_id>/objections")
+@login_required
+def objections(round_branch_id: int) -> Any:
+    round_branch = _round_branch_or_404(round_branch_id)
+    _require_on(Action.ROUND_VIEW, round_branch)
+    return _objection_page(round_branch)
+
+
+@rounds_bp.post("/branches/<int:round_branch_id>/finalise")
+@login_required
+def finalise(round_branch_id: int) -> Any:
+    round_branch = _round_branch_or_404(round_branch_id)
+    _require_on(Action.ROUND_EVALUATE, round_branch)
+    form = VersionForm()
+    status = 400
+    if form.validate_on_submit():
+        try:
+            notice.finalise(db(), round_branch, version=form.version.data)
+            db().commit()
+        except ServiceError as error:
+            status = _refused(error)
+            round_branch = _round_branch_or_404(round_branch_id)
+        else:
+            flash(_("已上报：本支部的评定结果和五星党员名单已报送工委。"), "success")
+            return redirect(url_for(".objections", round_branch_id=round_branch_id))
+    return _objection_page(round_branch, status)
+
+
+def _score_values(evaluation: Evaluation | None) -> dict[str, str]:
+    """The member's stored final scores, by form field name (to prefill the change form)."""
+    if evaluation is None:
+        return {}
+    member_round = core.load_round(db(), evaluation.round_id)
+    rules = core.round_rules(db(), member_round)
+    stored = core.read_scores(db(), [evaluation.id], [ScoreStage.FINAL]).get((evaluation.id, ScoreStage.FINAL), {})
+    values = {
+        f.name: format(stored[f.key].normalize(), "f")
+        for f in [*core.score_fields(rules), *core.bonus_fields(rules)]
+        if f.key in stored
+    }
+    values.update(
+        {
+            "disqualifier": evaluation.disqualifier or "",
+            "disqualifier_note": evaluation.disqualifier_note or "",
+            "bonus_reason": evaluation.bonus_reason or "",
+            "bonus_basis": evaluation.bonus_basis or "",
+        }
+    )
+    return values
+
+
+@rounds_bp.route("/objections/<int:objection_id>", methods=["GET", "POST"])
+@login_required
+def objection(objection_id: int) -> Any:
+    session = db()
+    try:
+        found = notice.load_objection(session, objection_id)
+    except NotFoundError:
+        abort(404)
+    round_branch = _round_branch_or_404(found.round_branch_id)
+    _require_on(Action.ROUND_EVALUATE, round_branch)
+    member_round = _round_or_404(round_branch.round_id)
+    rules = core.round_rules(session, member_round)
+    evaluation = core.load_evaluation(session, found.evaluation_id) if found.evaluation_id else None
+    form = AnswerForm()
+    values = _score_values(evaluation)
+    errors: dict[str, str] = {}
+    status = 200
+    if request.method == "GET":
+        form.version.data = str(found.version)
+        form.evaluation_version.data = str(evaluation.version) if evaluation else ""
+        form.outcome.data = "dismissed"
+        form.change.data = "no"
+    elif form.validate_on_submit():
+        values = {name: str(value) for name, value in request.form.items()}
+        upheld = form.outcome.data == "upheld"
+        change = None
+        if upheld and evaluation is not None and form.change.data == "yes":
+            change, errors = _parse_change(rules, evaluation, form)
+        if errors:
+            status = 400
+            flash(_("请改正标出的错误后再保存。"), "error")
+        elif form.outcome.data not in ("upheld", "dismissed"):
+            form.outcome.errors = [_("请选择采纳或不予采纳")]
+            status = 400
+        else:
+            try:
+                notice.answer_objection(
+                    session, round_branch, found, upheld=upheld, reason=form.reason.data,
+                    version=form.version.data, change=change,
+                )
+                session.commit()
+            except ServiceError as error:
+                status = _refused(error, form)
+                found = notice.load_objection(session, objection_id)
+                round_branch = _round_branch_or_404(found.round_branch_id)
+                if evaluation is not None:
+                    evaluation = core.load_evaluation(session, evaluation.id)
+            else:
+                flash(_("已答复异议。"), "success")
+                return redirect(url_for(".objections", round_branch_id=round_branch.id))
+    else:
+        status = 400
+    return (
+        render_template(
+            "rounds/committee/objection.html",
+            objection=found,
+            round_branch=round_branch,
+            member_round=member_round,
+            evaluation=evaluation,
+            rules=rules,
+            fields=core.score_fields(rules),
+            bonus_fields=core.bonus_fields(rules),
+            values=values,
+            errors=errors,
+            form=form,
+            can_answer=found.state is ObjectionState.OPEN and round_branch.step is BranchStep.NOTICE,
+            # What this person typed when someone else answered first: shown, never silently lost.
+            unsaved=form.reason.data if request.method == "POST" and found.state is not ObjectionState.OPEN else None,
+            current_level=notice.member_level_text(
+                evaluation.level, evaluation.rated, evaluation.disqualifier, rules.member.below_label
+            )
+            if evaluation
+            else "",
+        ),
+        status,
+    )
+
+
+def _parse_change(
+    rules: Any, evaluation: Evaluation, form: AnswerForm
+) -> tuple[notice.ResultChange | None, dict[str, str]]:
+    raw = request.form
+    disqualifier = (raw.get("disqualifier") or "").strip() or None
+    errors: dict[str, str] = {}
+    if disqualifier is not None and rules.member.disqualifier(disqualifier) is None:
+        errors["disqualifier"] = _("请从列表中选择不予评星的原因")
+        disqualifier = None
+    scores, score_errors = core.parse_scores(core.score_fields(rules), raw, required=disqualifier is None)
+    bonus, bonus_errors = core.parse_scores(core.bonus_fields(rules), raw, required=False)
+    errors.update(score_errors)
+    errors.update(bonus_errors)
+    bonus = {key: value for key, value in bonus.items() if value > 0}
+    if bonus and not (raw.get("bonus_reason") or "").strip():
+        errors["bonus_reason"] = _("有加分时须写明加分理由")
+    if errors:
+        return None, errors
+    return (
+        notice.ResultChange(
+            evaluation=evaluation,
+            version=form.evaluation_version.data,
+            scores={**scores, **bonus},
+            disqualifier=disqualifier,
+            disqualifier_note=raw.get("disqualifier_note"),
+            bonus_reason=(raw.get("bonus_reason") or "").strip() or None,
+            bonus_basis=(raw.get("bonus_basis") or "").strip() or None,
+        ),
+        {},
+    )
+
+
+# --- flags ---------------------------------------------------------------------------------------------------
+
+
+@rounds_bp.get("/flags")
+@login_required
+def flags() -> Any:
+    _require_view_rounds()
+    tenant = current_tenant()
+    rules = committee.current_rule_set(db(), tenant)
+    threshold = committee.flag_threshold(rules)
+    below = rules.member.below_label if rules is not None else "无星"
+    rows = committee.flagged_members(db(), current_user, threshold, below)
+    return render_template(
+        "rounds/committee/flags.html",
+        rows=rows,
+        threshold_label=notice.member_level_text(threshold, True, None, below),
+        run=committee.FLAG_RUN,
+    )
+
+
+# --- exports -------------------------------------------------------------------------------------------------
+
+
+def _xlsx(write: Any, filename: str) -> Any:
+    """Write a workbook into a temporary file and stream that file to the browser in chunks: the
+    workbook is never held in memory, and the file is closed (and so removed) once sent."""
+    handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the generator below
+    try:
+        write(handle)
+        size = handle.tell()
+        handle.seek(0)
+    except Exception:
+        handle.close()
+        raise
+
+    def chunks() -> Iterator[bytes]:
+        try:
+            while block := handle.read(CHUNK):
+                yield block
+        finally:
+            handle.close()
+
+    response = Response(chunks(), mimetype=exports.XLSX_MIMETYPE, direct_passthrough=True)
+    response.headers["Content-Length"] = str(size)
+    # An ASCII name for old clients beside the UTF-8 one (RFC 6266), as send_file does it.
+    simple = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii").strip("-_ ")
+    if not simple or simple.startswith("."):
+        simple = "export.xlsx"
+    response.headers.set(
+        "Content-Disposition", "attachment", filename=simple, **{"filename*": f"UTF-8''{quote(filename, safe='')}"}
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
+
+
+@rounds_bp.get("/<int:round_id>/results.xlsx")
+@login_required
+def export_round(round_id: int) -> Any:
+    member_round = _round_or_404(round_id)
+    if not authorize(current_user, Action.ROUND_VIEW):  # the whole tenant: tenant-wide readers only
+        abort(403)
+    tenant = current_tenant()
+    name = exports.export_filename(_("党员星级评定结果"), member_round.period_key, exports.generated_stamp(tenant))
+    return _xlsx(lambda out: exports.write_results(db(), out, tenant, member_round), f"{name}.xlsx")
+
+
+@rounds_bp.get("/<int:round_id>/five-star.xlsx")
+@login_required
+def export_five_star(round_id: int) -> Any:
+    member_round = _round_or_404(round_id)
+    _require_view_rounds()
+    tenant = current_tenant()
+    name = exports.export_filename(_("五星党员名单"), member_round.period_key, exports.generated_stamp(tenant))
+    return _xlsx(
+        lambda out: exports.write_five_star(db(), out, tenant, current_user, member_round), f"{name}.xlsx"
+    )
+
+
+@rounds_bp.get("/branches/<int:round_branch_id>/results.xlsx")
+@login_required
+def export_branch(round_branch_id: int) -> Any:
+    round_branch = _round_branch_or_404(round_branch_id)
+    _require_on(Action.ROUND_VIEW, round_branch)
+    member_round = _round_or_404(round_branch.round_id)
+    tenant = current_tenant()
+    name = exports.export_filename(
+        round_branch.branch.name, _("党员星级评定结果"), member_round.period_key, exports.generated_stamp(tenant)
+    )
+    return _xlsx(
+        lambda out: exports.write_results(db(), out, tenant, member_round, round_branch=round_branch),
+        f"{name}.xlsx",
+    )
+
+
+__all__ = ["rounds_bp"]

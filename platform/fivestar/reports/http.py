@@ -1,0 +1,20 @@
+"""Sending a finished report to the browser (the only part of reports/ that knows about Flask)."""
+
+from __future__ import annotations
+
+import io
+
+from flask import Response, send_file
+
+PDF = "application/pdf"
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def download(data: bytes, filename: str, *, mimetype: str = PDF, inline: bool = False) -> Response:
+    """A response carrying `data` as a file named `filename` (Chinese names are fine: Werkzeug adds
+    the RFC 6266 ``filename*=UTF-8''…`` form). Reports hold personal data, so nothing caches them."""
+    response = send_file(
+        io.BytesIO(data), mimetype=mimetype, as_attachment=not inline, download_name=filename, max_age=0
+    )
+    response.headers["Cache-Control"] = "private, no-store"
+    return response
