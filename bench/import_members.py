@@ -20,22 +20,17 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import sys
 import tempfile
-import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import openpyxl  # noqa: F401 - loaded before timing, as it is in a running web process
 import xlsxwriter
+from _common import POSTGRES_ADMIN_URL, database, timed
 from sqlalchemy import insert, select
 
 REPO = Path(__file__).resolve().parents[1]
 RULES = REPO / "tenants" / "notice-illustrative.toml"
-POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 PARTY_COMMITTEES = 6
 
 
@@ -92,33 +87,6 @@ def build_workbook(path: Path, members: int, branches: int) -> list[dict[str, An
         )
     book.close()
     return parsed
-
-
-@contextmanager
-def database(kind: str, folder: Path, admin_url: str) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{folder / 'bench.sqlite3'}"
-        return
-    import psycopg
-
-    name = f"fivestar_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.Error as exc:
-        print(f"PostgreSQL not reachable at {admin_url}: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    try:
-        yield admin_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
-def timed(action: Callable[[], Any]) -> tuple[float, Any]:
-    start = time.perf_counter()
-    result = action()
-    return time.perf_counter() - start, result
 
 
 def main(argv: list[str] | None = None) -> int:

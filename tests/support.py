@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+from sqlalchemy import Engine, event
 
 REQUIRE_SERVICES = os.environ.get("FIVESTAR_REQUIRE_SERVICES") == "1"
 
@@ -14,3 +18,26 @@ def service_unavailable(what: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{what} is required (FIVESTAR_REQUIRE_SERVICES=1) but not reachable")
     pytest.skip(f"{what} not reachable")
+
+
+@contextmanager
+def count_queries(
+    engine: Engine, *, only: tuple[str, ...] = (), exclude: tuple[str, ...] = ()
+) -> Iterator[list[str]]:
+    """Every SQL statement sent inside the block (an executemany counts once), optionally only those
+    starting with one of `only` or not with one of `exclude` (e.g. SAVEPOINT bookkeeping)."""
+    statements: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        head = statement.lstrip().upper()
+        if only and not head.startswith(only):
+            return
+        if exclude and head.startswith(exclude):
+            return
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

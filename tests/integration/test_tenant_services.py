@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from fivestar.accounts.models import AuthSession, Operator
 from fivestar.audit.models import AuditEvent
@@ -18,6 +18,7 @@ from fivestar.orgs.models import Organisation
 from fivestar.tenancy import cross_tenant, tenant_context
 from fivestar.tenants import services
 from fivestar.tenants.models import RuleSetVersion, Tenant
+from tests.support import count_queries
 
 REPO = Path(__file__).resolve().parents[2]
 NOTICE = (REPO / "tenants" / "notice-illustrative.toml").read_text(encoding="utf-8")
@@ -249,16 +250,8 @@ def test_list_tenants_in_one_query(  # type: ignore[no-untyped-def]
     services.add_rules_version(session, idle, SHIZHI)
     session.flush()
 
-    statements: list[str] = []
-
-    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", _record)
-    try:
+    with count_queries(engine) as statements:
         rows = services.list_tenants(session)
-    finally:
-        event.remove(engine, "before_cursor_execute", _record)
     assert len(statements) == 1
     found = {row.tenant.slug: row for row in rows}
     assert (found["busy"].rules_version, found["busy"].active_members) == (1, 2)

@@ -4,12 +4,11 @@ real services, and building grid posts the way the pages do."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivestar.member_rounds import branch, core
@@ -163,20 +162,6 @@ def stage_scores(session: Session, world: Mapping[str, Any], evaluation_id: int,
 def after(moment: dt.datetime, minutes: int = 1) -> dt.datetime:
     return moment + dt.timedelta(minutes=minutes)
 
-
-@contextmanager
-def count_queries(engine: Engine) -> Iterator[list[str]]:
-    """Every SQL statement sent to the database inside the block (executemany counts once)."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def url(world: Mapping[str, Any], path: str) -> str:

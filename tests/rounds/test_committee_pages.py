@@ -28,13 +28,13 @@ from tests.rounds.notice_support import (
     BEIJING,
     add_objection,
     after_notice,
-    count_queries,
     evaluation_of,
     finalise_directly,
     put_on_notice,
     round_branch_of,
     text_of,
 )
+from tests.support import count_queries
 
 
 def _url(world: dict[str, Any], path: str) -> str:

@@ -17,13 +17,13 @@ from fivestar.member_rounds.opening import open_round
 from fivestar.tenancy import tenant_context
 from tests.rounds.notice_support import (
     NOT_RATED,
-    count_queries,
     evaluation_of,
     finalise_directly,
     round_branch_of,
     score,
     text_of,
 )
+from tests.support import count_queries
 
 # Levels per member in 2025Q1, Q2, Q3, Q4 and 2026Q1 (None: not part of that round).
 HISTORY: dict[str, tuple[int | str | None, ...]] = {

@@ -24,7 +24,6 @@ from fivestar.tenancy import tenant_context
 from tests.rounds.branch_support import (
     after,
     context,
-    count_queries,
     evaluations,
     grid_post,
     round_branch,
@@ -34,6 +33,7 @@ from tests.rounds.branch_support import (
     url,
     walk_to,
 )
+from tests.support import count_queries
 
 
 @pytest.fixture

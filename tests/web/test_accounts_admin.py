@@ -4,14 +4,13 @@ deactivation, the outbox page — and that each change ends the right sessions a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivestar.accounts.models import Account, Invitation, RoleGrant
@@ -19,6 +18,7 @@ from fivestar.audit.models import AuditEvent
 from fivestar.enums import OrgKind, Role
 from fivestar.outbox.models import DeliveryState, OutboxMessage
 from fivestar.tenancy import tenant_context
+from tests.support import count_queries
 
 TEST_PASSWORD = "correct-horse-battery"  # what the conftest factories set
 NEW_PASSWORD = "a-much-better-passphrase"
@@ -148,20 +148,6 @@ def test_list_pages_through_many_accounts(admin: FlaskClient, a: dict[str, Any],
     assert "共 55 个账号" in first
 
 
-@contextmanager
-def counting(engine: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "ROLLBACK")):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-
 
 def test_list_runs_a_fixed_number_of_queries(
     app: Flask, admin: FlaskClient, a: dict[str, Any], create_account: Any, create_member: Any, create_org: Any
@@ -169,13 +155,13 @@ def test_list_runs_a_fixed_number_of_queries(
     tenant = a["tenant"]
     engine = app.extensions["fivestar.engine"]
     admin.get(url(tenant, "/"))  # warm up (nothing cached matters, but keep the runs alike)
-    with counting(engine) as few:
+    with count_queries(engine, exclude=("SAVEPOINT", "RELEASE", "ROLLBACK")) as few:
         assert admin.get(url(tenant, "/")).status_code == 200
     for i in range(30):
         branch = create_org(tenant, OrgKind.BRANCH, parent=a["party"], name=f"支部{i}", code=f"QB{i:03d}")
         member = create_member(tenant, branch, member_no=f"QM{i:03d}")
         create_account(tenant, roles=[(Role.BRANCH_COMMITTEE, branch), (Role.MEMBER, None)], member=member)
-    with counting(engine) as many:
+    with count_queries(engine, exclude=("SAVEPOINT", "RELEASE", "ROLLBACK")) as many:
         page = admin.get(url(tenant, "/"))
     assert page.status_code == 200 and "支部29" in page.get_data(as_text=True)
     assert len(many) == len(few), "\n".join(many)

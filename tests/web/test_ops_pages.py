@@ -6,17 +6,16 @@ Operators manage tenants but never see inside them; tenant accounts never reach 
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import Role, TenantStatus
 from fivestar.tenancy import tenant_context
 from fivestar.tenants.models import RuleSetVersion, Tenant
+from tests.support import count_queries
 
 REPO = Path(__file__).resolve().parents[2]
 NOTICE = (REPO / "tenants" / "notice-illustrative.toml").read_text(encoding="utf-8")
@@ -47,20 +46,6 @@ def _last_event(session: Any, action: str) -> AuditEvent:
     assert found is not None, action
     return found
 
-
-@contextmanager
-def count_queries(engine: Any) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", _record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", _record)
 
 
 def _operator(create_operator: Any, login_operator: Any) -> Any:
@@ -119,14 +104,14 @@ def test_list_runs_a_fixed_number_of_queries(  # type: ignore[no-untyped-def]
     create_member(first, create_org(first))
     _operator(create_operator, login_operator)
     client.get("/ops/")  # warm up (templates, session touch)
-    with count_queries(engine) as few:
+    with count_queries(engine, only=("SELECT",)) as few:
         assert client.get("/ops/").status_code == 200
     for number in range(4):
         tenant = create_tenant(slug=f"q-more-{number}")
         branch = create_org(tenant)
         for _ in range(3):
             create_member(tenant, branch)
-    with count_queries(engine) as many:
+    with count_queries(engine, only=("SELECT",)) as many:
         page = client.get("/ops/").get_data(as_text=True)
     assert "q-more-3" in page
     assert len(many) == len(few)

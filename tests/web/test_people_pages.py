@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import Engine, event, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import MemberStatus, OrgKind, Position, Role, Standing
 from fivestar.people.models import Member
 from fivestar.tenancy import tenant_context
+from tests.support import count_queries
 
 
 def _text(response: Any) -> str:
@@ -50,19 +49,6 @@ def _member_form(member: Member, **changes: Any) -> dict[str, Any]:
     data.update(changes)
     return data
 
-
-@contextmanager
-def count_queries(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 @pytest.fixture
