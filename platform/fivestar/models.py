@@ -2,6 +2,18 @@
 
 from fivestar.accounts.models import Account, AuthSession, Invitation, Operator, RoleGrant
 from fivestar.audit.models import AuditEvent
+from fivestar.branch_rounds.models import (
+    Ballot,
+    BallotCode,
+    BallotMeeting,
+    BranchRating,
+    BranchRound,
+    CriterionScore,
+    EvidenceFile,
+    PaperTally,
+    QuarterlyReview,
+    RatingAnswer,
+)
 from fivestar.db import Base
 from fivestar.demo.models import DemoClock
 from fivestar.member_rounds.models import (
@@ -23,10 +35,17 @@ __all__ = [
     "Account",
     "AuditEvent",
     "AuthSession",
+    "Ballot",
+    "BallotCode",
+    "BallotMeeting",
     "Base",
+    "BranchRating",
+    "BranchRound",
+    "CriterionScore",
     "DemoClock",
     "Evaluation",
     "EvaluationScore",
+    "EvidenceFile",
     "Invitation",
     "Member",
     "MemberRound",
@@ -35,6 +54,9 @@ __all__ = [
     "Operator",
     "Organisation",
     "OutboxMessage",
+    "PaperTally",
+    "QuarterlyReview",
+    "RatingAnswer",
     "Rectification",
     "RoleGrant",
     "RoundBranch",

@@ -293,6 +293,7 @@ STAFF = {
     Action.MEMBER_MOVE,
     Action.MEMBER_DEACTIVATE,
     Action.ROUND_VIEW,
+    Action.BRANCH_FORWARD,
 }
 SECRETARY = {
     Action.ORG_VIEW,
@@ -302,6 +303,7 @@ SECRETARY = {
     Action.MEMBER_DEACTIVATE,
     Action.ROUND_VIEW,
     Action.ROUND_EVALUATE,
+    Action.BRANCH_RATE,
 }
 
 
@@ -335,7 +337,7 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
     ),
     "committee member": (
         _principal((Role.COMMITTEE_MEMBER, None)),
-        _pairs(READ | {Action.AUDIT_VIEW, Action.ROUND_RETURN}, IN_TENANT) | OWN,
+        _pairs(READ | {Action.AUDIT_VIEW, Action.ROUND_RETURN, Action.BRANCH_DECIDE}, IN_TENANT) | OWN,
     ),
     "inspector": (
         _principal((Role.INSPECTOR, None)),
@@ -353,7 +355,14 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
         _principal((Role.BRANCH_COMMITTEE, "B3")),
         SIGNED_IN
         | _pairs(
-            {Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT, Action.ROUND_VIEW, Action.ROUND_EVALUATE},
+            {
+                Action.ORG_VIEW,
+                Action.MEMBER_VIEW,
+                Action.MEMBER_CONTACT,
+                Action.ROUND_VIEW,
+                Action.ROUND_EVALUATE,
+                Action.BRANCH_RATE,
+            },
             ["B3", "m3"],
         ),
     ),

@@ -46,6 +46,9 @@ class Action(StrEnum):
     ROUND_RETURN = "round.return"  # the committee returns a branch's results with a reason
     ROUND_EVALUATE = "round.evaluate"  # the branch runs its steps (书记, 支委)
     SELF_ASSESS = "round.self_assess"  # a member's own self-assessment
+    BRANCH_RATE = "branch.rate"  # 荐星 and 议星: the branch committee rates its own branch
+    BRANCH_FORWARD = "branch.forward"  # the 机关党委/党总支 above forwards or returns a branch's rating
+    BRANCH_DECIDE = "branch.decide"  # 定星: the working committee decides levels (and comments 小评)
 
 
 READ_ALL_ROLES = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -62,6 +65,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.MEMBER_MOVE,
             Action.MEMBER_DEACTIVATE,
             Action.ROUND_VIEW,
+            Action.BRANCH_FORWARD,
         }
     ),
     Role.BRANCH_SECRETARY: frozenset(
@@ -73,10 +77,18 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.MEMBER_DEACTIVATE,
             Action.ROUND_VIEW,
             Action.ROUND_EVALUATE,
+            Action.BRANCH_RATE,
         }
     ),
     Role.BRANCH_COMMITTEE: frozenset(
-        {Action.ORG_VIEW, Action.MEMBER_VIEW, Action.MEMBER_CONTACT, Action.ROUND_VIEW, Action.ROUND_EVALUATE}
+        {
+            Action.ORG_VIEW,
+            Action.MEMBER_VIEW,
+            Action.MEMBER_CONTACT,
+            Action.ROUND_VIEW,
+            Action.ROUND_EVALUATE,
+            Action.BRANCH_RATE,
+        }
     ),
 }
 _READ_ACTIONS = frozenset(
@@ -145,7 +157,7 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
         return obj.id == principal.account_id
     if action is Action.MEMBER_CONTACT and isinstance(obj, Member) and obj.id == principal.member_id:
         return True
-    if action is Action.ROUND_RETURN and Role.COMMITTEE_MEMBER in roles:
+    if action in (Action.ROUND_RETURN, Action.BRANCH_DECIDE) and Role.COMMITTEE_MEMBER in roles:
         return True
     path = _object_path(obj)
     if path is not None:

@@ -35,8 +35,8 @@ from fivestar.member_rounds.workflow import RoundFacts
 from fivestar.orgs.models import Organisation
 from fivestar.rules import MemberInput, MemberResult, RuleSet, evaluate_member
 from fivestar.tenancy import require_tenant_id
-from fivestar.tenants.models import RuleSetVersion, Tenant
-from fivestar.tenants.services import version_rules
+from fivestar.tenants.models import Tenant
+from fivestar.tenants.services import pinned_rules
 
 TWO_PLACES = Decimal("0.01")
 
@@ -69,34 +69,9 @@ class ScoreField:
 # --- rules -----------------------------------------------------------------------------------------
 
 
-_RULES_BY_VERSION: dict[tuple[int, str], RuleSet] = {}
-
-
 def round_rules(session: Session, member_round: MemberRound) -> RuleSet:
-    """The rule set the round opened with (its pinned version, never the tenant's latest).
-
-    Versions never change once stored, so the parsed rules are kept per (version id, content hash):
-    the hash is read each time (one small query) because an id alone can be reused after a rolled
-    back transaction (SQLite reuses row ids; the tests roll back every test), and stale rules would
-    silently score a round by another rule set.
-    """
-    content_hash = session.scalar(
-        select(RuleSetVersion.content_hash).where(RuleSetVersion.id == member_round.rules_version_id)
-    )
-    if content_hash is None:  # pragma: no cover - a foreign key guarantees it
-        raise NotFoundError(_("找不到本轮评定所用的规则版本"))
-    key = (member_round.rules_version_id, content_hash)
-    cached = _RULES_BY_VERSION.get(key)
-    if cached is not None:
-        return cached
-    version = session.scalar(select(RuleSetVersion).where(RuleSetVersion.id == member_round.rules_version_id))
-    if version is None:  # pragma: no cover - a foreign key guarantees it
-        raise NotFoundError(_("找不到本轮评定所用的规则版本"))
-    rules = version_rules(version)
-    if len(_RULES_BY_VERSION) > 256:
-        _RULES_BY_VERSION.clear()
-    _RULES_BY_VERSION[key] = rules
-    return rules
+    """The rule set the round opened with (its pinned version, never the tenant's latest)."""
+    return pinned_rules(session, member_round.rules_version_id)
 
 
 def score_fields(rules: RuleSet) -> list[ScoreField]:

@@ -317,6 +317,34 @@ def rules_history(session: Session, tenant: Tenant) -> list[RuleSetVersion]:
         )
 
 
+_RULES_BY_VERSION: dict[tuple[int, str], RuleSet] = {}
+
+
+def pinned_rules(session: Session, rules_version_id: int) -> RuleSet:
+    """The rule set of a stored version, as rounds pin it (never the tenant's latest).
+
+    Versions never change once stored, so the parsed rules are kept per (version id, content hash):
+    the hash is read each time (one small query) because an id alone can be reused after a rolled
+    back transaction (SQLite reuses row ids; the tests roll back every test), and stale rules would
+    silently score a round by another rule set.
+    """
+    content_hash = session.scalar(select(RuleSetVersion.content_hash).where(RuleSetVersion.id == rules_version_id))
+    if content_hash is None:  # pragma: no cover - a foreign key guarantees it
+        raise NotFoundError(_("找不到本轮评定所用的规则版本"))
+    key = (rules_version_id, content_hash)
+    cached = _RULES_BY_VERSION.get(key)
+    if cached is not None:
+        return cached
+    version = session.scalar(select(RuleSetVersion).where(RuleSetVersion.id == rules_version_id))
+    if version is None:  # pragma: no cover - a foreign key guarantees it
+        raise NotFoundError(_("找不到本轮评定所用的规则版本"))
+    rules = version_rules(version)
+    if len(_RULES_BY_VERSION) > 256:
+        _RULES_BY_VERSION.clear()
+    _RULES_BY_VERSION[key] = rules
+    return rules
+
+
 def version_rules(version: RuleSetVersion) -> RuleSet:
     """The validated rule set of a stored version, from its normalised document (no TOML parsing)."""
     return load_rules_data(version.document)

@@ -132,6 +132,28 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('rule_set_versions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rule_set_versions_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('branch_rounds',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('rules_version_id', sa.Integer(), nullable=False),
+    sa.Column('state', sa.Enum('open', 'finalised', name='branch_round_state', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('opened_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('opened_by', sa.String(length=120), nullable=False),
+    sa.Column('self_report_due_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('committee_due_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('decision_meeting_date', sa.Date(), nullable=True),
+    sa.Column('decision_participants', sa.Text(), nullable=True),
+    sa.Column('finalised_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'rules_version_id'], ['rule_set_versions.tenant_id', 'rule_set_versions.id'], name=op.f('fk_branch_rounds_tenant_id_rules_version_id_rule_set_versions')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_branch_rounds_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_branch_rounds')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_branch_rounds_tenant_id_id')),
+    sa.UniqueConstraint('tenant_id', 'year', name=op.f('uq_branch_rounds_tenant_id_year'))
+    )
+    with op.batch_alter_table('branch_rounds', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_branch_rounds_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('member_rounds',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('period_key', sa.String(length=16), nullable=False),
@@ -183,6 +205,28 @@ def upgrade() -> None:
         batch_op.create_index('ix_members_tenant_branch_status', ['tenant_id', 'branch_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_members_tenant_id'), ['tenant_id'], unique=False)
         batch_op.create_index('ix_members_tenant_name', ['tenant_id', 'name'], unique=False)
+    op.create_table('quarterly_reviews',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('branch_id', sa.Integer(), nullable=False),
+    sa.Column('year', sa.Integer(), nullable=False),
+    sa.Column('quarter', sa.Integer(), nullable=False),
+    sa.Column('checks', sa.JSON(), nullable=False),
+    sa.Column('summary', sa.Text(), nullable=True),
+    sa.Column('submitted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('submitted_by', sa.String(length=120), nullable=True),
+    sa.Column('committee_comment', sa.Text(), nullable=True),
+    sa.Column('commented_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('commented_by', sa.String(length=120), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint('quarter >= 1 AND quarter <= 4', name=op.f('ck_quarterly_reviews_quarter')),
+    sa.ForeignKeyConstraint(['tenant_id', 'branch_id'], ['organisations.tenant_id', 'organisations.id'], name=op.f('fk_quarterly_reviews_tenant_id_branch_id_organisations')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_quarterly_reviews_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_quarterly_reviews')),
+    sa.UniqueConstraint('branch_id', 'year', 'quarter', name=op.f('uq_quarterly_reviews_branch_id_year_quarter'))
+    )
+    with op.batch_alter_table('quarterly_reviews', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_quarterly_reviews_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('accounts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=60), nullable=False),
@@ -204,6 +248,44 @@ def upgrade() -> None:
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_accounts_tenant_id'), ['tenant_id'], unique=False)
         batch_op.create_index('uq_accounts_tenant_member', ['tenant_id', 'member_id'], unique=True)
+    op.create_table('branch_ratings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('round_id', sa.Integer(), nullable=False),
+    sa.Column('branch_id', sa.Integer(), nullable=False),
+    sa.Column('step', sa.Enum('recommend', 'deliberate', 'org_review', 'committee', 'decided', name='rating_step', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('previous_level', sa.Integer(), nullable=True),
+    sa.Column('is_new', sa.Boolean(), nullable=False),
+    sa.Column('public_rate', sa.Integer(), nullable=True),
+    sa.Column('statement', sa.Text(), nullable=True),
+    sa.Column('proposed_total', sa.Integer(), nullable=True),
+    sa.Column('proposed_level', sa.Integer(), nullable=True),
+    sa.Column('recommended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('opinion_level', sa.Integer(), nullable=True),
+    sa.Column('opinion_statement', sa.Text(), nullable=True),
+    sa.Column('opinion_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('org_comment', sa.Text(), nullable=True),
+    sa.Column('forwarded_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('forwarded_by', sa.String(length=120), nullable=True),
+    sa.Column('returned_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('return_reason', sa.Text(), nullable=True),
+    sa.Column('decided_level', sa.Integer(), nullable=True),
+    sa.Column('decision_reason', sa.Text(), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('decided_by', sa.String(length=120), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint('decided_level IS NULL OR (decided_level >= 0 AND decided_level <= 5)', name=op.f('ck_branch_ratings_decided')),
+    sa.CheckConstraint('opinion_level IS NULL OR (opinion_level >= 0 AND opinion_level <= 5)', name=op.f('ck_branch_ratings_opinion')),
+    sa.ForeignKeyConstraint(['tenant_id', 'branch_id'], ['organisations.tenant_id', 'organisations.id'], name=op.f('fk_branch_ratings_tenant_id_branch_id_organisations')),
+    sa.ForeignKeyConstraint(['tenant_id', 'round_id'], ['branch_rounds.tenant_id', 'branch_rounds.id'], name=op.f('fk_branch_ratings_tenant_id_round_id_branch_rounds')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_branch_ratings_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_branch_ratings')),
+    sa.UniqueConstraint('round_id', 'branch_id', name=op.f('uq_branch_ratings_round_id_branch_id')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_branch_ratings_tenant_id_id'))
+    )
+    with op.batch_alter_table('branch_ratings', schema=None) as batch_op:
+        batch_op.create_index('ix_branch_ratings_branch', ['tenant_id', 'branch_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_branch_ratings_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('round_branches',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('round_id', sa.Integer(), nullable=False),
@@ -252,6 +334,64 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
         batch_op.create_index('ix_auth_sessions_account', ['tenant_id', 'account_id'], unique=False)
+    op.create_table('ballot_meetings',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rating_id', sa.Integer(), nullable=False),
+    sa.Column('meeting_date', sa.Date(), nullable=False),
+    sa.Column('place', sa.String(length=200), nullable=False),
+    sa.Column('members_count', sa.Integer(), nullable=False),
+    sa.Column('public_count', sa.Integer(), nullable=False),
+    sa.Column('deputies_count', sa.Integer(), nullable=False),
+    sa.Column('state', sa.Enum('setup', 'voting', 'closed', name='meeting_state', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('slips_issued_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('voting_closed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint('members_count >= 0 AND public_count >= 0 AND deputies_count >= 0', name=op.f('ck_ballot_meetings_counts')),
+    sa.ForeignKeyConstraint(['tenant_id', 'rating_id'], ['branch_ratings.tenant_id', 'branch_ratings.id'], name=op.f('fk_ballot_meetings_tenant_id_rating_id_branch_ratings')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_ballot_meetings_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ballot_meetings')),
+    sa.UniqueConstraint('rating_id', name=op.f('uq_ballot_meetings_rating_id')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_ballot_meetings_tenant_id_id'))
+    )
+    with op.batch_alter_table('ballot_meetings', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_ballot_meetings_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('criterion_scores',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rating_id', sa.Integer(), nullable=False),
+    sa.Column('indicator_key', sa.String(length=60), nullable=False),
+    sa.Column('criterion_key', sa.String(length=60), nullable=False),
+    sa.Column('score', sa.Integer(), nullable=False),
+    sa.Column('note', sa.Text(), nullable=True),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'rating_id'], ['branch_ratings.tenant_id', 'branch_ratings.id'], name=op.f('fk_criterion_scores_tenant_id_rating_id_branch_ratings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_criterion_scores_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_criterion_scores')),
+    sa.UniqueConstraint('rating_id', 'indicator_key', 'criterion_key', name=op.f('uq_criterion_scores_rating_id_indicator_key_criterion_key'))
+    )
+    with op.batch_alter_table('criterion_scores', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_criterion_scores_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('evidence_files',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rating_id', sa.Integer(), nullable=False),
+    sa.Column('indicator_key', sa.String(length=60), nullable=False),
+    sa.Column('criterion_key', sa.String(length=60), nullable=False),
+    sa.Column('original_name', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=60), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('storage_key', sa.String(length=120), nullable=False),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('uploaded_by', sa.String(length=120), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'rating_id'], ['branch_ratings.tenant_id', 'branch_ratings.id'], name=op.f('fk_evidence_files_tenant_id_rating_id_branch_ratings')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_evidence_files_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_evidence_files')),
+    sa.UniqueConstraint('storage_key', name=op.f('uq_evidence_files_storage_key'))
+    )
+    with op.batch_alter_table('evidence_files', schema=None) as batch_op:
+        batch_op.create_index('ix_evidence_files_rating', ['rating_id', 'indicator_key', 'criterion_key'], unique=False)
+        batch_op.create_index(batch_op.f('ix_evidence_files_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('invitations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -311,6 +451,21 @@ def upgrade() -> None:
         batch_op.create_index('ix_member_evaluations_member', ['tenant_id', 'member_id'], unique=False)
         batch_op.create_index('ix_member_evaluations_round_branch', ['round_id', 'branch_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_member_evaluations_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('rating_answers',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('rating_id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('veto', 'fact', name='answer_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('key', sa.String(length=60), nullable=False),
+    sa.Column('value', sa.Boolean(), nullable=False),
+    sa.Column('explanation', sa.Text(), nullable=True),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'rating_id'], ['branch_ratings.tenant_id', 'branch_ratings.id'], name=op.f('fk_rating_answers_tenant_id_rating_id_branch_ratings'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_rating_answers_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_rating_answers')),
+    sa.UniqueConstraint('rating_id', 'kind', 'key', name=op.f('uq_rating_answers_rating_id_kind_key'))
+    )
+    with op.batch_alter_table('rating_answers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_rating_answers_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('role_grants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -327,6 +482,36 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_role_grants_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('ballot_codes',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('group', sa.Enum('members', 'public', 'deputies', name='voter_group', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('code_hash', sa.String(length=64), nullable=False),
+    sa.Column('used', sa.Boolean(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'meeting_id'], ['ballot_meetings.tenant_id', 'ballot_meetings.id'], name=op.f('fk_ballot_codes_tenant_id_meeting_id_ballot_meetings')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_ballot_codes_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ballot_codes')),
+    sa.UniqueConstraint('code_hash', name=op.f('uq_ballot_codes_code_hash'))
+    )
+    with op.batch_alter_table('ballot_codes', schema=None) as batch_op:
+        batch_op.create_index('ix_ballot_codes_meeting', ['meeting_id', 'group', 'used'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ballot_codes_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('ballots',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('group', sa.Enum('members', 'public', 'deputies', name='voter_group', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('level', sa.Integer(), nullable=True),
+    sa.Column('ratings', sa.JSON(), nullable=True),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint('level IS NULL OR (level >= 0 AND level <= 5)', name=op.f('ck_ballots_level')),
+    sa.ForeignKeyConstraint(['tenant_id', 'meeting_id'], ['ballot_meetings.tenant_id', 'ballot_meetings.id'], name=op.f('fk_ballots_tenant_id_meeting_id_ballot_meetings')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_ballots_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ballots'))
+    )
+    with op.batch_alter_table('ballots', schema=None) as batch_op:
+        batch_op.create_index('ix_ballots_meeting', ['meeting_id', 'group'], unique=False)
+        batch_op.create_index(batch_op.f('ix_ballots_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('evaluation_scores',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('evaluation_id', sa.Integer(), nullable=False),
@@ -381,6 +566,22 @@ def upgrade() -> None:
     with op.batch_alter_table('notice_objections', schema=None) as batch_op:
         batch_op.create_index('ix_notice_objections_branch', ['round_branch_id', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_notice_objections_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('paper_tallies',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('meeting_id', sa.Integer(), nullable=False),
+    sa.Column('group', sa.Enum('members', 'public', 'deputies', name='voter_group', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('indicator_key', sa.String(length=60), nullable=False),
+    sa.Column('value', sa.Integer(), nullable=False),
+    sa.Column('count', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint('count >= 0', name=op.f('ck_paper_tallies_count')),
+    sa.ForeignKeyConstraint(['tenant_id', 'meeting_id'], ['ballot_meetings.tenant_id', 'ballot_meetings.id'], name=op.f('fk_paper_tallies_tenant_id_meeting_id_ballot_meetings')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_paper_tallies_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_paper_tallies')),
+    sa.UniqueConstraint('meeting_id', 'group', 'indicator_key', 'value', name=op.f('uq_paper_tallies_meeting_id_group_indicator_key_value'))
+    )
+    with op.batch_alter_table('paper_tallies', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_paper_tallies_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('rectifications',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('evaluation_id', sa.Integer(), nullable=False),
@@ -423,6 +624,9 @@ def downgrade() -> None:
     with op.batch_alter_table('rectifications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rectifications_tenant_id'))
     op.drop_table('rectifications')
+    with op.batch_alter_table('paper_tallies', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_paper_tallies_tenant_id'))
+    op.drop_table('paper_tallies')
     with op.batch_alter_table('notice_objections', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_notice_objections_tenant_id'))
         batch_op.drop_index('ix_notice_objections_branch')
@@ -434,9 +638,20 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_evaluation_scores_tenant_id'))
         batch_op.drop_index('ix_evaluation_scores_stage')
     op.drop_table('evaluation_scores')
+    with op.batch_alter_table('ballots', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ballots_tenant_id'))
+        batch_op.drop_index('ix_ballots_meeting')
+    op.drop_table('ballots')
+    with op.batch_alter_table('ballot_codes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ballot_codes_tenant_id'))
+        batch_op.drop_index('ix_ballot_codes_meeting')
+    op.drop_table('ballot_codes')
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_role_grants_tenant_id'))
     op.drop_table('role_grants')
+    with op.batch_alter_table('rating_answers', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_rating_answers_tenant_id'))
+    op.drop_table('rating_answers')
     with op.batch_alter_table('member_evaluations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_member_evaluations_tenant_id'))
         batch_op.drop_index('ix_member_evaluations_round_branch')
@@ -445,16 +660,33 @@ def downgrade() -> None:
     with op.batch_alter_table('invitations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_invitations_tenant_id'))
     op.drop_table('invitations')
+    with op.batch_alter_table('evidence_files', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_evidence_files_tenant_id'))
+        batch_op.drop_index('ix_evidence_files_rating')
+    op.drop_table('evidence_files')
+    with op.batch_alter_table('criterion_scores', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_criterion_scores_tenant_id'))
+    op.drop_table('criterion_scores')
+    with op.batch_alter_table('ballot_meetings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_ballot_meetings_tenant_id'))
+    op.drop_table('ballot_meetings')
     with op.batch_alter_table('auth_sessions', schema=None) as batch_op:
         batch_op.drop_index('ix_auth_sessions_account')
     op.drop_table('auth_sessions')
     with op.batch_alter_table('round_branches', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_round_branches_tenant_id'))
     op.drop_table('round_branches')
+    with op.batch_alter_table('branch_ratings', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_branch_ratings_tenant_id'))
+        batch_op.drop_index('ix_branch_ratings_branch')
+    op.drop_table('branch_ratings')
     with op.batch_alter_table('accounts', schema=None) as batch_op:
         batch_op.drop_index('uq_accounts_tenant_member')
         batch_op.drop_index(batch_op.f('ix_accounts_tenant_id'))
     op.drop_table('accounts')
+    with op.batch_alter_table('quarterly_reviews', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_quarterly_reviews_tenant_id'))
+    op.drop_table('quarterly_reviews')
     with op.batch_alter_table('members', schema=None) as batch_op:
         batch_op.drop_index('ix_members_tenant_name')
         batch_op.drop_index(batch_op.f('ix_members_tenant_id'))
@@ -463,6 +695,9 @@ def downgrade() -> None:
     with op.batch_alter_table('member_rounds', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_member_rounds_tenant_id'))
     op.drop_table('member_rounds')
+    with op.batch_alter_table('branch_rounds', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_branch_rounds_tenant_id'))
+    op.drop_table('branch_rounds')
     with op.batch_alter_table('rule_set_versions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rule_set_versions_tenant_id'))
     op.drop_table('rule_set_versions')

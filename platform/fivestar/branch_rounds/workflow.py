@@ -1,0 +1,122 @@
+"""The branch rating's states and transitions, written down in one place.
+
+A branch walks RECOMMEND (荐星) → DELIBERATE (议星) → ORG_REVIEW (its 机关党委/党总支, when it has one)
+→ COMMITTEE → DECIDED (定星). The organisation above may return it to RECOMMEND with a reason. The
+round itself is finalised (and published, 亮星) in a committee meeting once every branch is decided.
+`refusal()` turns the facts the services gather into the reason a person reads, or None.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from fivestar.accounts.policy import Action
+from fivestar.branch_rounds.models import BranchRoundState, MeetingState, RatingStep
+from fivestar.i18n import _, short_date
+
+
+@dataclass(frozen=True)
+class Transition:
+    name: str
+    sources: frozenset[RatingStep]
+    action: Action  # who may take it (fivestar.accounts.policy)
+    needs_reason: bool = False
+
+
+TRANSITIONS: dict[str, Transition] = {
+    t.name: t
+    for t in (
+        # 荐星 done: scores, veto answers and the statement go to the 议星 meeting.
+        Transition("submit_recommendation", frozenset({RatingStep.RECOMMEND}), Action.BRANCH_RATE),
+        # 议星 done: the branch's opinion goes up (to ORG_REVIEW or straight to COMMITTEE).
+        Transition("submit_opinion", frozenset({RatingStep.DELIBERATE}), Action.BRANCH_RATE),
+        Transition("forward", frozenset({RatingStep.ORG_REVIEW}), Action.BRANCH_FORWARD),
+        Transition("org_return", frozenset({RatingStep.ORG_REVIEW}), Action.BRANCH_FORWARD, needs_reason=True),
+        Transition("decide", frozenset({RatingStep.COMMITTEE, RatingStep.DECIDED}), Action.BRANCH_DECIDE),
+    )
+}
+
+
+def step_label(step: RatingStep) -> str:
+    return {
+        RatingStep.RECOMMEND: _("荐星"),
+        RatingStep.DELIBERATE: _("议星"),
+        RatingStep.ORG_REVIEW: _("机关党委/党总支审核"),
+        RatingStep.COMMITTEE: _("工委定星"),
+        RatingStep.DECIDED: _("已定星"),
+    }[step]
+
+
+def next_after_opinion(has_middle_organisation: bool) -> RatingStep:
+    """A branch under a 机关党委 or 党总支 goes there first; one directly under the committee does not."""
+    return RatingStep.ORG_REVIEW if has_middle_organisation else RatingStep.COMMITTEE
+
+
+@dataclass(frozen=True)
+class RatingFacts:
+    """What a decision about one branch's rating depends on."""
+
+    now: dt.datetime
+    timezone: str
+    round_state: BranchRoundState
+    step: RatingStep
+    self_report_due_at: dt.datetime
+    committee_due_at: dt.datetime
+    unscored_criteria: int = 0
+    unanswered_vetoes: int = 0
+    unanswered_facts: int = 0
+    has_statement: bool = False
+    meeting_state: MeetingState | None = None  # None: no 议星 meeting set up yet
+    has_results: bool = False  # electronic ballots or paper tallies reach the rules' minimum
+    has_opinion: bool = False
+
+
+def _day(moment: dt.datetime, timezone: str) -> str:
+    return short_date(moment.astimezone(ZoneInfo(timezone)))
+
+
+def refusal(name: str, facts: RatingFacts) -> str | None:
+    """Why transition `name` may not happen now, or None if it may."""
+    transition = TRANSITIONS[name]
+    if facts.round_state is BranchRoundState.FINALISED:
+        return _("本年度星级评定已定星公布，不能再更改")
+    if facts.step not in transition.sources:
+        return _("当前处于“%(step)s”环节，不能执行此操作", step=step_label(facts.step))
+    if name == "submit_recommendation":
+        if facts.unscored_criteria:
+            return _("还有 %(n)d 项评分标准未打分", n=facts.unscored_criteria)
+        if facts.unanswered_vetoes:
+            return _("还有 %(n)d 项一票否决事项未回答", n=facts.unanswered_vetoes)
+        if facts.unanswered_facts:
+            return _("还有 %(n)d 项情况未填写", n=facts.unanswered_facts)
+        if not facts.has_statement:
+            return _("请填写自我荐星说明")
+    if name == "submit_opinion":
+        if facts.meeting_state is not MeetingState.CLOSED:
+            return _("议星测评尚未结束，请先结束投票")
+        if not facts.has_results:
+            return _("有效测评票数不足规则要求的最低票数，请补录纸质测评票")
+        if not facts.has_opinion:
+            return _("请先形成支部“评星定级”意见（建议星级和说明）")
+    if name in ("submit_recommendation", "submit_opinion", "forward") and facts.now > facts.self_report_due_at:
+        return _("自评上报已于 %(day)s 截止，请联系工委延长期限", day=_day(facts.self_report_due_at, facts.timezone))
+    if name == "decide" and facts.now > facts.committee_due_at:
+        return _("定星期限已于 %(day)s 截止，请先延长期限", day=_day(facts.committee_due_at, facts.timezone))
+    return None
+
+
+def meeting_refusal(name: str, state: MeetingState, round_state: BranchRoundState, step: RatingStep) -> str | None:
+    """Why the 议星 meeting may not take step `name` (setup, issue_slips, close_voting, tally) now."""
+    if round_state is BranchRoundState.FINALISED:
+        return _("本年度星级评定已定星公布，不能再更改")
+    if step is not RatingStep.DELIBERATE:
+        return _("当前处于“%(step)s”环节，议星会议不能更改", step=step_label(step))
+    if name in ("setup", "issue_slips") and state is not MeetingState.SETUP:
+        return _("测评已开始，会议安排和测评票不能再更改")
+    if name == "close_voting" and state is not MeetingState.VOTING:
+        return _("测评未在进行中")
+    if name == "tally" and state is MeetingState.SETUP:
+        return _("请先发放测评票并开始测评")
+    return None
