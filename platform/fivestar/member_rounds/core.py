@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import and_, case, delete, func, insert, select
+from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session, contains_eager
 
 from fivestar import clock
@@ -299,21 +299,14 @@ def facts_for(session: Session, member_round: MemberRound, round_branch: RoundBr
 
 def check_version(obj: object, submitted: int | str | None) -> None:
     """Optimistic locking for forms: the version the person opened must still be current."""
-    try:
-        expected = int(submitted) if submitted not in (None, "") else None
-    except (TypeError, ValueError):
-        expected = None
+    expected: int | None = None
+    if submitted is not None and submitted != "":
+        try:
+            expected = int(submitted)
+        except (TypeError, ValueError):
+            expected = None
     if expected is None or expected != getattr(obj, "version", None):
         raise ConflictError(_("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。"))
-
-
-def level_case(rules: RuleSet, total_hundredths: object) -> object:
-    """A SQL CASE giving the member level for a total in hundredths (bands are inclusive minimums)."""
-    bands = sorted(rules.member.stars.bands, key=lambda band: band.min, reverse=True)
-    return case(
-        *[(total_hundredths >= int(band.min * 100), band.level) for band in bands],  # type: ignore[operator]
-        else_=0,
-    )
 
 
 def now() -> dt.datetime:
@@ -328,7 +321,6 @@ __all__ = [
     "check_version",
     "evaluate",
     "facts_for",
-    "level_case",
     "load_evaluation",
     "load_round",
     "load_round_branch",
