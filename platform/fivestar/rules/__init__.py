@@ -11,6 +11,18 @@ workers and the CLI alike.  Public API::
 The format is documented in ``tenants/README.md``.
 """
 
+from .ballot import (
+    DEFAULT_BALLOT,
+    OVERALL,
+    BallotItem,
+    BallotResult,
+    GroupCounts,
+    GroupResult,
+    ItemResult,
+    ballot_items,
+    ballot_rules,
+    tally_ballots,
+)
 from .errors import InputError, RuleError, RuleSetError
 from .evaluate import (
     BranchInput,
@@ -34,6 +46,10 @@ from .labels import (
 )
 from .loader import load_rules, load_rules_data, load_rules_file
 from .model import (
+    BALLOT_GROUPS,
+    BallotChoice,
+    BallotRules,
+    BallotSatisfaction,
     Bands,
     BranchRules,
     Criterion,
@@ -68,16 +84,27 @@ from .schedule import (
 from .summary import summarize
 
 __all__ = [
+    "BALLOT_GROUPS",
+    "DEFAULT_BALLOT",
     "LEVELS",
     "NOT_RATED_LABEL",
+    "OVERALL",
+    "BallotChoice",
+    "BallotItem",
+    "BallotResult",
+    "BallotRules",
+    "BallotSatisfaction",
     "Bands",
     "BranchInput",
     "BranchResult",
     "BranchRules",
     "Criterion",
+    "GroupCounts",
+    "GroupResult",
     "Indicator",
     "IndicatorResult",
     "InputError",
+    "ItemResult",
     "LinearForm",
     "Medal",
     "MemberDeadlines",
@@ -97,6 +124,8 @@ __all__ = [
     "add_days",
     "advanced_branch",
     "advanced_organisation",
+    "ballot_items",
+    "ballot_rules",
     "branch_deadlines",
     "check_quota",
     "evaluate_branch",
@@ -119,6 +148,7 @@ __all__ = [
     "public_notice_end",
     "reminder_dates",
     "summarize",
+    "tally_ballots",
 ]
 
 

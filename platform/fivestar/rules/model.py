@@ -22,8 +22,13 @@ from ._reader import Reader, fmt
 from .labels import Medal, level_label
 
 __all__ = [
+    "BALLOT_GROUPS",
     "Advanced",
     "Aspect",
+    "BallotChoice",
+    "BallotFormName",
+    "BallotRules",
+    "BallotSatisfaction",
     "Bands",
     "Bonus",
     "BonusReason",
@@ -378,6 +383,81 @@ class Meeting:
         return {"public_representatives_min_share": _num(self.public_representatives_min_share)}
 
 
+#: The voter groups of the 议星 meeting, in display order: party members (党员), public
+#: representatives (群众代表), deputies (两代表一委员).
+BALLOT_GROUPS: tuple[str, ...] = ("members", "public", "deputies")
+BallotFormName = Literal["level", "indicators"]
+
+
+@dataclass(frozen=True, slots=True)
+class BallotChoice:
+    """One answer a voter can give: a stored integer ``value`` and the words on the ballot."""
+
+    value: int
+    label: str
+
+    def to_document(self) -> dict[str, Json]:
+        return {"value": self.value, "label": self.label}
+
+
+@dataclass(frozen=True, slots=True)
+class BallotSatisfaction:
+    """How a satisfaction rate (满意率) is read off the ballots: the share of the ratings given by
+    ``groups`` that are at least ``min_value`` (every indicator rating counts once)."""
+
+    min_value: int
+    groups: tuple[str, ...] = ("public",)
+
+    def to_document(self) -> dict[str, Json]:
+        return {"min_value": self.min_value, "groups": list(self.groups)}
+
+
+@dataclass(frozen=True, slots=True)
+class BallotRules:
+    """The 议星 meeting's anonymous ballot (无记名测评): what a voter answers and how it is counted.
+
+    ``form = "level"``: each voter gives the branch one level (五星 … 无星, values 5 … 0).
+    ``form = "indicators"``: each voter rates every branch indicator on ``scale`` (e.g. 好 = 4,
+    较好 = 3, 一般 = 2, 差 = 1).  A group's figures are shown only from ``min_ballots`` ballots
+    (electronic and paper together); ``weights`` combine the groups' means (a group absent from
+    ``weights`` is shown but not weighted; none given = every shown ballot counts the same).
+    """
+
+    form: BallotFormName
+    min_ballots: int
+    weights: tuple[tuple[str, Decimal], ...] = ()
+    scale: tuple[BallotChoice, ...] = ()
+    satisfaction: BallotSatisfaction | None = None
+    illustrative: bool = False
+    note: str = ""
+
+    def weight(self, group: str) -> Decimal | None:
+        """The group's weight; ``None`` when the rules pool the ballots instead of weighting groups."""
+        if not self.weights:
+            return None
+        return next((w for g, w in self.weights if g == group), Decimal(0))
+
+    def choices(self) -> tuple[BallotChoice, ...]:
+        """The answers in ballot order, best first (levels 5 … 0 for the level form)."""
+        if self.form == "level":
+            return tuple(BallotChoice(value=lv, label=level_label(lv)) for lv in range(5, -1, -1))
+        return self.scale
+
+    def values(self) -> tuple[int, ...]:
+        return tuple(c.value for c in self.choices())
+
+    def to_document(self) -> dict[str, Json]:
+        doc: dict[str, Json] = {"form": self.form, "min_ballots": self.min_ballots,
+                                "illustrative": self.illustrative, "note": self.note}
+        if self.weights:
+            doc["weights"] = {g: _num(w) for g, w in self.weights}
+        if self.scale:
+            doc["scale"] = [c.to_document() for c in self.scale]
+        if self.satisfaction is not None:
+            doc["satisfaction"] = self.satisfaction.to_document()
+        return doc
+
+
 @dataclass(frozen=True, slots=True)
 class BranchRules:
     """Everything about the annual branch rating (党支部星级评定)."""
@@ -392,6 +472,7 @@ class BranchRules:
     promotion: Promotion | None = None
     advanced: Advanced | None = None
     meeting: Meeting | None = None
+    ballot: BallotRules | None = None
 
     @property
     def total_max(self) -> Decimal:
@@ -417,7 +498,8 @@ class BranchRules:
             "vetoes": [v.to_document() for v in self.vetoes],
         }
         for name, part in (("public", self.public), ("quota", self.quota), ("promotion", self.promotion),
-                           ("advanced", self.advanced), ("meeting", self.meeting)):
+                           ("advanced", self.advanced), ("meeting", self.meeting),
+                           ("ballot", self.ballot)):
             if part is not None:
                 doc[name] = part.to_document()
         return doc

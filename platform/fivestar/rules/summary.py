@@ -10,7 +10,7 @@ from decimal import Decimal
 
 from ._reader import fmt
 from .labels import level_label, medal_label
-from .model import Bands, Quota, RuleSet
+from .model import BallotRules, Bands, Quota, RuleSet
 
 __all__ = ["summarize"]
 
@@ -42,6 +42,24 @@ def _quota(quota: Quota | None) -> list[str]:
     shares = "，".join(f"{level_label(lv)} ≤ {_pct(s)}" for lv, s in quota.max_share)
     note = f"（{quota.note}）" if quota.note else ""
     return [f"  比例限制 quota: {mode}；{shares}；取整 {quota.rounding}{note}"]
+
+
+_GROUPS = {"members": "党员", "public": "群众代表", "deputies": "两代表一委员"}
+
+
+def _ballot(ballot: BallotRules) -> list[str]:
+    form = "每人评定一个星级" if ballot.form == "level" else "逐项指标评价（" + "、".join(
+        f"{c.label}={c.value}" for c in ballot.scale) + "）"
+    lines = [f"  议星测评: {form}；每个群体不少于 {ballot.min_ballots} 票才显示结果"
+             + ("（示例值）" if ballot.illustrative else "")]
+    if ballot.weights:
+        lines.append("    权重: " + "，".join(f"{_GROUPS[g]} {_pct(w)}" for g, w in ballot.weights))
+    else:
+        lines.append("    不分群体加权：每张有效票同等计算")
+    if ballot.satisfaction is not None:
+        groups = "、".join(_GROUPS[g] for g in ballot.satisfaction.groups)
+        lines.append(f"    满意率: {groups}评价不低于 {ballot.satisfaction.min_value} 的比例")
+    return lines
 
 
 def summarize(rules: RuleSet) -> list[str]:
@@ -82,6 +100,8 @@ def summarize(rules: RuleSet) -> list[str]:
                    + ("（示例值）" if a.illustrative else ""))
     if b.meeting is not None:
         out.append(f"  议星会群众代表不少于党员人数的 {_pct(b.meeting.public_representatives_min_share)}")
+    if b.ballot is not None:
+        out.extend(_ballot(b.ballot))
     out.append(f"党员评定 member rating（{_CADENCE[mem.cadence]}；{mem.scheme.describe()[0]}）")
     for part in mem.scheme.parts():
         kind = {"aspect": "", "addition": "加分 ", "deduction": "减分 "}[part.kind]
