@@ -10,6 +10,10 @@ from flask import Blueprint, Flask
 
 from fivestar.accounts.admin_views import accounts_bp
 from fivestar.accounts.views import auth_bp
+from fivestar.branch_rounds.ballot_views import deliberation_bp, vote_bp
+from fivestar.branch_rounds.committee_views import branch_rounds_bp, org_review_bp, quarterly_bp
+from fivestar.branch_rounds.publication_views import stars_bp
+from fivestar.branch_rounds.rating_views import branch_rating_bp
 from fivestar.demo.views import demo_bp
 from fivestar.home.views import home_bp
 from fivestar.imports.views import imports_bp
@@ -38,6 +42,13 @@ TENANT_BLUEPRINTS: list[Blueprint] = [
     desk_card_bp,
     rounds_bp,
     notice_bp,
+    branch_rating_bp,
+    branch_rounds_bp,
+    org_review_bp,
+    quarterly_bp,
+    stars_bp,
+    deliberation_bp,
+    vote_bp,
 ]
 PLATFORM_BLUEPRINTS: list[Blueprint] = [ops_bp]
 

@@ -13,7 +13,7 @@ from functools import lru_cache
 from typing import Any
 
 from celery import Celery
-from kombu import Connection
+from kombu.connection import Connection
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 

@@ -103,3 +103,71 @@ def opened(session: Session, district: dict[str, Any], frozen_now: Any) -> dict[
         "rating_one": ratings[district["one"].id],
         "rating_direct": ratings[district["direct"].id],
     }
+
+
+@pytest.fixture
+def published(session: Session, district: dict[str, Any]) -> dict[str, Any]:
+    """The district with its 2024 branch rating FINALISED (亮星), built straight from the models
+    (tests/branch/publication_support.py): `one` decided 四星 and `direct` 五星, with criterion scores
+    whose medals are worked out by hand there."""
+    from tests.branch.publication_support import DIRECT_TOTALS, ONE_TOTALS, Decided, build_round
+
+    branch_round, ratings = build_round(
+        session,
+        district["tenant"],
+        year=2024,
+        decisions=[Decided(district["one"], 4, ONE_TOTALS), Decided(district["direct"], 5, DIRECT_TOTALS)],
+    )
+    return {
+        **district,
+        "published_round": branch_round,
+        "published_one": ratings[district["one"].id],
+        "published_direct": ratings[district["direct"].id],
+    }
+
+
+@pytest.fixture
+def opened_with_rules(session: Session, district: dict[str, Any], frozen_now: Any) -> Any:
+    """`opened_with_rules(text)`: the district with `text` (a whole rule-set TOML) stored as its next
+    rules version and the 2025 round opened on it; returns the world like `opened`."""
+    from sqlalchemy import select
+
+    from fivestar.branch_rounds.models import BranchRating
+    from fivestar.branch_rounds.opening import open_branch_round
+    from fivestar.tenancy import tenant_context
+    from fivestar.tenants.services import add_rules_version
+
+    def make(text: str) -> dict[str, Any]:
+        tenant = district["tenant"]
+        add_rules_version(session, tenant, text, note="test rules")
+        session.flush()
+        with tenant_context(tenant.id):
+            result = open_branch_round(session, tenant)
+            session.flush()
+            ratings = {
+                r.branch_id: r
+                for r in session.scalars(select(BranchRating).where(BranchRating.round_id == result.round.id))
+            }
+        return {
+            **district,
+            "round": result.round,
+            "rating_one": ratings[district["one"].id],
+            "rating_direct": ratings[district["direct"].id],
+        }
+
+    return make
+
+
+@pytest.fixture
+def deliberating(session: Session, opened: dict[str, Any]) -> dict[str, Any]:
+    """`opened`, with both branches past 荐星 (step DELIBERATE, proposed 四星): the 议星 tests' start."""
+    from fivestar.branch_rounds.models import RatingStep
+    from fivestar.tenancy import tenant_context
+
+    with tenant_context(opened["tenant"].id):
+        for key in ("rating_one", "rating_direct"):
+            opened[key].step = RatingStep.DELIBERATE
+            opened[key].proposed_level = 4
+            opened[key].recommended_at = OPENING_DAY
+        session.flush()
+    return opened

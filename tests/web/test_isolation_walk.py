@@ -29,6 +29,7 @@ from fivestar import audit
 from fivestar.accounts.models import Account, Invitation, RoleGrant
 from fivestar.accounts.sessions import hash_token, new_token
 from fivestar.audit.models import AuditEvent
+from fivestar.branch_rounds.models import BranchRating, BranchRound, EvidenceFile, QuarterlyReview
 from fivestar.db import Base, utcnow
 from fivestar.enums import OrgKind
 from fivestar.member_rounds.models import Evaluation, MemberRound, RoundBranch
@@ -63,6 +64,11 @@ PARAM_KINDS: dict[str, str] = {
     "evaluation_id": "evaluation",
     "round_id": "member_round",
     "objection_id": "objection",
+    # branch rounds (district B has its branch rating open: see `districts`)
+    "rating_id": "branch_rating",
+    "evidence_id": "evidence_file",  # 荐星 evidence files (B has one: see `_b_has_evidence`)
+    "branch_round_id": "branch_round",  # the committee's pages of a year's branch rating
+    "review_id": "quarterly_review",  # 一季一小评 (B has one: see `_b_has_quarterly_review`)
 }
 
 # Kind -> how to find B's objects of that kind (several values: each is walked).
@@ -94,6 +100,18 @@ B_OBJECTS: dict[str, Callable[[Session, dict[str, Any]], list[Any]]] = {
         session.scalars(select(MemberRound.id).where(MemberRound.tenant_id == b["tenant"].id).order_by(MemberRound.id))
     ),
     "objection": lambda session, b: [b["objection"].id],
+    "branch_rating": lambda session, b: list(
+        session.scalars(
+            select(BranchRating.id).where(BranchRating.tenant_id == b["tenant"].id).order_by(BranchRating.id)
+        )
+    ),
+    "evidence_file": lambda session, b: [b["evidence"].id],
+    "branch_round": lambda session, b: list(
+        session.scalars(
+            select(BranchRound.id).where(BranchRound.tenant_id == b["tenant"].id).order_by(BranchRound.id)
+        )
+    ),
+    "quarterly_review": lambda session, b: [b["quarterly_review"].id],
 }
 
 # District B's names, all different from A's (two_tenants gives both the same names; the codes and
@@ -218,6 +236,9 @@ def districts(two_tenants: dict[str, Any], session: Session) -> dict[str, Any]:
     b["tenant"].name = "乙区直属机关工作委员会（租户）"
     session.flush()
     _open_member_rounds(session, a, b)
+    _open_branch_rounds(session, a, b)
+    _b_has_evidence(session, b)
+    _b_has_quarterly_review(session, b)
     _b_on_public_notice(session, b)
     return {"a": a, "b": b}
 
@@ -248,6 +269,57 @@ def _open_member_rounds(session: Session, *worlds: dict[str, Any]) -> None:
             if session.scalar(select(MemberRound.id).limit(1)) is None:
                 open_round(session, world["tenant"])
                 session.flush()
+
+
+def _open_branch_rounds(session: Session, *worlds: dict[str, Any]) -> None:
+    """A branch rating open in each district (once, whoever asks), so its routes have B's ids. The
+    deadlines are given: the rules' own for last year may have passed on the day the tests run."""
+    from fivestar import clock
+    from fivestar.branch_rounds.models import BranchRound
+    from fivestar.branch_rounds.opening import open_branch_round
+
+    for world in worlds:
+        with tenant_context(world["tenant"].id):
+            if session.scalar(select(BranchRound.id).limit(1)) is None:
+                today = clock.today_in(world["tenant"].timezone)
+                open_branch_round(
+                    session,
+                    world["tenant"],
+                    self_report_due=today + dt.timedelta(days=30),
+                    committee_due=today + dt.timedelta(days=60),
+                )
+                session.flush()
+
+
+def _b_has_evidence(session: Session, b: dict[str, Any]) -> None:
+    """An evidence file of district B's first branch rating (the row is enough: the walk must be
+    refused before any file is read)."""
+    with tenant_context(b["tenant"].id):
+        rating_id = session.scalar(select(BranchRating.id).order_by(BranchRating.id).limit(1))
+        assert rating_id is not None
+        b["evidence"] = EvidenceFile(
+            rating_id=rating_id,
+            indicator_key="leadership",
+            criterion_key="secretary",
+            original_name="乙区证明材料.pdf",
+            content_type="application/pdf",
+            size=4,
+            sha256="0" * 64,
+            storage_key="b" * 48,
+            uploaded_by=B_MEMBER_NAMES[0],
+        )
+        session.add(b["evidence"])
+        session.flush()
+
+
+def _b_has_quarterly_review(session: Session, b: dict[str, Any]) -> None:
+    """A quarterly small review (一季一小评) of district B's branch."""
+    with tenant_context(b["tenant"].id):
+        b["quarterly_review"] = QuarterlyReview(
+            branch_id=b["branch"].id, year=2025, quarter=4, checks={"leadership": "乙区自查"}, summary="乙区小结"
+        )
+        session.add(b["quarterly_review"])
+        session.flush()
 
 
 def _distinctive_b_names(b: dict[str, Any]) -> list[str]:

@@ -107,16 +107,49 @@ def refusal(name: str, facts: RatingFacts) -> str | None:
     return None
 
 
-def meeting_refusal(name: str, state: MeetingState, round_state: BranchRoundState, step: RatingStep) -> str | None:
-    """Why the 议星 meeting may not take step `name` (setup, issue_slips, close_voting, tally) now."""
+def meeting_refusal(
+    name: str, state: MeetingState, round_state: BranchRoundState, step: RatingStep, *, ballots_cast: int = 0
+) -> str | None:
+    """Why the 议星 meeting may not take step `name` now: setup, issue_slips, reissue (revoke every
+    code and print new ones: only while no ballot has been cast), cast (a voter's ballot),
+    close_voting, tally (paper ballots), opinion (the branch's opinion is formed after voting)."""
     if round_state is BranchRoundState.FINALISED:
         return _("本年度星级评定已定星公布，不能再更改")
     if step is not RatingStep.DELIBERATE:
+        if name == "cast":
+            return _("本次测评已结束")
         return _("当前处于“%(step)s”环节，议星会议不能更改", step=step_label(step))
     if name in ("setup", "issue_slips") and state is not MeetingState.SETUP:
         return _("测评已开始，会议安排和测评票不能再更改")
+    if name == "reissue":
+        if state is MeetingState.CLOSED:
+            return _("测评已结束，不能重新发放测评票")
+        if ballots_cast:
+            return _("已有 %(n)d 张测评票投出，不能再重新发放测评票", n=ballots_cast)
+    if name == "cast" and state is not MeetingState.VOTING:
+        return _("本次测评已结束") if state is MeetingState.CLOSED else _("测评尚未开始")
     if name == "close_voting" and state is not MeetingState.VOTING:
         return _("测评未在进行中")
     if name == "tally" and state is MeetingState.SETUP:
         return _("请先发放测评票并开始测评")
+    if name == "opinion" and state is not MeetingState.CLOSED:
+        return _("议星测评尚未结束，请先结束投票")
+    return None
+
+
+# --- the round itself: OPEN → FINALISED (decision.finalise_round) ---------------------------------------
+
+
+def round_refusal(name: str, state: BranchRoundState, steps: dict[RatingStep, int]) -> str | None:
+    """Why the round may not take step `name` ("finalise", "extend") now. Finalising needs every
+    branch decided (DECIDED); it has no deadline of its own: the committee deadline governs the
+    individual decisions, and the meeting that finalises them may sit later."""
+    if state is BranchRoundState.FINALISED:
+        return _("本年度星级评定已定星公布，不能再更改")
+    if name == "finalise":
+        if not sum(steps.values()):
+            return _("本年度没有参评的党支部")
+        pending = sum(count for step, count in steps.items() if step is not RatingStep.DECIDED)
+        if pending:
+            return _("还有 %(n)d 个党支部尚未定星，全部定星后才能确定并公布结果", n=pending)
     return None

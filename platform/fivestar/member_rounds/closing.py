@@ -18,13 +18,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit, clock
+from fivestar.deadlines import checked_extension
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _
 from fivestar.member_rounds import core, workflow
@@ -47,7 +47,6 @@ DEADLINE_COLUMNS: dict[str, str] = {
     "review": "review_due_at",
     "report": "report_due_at",
 }
-REASON_MAX = 500
 
 
 def deadline_label(step: str) -> str:
@@ -148,44 +147,17 @@ def extend_deadline(
         raise ServiceError(_("本轮评定已结束，不能再更改"))
     if step not in DEADLINE_COLUMNS:
         raise ServiceError(_("请选择要延期的环节"), field="step")
-    text = (reason or "").strip()
-    if not text:
-        raise ServiceError(_("延长期限须填写原因"), field="reason")
-    if len(text) > REASON_MAX:
-        raise ServiceError(_("原因最长 %(n)d 个字", n=REASON_MAX), field="reason")
     column = DEADLINE_COLUMNS[step]
     current: dt.datetime | None = getattr(member_round, column)
-    label = deadline_label(step)
-    if current is None:
-        raise ServiceError(_("本轮没有“%(step)s”期限，无需延长", step=label), field="step")
-    timezone = core.tenant_timezone(session, member_round.tenant_id)
-    today = clock.today_in(timezone)
-    if new_day < today:
-        raise ServiceError(
-            _("新的截止日期 %(day)s 已经过去，请选择今天（%(today)s）或以后的日期", day=new_day.isoformat(),
-              today=today.isoformat()),
-            field="new_day",
-        )
-    new_due = clock.end_of_day(new_day, timezone)
-    if new_due <= current:
-        raise ServiceError(
-            _("新的截止日期须晚于当前的%(step)s截止日期 %(day)s", step=label, day=_local_day(current, timezone)),
-            field="new_day",
-        )
     steps = list(DEADLINE_COLUMNS)
-    for later in steps[steps.index(step) + 1 :]:
-        later_due: dt.datetime | None = getattr(member_round, DEADLINE_COLUMNS[later])
-        if later_due is None:
-            continue
-        if new_due >= later_due:
-            raise ServiceError(
-                _(
-                    "新的%(step)s截止日期须早于%(next)s截止日期 %(day)s；请先延长%(next)s期限",
-                    step=label, next=deadline_label(later), day=_local_day(later_due, timezone),
-                ),
-                field="new_day",
-            )
-        break
+    new_due, text = checked_extension(
+        label=deadline_label(step),
+        current=current,
+        new_day=new_day,
+        reason=reason,
+        timezone=core.tenant_timezone(session, member_round.tenant_id),
+        later=[(deadline_label(s), getattr(member_round, DEADLINE_COLUMNS[s])) for s in steps[steps.index(step) + 1 :]],
+    )
     with _saving(session):
         setattr(member_round, column, new_due)
     audit.record(
@@ -197,10 +169,6 @@ def extend_deadline(
         reason=text,
     )
     return member_round
-
-
-def _local_day(moment: dt.datetime, timezone: str) -> str:
-    return moment.astimezone(ZoneInfo(timezone)).date().isoformat()
 
 
 __all__ = [

@@ -33,6 +33,8 @@ TENANT_NAV: list[NavItem] = [
     NavItem("tenant.orgs.index", _l("组织"), Action.ORG_VIEW),
     NavItem("tenant.people.index", _l("党员"), Action.MEMBER_VIEW),
     NavItem("tenant.rounds.index", _l("党员评定"), Action.ROUND_VIEW),
+    NavItem("tenant.branch_rounds.index", _l("支部评定"), Action.ROUND_VIEW),
+    NavItem("tenant.stars.public", _l("星级公布"), Action.TENANT_VIEW),
     NavItem("tenant.imports.index", _l("导入"), Action.MEMBER_IMPORT),
     NavItem("tenant.accounts.index", _l("账号"), Action.ACCOUNT_MANAGE),
     NavItem("tenant.rules.index", _l("评定规则"), Action.RULES_VIEW),

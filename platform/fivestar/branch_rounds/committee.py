@@ -1,0 +1,354 @@
+"""What the working committee (工委) sees and does with the year's branch rating: the rounds and their
+progress, extending a deadline, and the table of every branch with the rules' quota guidance.
+
+The table is one statement whatever the number of branches (plus, when the ballot part offers it,
+one for every branch's ballot result); quota guidance is computed from its rows in Python by the
+rule engine's `check_quota`. Services flush, never commit, and refuse with `ServiceError`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, aliased, contains_eager
+from sqlalchemy.orm.exc import StaleDataError
+
+from fivestar import audit
+from fivestar.accounts.policy import Action, org_scope
+from fivestar.accounts.principal import Principal
+from fivestar.branch_rounds import core
+from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
+from fivestar.deadlines import checked_extension
+from fivestar.enums import Role
+from fivestar.errors import ConflictError, ServiceError
+from fivestar.i18n import _
+from fivestar.member_rounds.core import check_version  # the one optimistic-locking check of the forms
+from fivestar.orgs.models import Organisation
+from fivestar.rules import LEVELS, QuotaReport, RuleSet, check_quota, level_label
+
+STEPS = tuple(RatingStep)
+# The round's two deadlines, in the order they fall.
+DEADLINES: dict[str, str] = {"self_report": "self_report_due_at", "committee": "committee_due_at"}
+
+
+def deadline_label(which: str) -> str:
+    return {"self_report": _("自评上报"), "committee": _("工委定星")}[which]
+
+
+def round_state_label(state: BranchRoundState) -> str:
+    return _("进行中") if state is BranchRoundState.OPEN else _("已定星公布")
+
+
+@contextmanager
+def saving(session: Session) -> Iterator[None]:
+    """Flush a change in a savepoint: a concurrent change of the same row (its version moved on)
+    becomes a ConflictError and leaves the session usable for the refusal page."""
+    try:
+        with session.begin_nested():
+            yield
+    except StaleDataError:
+        raise ConflictError(
+            _("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。")
+        ) from None
+
+
+# --- the rounds list ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoundRow:
+    round: BranchRound
+    steps: dict[RatingStep, int]  # branches in the principal's scope at each step
+
+    @property
+    def branches(self) -> int:
+        return sum(self.steps.values())
+
+
+def rounds_overview(session: Session, principal: Principal) -> list[RoundRow]:
+    """Every year's round, newest first, with how many of the principal's branches are at each step
+    (two queries whatever the number of rounds and branches)."""
+    rounds = list(session.scalars(select(BranchRound).order_by(BranchRound.year.desc())))
+    counts: dict[int, dict[RatingStep, int]] = {r.id: {} for r in rounds}
+    if rounds:
+        rows = session.execute(
+            select(BranchRating.round_id, BranchRating.step, func.count())
+            .join(Organisation, BranchRating.branch_id == Organisation.id)
+            .where(org_scope(principal, Action.ROUND_VIEW))
+            .group_by(BranchRating.round_id, BranchRating.step)
+        )
+        for round_id, step, count in rows:
+            counts.setdefault(round_id, {})[step] = int(count)
+    return [RoundRow(r, {step: counts[r.id].get(step, 0) for step in STEPS}) for r in rounds]
+
+
+def my_ratings(session: Session, principal: Principal) -> list[tuple[BranchRating, BranchRound]]:
+    """The open rounds' ratings of the branches this person leads (secretary, branch committee), for
+    the shortcut to the branch's page; tenant-wide roles get no list of every branch here."""
+    paths = principal.scoped_paths(Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
+    if not paths:
+        return []
+    rows = session.execute(
+        select(BranchRating, BranchRound)
+        .join(Organisation, BranchRating.branch_id == Organisation.id)
+        .join(BranchRound, BranchRating.round_id == BranchRound.id)
+        .where(Organisation.path.in_(paths), BranchRound.state == BranchRoundState.OPEN)
+        .options(contains_eager(BranchRating.branch))
+        .order_by(BranchRound.year.desc(), Organisation.name)
+    )
+    return [(rating, branch_round) for rating, branch_round in rows]
+
+
+def ratings_by_step(session: Session, branch_round: BranchRound) -> dict[RatingStep, int]:
+    """How many branches of the round are at each step (one grouped query)."""
+    rows = session.execute(
+        select(BranchRating.step, func.count())
+        .where(BranchRating.round_id == branch_round.id, BranchRating.tenant_id == branch_round.tenant_id)
+        .group_by(BranchRating.step)
+    )
+    return {step: int(count) for step, count in rows}
+
+
+# --- extending a deadline ---------------------------------------------------------------------------
+
+
+def extend_deadline(
+    session: Session,
+    branch_round: BranchRound,
+    which: str,
+    new_day: dt.date,
+    reason: str | None,
+    *,
+    version: int | str | None = None,
+) -> BranchRound:
+    """Move the self-report or the committee deadline to the end of `new_day` (tenant time).
+
+    The same rules as the member round (fivestar.deadlines): a reason, a day not in the past and
+    later than the current deadline, and the self-report deadline stays before the committee's.
+    Refused once the round is finalised. `version` is the round version the form was opened with.
+    """
+    if version is not None:
+        check_version(branch_round, version)
+    if branch_round.state is BranchRoundState.FINALISED:
+        raise ServiceError(_("本年度星级评定已定星公布，不能再更改"))
+    if which not in DEADLINES:
+        raise ServiceError(_("请选择要延期的环节"), field="which")
+    column = DEADLINES[which]
+    current: dt.datetime = getattr(branch_round, column)
+    order = list(DEADLINES)
+    new_due, text = checked_extension(
+        label=deadline_label(which),
+        current=current,
+        new_day=new_day,
+        reason=reason,
+        timezone=core.tenant_timezone(session, branch_round.tenant_id),
+        later=[(deadline_label(w), getattr(branch_round, DEADLINES[w])) for w in order[order.index(which) + 1 :]],
+    )
+    with saving(session):
+        setattr(branch_round, column, new_due)
+    audit.record(
+        session,
+        "branch_round.extend_deadline",
+        branch_round,
+        before={"deadline": which, column: current},
+        after={"deadline": which, column: new_due},
+        reason=text,
+    )
+    return branch_round
+
+
+# --- the committee's table of every branch ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TableRow:
+    rating: BranchRating  # with `branch` loaded
+    parent_name: str | None
+    ballot: str | None = None  # the weighted ballot result as the ballot part words it, if available
+
+    @property
+    def decided(self) -> bool:
+        return self.rating.decided_level is not None
+
+    @property
+    def projected_level(self) -> int | None:
+        """What the quota guidance counts: the decided level, else the branch's opinion, else the
+        荐星 proposal (marked as not yet decided on the page)."""
+        rating = self.rating
+        if rating.decided_level is not None:
+            return rating.decided_level
+        return rating.opinion_level if rating.opinion_level is not None else rating.proposed_level
+
+
+def branch_table(session: Session, principal: Principal, branch_round: BranchRound) -> list[TableRow]:
+    """Every branch of the round in the principal's scope, grouped by the organisation above it
+    (one query; one more when the ballot part can give every branch's result at once)."""
+    parent = aliased(Organisation)
+    rows = session.execute(
+        select(BranchRating, parent.name)
+        .join(Organisation, BranchRating.branch_id == Organisation.id)
+        .outerjoin(parent, Organisation.parent_id == parent.id)
+        .where(BranchRating.round_id == branch_round.id, org_scope(principal, Action.ROUND_VIEW))
+        .options(contains_eager(BranchRating.branch))
+        .order_by(parent.sort_order, parent.name, Organisation.sort_order, Organisation.code, Organisation.name)
+    ).all()
+    ballots = ballot_summaries(session, [rating.id for rating, _parent in rows])
+    return [TableRow(rating, parent_name, ballots.get(rating.id)) for rating, parent_name in rows]
+
+
+def ballot_summaries(session: Session, rating_ids: Sequence[int]) -> dict[int, str]:
+    """The weighted ballot result of many ratings, worded for the table, when the ballot part
+    (branch_rounds/ballot.py) offers a set-based `weighted_summaries(session, rating_ids)` → {rating
+    id: text}; else nothing (the page shows —). Calling its one-rating function per row instead
+    would cost queries per branch, which a list page must not."""
+    bulk = ballot_function("weighted_summaries")
+    if bulk is None or not rating_ids:
+        return {}
+    try:
+        found = bulk(session, list(rating_ids))
+    except (TypeError, ValueError, AttributeError):  # pragma: no cover - the other part's signature changed
+        return {}
+    return {int(key): str(value) for key, value in dict(found).items() if value is not None}
+
+
+def ballot_function(*names: str) -> Callable[..., Any] | None:
+    """A function of the ballot part by one of its possible names, or None while it is not there."""
+    try:
+        from fivestar.branch_rounds import ballot  # type: ignore[attr-defined, unused-ignore]
+    except ImportError:
+        return None
+    for name in names:
+        found = getattr(ballot, name, None)
+        if callable(found):
+            return found  # type: ignore[no-any-return]
+    return None
+
+
+# --- quota guidance ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QuotaLineView:
+    level: int
+    label: str
+    decided: int  # branches decided at this level
+    projected: int  # not yet decided, counted at their opinion or proposal
+    allowed: int | None
+    max_share: str | None  # "10" (percent), for the page
+    over: bool  # decided + projected above the limit
+    decided_over: bool  # the decisions alone are above the limit
+
+
+@dataclass(frozen=True)
+class QuotaGuidance:
+    mode: str  # "advisory", "enforced" or "none"
+    note: str
+    total: int
+    lines: tuple[QuotaLineView, ...]
+    undecided_counted: int  # branches counted at their opinion/proposal
+    warnings: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def has_quota(self) -> bool:
+        return self.mode != "none"
+
+    @property
+    def enforced(self) -> bool:
+        return self.mode == "enforced"
+
+
+def _percent(share: Any) -> str:
+    text = format((share * 100).normalize(), "f")
+    return text
+
+
+def quota_guidance(rules: RuleSet, levels: Mapping[Any, int | None], decided: Mapping[Any, bool]) -> QuotaGuidance:
+    """The rules' quota over `levels` (unit → level; None = no level yet), with how many of each
+    level are decisions and how many are still the branch's opinion or proposal."""
+    report: QuotaReport = check_quota(rules, levels)
+    decided_counts = {level: 0 for level in LEVELS}
+    projected_counts = {level: 0 for level in LEVELS}
+    for key, level in levels.items():
+        if level is None:
+            continue
+        (decided_counts if decided.get(key) else projected_counts)[level] += 1
+    lines = []
+    warnings = []
+    for line in report.lines:
+        view = QuotaLineView(
+            level=line.level,
+            label=level_label(line.level),
+            decided=decided_counts[line.level],
+            projected=projected_counts[line.level],
+            allowed=line.allowed,
+            max_share=_percent(line.max_share) if line.max_share is not None else None,
+            over=line.over,
+            decided_over=line.allowed is not None and decided_counts[line.level] > line.allowed,
+        )
+        lines.append(view)
+        if view.over:
+            warnings.append(quota_message(view, report.total, enforced=report.mode == "enforced"))
+    quota = rules.branch.quota
+    return QuotaGuidance(
+        mode=report.mode,
+        note=quota.note if quota is not None else "",
+        total=report.total,
+        lines=tuple(sorted(lines, key=lambda v: -v.level)),
+        undecided_counted=sum(projected_counts.values()),
+        warnings=tuple(warnings),
+    )
+
+
+def quota_message(line: QuotaLineView, total: int, *, enforced: bool) -> str:
+    """One sentence about a level over its limit, naming the level, the limit and the count."""
+    count = line.decided + line.projected
+    if enforced:
+        return _(
+            "%(level)s %(count)d 个（已定星 %(decided)d 个），超过限额 %(allowed)d 个（%(total)d 个的 %(share)s%%）",
+            level=line.label, count=count, decided=line.decided, allowed=line.allowed or 0,
+            share=line.max_share or "0", total=total,
+        )
+    return _(
+        "%(level)s %(count)d 个（已定星 %(decided)d 个），超出指导比例（%(total)d 个的 %(share)s%% 即 %(allowed)d 个）",
+        level=line.label, count=count, decided=line.decided, allowed=line.allowed or 0,
+        share=line.max_share or "0", total=total,
+    )
+
+
+def table_guidance(rules: RuleSet, rows: Sequence[TableRow]) -> QuotaGuidance:
+    """Quota guidance for the committee's table: decided levels, and for the branches not yet
+    decided their opinion (or 荐星 proposal)."""
+    return quota_guidance(
+        rules,
+        {row.rating.id: row.projected_level for row in rows},
+        {row.rating.id: row.decided for row in rows},
+    )
+
+
+__all__ = [
+    "DEADLINES",
+    "STEPS",
+    "QuotaGuidance",
+    "QuotaLineView",
+    "RoundRow",
+    "TableRow",
+    "ballot_function",
+    "ballot_summaries",
+    "branch_table",
+    "check_version",
+    "deadline_label",
+    "extend_deadline",
+    "my_ratings",
+    "quota_guidance",
+    "quota_message",
+    "ratings_by_step",
+    "round_state_label",
+    "rounds_overview",
+    "saving",
+    "table_guidance",
+]

@@ -1,0 +1,95 @@
+"""The branch's opinion after the 议星 ballot (评星定级意见), and submitting it upward.
+
+Once voting is closed the branch committee forms its opinion — a proposed level and a statement —
+with the ballot's result and the 荐星 proposal beside it, and submits it: to its 机关党委/党总支 when
+it has one, else straight to the working committee (workflow.next_after_opinion). Submitting is
+refused (workflow.refusal) while voting is open, while the results do not reach the rules' minimum
+(electronic and paper ballots together), without an opinion, and after the reporting deadline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from fivestar import audit, clock
+from fivestar.branch_rounds import core, workflow
+from fivestar.branch_rounds.ballot import FormError, MeetingContext, has_results
+from fivestar.branch_rounds.models import RatingStep
+from fivestar.errors import ConflictError
+from fivestar.i18n import _
+from fivestar.member_rounds.core import check_version
+
+STATEMENT_MAX = 4000
+OPINION_FIELDS = ("opinion_level", "opinion_statement", "opinion_at", "step")
+
+
+def _snapshot(ctx: MeetingContext) -> dict[str, object]:
+    return audit.snapshot(ctx.rating, list(OPINION_FIELDS))
+
+
+def save_opinion(
+    session: Session, ctx: MeetingContext, raw: Mapping[str, object], version: str | int | None
+) -> None:
+    """Record the proposed level (0–5) and the statement; allowed once voting is closed and until
+    the opinion has gone up."""
+    refusal = ctx.refusal("opinion")
+    if refusal is not None:
+        raise ConflictError(refusal)
+    rating = ctx.rating
+    check_version(rating, version)
+    errors: dict[str, str] = {}
+    level_text = str(raw.get("opinion_level") or "").strip()
+    level = None
+    if not level_text:
+        errors["opinion_level"] = _("请选择建议星级")
+    else:
+        try:
+            level = int(level_text)
+        except ValueError:
+            level = None
+        if level is None or not 0 <= level <= 5:
+            errors["opinion_level"] = _("建议星级须为无星至五星之一")
+            level = None
+    statement = str(raw.get("opinion_statement") or "").strip()
+    if not statement:
+        errors["opinion_statement"] = _("请填写支部意见说明")
+    elif len(statement) > STATEMENT_MAX:
+        errors["opinion_statement"] = _("意见说明最长 %(n)d 个字", n=STATEMENT_MAX)
+    if errors:
+        raise FormError(errors)
+    before = _snapshot(ctx)
+    rating.opinion_level = level
+    rating.opinion_statement = statement
+    _flush_rating(session)
+    audit.record(session, "branch_rating.opinion", rating, before=before, after=_snapshot(ctx))
+
+
+def submit_opinion(session: Session, ctx: MeetingContext, version: str | int | None) -> RatingStep:
+    """Send the opinion up (workflow transition `submit_opinion`); returns the new step."""
+    rating = ctx.rating
+    facts = core.facts_for(session, ctx.branch_round, rating, ctx.rules, has_results=has_results(session, ctx))
+    refusal = workflow.refusal("submit_opinion", facts)
+    if refusal is not None:
+        raise ConflictError(refusal)
+    check_version(rating, version)
+    before = _snapshot(ctx)
+    rating.step = workflow.next_after_opinion(core.middle_organisation(session, rating) is not None)
+    rating.opinion_at = clock.now()
+    _flush_rating(session)
+    audit.record(session, "branch_rating.submit_opinion", rating, before=before, after=_snapshot(ctx))
+    return rating.step
+
+
+def _flush_rating(session: Session) -> None:
+    try:
+        session.flush()
+    except StaleDataError:
+        raise ConflictError(
+            _("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。")
+        ) from None
+
+
+__all__ = ["STATEMENT_MAX", "save_opinion", "submit_opinion"]
