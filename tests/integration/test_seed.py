@@ -57,9 +57,7 @@ def test_second_seed_adds_nothing(session: Session, seeded: dict[str, Any]) -> N
 def test_district_shape(session: Session, seeded: dict[str, Any], slug: str) -> None:
     tenant = _tenant(session, slug)
     with tenant_context(tenant.id):
-        kinds = dict(
-            session.execute(select(Organisation.kind, func.count()).group_by(Organisation.kind)).all()
-        )
+        kinds = dict(session.execute(select(Organisation.kind, func.count()).group_by(Organisation.kind)).all())
         assert kinds[OrgKind.COMMITTEE] == 1
         assert kinds[OrgKind.PARTY_COMMITTEE] == 4
         assert kinds[OrgKind.GENERAL_BRANCH] == 2
@@ -192,3 +190,24 @@ def test_demo_east_starts_in_a_running_member_round(session: Session, seeded: di
     assert {state for m, state in states.items() if m not in with_login} == {SelfState.SUBMITTED}
     with tenant_context(west.id):
         assert session.scalar(select(MemberRound.id)) is None  # the other district opens one by hand
+
+
+def test_demo_east_has_last_years_branch_rating_with_one_branch_to_go(session: Session, seeded: dict[str, Any]) -> None:
+    from fivestar.accounts.models import Account, RoleGrant
+    from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
+    from fivestar.enums import Role
+
+    east = _tenant(session, SLUGS[0])
+    with tenant_context(east.id):
+        rounds = list(session.scalars(select(BranchRound)))
+        assert [r.state for r in rounds] == [BranchRoundState.OPEN]
+        steps = dict(session.execute(select(BranchRating.branch_id, BranchRating.step)).all())
+        rated = set(session.scalars(select(Organisation.id).where(Organisation.kind == OrgKind.BRANCH)))
+        secretary_branch = session.scalar(
+            select(RoleGrant.organisation_id)
+            .join(Account, Account.id == RoleGrant.account_id)
+            .where(Account.username == "secretary", RoleGrant.role == Role.BRANCH_SECRETARY)
+        )
+    assert steps[secretary_branch] is RatingStep.RECOMMEND
+    assert {step for branch, step in steps.items() if branch != secretary_branch} == {RatingStep.DECIDED}
+    assert set(steps) == rated  # every branch, not the retirees'

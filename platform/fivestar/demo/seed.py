@@ -84,7 +84,8 @@ class District:
     preferred_rules: tuple[str, ...]
     units: tuple[Unit, ...]
     # Open the member round for the period just past, with every self-assessment already in except
-    # those of the people who have a demo login (so a visitor can do theirs and walk on from there).
+    # those of the people who have a demo login (so a visitor can do theirs and walk on from there),
+    # and last year's branch rating with every branch decided but the demo secretary's.
     running_round: bool = False
 
 
@@ -98,21 +99,41 @@ DISTRICTS: tuple[District, ...] = (
         preferred_rules=("notice-illustrative.toml",),
         running_round=True,
         units=(
-            Unit("区财政局机关党委", PC, (
-                "区财政局预算科党支部", "区财政局国库科党支部", "区财政局机关综合党支部", "区政府采购中心党支部",
-            )),
-            Unit("区教育局机关党委", PC, ("区教育局机关第一党支部", "区教育局机关第二党支部", "区教育督导室党支部")),
-            Unit("区卫生健康委机关党委", PC, (
-                "区卫生健康委机关第一党支部", "区卫生健康委机关第二党支部", "区卫生健康监督所党支部",
-            )),
             Unit(
-                "区机关事务管理局机关党委", PC,
+                "区财政局机关党委",
+                PC,
+                (
+                    "区财政局预算科党支部",
+                    "区财政局国库科党支部",
+                    "区财政局机关综合党支部",
+                    "区政府采购中心党支部",
+                ),
+            ),
+            Unit("区教育局机关党委", PC, ("区教育局机关第一党支部", "区教育局机关第二党支部", "区教育督导室党支部")),
+            Unit(
+                "区卫生健康委机关党委",
+                PC,
+                (
+                    "区卫生健康委机关第一党支部",
+                    "区卫生健康委机关第二党支部",
+                    "区卫生健康监督所党支部",
+                ),
+            ),
+            Unit(
+                "区机关事务管理局机关党委",
+                PC,
                 ("区机关事务管理局综合党支部", "区机关后勤服务中心党支部"),
                 retirees="区机关事务管理局离退休干部党支部",
             ),
-            Unit("区发展和改革委员会党总支", GB, (
-                "区发展改革委规划科党支部", "区发展改革委价格科党支部", "区发展改革委综合党支部",
-            )),
+            Unit(
+                "区发展和改革委员会党总支",
+                GB,
+                (
+                    "区发展改革委规划科党支部",
+                    "区发展改革委价格科党支部",
+                    "区发展改革委综合党支部",
+                ),
+            ),
             Unit("区统计局党总支", GB, ("区统计局机关第一党支部", "区统计局机关第二党支部", "区统计普查中心党支部")),
             Unit("区档案馆党支部", BR),
         ),
@@ -124,20 +145,39 @@ DISTRICTS: tuple[District, ...] = (
         preferred_rules=("shizhi-110.toml", "zoucheng-public-weighted.toml"),
         units=(
             Unit(
-                "区民政局机关党委", PC,
+                "区民政局机关党委",
+                PC,
                 ("区民政局社会救助科党支部", "区民政局养老服务科党支部", "区民政局机关综合党支部"),
                 retirees="区民政局离退休干部党支部",
             ),
-            Unit("区人力资源和社会保障局机关党委", PC, (
-                "区人力社保局机关第一党支部", "区人力社保局机关第二党支部", "区劳动保障监察大队党支部",
-                "区就业服务中心党支部",
-            )),
-            Unit("区住房和城乡建设委员会机关党委", PC, (
-                "区住房城乡建设委机关第一党支部", "区住房城乡建设委机关第二党支部", "区建设工程质量监督站党支部",
-            )),
-            Unit("区市场监督管理局机关党委", PC, (
-                "区市场监管局机关第一党支部", "区市场监管局机关第二党支部", "区市场监管综合执法大队党支部",
-            )),
+            Unit(
+                "区人力资源和社会保障局机关党委",
+                PC,
+                (
+                    "区人力社保局机关第一党支部",
+                    "区人力社保局机关第二党支部",
+                    "区劳动保障监察大队党支部",
+                    "区就业服务中心党支部",
+                ),
+            ),
+            Unit(
+                "区住房和城乡建设委员会机关党委",
+                PC,
+                (
+                    "区住房城乡建设委机关第一党支部",
+                    "区住房城乡建设委机关第二党支部",
+                    "区建设工程质量监督站党支部",
+                ),
+            ),
+            Unit(
+                "区市场监督管理局机关党委",
+                PC,
+                (
+                    "区市场监管局机关第一党支部",
+                    "区市场监管局机关第二党支部",
+                    "区市场监管综合执法大队党支部",
+                ),
+            ),
             Unit("区司法局党总支", GB, ("区司法局机关党支部", "区公共法律服务中心党支部")),
             Unit("区审计局党总支", GB, ("区审计局机关第一党支部", "区审计局机关第二党支部")),
             Unit("区政务服务中心党支部", BR),
@@ -279,6 +319,7 @@ def _seed_district(session: Session, district: District, password_hash: str, tod
         _seed_accounts(session, tenant.id, district.slug, units[0], branches[0], members, rng, password_hash)
         if district.running_round:
             _seed_running_round(session, tenant, rng)
+            _seed_branch_round(session, tenant, branches[0], rng)
 
 
 def _seed_orgs(
@@ -304,8 +345,12 @@ def _seed_orgs(
             branches.append(create_org(session, kind=BR, parent=org, name=name, code=code(BR), sort_order=sub_order))
         if unit.retirees:
             retirees = create_org(
-                session, kind=OrgKind.RETIREE_BRANCH, parent=org, name=unit.retirees,
-                code=code(OrgKind.RETIREE_BRANCH), sort_order=len(unit.branches) + 1,
+                session,
+                kind=OrgKind.RETIREE_BRANCH,
+                parent=org,
+                name=unit.retirees,
+                code=code(OrgKind.RETIREE_BRANCH),
+                sort_order=len(unit.branches) + 1,
             )
     assert retirees is not None, f"{district.slug} needs a retirees' branch"
     return branches, retirees, units
@@ -516,11 +561,112 @@ def _seed_running_round(session: Session, tenant: Tenant, rng: random.Random) ->
         session.execute(
             update(Evaluation)
             .where(Evaluation.id.in_(ids))
-            .values(self_state=SelfState.SUBMITTED, self_submitted_at=now, pledge=pledge, summary=summary,
-                    version=Evaluation.version + 1)
+            .values(
+                self_state=SelfState.SUBMITTED,
+                self_submitted_at=now,
+                pledge=pledge,
+                summary=summary,
+                version=Evaluation.version + 1,
+            )
             .execution_options(synchronize_session=False)
         )
     audit.record(
-        session, "demo.self_assessments", opened.round,
+        session,
+        "demo.self_assessments",
+        opened.round,
         after={"submitted": len(evaluations), "left_for_demo_logins": opened.members - len(evaluations)},
+    )
+
+
+# --- last year's branch rating, one branch still to go --------------------------------------------
+
+
+def _seed_branch_round(session: Session, tenant: Tenant, own_branch: Organisation, rng: random.Random) -> None:
+    """Open last year's branch rating (deadlines a month and two months ahead) with every branch but
+    `own_branch` (the demo secretary's) already scored, recommended and decided, so a visitor walks
+    one branch from 荐星 to the public page and the committee can finalise the year."""
+    from sqlalchemy import insert
+
+    from fivestar import clock
+    from fivestar.branch_rounds.core import round_rules
+    from fivestar.branch_rounds.models import AnswerKind, BranchRating, CriterionScore, RatingAnswer, RatingStep
+    from fivestar.branch_rounds.opening import open_branch_round
+    from fivestar.rules import BranchInput, evaluate_branch
+
+    today = clock.today_in(tenant.timezone)
+    opened = open_branch_round(
+        session,
+        tenant,
+        year=today.year - 1,
+        self_report_due=today + dt.timedelta(days=30),
+        committee_due=today + dt.timedelta(days=60),
+    )
+    rules = round_rules(session, opened.round)
+    ratings = list(session.scalars(select(BranchRating).where(BranchRating.round_id == opened.round.id)))
+    score_rows: list[dict[str, object]] = []
+    answer_rows: list[dict[str, object]] = []
+    now = clock.now()
+    for rating in ratings:
+        if rating.branch_id == own_branch.id:
+            continue
+        strength = Decimal(rng.choice(("0.95", "0.92", "0.88", "0.84", "0.8", "0.74", "0.68")))
+        scores: dict[str, dict[str, Decimal]] = {}
+        for indicator in rules.branch.indicators:
+            for criterion in indicator.criteria:
+                value = max(Decimal(0), min(criterion.points, (criterion.points * strength).quantize(Decimal("0.5"))))
+                scores.setdefault(indicator.key, {})[criterion.key] = value
+                score_rows.append(
+                    {
+                        "tenant_id": tenant.id,
+                        "rating_id": rating.id,
+                        "indicator_key": indicator.key,
+                        "criterion_key": criterion.key,
+                        "score": value,
+                        "note": None,
+                    }
+                )
+        answers = {veto.key: False for veto in rules.branch.vetoes}
+        facts = {fact.key: rng.random() < 0.3 for fact in rules.branch.facts}
+        for kind, values in ((AnswerKind.VETO, answers), (AnswerKind.FACT, facts)):
+            for key, value in values.items():
+                answer_rows.append(
+                    {
+                        "tenant_id": tenant.id,
+                        "rating_id": rating.id,
+                        "kind": kind,
+                        "key": key,
+                        "value": value,
+                        "explanation": None,
+                    }
+                )
+        public_rate = Decimal(rng.choice(("96", "92", "88", "85"))) if rules.branch.public is not None else None
+        result = evaluate_branch(
+            rules,
+            BranchInput(
+                scores=scores,
+                vetoes=answers,
+                facts=facts,
+                public_rate=public_rate / 100 if public_rate is not None else None,
+                previous_level=rating.previous_level,
+            ),
+        )
+        rating.public_rate = public_rate
+        rating.statement = "本支部全年按要求开展组织生活，完成各项重点任务。（演示数据）"
+        rating.proposed_total = result.weighted_total.quantize(Decimal("0.01"))
+        rating.proposed_level = result.level
+        rating.recommended_at = rating.opinion_at = rating.decided_at = now
+        rating.opinion_level = rating.decided_level = result.level
+        rating.opinion_statement = "经议星测评，同意按自评结果定级。（演示数据）"
+        rating.decided_by = "工委（演示数据）"
+        rating.step = RatingStep.DECIDED
+    if score_rows:
+        session.execute(insert(CriterionScore), score_rows)
+    if answer_rows:
+        session.execute(insert(RatingAnswer), answer_rows)
+    session.flush()
+    audit.record(
+        session,
+        "demo.branch_ratings",
+        opened.round,
+        after={"decided": len(ratings) - 1, "left_for_the_demo": own_branch.name},
     )
