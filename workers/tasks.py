@@ -13,17 +13,19 @@ from typing import Any
 
 from fivestar.db import utcnow
 from fivestar.outbox.delivery import deliver_due
+from fivestar.scheduling.runner import run_due
 from workers.app import DEFAULT_QUEUE, TICK_TASK, app
 from workers.base import FivestarTask
 
 log = logging.getLogger(__name__)
 
 DELIVER_OUTBOX_TASK = "fivestar.deliver_outbox"
+RUN_DUE_TASK = "fivestar.run_due"
 
 #: What every minute tick sends. Later features add their sweeps here (opening due rounds, step
 #: deadlines, reminders, scheduled exports): each is a task that claims due *rows* with a
 #: conditional update, so a repeated or redelivered tick changes nothing.
-TICK_FANOUT: tuple[str, ...] = (DELIVER_OUTBOX_TASK,)
+TICK_FANOUT: tuple[str, ...] = (RUN_DUE_TASK, DELIVER_OUTBOX_TASK)
 
 
 @app.task(name=TICK_TASK, bind=True)
@@ -60,3 +62,16 @@ def _own_queue(task: FivestarTask) -> str:
     """The queue the current message came from (our exchanges are direct: routing key = queue)."""
     info = task.request.delivery_info or {}
     return str(info.get("routing_key") or DEFAULT_QUEUE)
+
+
+@app.task(name=RUN_DUE_TASK, bind=True)
+def run_due_items(self: FivestarTask, limit: int = 50) -> Any:
+    """Plan every tenant's calendar and perform what is due (fivestar.scheduling.runner).
+
+    Sent by every tick. A duplicate or redelivered message finds the rows already claimed or done,
+    and the effects are unique in the database, so nothing happens twice.
+    """
+    report = run_due(self.session_factory, limit=limit)
+    if report.claimed + report.skipped >= limit:
+        self.app.send_task(RUN_DUE_TASK, kwargs={"limit": limit}, queue=_own_queue(self))
+    return dataclasses.asdict(report)

@@ -29,6 +29,7 @@ from fivestar.member_rounds.models import (
 from fivestar.orgs.models import Organisation
 from fivestar.outbox.models import OutboxMessage
 from fivestar.people.models import Member
+from fivestar.scheduling.models import DueItem
 from fivestar.tenants.models import RuleSetVersion, Tenant
 
 __all__ = [
@@ -43,6 +44,7 @@ __all__ = [
     "BranchRound",
     "CriterionScore",
     "DemoClock",
+    "DueItem",
     "Evaluation",
     "EvaluationScore",
     "EvidenceFile",

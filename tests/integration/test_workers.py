@@ -8,6 +8,7 @@ arrives.
 
 from __future__ import annotations
 
+import datetime as dt
 import email
 import email.policy
 import os
@@ -238,3 +239,44 @@ def test_worker_delivers_outbox_mail_sent_by_name_and_the_tick_sweeps(world: Wor
     log = world.log_text()
     assert "Task fivestar.tick[" in log and "succeeded" in log
     assert "Traceback" not in log
+
+
+def test_the_tick_opens_a_due_round_once(world: WorkerWorld) -> None:
+    """Beat's tick reaches the scheduled-items sweep in the worker: a round that fell due while
+    nothing ran opens, once, even when the tick is delivered twice."""
+    from fivestar.enums import Gender, OrgKind
+    from fivestar.member_rounds.models import MemberRound
+    from fivestar.orgs.models import Organisation
+    from fivestar.orgs.services import create_org
+    from fivestar.people.models import Member
+    from fivestar.scheduling.models import DueItem, DueKind, DueState
+    from fivestar.tenants.services import create_tenant
+    from tests.integration.test_scheduling import auto_rules
+
+    maker = make_sessionmaker(world.engine)
+    with maker() as session:
+        tenant = create_tenant(session, slug=f"auto-{uuid.uuid4().hex[:8]}", name="自动开启工委",
+                               rules_toml=auto_rules(branch=None))
+        with tenant_context(tenant.id):
+            root = session.scalar(select(Organisation).where(Organisation.kind == OrgKind.COMMITTEE))
+            branch = create_org(session, kind=OrgKind.BRANCH, parent=root, name="工作进程测试党支部")
+            session.add(Member(tenant_id=tenant.id, branch_id=branch.id, member_no="W1", name="党员甲",
+                               gender=Gender.FEMALE, joined_on=dt.date(2012, 7, 1)))
+            # Planned before the platform went down; its instant has passed.
+            session.add(DueItem(tenant_id=tenant.id, kind=DueKind.OPEN_MEMBER_ROUND, key="2026Q3",
+                                due_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)))
+        session.commit()
+        tenant_id = tenant.id
+
+    def state() -> tuple[list[str], DueState | None]:
+        with maker() as session, tenant_context(tenant_id):
+            rounds = list(session.scalars(select(MemberRound.period_key)))
+            item = session.scalar(select(DueItem.state).where(DueItem.key == "2026Q3"))
+            return rounds, item
+
+    enqueue(world.settings, "fivestar.tick", queue=world.queue)
+    enqueue(world.settings, "fivestar.tick", queue=world.queue)  # a duplicate tick
+    _wait_for(lambda: state() == (["2026Q3"], DueState.DONE), MAIL_TIMEOUT, "the round to open", world)
+    _wait_for(lambda: world.log_text().count("fivestar.run_due[") >= 4, MAIL_TIMEOUT, "both sweeps", world)
+    assert state() == (["2026Q3"], DueState.DONE)
+    assert "Traceback" not in world.log_text()

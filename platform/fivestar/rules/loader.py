@@ -792,8 +792,16 @@ def _branch_schedule(r: Reader) -> BranchSchedule | None:
     ok_open, opens = _month_day(r, "opens", required=False)
     ok_self, self_due = _month_day(r, "self_report_due", required=True)
     ok_back, back_due = _month_day(r, "committee_feedback_due", required=True)
+    auto_open = r.boolean("auto_open", default=False)
+    open_time = r.clock("open_time", default=_NINE)
     r.finish()
     if not (ok_open and ok_self and ok_back) or self_due is None or back_due is None:
+        return None
+    if auto_open is None or open_time is None:
+        return None
+    if auto_open and opens is None:
+        r.error("auto_open", "自动开启须同时填写开始日期 opens",
+                "opening by itself needs the date: set `opens`")
         return None
     if opens is not None and opens.sort_key() > self_due.sort_key():
         r.error("self_report_due", f"{self_due.describe()} 早于开始日期 {opens.describe()}",
@@ -804,7 +812,8 @@ def _branch_schedule(r: Reader) -> BranchSchedule | None:
                 f"{back_due.describe()} 早于支部自评上报截止 {self_due.describe()}",
                 "the committee's answer is due before the branches report")
         return None
-    return BranchSchedule(self_report_due=self_due, committee_feedback_due=back_due, opens=opens)
+    return BranchSchedule(self_report_due=self_due, committee_feedback_due=back_due, opens=opens,
+                          auto_open=auto_open, open_time=open_time)
 
 
 def _member_schedule(r: Reader) -> MemberSchedule | None:
@@ -815,6 +824,7 @@ def _member_schedule(r: Reader) -> MemberSchedule | None:
     for key in ("self_days", "joint_days", "review_days"):
         steps.append((key, r.integer(key, minimum=1, maximum=365)))
     report = r.integer("report_days", required=False, minimum=1, maximum=365)
+    auto_open = r.boolean("auto_open", default=False)
     r.finish()
     ok = True
     ordered = [(k, v) for k, v in steps if v is not None]
@@ -827,12 +837,13 @@ def _member_schedule(r: Reader) -> MemberSchedule | None:
             ok = False
     self_days, joint_days, review_days = (v for _, v in steps)
     if (not ok or opens is None or open_time is None or working is None or self_days is None
-            or joint_days is None or review_days is None or (r.has("report_days") and report is None)):
+            or joint_days is None or review_days is None or (r.has("report_days") and report is None)
+            or auto_open is None):
         return None
     return MemberSchedule(opens="first_day_after_period" if opens == "first_day_after_period"
                           else "first_working_day_after_period", open_time=open_time,
                           working_days=working, self_days=self_days, joint_days=joint_days,
-                          review_days=review_days, report_days=report)
+                          review_days=review_days, report_days=report, auto_open=auto_open)
 
 
 def _reminders(r: Reader) -> Reminders | None:

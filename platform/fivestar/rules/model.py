@@ -771,12 +771,18 @@ class BranchSchedule:
     self_report_due: MonthDay
     committee_feedback_due: MonthDay
     opens: MonthDay | None = None
+    #: The workers open the round by themselves on `opens` (first working day from it) at `open_time`.
+    auto_open: bool = False
+    open_time: time = time(9, 0)
 
     def to_document(self) -> dict[str, Json]:
         doc: dict[str, Json] = {"self_report_due": self.self_report_due.to_document(),
                                 "committee_feedback_due": self.committee_feedback_due.to_document()}
         if self.opens is not None:
             doc["opens"] = self.opens.to_document()
+        if self.auto_open:
+            doc["auto_open"] = True
+            doc["open_time"] = self.open_time.strftime("%H:%M")
         return doc
 
 
@@ -794,6 +800,8 @@ class MemberSchedule:
     joint_days: int
     review_days: int
     report_days: int | None = None
+    #: The workers open each period's round by themselves at the opening instant.
+    auto_open: bool = False
 
     def to_document(self) -> dict[str, Json]:
         doc: dict[str, Json] = {"opens": self.opens, "open_time": self.open_time.strftime("%H:%M"),
@@ -801,6 +809,8 @@ class MemberSchedule:
                                 "joint_days": self.joint_days, "review_days": self.review_days}
         if self.report_days is not None:
             doc["report_days"] = self.report_days
+        if self.auto_open:
+            doc["auto_open"] = True
         return doc
 
 

@@ -130,11 +130,13 @@ def summarize(rules: RuleSet) -> list[str]:
     opens = f"{sb.opens.describe()}开始，" if sb.opens else ""
     out.append(f"日程 schedule（时区 {s.timezone}）")
     out.append(f"  支部评定: {opens}{sb.self_report_due.describe()}前上报自评，"
-               f"{sb.committee_feedback_due.describe()}前反馈结果")
+               f"{sb.committee_feedback_due.describe()}前反馈结果"
+               + (f"；{sb.open_time:%H:%M} 自动开启" if sb.auto_open else "；由工委手动开启"))
     sm = s.member
     report = f"、上报 {sm.report_days}" if sm.report_days is not None else ""
     out.append(f"  党员评定: {_OPENS[sm.opens]} {sm.open_time:%H:%M} 开始；开始后 自评 {sm.self_days}、"
-               f"联评 {sm.joint_days}、审评 {sm.review_days}{report} {unit}内截止")
+               f"联评 {sm.joint_days}、审评 {sm.review_days}{report} {unit}内截止"
+               + ("；自动开启" if sm.auto_open else "；由工委手动开启"))
     notice_unit = "个工作日" if s.public_notice.working_days else "天"
     out.append(f"  公示 {s.public_notice.days} {notice_unit}")
     if s.reminders.lead_days:

@@ -69,6 +69,26 @@ def upgrade() -> None:
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.create_index('ix_audit_events_object', ['tenant_id', 'object_type', 'object_id'], unique=False)
         batch_op.create_index('ix_audit_events_tenant_time', ['tenant_id', 'occurred_at'], unique=False)
+    op.create_table('due_items',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('open_member_round', 'open_branch_round', name='due_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('key', sa.String(length=60), nullable=False),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('state', sa.Enum('pending', 'running', 'done', 'failed', name='due_state', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('max_attempts', sa.Integer(), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('outcome', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_due_items_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_due_items')),
+    sa.UniqueConstraint('tenant_id', 'kind', 'key', name=op.f('uq_due_items_tenant_id_kind_key'))
+    )
+    with op.batch_alter_table('due_items', schema=None) as batch_op:
+        batch_op.create_index('ix_due_items_due', ['state', 'due_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_due_items_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('organisations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('parent_id', sa.Integer(), nullable=True),
@@ -710,6 +730,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_organisations_tenant_parent')
         batch_op.drop_index(batch_op.f('ix_organisations_tenant_id'))
     op.drop_table('organisations')
+    with op.batch_alter_table('due_items', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_due_items_tenant_id'))
+        batch_op.drop_index('ix_due_items_due')
+    op.drop_table('due_items')
     with op.batch_alter_table('audit_events', schema=None) as batch_op:
         batch_op.drop_index('ix_audit_events_tenant_time')
         batch_op.drop_index('ix_audit_events_object')
