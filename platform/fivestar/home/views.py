@@ -11,6 +11,7 @@ from flask_login import current_user, login_required
 from fivestar.accounts.policy import Action, require
 from fivestar.accounts.principal import Principal
 from fivestar.enums import MemberStatus, Role
+from fivestar.inbox.services import unread_count
 from fivestar.orgs.queries import visible_tree
 from fivestar.people.queries import branch_roll
 from fivestar.web.session import db
@@ -39,4 +40,6 @@ def index() -> Any:
     require(current_user, Action.TENANT_VIEW, tenant)
     tree = visible_tree(db(), current_user)
     roll = branch_roll(db(), current_user, own_branch_ids(current_user), status=MemberStatus.ACTIVE)
-    return render_template("home/index.html", tree=tree, roll=roll)
+    account_id = getattr(current_user, "account_id", None)
+    unread = unread_count(db(), account_id) if account_id is not None else 0
+    return render_template("home/index.html", tree=tree, roll=roll, unread=unread)

@@ -1,4 +1,5 @@
-"""Delivering the outbox over SMTP: each message once, retried with backoff (design.md §6).
+"""Delivering the outbox — e-mail over SMTP, in-app notices, group-robot webhooks — each message
+once, retried with backoff (design.md §6).
 
 `deliver_due` is the worker's sweep over every tenant. Each message is *claimed* with a conditional
 UPDATE (`state='pending'` → `'sending'`) committed before anything is sent, so two workers running at
@@ -7,7 +8,9 @@ that dies between claim and mark leaves the row in 'sending'; a later sweep give
 `stuck_after` (and counts that as an attempt, so a message that kills workers ends as failed).
 
 Each step is its own short transaction that starts with a write, which also keeps SQLite's WAL mode
-from refusing a read-then-write upgrade under concurrency.
+from refusing a read-then-write upgrade under concurrency. An in-app notice is written in the same
+transaction that marks its message sent, so it can neither be lost nor doubled. When the SMTP server
+cannot be reached, the rest of the sweep's e-mail waits for the next sweep; notices and webhooks go on.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, parseaddr
 from typing import Any, cast
 
 from sqlalchemy import CursorResult, Result, select, update
@@ -27,7 +30,8 @@ from sqlalchemy.orm import Session
 
 from fivestar.config import Settings
 from fivestar.db import utcnow
-from fivestar.outbox.models import DeliveryState, OutboxMessage
+from fivestar.inbox.models import Notice
+from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.tenancy import cross_tenant
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,8 @@ class DeliveryReport:
     failed: int = 0
     reclaimed: int = 0
     skipped: int = 0  # claimed by another worker first
-    aborted: bool = False  # the server could not be reached; the rest waits for the next sweep
+    deferred: int = 0  # e-mail left for the next sweep because the SMTP server was unreachable
+    aborted: bool = False  # the SMTP server could not be reached; its e-mail waits for the next sweep
     errors: list[str] = field(default_factory=list)
 
 
@@ -83,22 +88,35 @@ def deliver_due(
     moment = now or utcnow()
     with cross_tenant(_REASON):
         report.reclaimed = _reclaim_stuck(session_factory, moment, stuck_after)
-        due_ids = _due_ids(session_factory, moment, limit)
+        due = _due_ids(session_factory, moment, limit)
         sender = _Sender(settings)
         try:
-            for message_id in due_ids:
+            for message_id, channel in due:
+                if channel is Channel.EMAIL and report.aborted:
+                    report.deferred += 1
+                    continue
                 message = _claim(session_factory, message_id, moment)
                 if message is None:
                     report.skipped += 1
                     continue
                 report.claimed += 1
+                if message.channel is Channel.INAPP:
+                    _deliver_notice(session_factory, message)
+                    report.sent += 1
+                    continue
                 try:
-                    sender.send(message)
+                    if message.channel is Channel.WEBHOOK:
+                        _send_webhook(session_factory, settings, message)
+                    else:
+                        sender.send(message)
                 except _ServerUnreachableError as exc:
                     _record_failure(session_factory, message, str(exc), moment, report)
                     report.aborted = True
-                    break
-                except (smtplib.SMTPException, OSError, UnicodeError, ValueError) as exc:
+                    continue
+                except _PermanentError as exc:
+                    _record_failure(session_factory, message, str(exc), moment, report, final=True)
+                    continue
+                except (smtplib.SMTPException, OSError, UnicodeError, ValueError, _WebhookFailedError) as exc:
                     _record_failure(session_factory, message, _describe(exc), moment, report)
                     continue
                 _mark_sent(session_factory, message, moment)
@@ -150,24 +168,29 @@ def _reclaim_stuck(session_factory: Callable[[], Session], moment: dt.datetime, 
     return exhausted + retried
 
 
-def _due_ids(session_factory: Callable[[], Session], moment: dt.datetime, limit: int) -> list[int]:
+def _due_ids(session_factory: Callable[[], Session], moment: dt.datetime, limit: int) -> list[tuple[int, Channel]]:
     with session_factory() as session:
-        ids = list(
-            session.scalars(
-                select(OutboxMessage.id)
+        rows = [
+            (row.id, row.channel)
+            for row in session.execute(
+                select(OutboxMessage.id, OutboxMessage.channel)
                 .where(OutboxMessage.state == DeliveryState.PENDING, OutboxMessage.next_attempt_at <= moment)
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
                 .limit(limit)
             )
-        )
+        ]
         session.commit()
-    return ids
+    return rows
 
 
 @dataclass(frozen=True)
 class _Claimed:
     id: int
     tenant_id: int
+    channel: Channel
+    account_id: int | None
+    webhook_id: int | None
+    link: str | None
     recipient: str
     subject: str
     body_text: str
@@ -199,6 +222,10 @@ def _claim(session_factory: Callable[[], Session], message_id: int, moment: dt.d
         row = session.execute(
             select(
                 OutboxMessage.tenant_id,
+                OutboxMessage.channel,
+                OutboxMessage.account_id,
+                OutboxMessage.webhook_id,
+                OutboxMessage.link,
                 OutboxMessage.recipient,
                 OutboxMessage.subject,
                 OutboxMessage.body_text,
@@ -222,6 +249,12 @@ def _owned(message: _Claimed) -> object:
 
 def _mark_sent(session_factory: Callable[[], Session], message: _Claimed, moment: dt.datetime) -> None:
     with session_factory() as session:
+        _mark_sent_in(session, message)
+        session.commit()
+
+
+def _mark_sent_in(session: Session, message: _Claimed) -> int:
+    return _rowcount(
         session.execute(
             update(OutboxMessage)
             .where(_owned(message))  # type: ignore[arg-type]
@@ -236,7 +269,48 @@ def _mark_sent(session_factory: Callable[[], Session], message: _Claimed, moment
             )
             .execution_options(synchronize_session=False)
         )
+    )
+
+
+def _deliver_notice(session_factory: Callable[[], Session], message: _Claimed) -> None:
+    """The in-app channel: the notice and the message's `sent` in one transaction (once, or not at all)."""
+    with session_factory() as session:
+        if _mark_sent_in(session, message) != 1:
+            session.rollback()  # reclaimed by a later sweep meanwhile: that sweep delivers it
+            return
+        session.add(
+            Notice(
+                tenant_id=message.tenant_id,
+                account_id=message.account_id,
+                outbox_message_id=message.id,
+                title=message.subject,
+                body=message.body_text,
+                link=message.link,
+            )
+        )
         session.commit()
+
+
+class _PermanentError(Exception):
+    """Retrying cannot help (the robot was deleted or switched off): fail the message now."""
+
+
+class _WebhookFailedError(Exception):
+    """The robot's server refused or could not be reached: retry with backoff."""
+
+
+def _send_webhook(session_factory: Callable[[], Session], settings: Settings, message: _Claimed) -> None:
+    from fivestar.notify.webhooks import Webhook, WebhookError, send
+
+    with session_factory() as session:
+        webhook = session.get(Webhook, message.webhook_id) if message.webhook_id is not None else None
+        if webhook is None or not webhook.active or webhook.tenant_id != message.tenant_id:
+            raise _PermanentError("群机器人已停用或已删除 / the robot was switched off or deleted")
+        session.expunge(webhook)
+    try:
+        send(settings, webhook, message.subject, message.body_text)
+    except WebhookError as exc:
+        raise _WebhookFailedError(str(exc)) from exc
 
 
 def _record_failure(
@@ -245,9 +319,11 @@ def _record_failure(
     error: str,
     moment: dt.datetime,
     report: DeliveryReport,
+    *,
+    final: bool = False,
 ) -> None:
     attempts = message.attempts + 1
-    exhausted = attempts >= message.max_attempts
+    exhausted = final or attempts >= message.max_attempts
     values: dict[str, object] = {"attempts": attempts, "claimed_at": None, "last_error": error[:ERROR_MAX]}
     if exhausted:
         values["state"] = DeliveryState.FAILED
@@ -277,6 +353,8 @@ def _text(value: bytes | str) -> str:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPResponseException):
         return f"SMTP {exc.smtp_code}: {_text(exc.smtp_error)}"
+    if isinstance(exc, _WebhookFailedError):
+        return str(exc)
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         parts = [f"{address}: SMTP {code} {_text(detail)}" for address, (code, detail) in exc.recipients.items()]
         return "; ".join(parts) or "recipients refused"
@@ -284,6 +362,16 @@ def _describe(exc: BaseException) -> str:
 
 
 # --- SMTP ----------------------------------------------------------------------------------------
+
+
+def outbox_message_id(message_id: int, tenant_id: int, domain: str) -> str:
+    """The e-mail `Message-ID` of outbox message `message_id`: the same on every attempt.
+
+    SMTP cannot be exactly-once: a worker killed after the server accepted a message and before its
+    `sent` was committed sends it again when the claim is given back. With a stable Message-ID the
+    second copy is the same message to mail systems and readers (as fivestar.exports does for reports).
+    """
+    return f"<fivestar-outbox-{message_id}.{tenant_id}@{domain}>"
 
 
 class _Sender:
@@ -316,10 +404,15 @@ class _Sender:
         return smtp
 
     def send(self, message: _Claimed) -> None:
+        self.send_email(self._build(message))
+
+    def send_email(self, email: EmailMessage) -> None:
+        """Send a ready message on this connection (opened on first use, dropped after an error).
+        Also what fivestar.exports sends reports upward with: one SMTP configuration, one code path."""
         if self._smtp is None:
             self._smtp = self._connect()
         try:
-            self._smtp.send_message(self._build(message))
+            self._smtp.send_message(email)
         except BaseException:
             self.close()
             raise
@@ -332,7 +425,7 @@ class _Sender:
         email["Subject"] = message.subject
         email["Date"] = format_datetime(utcnow())
         domain = parseaddr(sender)[1].rpartition("@")[2] or "localhost"
-        email["Message-ID"] = make_msgid(idstring=f"outbox-{message.id}", domain=domain)
+        email["Message-ID"] = outbox_message_id(message.id, message.tenant_id, domain)
         email["Auto-Submitted"] = "auto-generated"
         email.set_content(message.body_text)
         if message.body_html:
@@ -349,4 +442,18 @@ class _Sender:
             smtp.close()
 
 
-__all__ = ["DeliveryReport", "backoff", "deliver_due"]
+#: Public names for other senders of e-mail (fivestar.exports): the SMTP connection with the outbox's
+#: settings, the error raised when the server cannot be reached, and how an SMTP error is described.
+SmtpSender = _Sender
+SmtpUnreachableError = _ServerUnreachableError
+describe_error = _describe
+
+__all__ = [
+    "DeliveryReport",
+    "SmtpSender",
+    "SmtpUnreachableError",
+    "backoff",
+    "deliver_due",
+    "describe_error",
+    "outbox_message_id",
+]

@@ -1,4 +1,4 @@
-"""One outbox for every outbound message (e-mail now; webhooks and in-app notices later).
+"""One outbox for every outbound message: e-mail, in-app notices and group-robot webhooks.
 
 A message is written in the same transaction as the change that causes it, then delivered by a
 worker: once, retried with backoff, its state visible to the tenant administrator.
@@ -18,7 +18,9 @@ from fivestar.tenancy import TenantOwned
 
 
 class Channel(enum.StrEnum):
-    EMAIL = "email"
+    EMAIL = "email"  # SMTP, to `recipient`
+    INAPP = "inapp"  # a notice in the account's inbox (`account_id`)
+    WEBHOOK = "webhook"  # a group robot (`webhook_id`: fivestar.notify.webhooks)
 
 
 class DeliveryState(enum.StrEnum):
@@ -38,6 +40,9 @@ class OutboxMessage(TenantOwned, Base):
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     dedupe_key: Mapped[str] = mapped_column(String(120))
+    account_id: Mapped[int | None] = mapped_column(Integer)  # INAPP: whose inbox
+    webhook_id: Mapped[int | None] = mapped_column(Integer)  # WEBHOOK: which robot
+    link: Mapped[str | None] = mapped_column(String(300))  # INAPP: where the notice leads (a path)
     state: Mapped[DeliveryState] = mapped_column(
         db_enum(DeliveryState, "delivery_state"), default=DeliveryState.PENDING
     )

@@ -7,13 +7,16 @@ that caused it commits (an invitation and its e-mail are one unit). Delivery is 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, select_autoescape
-from sqlalchemy import select
+from sqlalchemy import CursorResult, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -106,10 +109,67 @@ def queue_email(
     return message
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for `queue_many`: an e-mail, an in-app notice or a robot's post."""
+
+    channel: Channel
+    recipient: str  # e-mail address; for the other channels a readable name (shown in the delivery log)
+    subject: str
+    body_text: str
+    dedupe_key: str
+    body_html: str | None = None
+    account_id: int | None = None
+    webhook_id: int | None = None
+    link: str | None = None
+
+
+def queue_many(session: Session, tenant_id: int, messages: Sequence[Outgoing]) -> int:
+    """Write many messages in the caller's transaction, skipping every dedupe key already in the
+    tenant's outbox (a repeated reminder run adds nothing). Set-based: one INSERT … ON CONFLICT DO
+    NOTHING per few hundred rows. Returns how many were new."""
+    now = utcnow()
+    rows = [
+        {
+            "tenant_id": tenant_id,
+            "channel": m.channel,
+            "recipient": m.recipient[:RECIPIENT_MAX],
+            "subject": " ".join(m.subject.split())[:SUBJECT_MAX],
+            "body_text": m.body_text,
+            "body_html": m.body_html,
+            "dedupe_key": m.dedupe_key,
+            "account_id": m.account_id,
+            "webhook_id": m.webhook_id,
+            "link": m.link,
+            "state": DeliveryState.PENDING,
+            "attempts": 0,
+            "max_attempts": 8,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        for m in messages
+    ]
+    for row in rows:
+        if not row["dedupe_key"] or len(str(row["dedupe_key"])) > DEDUPE_MAX:
+            raise ValueError("dedupe_key must be 1-120 characters")
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    added = 0
+    for start in range(0, len(rows), 400):
+        statement = (
+            insert(OutboxMessage)
+            .values(rows[start : start + 400])
+            .on_conflict_do_nothing(index_elements=["tenant_id", "dedupe_key"])
+            # SQLAlchemy 2.1 keeps an INSERT's row count only when asked (PostgreSQL gave -1).
+            .execution_options(preserve_rowcount=True)
+        )
+        added += int(cast("CursorResult[Any]", session.execute(statement)).rowcount or 0)
+    return added
+
+
 def resend(session: Session, message: OutboxMessage) -> OutboxMessage:
     """Give a failed message a fresh set of attempts (the administrator fixed the address or server)."""
     if message.state is not DeliveryState.FAILED:
-        raise ServiceError(_("只有发送失败的邮件可以重新发送"))
+        raise ServiceError(_("只有发送失败的消息可以重新发送"))
     before = {"state": message.state, "attempts": message.attempts, "last_error": message.last_error}
     message.state = DeliveryState.PENDING
     message.attempts = 0
@@ -126,4 +186,4 @@ def resend(session: Session, message: OutboxMessage) -> OutboxMessage:
     return message
 
 
-__all__ = ["normalise_recipient", "queue_email", "render_email", "resend"]
+__all__ = ["Outgoing", "normalise_recipient", "queue_email", "queue_many", "render_email", "resend"]

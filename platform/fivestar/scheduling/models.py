@@ -22,6 +22,7 @@ from fivestar.tenancy import TenantOwned
 class DueKind(enum.StrEnum):
     OPEN_MEMBER_ROUND = "open_member_round"  # key: the period, e.g. 2026Q3
     OPEN_BRANCH_ROUND = "open_branch_round"  # key: the rated year, e.g. 2025
+    REMINDER = "reminder"  # key: fivestar.reminders.planning.ReminderKey, e.g. m12:self:20261014:3
 
 
 class DueState(enum.StrEnum):

@@ -2,7 +2,8 @@
 
 For a tenant whose rules say `auto_open`, the planner keeps one row for the member round of the
 period that has just ended (if its opening is less than `CATCH_UP` ago and no round exists yet)
-and one for the period running now, and likewise one for this year's branch round. A pending
+and one for the period running now, and likewise one for this year's branch round. For every open
+round it keeps one reminder row per step deadline and lead time (`fivestar.reminders.planning`). A pending
 row whose instant the rules have since moved is moved with them; a row already claimed, done or
 failed is left as it is. Planning never opens anything: the runner does, at the row's instant.
 """
@@ -13,7 +14,7 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -21,6 +22,7 @@ from fivestar import clock
 from fivestar.branch_rounds.models import BranchRound
 from fivestar.member_rounds.models import MemberRound
 from fivestar.member_rounds.opening import previous_period
+from fivestar.reminders import planning as reminder_planning
 from fivestar.rules import RuleSet, load_rules_data
 from fivestar.rules.schedule import member_period
 from fivestar.scheduling.models import DueItem, DueKind, DueState
@@ -55,6 +57,15 @@ def rules_for(version: RuleSetVersion) -> RuleSet:
     return rules
 
 
+def take_write_lock(session: Session) -> None:
+    """On SQLite, start the transaction as a writer. Several sweeps read and then write; in WAL mode
+    a reader whose snapshot another writer has since moved cannot become a writer and fails at once
+    with "database is locked", whatever the busy timeout. A statement that could write, even one
+    that matches nothing, takes the write lock first and waits for it. PostgreSQL needs nothing."""
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("UPDATE due_items SET id = id WHERE 0"))
+
+
 def wanted_items(rules: RuleSet, timezone: str, now: dt.datetime) -> list[Planned]:
     """The rows the rules ask for around `now` (before looking at what already exists)."""
     items: list[Planned] = []
@@ -74,6 +85,7 @@ def wanted_items(rules: RuleSet, timezone: str, now: dt.datetime) -> list[Planne
 
 def plan_tenant(session: Session, tenant: Tenant, now: dt.datetime) -> int:
     """Add or move the tenant's due rows; returns how many rows were added. Commits nothing."""
+    take_write_lock(session)
     with tenant_context(tenant.id):
         version = session.scalar(
             select(RuleSetVersion).order_by(RuleSetVersion.version.desc()).limit(1)
@@ -81,6 +93,12 @@ def plan_tenant(session: Session, tenant: Tenant, now: dt.datetime) -> int:
         if version is None:
             return 0
         wanted = wanted_items(rules_for(version), tenant.timezone, now)
+        pinned_ids = reminder_planning.pinned_versions(session)
+        pinned = {v.id: rules_for(v) for v in reminder_planning.versions(session, pinned_ids)}
+        wanted.extend(
+            Planned(DueKind.REMINDER, str(key), at)
+            for key, at in reminder_planning.reminder_items(session, tenant.timezone, now, pinned)
+        )
         if not wanted:
             return 0
         existing = {
@@ -101,8 +119,8 @@ def plan_tenant(session: Session, tenant: Tenant, now: dt.datetime) -> int:
                         .execution_options(synchronize_session=False)
                     )
                 continue
-            already = opened_periods if item.kind is DueKind.OPEN_MEMBER_ROUND else opened_years
-            if item.key in already:
+            already = {DueKind.OPEN_MEMBER_ROUND: opened_periods, DueKind.OPEN_BRANCH_ROUND: opened_years}
+            if item.key in already.get(item.kind, ()):
                 continue  # opened by hand before the rules' instant: nothing left to do
             try:
                 with session.begin_nested():

@@ -27,7 +27,7 @@ from fivestar import audit, clock
 from fivestar.enums import TenantStatus
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.scheduling.models import DueItem, DueKind, DueState
-from fivestar.scheduling.planner import plan_tenant, rules_for
+from fivestar.scheduling.planner import plan_tenant, rules_for, take_write_lock
 from fivestar.tenancy import cross_tenant, tenant_context
 from fivestar.tenants.models import RuleSetVersion, Tenant
 
@@ -67,6 +67,7 @@ def run_due(
     now: dt.datetime | None = None,
     limit: int = 50,
     stuck_after: dt.timedelta = STUCK_AFTER,
+    base_url: str = "http://127.0.0.1:5000",
 ) -> SweepReport:
     """Plan every active tenant, then perform up to `limit` due items. `now` is for tests."""
     report = SweepReport()
@@ -79,7 +80,7 @@ def run_due(
             report.skipped += 1
             continue
         report.claimed += 1
-        _perform(session_factory, claimed, moment, report)
+        _perform(session_factory, claimed, moment, report, base_url)
     if report.claimed or report.planned or report.reclaimed:
         log.info("scheduled items sweep: %s", report)
     return report
@@ -123,11 +124,13 @@ def _reclaim_stuck(session_factory: Callable[[], Session], moment: dt.datetime, 
 
 
 def _due_ids(session_factory: Callable[[], Session], moment: dt.datetime, limit: int) -> list[int]:
+    """The due rows, those never tried first: a row given back after killing its worker would
+    otherwise be claimed first by every sweep and kill it again before the rows behind it ran."""
     with session_factory() as session, cross_tenant(_REASON):
         return list(session.scalars(
             select(DueItem.id)
             .where(DueItem.state == DueState.PENDING, DueItem.due_at <= moment)
-            .order_by(DueItem.due_at, DueItem.id)
+            .order_by(DueItem.attempts, DueItem.due_at, DueItem.id)
             .limit(limit)
         ))
 
@@ -161,12 +164,13 @@ def _claim(session_factory: Callable[[], Session], item_id: int, moment: dt.date
 
 
 def _perform(session_factory: Callable[[], Session], item: _Claimed, moment: dt.datetime,
-             report: SweepReport) -> None:
+             report: SweepReport, base_url: str) -> None:
     session = session_factory()
     try:
         with tenant_context(item.tenant_id), audit.acting_as(SCHEDULE_ACTOR):
+            take_write_lock(session)  # the effect reads, then writes (SQLite: see take_write_lock)
             try:
-                outcome = _effect(session, item)
+                outcome = _effect(session, item, base_url)
             except _SkippedError as skip:
                 session.rollback()
                 outcome = str(skip)
@@ -228,7 +232,7 @@ def _after_error(session: Session, item: _Claimed, moment: dt.datetime, error: E
         report.retried += 1
 
 
-def _effect(session: Session, item: _Claimed) -> str:
+def _effect(session: Session, item: _Claimed, base_url: str) -> str:
     """Perform the item as its tenant; return the outcome (Chinese, for the administrator)."""
     tenant = session.get(Tenant, item.tenant_id)
     if tenant is None or tenant.status is not TenantStatus.ACTIVE:
@@ -251,4 +255,11 @@ def _effect(session: Session, item: _Claimed) -> str:
 
         opened_branch = open_branch_round(session, tenant, year=int(item.key))
         return f"已自动开启 {item.key} 年度党支部星级评定（{opened_branch.branches} 个党支部）"
+    if item.kind is DueKind.REMINDER:
+        from fivestar.reminders.sending import ReminderSkipped, send_reminder
+
+        try:
+            return send_reminder(session, tenant, item.key, base_url=base_url)
+        except ReminderSkipped as skipped:
+            raise _SkippedError(str(skipped)) from None
     raise _SkippedError(f"未知的计划任务类型 {item.kind}")
