@@ -11,6 +11,7 @@ was made.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any
@@ -44,7 +45,7 @@ from fivestar.tenants.models import Tenant
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BATCH = 500
 # Cell text is never turned into formulas or links: a name beginning with "=" stays a name.
-_WORKBOOK_OPTIONS = {
+WORKBOOK_OPTIONS = {
     "constant_memory": True,
     "strings_to_formulas": False,
     "strings_to_urls": False,
@@ -61,7 +62,7 @@ class ExportHeader:
     generated: str
 
 
-def _header(
+def export_header(
     session: Session, tenant: Tenant, member_round: MemberRound, scope: str
 ) -> ExportHeader:
     zone = ZoneInfo(tenant.timezone)
@@ -74,7 +75,7 @@ def _header(
     )
 
 
-def _write_about(workbook: Any, header: ExportHeader, title: str, formats: dict[str, Any]) -> None:
+def write_about(workbook: Any, header: ExportHeader, title: str, formats: dict[str, Any]) -> None:
     sheet = workbook.add_worksheet(_("说明"))
     sheet.set_column(0, 0, 14)
     sheet.set_column(1, 1, 48)
@@ -91,7 +92,7 @@ def _write_about(workbook: Any, header: ExportHeader, title: str, formats: dict[
         sheet.write_string(index, 1, value)
 
 
-def _formats(workbook: Any) -> dict[str, Any]:
+def workbook_formats(workbook: Any) -> dict[str, Any]:
     return {
         "title": workbook.add_format({"bold": True, "font_size": 14}),
         "bold": workbook.add_format({"bold": True}),
@@ -159,13 +160,6 @@ def _final_scores(session: Session, fields: list[core.ScoreField], ids: list[int
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
-def _hundredths(sheet: Any, row: int, col: int, value: int | None, fmt: Any) -> None:
-    if value is None:
-        sheet.write_blank(row, col, None)
-    else:
-        sheet.write_number(row, col, int(value) / 100, fmt)
-
-
 def write_results(
     session: Session,
     out: IO[bytes] | str,
@@ -174,13 +168,15 @@ def write_results(
     *,
     round_branch: RoundBranch | None = None,
     batch: int = BATCH,
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Write the round's results (one branch's, or every branch's) as a workbook to `out`;
-    returns the number of member rows written."""
+    returns the number of member rows written. `progress`, if given, is called with the rows
+    written so far after each batch (the report jobs record it; fivestar.reports.jobs)."""
     rules = core.round_rules(session, member_round)
     fields = core.score_fields(rules)
     scope = round_branch.branch.name if round_branch is not None else _("全部支部")
-    header = _header(session, tenant, member_round, scope)
+    header = export_header(session, tenant, member_round, scope)
     period = member_round.period_key
     below = rules.member.below_label
     disqualifiers = {d.key: d.label for d in rules.member.disqualifiers}
@@ -211,9 +207,9 @@ def write_results(
     )
     if round_branch is not None:
         stmt = stmt.where(Evaluation.round_branch_id == round_branch.id)
-    workbook = xlsxwriter.Workbook(out, _WORKBOOK_OPTIONS)
-    formats = _formats(workbook)
-    _write_about(workbook, header, _("党员星级评定结果"), formats)
+    workbook = xlsxwriter.Workbook(out, WORKBOOK_OPTIONS)
+    formats = workbook_formats(workbook)
+    write_about(workbook, header, _("党员星级评定结果"), formats)
     sheet = workbook.add_worksheet(_("评定结果"))
     headings = result_headers(rules)
     sheet.set_column(0, 2, 16)
@@ -231,38 +227,46 @@ def write_results(
     # every row).
     empty: tuple[Any, ...] = (None,) * (len(fields) + 1)
     cap_hundredths = int(cap * 100) if cap is not None else None
+    # The loop runs once per member (100,000 in a large district): methods and formats are bound
+    # once, and blank cells are not written at all (XlsxWriter skips a blank without a format).
+    write_string, write_number = sheet.write_string, sheet.write_number
+    score_format = formats["score"]
+    bonus_col = first_score + len(fields)
     for rows in session.execute(stmt).partitions():
         scores = _final_scores(session, fields, [row.id for row in rows])
         for row in rows:
             written += 1
             r = written
             mine = scores.get(row.id, empty)
-            sheet.write_string(r, 0, period)
-            sheet.write_string(r, 1, row.parent_name or "")
-            sheet.write_string(r, 2, row.branch_name)
-            sheet.write_string(r, 3, row.member_no)
-            sheet.write_string(r, 4, row.name)
-            col = first_score
-            for value in mine[:-1]:
-                _hundredths(sheet, r, col, value, formats["score"])
-                col += 1
+            write_string(r, 0, period)
+            write_string(r, 1, row.parent_name or "")
+            write_string(r, 2, row.branch_name)
+            write_string(r, 3, row.member_no)
+            write_string(r, 4, row.name)
+            for col, value in enumerate(mine[:-1], first_score):
+                if value is not None:
+                    write_number(r, col, int(value) / 100, score_format)
             bonus = mine[-1]
-            if bonus is not None and cap_hundredths is not None:
-                bonus = min(int(bonus), cap_hundredths)  # as the rule engine applies it
-            _hundredths(sheet, r, col, bonus, formats["score"])
-            _write_number(sheet, r, col + 1, row.total, formats["score"])
+            if bonus is not None:
+                if cap_hundredths is not None:
+                    bonus = min(int(bonus), cap_hundredths)  # as the rule engine applies it
+                write_number(r, bonus_col, int(bonus) / 100, score_format)
+            if row.total is not None:
+                write_number(r, bonus_col + 1, float(row.total), score_format)
             level_key = (row.level, row.rated, bool(row.disqualifier))
             level_text = level_texts.get(level_key)
             if level_text is None:
                 level_text = level_texts[level_key] = member_level_text(row.level, row.rated, row.disqualifier, below)
-            sheet.write_string(r, col + 2, level_text)
+            write_string(r, bonus_col + 2, level_text)
             reason = ""
             if row.disqualifier:
                 reason = disqualifiers.get(row.disqualifier, row.disqualifier)
                 if row.disqualifier_note:
                     reason = f"{reason}：{row.disqualifier_note}"
-            sheet.write_string(r, col + 3, reason)
-            sheet.write_string(r, col + 4, self_labels[row.self_state])
+            write_string(r, bonus_col + 3, reason)
+            write_string(r, bonus_col + 4, self_labels[row.self_state])
+        if progress is not None:
+            progress(written)
     workbook.close()
     return written
 
@@ -274,11 +278,11 @@ def write_five_star(
     session: Session, out: IO[bytes] | str, tenant: Tenant, principal: Principal, member_round: MemberRound
 ) -> int:
     """The five-star members of every branch that reported, as one table."""
-    header = _header(session, tenant, member_round, _("已上报的支部"))
+    header = export_header(session, tenant, member_round, _("已上报的支部"))
     rows = five_star_rows(session, principal, member_round)
-    workbook = xlsxwriter.Workbook(out, _WORKBOOK_OPTIONS)
-    formats = _formats(workbook)
-    _write_about(workbook, header, _("五星党员名单"), formats)
+    workbook = xlsxwriter.Workbook(out, WORKBOOK_OPTIONS)
+    formats = workbook_formats(workbook)
+    write_about(workbook, header, _("五星党员名单"), formats)
     sheet = workbook.add_worksheet(_("五星党员"))
     headings = [_("序号"), _("姓名"), _("党员编号"), _("支部"), _("上级组织"), _("总分")]
     sheet.set_column(0, 0, 6)
@@ -375,10 +379,15 @@ def generated_stamp(tenant: Tenant) -> str:
 
 
 __all__ = [
+    "WORKBOOK_OPTIONS",
     "XLSX_MIMETYPE",
+    "ExportHeader",
     "export_filename",
+    "export_header",
     "notice_pdf",
     "result_headers",
+    "workbook_formats",
+    "write_about",
     "write_five_star",
     "write_results",
 ]
