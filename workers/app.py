@@ -21,7 +21,12 @@ from fivestar.config import Settings, load_settings
 DEFAULT_QUEUE = "default"
 REPORTS_QUEUE = "reports"
 TICK_TASK = "fivestar.tick"
+#: The default tick interval; `FIVESTAR_TICK_SECONDS` (Settings.tick_seconds) overrides it.
 TICK_SECONDS = 60.0
+#: RedBeat's keys (schedule, entries, lock) start with this, after FIVESTAR_REDIS_KEY_PREFIX.
+REDBEAT_KEY_PREFIX = "fivestar:redbeat:"
+#: The longest beat sleeps between looks at its schedule; it renews the RedBeat lock each time.
+BEAT_MAX_LOOP_SECONDS = 30.0
 
 
 def configure(app: Celery, settings: Settings) -> None:
@@ -62,19 +67,64 @@ def configure(app: Celery, settings: Settings) -> None:
             # (celery#1604, #6438: crontab has no per-entry time zone and a history of DST bugs).
             "fivestar-minute-tick": {
                 "task": TICK_TASK,
-                "schedule": TICK_SECONDS,
-                # A tick nobody consumed within the minute is worthless: the next one does the
+                "schedule": settings.tick_seconds,
+                # A tick nobody consumed within its interval is worthless: the next one does the
                 # same sweep. Without this a stopped worker finds an hour of ticks queued.
-                "options": {"queue": DEFAULT_QUEUE, "expires": TICK_SECONDS - 5},
+                "options": {"queue": DEFAULT_QUEUE, "expires": tick_expiry(settings.tick_seconds)},
             },
         },
     )
+    if is_redis(settings.resolved_broker_url):
+        configure_redbeat(app, settings)
+
+
+def tick_expiry(tick_seconds: float) -> float:
+    """How long a tick message may wait: the interval less 5 s (9/10 of a test's short interval)."""
+    return max(tick_seconds - 5.0, tick_seconds * 0.9)
+
+
+def is_redis(broker_url: str) -> bool:
+    return broker_url.startswith(("redis://", "rediss://"))
+
+
+def configure_redbeat(app: Celery, settings: Settings) -> None:
+    """Production beat: RedBeat keeps the schedule in Redis behind a lock that one beat holds.
+
+    A second beat (a standby, or one started by mistake) blocks in `beat_init` until the lock is
+    free, so ticks are never sent twice as often; if the holder dies without releasing it, the
+    lock expires after `beat_lock_timeout` and a standby takes over. The embedded default (the
+    file-system broker of `fivestar demo`) keeps Celery's stock file-based scheduler.
+
+    Every RedBeat option is set explicitly: RedBeat 2.4 warns (and 2.5 stops) falling back to the
+    broker's URL and transport options.
+    """
+    prefix = settings.redis_key_prefix + REDBEAT_KEY_PREFIX
+    loop = max(1.0, min(BEAT_MAX_LOOP_SECONDS, settings.tick_seconds, settings.beat_lock_timeout / 3))
+    app.conf.update(
+        beat_scheduler="redbeat.RedBeatScheduler",
+        beat_max_loop_interval=loop,
+        redbeat_redis_url=settings.resolved_broker_url,
+        # Passed to the redis client; `retry_period` makes beat ride out a short Redis restart.
+        redbeat_redis_options={"socket_timeout": 5, "socket_connect_timeout": 5, "retry_period": 30},
+        redbeat_key_prefix=prefix,
+        redbeat_lock_key=prefix + "lock",
+        redbeat_lock_timeout=settings.beat_lock_timeout,
+    )
+    # Connect RedBeat's `beat_init` handler (it takes the lock, blocking) before workers.signals
+    # connects its own: receivers run in connection order, so a beat announces itself ready
+    # (FIVESTAR_BEAT_READY_FILE) only once it holds the lock.
+    import redbeat.schedulers  # noqa: F401
 
 
 def create_celery(settings: Settings | None = None) -> Celery:
     """A configured Celery app; `app` below is the one `celery -A workers` finds."""
     settings = settings or load_settings()
-    celery = Celery("fivestar", include=["workers.tasks"], task_cls="workers.base:FivestarTask", set_as_current=True)
+    celery = Celery(
+        "fivestar",
+        include=["workers.tasks", "workers.reports", "workers.exports"],
+        task_cls="workers.base:FivestarTask",
+        set_as_current=True,
+    )
     configure(celery, settings)
     celery.fivestar_settings = settings  # type: ignore[attr-defined]
     return celery

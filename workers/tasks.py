@@ -8,13 +8,16 @@ with the web side and must not change.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 from typing import Any
 
 from fivestar.db import utcnow
+from fivestar.exports.sweep import SWEEP_TASK as EXPORTS_SWEEP_TASK
 from fivestar.outbox.delivery import deliver_due
+from fivestar.reports.jobs.service import SWEEP_TASK as REPORTS_SWEEP_TASK
 from fivestar.scheduling.runner import run_due
-from workers.app import DEFAULT_QUEUE, TICK_TASK, app
+from workers.app import DEFAULT_QUEUE, REPORTS_QUEUE, TICK_TASK, app
 from workers.base import FivestarTask
 
 log = logging.getLogger(__name__)
@@ -25,7 +28,7 @@ RUN_DUE_TASK = "fivestar.run_due"
 #: What every minute tick sends. Later features add their sweeps here (opening due rounds, step
 #: deadlines, reminders, scheduled exports): each is a task that claims due *rows* with a
 #: conditional update, so a repeated or redelivered tick changes nothing.
-TICK_FANOUT: tuple[str, ...] = (RUN_DUE_TASK, DELIVER_OUTBOX_TASK)
+TICK_FANOUT: tuple[str, ...] = (RUN_DUE_TASK, DELIVER_OUTBOX_TASK, REPORTS_SWEEP_TASK, EXPORTS_SWEEP_TASK)
 
 
 @app.task(name=TICK_TASK, bind=True)
@@ -39,7 +42,7 @@ def tick(self: FivestarTask) -> dict[str, Any]:
     now = utcnow()
     queue = _own_queue(self)
     for name in TICK_FANOUT:
-        self.app.send_task(name, queue=queue)
+        self.app.send_task(name, queue=_sweep_queue(name, queue))
     log.info("tick %s: sent %s", now.isoformat(timespec="seconds"), ", ".join(TICK_FANOUT))
     return {"at": now.isoformat(), "sent": list(TICK_FANOUT)}
 
@@ -51,11 +54,21 @@ def deliver_outbox(self: FivestarTask, limit: int = 100) -> Any:
     Enqueued by the web side after it commits mail, and by every tick as a sweep: a message the
     broker lost is still sent within a minute, and a duplicate message finds nothing due.
     """
-    report = deliver_due(self.session_factory, self.settings, limit=limit)
+    stuck_after = dt.timedelta(seconds=self.settings.claim_timeout_seconds)
+    report = deliver_due(self.session_factory, self.settings, limit=limit, stuck_after=stuck_after)
     if not report.aborted and report.claimed + report.skipped >= limit:
         # A full batch: there may be more due now; continue at once rather than in a minute.
         self.app.send_task(DELIVER_OUTBOX_TASK, kwargs={"limit": limit}, queue=_own_queue(self))
     return dataclasses.asdict(report)
+
+
+#: Sweeps that wait on the network (an HTTPS or SFTP export can take minutes): from the default
+#: queue they go to the reports queue, so a slow receiver never delays reminders (design.md §6).
+SLOW_SWEEPS = frozenset({EXPORTS_SWEEP_TASK})
+
+
+def _sweep_queue(name: str, tick_queue: str) -> str:
+    return REPORTS_QUEUE if tick_queue == DEFAULT_QUEUE and name in SLOW_SWEEPS else tick_queue
 
 
 def _own_queue(task: FivestarTask) -> str:
@@ -71,7 +84,15 @@ def run_due_items(self: FivestarTask, limit: int = 50) -> Any:
     Sent by every tick. A duplicate or redelivered message finds the rows already claimed or done,
     and the effects are unique in the database, so nothing happens twice.
     """
-    report = run_due(self.session_factory, limit=limit)
+    report = run_due(
+        self.session_factory,
+        limit=limit,
+        base_url=self.settings.base_url,
+        stuck_after=dt.timedelta(seconds=self.settings.claim_timeout_seconds),
+    )
     if report.claimed + report.skipped >= limit:
         self.app.send_task(RUN_DUE_TASK, kwargs={"limit": limit}, queue=_own_queue(self))
+    if report.done:
+        # Reminders wrote outbox messages: deliver them now rather than at the next tick.
+        self.app.send_task(DELIVER_OUTBOX_TASK, queue=_own_queue(self))
     return dataclasses.asdict(report)

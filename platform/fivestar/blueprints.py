@@ -15,15 +15,20 @@ from fivestar.branch_rounds.committee_views import branch_rounds_bp, org_review_
 from fivestar.branch_rounds.publication_views import stars_bp
 from fivestar.branch_rounds.rating_views import branch_rating_bp
 from fivestar.demo.views import demo_bp
+from fivestar.exports.views import exports_bp
 from fivestar.home.views import home_bp
 from fivestar.imports.views import imports_bp
+from fivestar.inbox.views import inbox_bp
 from fivestar.member_rounds.branch_views import branch_round_bp
 from fivestar.member_rounds.committee_views import rounds_bp
 from fivestar.member_rounds.member_views import desk_card_bp, honour_bp, my_ratings_bp, self_assessment_bp
 from fivestar.member_rounds.notice_views import notice_bp
+from fivestar.notify.webhook_views import webhooks_bp
 from fivestar.ops.views import ops_bp
 from fivestar.orgs.views import orgs_bp
 from fivestar.people.views import people_bp
+from fivestar.reports.jobs.views import reports_bp
+from fivestar.scheduling.views import schedule_bp
 from fivestar.tenants.views import rules_bp
 
 TENANT_BLUEPRINTS: list[Blueprint] = [
@@ -49,6 +54,11 @@ TENANT_BLUEPRINTS: list[Blueprint] = [
     stars_bp,
     deliberation_bp,
     vote_bp,
+    reports_bp,
+    webhooks_bp,
+    inbox_bp,
+    schedule_bp,
+    exports_bp,
 ]
 PLATFORM_BLUEPRINTS: list[Blueprint] = [ops_bp]
 

@@ -36,7 +36,16 @@ def transport_options(settings: Settings) -> dict[str, Any]:
     if url.startswith(("redis://", "rediss://")):
         # Long waits are rows in the database, never countdowns: this timeout only bounds how
         # long an unacknowledged message waits before redelivery after a worker dies.
-        return {"visibility_timeout": 3600, "socket_timeout": 5, "socket_connect_timeout": 5}
+        options: dict[str, Any] = {
+            "visibility_timeout": settings.broker_visibility_timeout,
+            "socket_timeout": 5,
+            "socket_connect_timeout": 5,
+        }
+        if settings.redis_key_prefix:
+            # kombu prefixes every key it writes (queues, bindings, unacked messages, pidbox), so
+            # instances sharing one Redis never see each other's messages.
+            options["global_keyprefix"] = settings.redis_key_prefix
+        return options
     return {}
 
 

@@ -49,12 +49,45 @@ class Settings(BaseSettings):
     session_hours: int = Field(default=12, ge=1, le=24 * 30)
     invitation_days: int = Field(default=7, ge=1, le=60)
     max_upload_mb: int = Field(default=20, ge=1, le=500)
+    # Days a generated report's file is kept for download before the sweep deletes it
+    # (fivestar.reports.jobs): reports hold personal data, so not forever.
+    report_keep_days: int = Field(default=7, ge=1, le=365)
+    # A report being generated writes a heartbeat every 2,000 rows (seconds apart). One whose
+    # heartbeat is older than this lost its worker: the tick's sweep gives it to another worker (or
+    # fails it after its attempts). The fault tests, which kill workers, set a few seconds.
+    report_stuck_seconds: int = Field(default=300, ge=5, le=3600)
     default_locale: Literal["zh", "en"] = "zh"
     default_timezone: str = "Asia/Shanghai"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # The production topology (ops/README.md). Beat's platform-wide tick: due times are rows, so a
+    # shorter tick only makes them happen sooner after their instant (tests use 1–2 s).
+    tick_seconds: float = Field(default=60.0, ge=1, le=3600)
+    # How long a claimed row (an outbox message being sent, a due item being performed) may stay
+    # claimed before a sweep decides its worker died and gives it back (counting an attempt).
+    # Every effect is idempotent, so a shorter value only risks a harmless second run.
+    claim_timeout_seconds: int = Field(default=600, ge=2, le=86400)
+    # Redis only: how long an unacknowledged message waits before the broker redelivers it
+    # (a worker that died while holding it). Long waits are rows, never countdowns (design.md §6).
+    broker_visibility_timeout: int = Field(default=3600, ge=5, le=86400)
+    # Prepended to every Redis key the broker and RedBeat write, so several instances (or test
+    # runs) can share one Redis without taking each other's messages or beat lock.
+    redis_key_prefix: str = Field(default="", max_length=64, pattern=r"^[A-Za-z0-9_.:-]*$")
+    # Seconds RedBeat's lock outlives its holder: a standby beat takes over at most this long
+    # after the beat holding it died (the holder renews it on every loop).
+    beat_lock_timeout: int = Field(default=150, ge=10, le=3600)
+    # Reverse proxies in front of gunicorn that append to X-Forwarded-For (and set -Proto): the web
+    # app then sees the client's address (login throttling, ballots) instead of the proxy's.
+    proxy_hops: int = Field(default=0, ge=0, le=5)
     # The demo's fast calendar: a clock offset kept in the database that anyone logged in can move
     # forward (never in production).
     demo_clock: bool = False
+    # Hosts group-robot webhooks may be sent to (comma-separated): the SSRF guard of
+    # fivestar.notify.webhooks. Plain http is allowed only to 127.0.0.1, and only when listed here.
+    webhook_hosts: str = "qyapi.weixin.qq.com,oapi.dingtalk.com"
+    # Hosts reports may be sent to upward (fivestar.exports: HTTPS endpoints and SFTP servers of
+    # superior committees), comma-separated; empty allows none (e-mail needs no entry). The same
+    # SSRF guard as webhook_hosts: plain http only to a listed 127.0.0.1.
+    export_hosts: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -80,6 +113,16 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("webhook_hosts", "export_hosts")
+    @classmethod
+    def _plain_host_names(cls, value: str) -> str:
+        hosts = [part.strip().lower() for part in value.split(",") if part.strip()]
+        for host in hosts:
+            plain = all(char.isascii() and (char.isalnum() or char in ".-") for char in host)
+            if not plain or host.startswith((".", "-")):
+                raise ValueError(f"{host!r} is not a plain host name (no scheme, port, path or wildcard)")
+        return ",".join(hosts)
 
     @model_validator(mode="after")
     def _production_needs_secrets(self) -> Settings:
@@ -131,6 +174,16 @@ class Settings(BaseSettings):
             key_file.write_text(secrets.token_urlsafe(48), encoding="utf-8")
             key_file.chmod(0o600)
         return key_file.read_text(encoding="utf-8").strip()
+
+    @cached_property
+    def webhook_host_set(self) -> frozenset[str]:
+        """The lower-case host names of `webhook_hosts`."""
+        return frozenset(host for host in self.webhook_hosts.split(",") if host)
+
+    @property
+    def export_host_set(self) -> frozenset[str]:
+        """The lower-case host names of `export_hosts` (a property, not cached: tests copy settings)."""
+        return frozenset(host for host in self.export_hosts.split(",") if host)
 
     @property
     def is_production(self) -> bool:

@@ -16,6 +16,8 @@ from fivestar.branch_rounds.models import (
 )
 from fivestar.db import Base
 from fivestar.demo.models import DemoClock
+from fivestar.exports.models import ExportDelivery, ExportTarget
+from fivestar.inbox.models import Notice
 from fivestar.member_rounds.models import (
     Evaluation,
     EvaluationScore,
@@ -26,9 +28,11 @@ from fivestar.member_rounds.models import (
     RoundBranch,
     TalkRecord,
 )
+from fivestar.notify.webhooks import Webhook
 from fivestar.orgs.models import Organisation
 from fivestar.outbox.models import OutboxMessage
 from fivestar.people.models import Member
+from fivestar.reports.jobs.models import ReportJob
 from fivestar.scheduling.models import DueItem
 from fivestar.tenants.models import RuleSetVersion, Tenant
 
@@ -48,10 +52,13 @@ __all__ = [
     "Evaluation",
     "EvaluationScore",
     "EvidenceFile",
+    "ExportDelivery",
+    "ExportTarget",
     "Invitation",
     "Member",
     "MemberRound",
     "Mentorship",
+    "Notice",
     "Objection",
     "Operator",
     "Organisation",
@@ -60,9 +67,11 @@ __all__ = [
     "QuarterlyReview",
     "RatingAnswer",
     "Rectification",
+    "ReportJob",
     "RoleGrant",
     "RoundBranch",
     "RuleSetVersion",
     "TalkRecord",
     "Tenant",
+    "Webhook",
 ]

@@ -199,9 +199,15 @@ def test_demo_east_has_last_years_branch_rating_with_one_branch_to_go(session: S
 
     east = _tenant(session, SLUGS[0])
     with tenant_context(east.id):
-        rounds = list(session.scalars(select(BranchRound)))
-        assert [r.state for r in rounds] == [BranchRoundState.OPEN]
-        steps = dict(session.execute(select(BranchRating.branch_id, BranchRating.step)).all())
+        rounds = list(session.scalars(select(BranchRound).order_by(BranchRound.year)))
+        # The year before last, finalised (the public page and the export upward have it), and last year, open.
+        assert [(r.year, r.state) for r in rounds] == [
+            (rounds[1].year - 1, BranchRoundState.FINALISED), (rounds[1].year, BranchRoundState.OPEN)]
+        finalised = dict(session.execute(select(BranchRating.branch_id, BranchRating.step)
+                                         .where(BranchRating.round_id == rounds[0].id)).all())
+        assert set(finalised.values()) == {RatingStep.DECIDED}
+        steps = dict(session.execute(select(BranchRating.branch_id, BranchRating.step)
+                                     .where(BranchRating.round_id == rounds[1].id)).all())
         rated = set(session.scalars(select(Organisation.id).where(Organisation.kind == OrgKind.BRANCH)))
         secretary_branch = session.scalar(
             select(RoleGrant.organisation_id)
@@ -211,3 +217,40 @@ def test_demo_east_has_last_years_branch_rating_with_one_branch_to_go(session: S
     assert steps[secretary_branch] is RatingStep.RECOMMEND
     assert {step for branch, step in steps.items() if branch != secretary_branch} == {RatingStep.DECIDED}
     assert set(steps) == rated  # every branch, not the retirees'
+
+
+def test_demo_west_opens_the_period_just_past_by_itself(app: Any, session: Session, seeded: dict[str, Any]) -> None:
+    """demo-west's rules open member rounds by themselves, and the seed plants the opening of the
+    period just past 90 s ahead: the worker's sweep opens it without a click."""
+    import datetime as dt
+
+    from fivestar import clock
+    from fivestar.member_rounds.models import MemberRound
+    from fivestar.scheduling.models import DueItem, DueKind, DueState
+    from fivestar.scheduling.runner import run_due
+
+    west = _tenant(session, SLUGS[1])
+    with tenant_context(west.id):
+        planted = session.scalar(select(DueItem).where(DueItem.kind == DueKind.OPEN_MEMBER_ROUND))
+        assert planted is not None and planted.state is DueState.PENDING
+        assert dt.timedelta(seconds=30) < planted.due_at - clock.now() <= dt.timedelta(seconds=90)
+        key = planted.key
+    factory = app.extensions["fivestar.sessionmaker"]
+    at = planted.due_at + dt.timedelta(seconds=1)
+    with clock.frozen(at):
+        run_due(factory, now=at)
+    session.expire_all()
+    with tenant_context(west.id):
+        assert list(session.scalars(select(MemberRound.period_key))) == [key]
+        assert session.scalar(select(DueItem.state).where(DueItem.key == key)) is DueState.DONE
+
+
+def test_demo_east_exports_its_finalised_branch_rating_upward(session: Session, seeded: dict[str, Any]) -> None:
+    """The export to the superior committee is configured, so the finalised year goes out by itself."""
+    from fivestar.exports.models import ExportTarget
+
+    east = _tenant(session, SLUGS[0])
+    with tenant_context(east.id):
+        targets = list(session.scalars(select(ExportTarget)))
+    assert [(t.method.value, t.destination, t.trigger.value) for t in targets] == [
+        ("email", "zuzhibu.demo-east@example.org", "on_finalise")]

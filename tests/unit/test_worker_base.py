@@ -122,4 +122,11 @@ def test_the_real_app_keeps_delivery_guarantees(tmp_path: Path) -> None:
     assert conf["queues"] == ["default", "reports"]
     assert conf["control"] == str(tmp_path / "broker" / "control")
     assert conf["beat"] == {"fivestar-minute-tick": "fivestar.tick"}
-    assert conf["tasks"] == ["fivestar.deliver_outbox", "fivestar.tick"]
+    assert conf["tasks"] == [
+        "fivestar.deliver_outbox",
+        "fivestar.exports.sweep",
+        "fivestar.reports.generate",
+        "fivestar.reports.sweep",
+        "fivestar.run_due",
+        "fivestar.tick",
+    ]

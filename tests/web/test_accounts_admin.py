@@ -446,5 +446,5 @@ def test_outbox_page_shows_delivery_and_resends_failures(
     assert bad.state is DeliveryState.PENDING and bad.attempts == 0
     assert enqueued == ["fivestar.deliver_outbox"]
     again = admin.post(url(tenant, f"/outbox/{ok.id}/resend"))
-    assert again.status_code == 400 and "只有发送失败的邮件" in again.get_data(as_text=True)
+    assert again.status_code == 400 and "只有发送失败的消息" in again.get_data(as_text=True)
     assert "outbox.resend" in audit_actions(session, tenant)

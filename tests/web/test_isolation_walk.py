@@ -69,6 +69,11 @@ PARAM_KINDS: dict[str, str] = {
     "evidence_id": "evidence_file",  # 荐星 evidence files (B has one: see `_b_has_evidence`)
     "branch_round_id": "branch_round",  # the committee's pages of a year's branch rating
     "review_id": "quarterly_review",  # 一季一小评 (B has one: see `_b_has_quarterly_review`)
+    "job_id": "report_job",  # 报表 (B has a finished one: see `_b_has_report_job`)
+    "webhook_id": "webhook",  # 群机器人 (B has one: see `_b_has_webhook`)
+    "notice_id": "inbox_notice",  # 站内消息 (B's secretary has one: see `_b_has_notice`)
+    "target_id": "export_target",  # 上报上级 (B has one, with a failed delivery: see `_b_has_export`)
+    "delivery_id": "export_delivery",
 }
 
 # Kind -> how to find B's objects of that kind (several values: each is walked).
@@ -112,6 +117,11 @@ B_OBJECTS: dict[str, Callable[[Session, dict[str, Any]], list[Any]]] = {
         )
     ),
     "quarterly_review": lambda session, b: [b["quarterly_review"].id],
+    "report_job": lambda session, b: [b["report_job"].id],
+    "webhook": lambda session, b: [b["webhook"].id],
+    "inbox_notice": lambda session, b: [b["notice"].id],
+    "export_target": lambda session, b: [b["export_target"].id],
+    "export_delivery": lambda session, b: [b["export_delivery"].id],
 }
 
 # District B's names, all different from A's (two_tenants gives both the same names; the codes and
@@ -239,6 +249,10 @@ def districts(two_tenants: dict[str, Any], session: Session) -> dict[str, Any]:
     _open_branch_rounds(session, a, b)
     _b_has_evidence(session, b)
     _b_has_quarterly_review(session, b)
+    _b_has_report_job(session, b)
+    _b_has_webhook(session, b)
+    _b_has_notice(session, b)
+    _b_has_export(session, b)
     _b_on_public_notice(session, b)
     return {"a": a, "b": b}
 
@@ -322,8 +336,87 @@ def _b_has_quarterly_review(session: Session, b: dict[str, Any]) -> None:
         session.flush()
 
 
+def _b_has_notice(session: Session, b: dict[str, Any]) -> None:
+    """An in-app notice in the inbox of district B's secretary (delivered from B's outbox message)."""
+    from fivestar.inbox.models import Notice
+
+    with tenant_context(b["tenant"].id):
+        b["notice"] = Notice(account_id=b["secretary"].id, outbox_message_id=b["outbox"].id,
+                             title="乙区提醒", body="乙区提醒正文", link="/")
+        session.add(b["notice"])
+        session.flush()
+
+
+def _b_has_webhook(session: Session, b: dict[str, Any]) -> None:
+    """A group robot of district B on its branch (the walk must be refused before anything is
+    decrypted or sent, so the stored token need not be a real one)."""
+    from fivestar.notify.webhooks import Webhook, WebhookKind
+
+    with tenant_context(b["tenant"].id):
+        b["webhook"] = Webhook(
+            organisation_id=b["branch"].id,
+            name=B_WEBHOOK_NAME,
+            kind=WebhookKind.WECOM,
+            url_encrypted="not-a-token",
+            created_by=B_MEMBER_NAMES[0],
+        )
+        session.add(b["webhook"])
+        session.flush()
+
+
+B_WEBHOOK_NAME = "乙区审计通知群"
+B_EXPORT_NAME = "乙区报市委组织部"
+
+
+def _b_has_export(session: Session, b: dict[str, Any]) -> None:
+    """An export target of district B with a failed delivery of its member round (the walk must be
+    refused before anything is decrypted, resent or sent)."""
+    from fivestar.exports.models import ExportDelivery, ExportMethod, ExportState, ExportTarget, ExportTrigger
+    from fivestar.reports.jobs.models import ReportFormat, ReportKind
+
+    with tenant_context(b["tenant"].id):
+        b["export_target"] = ExportTarget(
+            name=B_EXPORT_NAME, report_kind=ReportKind.MEMBER_RESULTS, report_format=ReportFormat.XLSX,
+            method=ExportMethod.EMAIL, destination="b-superior@example.test", trigger=ExportTrigger.ON_FINALISE,
+            created_by=B_MEMBER_NAMES[0],
+        )
+        session.add(b["export_target"])
+        session.flush()
+        round_id = session.scalar(select(MemberRound.id).order_by(MemberRound.id).limit(1))
+        assert round_id is not None
+        b["export_delivery"] = ExportDelivery(
+            target_id=b["export_target"].id, trigger=ExportTrigger.ON_FINALISE, round_type="member",
+            round_id=round_id, round_key="2026Q1", state=ExportState.FAILED, attempts=8,
+            last_error="乙区接收服务器拒绝",
+        )
+        session.add(b["export_delivery"])
+        session.flush()
+
+
+def _b_has_report_job(session: Session, b: dict[str, Any]) -> None:
+    """A finished report of district B (the row is enough: the walk must be refused before any file
+    is looked for); its title carries one of B's names, so a list that showed it would leak."""
+    from fivestar.reports.jobs.models import JobState, ReportFormat, ReportJob, ReportKind
+
+    with tenant_context(b["tenant"].id):
+        round_id = session.scalar(select(MemberRound.id).order_by(MemberRound.id).limit(1))
+        b["report_job"] = ReportJob(
+            kind=ReportKind.MEMBER_RESULTS,
+            format=ReportFormat.XLSX,
+            parameters={"round_id": round_id},
+            title=f"{B_NAMES['branch']}评定结果",
+            state=JobState.DONE,
+            progress=100,
+            requested_by=B_MEMBER_NAMES[0],
+            file_key="b" * 48,
+            filename="乙区报表.xlsx",
+        )
+        session.add(b["report_job"])
+        session.flush()
+
+
 def _distinctive_b_names(b: dict[str, Any]) -> list[str]:
-    return [*B_NAMES.values(), *B_MEMBER_NAMES, b["root"].name, b["tenant"].name]
+    return [*B_NAMES.values(), *B_MEMBER_NAMES, b["root"].name, b["tenant"].name, B_WEBHOOK_NAME, B_EXPORT_NAME]
 
 
 def _snapshot_b(session: Session, tenant_id: int) -> dict[str, list[tuple[Any, ...]]]:

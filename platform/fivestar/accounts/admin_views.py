@@ -2,7 +2,7 @@
 
 List and search accounts, create them (optionally for a member), invite by e-mail, grant and
 revoke roles, reset passwords (a temporary password shown once, or a link by e-mail), deactivate
-and reactivate; and the outbox page where the administrator sees what was mailed and resends what
+and reactivate; and the outbox page where the administrator sees what was sent (e-mail, in-app, robots) and resends what
 failed. Every page: load → `require(ACCOUNT_MANAGE)` → service → commit once → redirect or render.
 """
 
@@ -27,7 +27,7 @@ from fivestar.i18n import _, _l
 from fivestar.labels import choices, label
 from fivestar.orgs.models import Organisation
 from fivestar.outbox import services as outbox_services
-from fivestar.outbox.models import DeliveryState, OutboxMessage
+from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.people.models import Member
 from fivestar.web.session import db
 
@@ -40,6 +40,11 @@ STATE_LABELS = {
     DeliveryState.SENDING.value: _l("发送中"),
     DeliveryState.SENT.value: _l("已发送"),
     DeliveryState.FAILED.value: _l("发送失败"),
+}
+CHANNEL_LABELS = {
+    Channel.EMAIL.value: _l("电子邮件"),
+    Channel.INAPP.value: _l("站内消息"),
+    Channel.WEBHOOK.value: _l("群机器人"),
 }
 SCOPED_KINDS = (OrgKind.PARTY_COMMITTEE, OrgKind.GENERAL_BRANCH, OrgKind.BRANCH, OrgKind.RETIREE_BRANCH)
 
@@ -424,6 +429,7 @@ def outbox() -> Any:
         state=state,
         states=list(DeliveryState),
         state_labels=STATE_LABELS,
+        channel_labels=CHANNEL_LABELS,
         page=page,
         pages=max(1, -(-total // PAGE_SIZE)),
         total=total,

@@ -49,6 +49,8 @@ class Action(StrEnum):
     BRANCH_RATE = "branch.rate"  # 荐星 and 议星: the branch committee rates its own branch
     BRANCH_FORWARD = "branch.forward"  # the 机关党委/党总支 above forwards or returns a branch's rating
     BRANCH_DECIDE = "branch.decide"  # 定星: the working committee decides levels (and comments 小评)
+    NOTIFY_MANAGE = "notify.manage"  # group robots (群机器人) and their secrets: tenant administrators only
+    EXPORT_MANAGE = "export.manage"  # reports sent upward (上报上级) and their secrets: tenant administrators only
 
 
 READ_ALL_ROLES = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})

@@ -87,6 +87,9 @@ class District:
     # those of the people who have a demo login (so a visitor can do theirs and walk on from there),
     # and last year's branch rating with every branch decided but the demo secretary's.
     running_round: bool = False
+    # Rules that open member rounds by themselves; the demo plants the opening of the period just
+    # past a minute and a half after seeding, as if the platform had been installed just before it.
+    opens_by_itself: bool = False
 
 
 PC, GB, BR = OrgKind.PARTY_COMMITTEE, OrgKind.GENERAL_BRANCH, OrgKind.BRANCH
@@ -143,6 +146,7 @@ DISTRICTS: tuple[District, ...] = (
         name="西城区直机关工委",
         member_prefix="XC",
         preferred_rules=("shizhi-110.toml", "zoucheng-public-weighted.toml"),
+        opens_by_itself=True,
         units=(
             Unit(
                 "区民政局机关党委",
@@ -309,6 +313,8 @@ def seed_demo(session: Session, *, today: dt.date | None = None) -> SeedReport:
 def _seed_district(session: Session, district: District, password_hash: str, today: dt.date) -> None:
     rng = random.Random(f"{SEED}:{district.slug}")
     rules_name, rules_toml = _rules_for(district)
+    if district.opens_by_itself:
+        rules_toml = rules_toml.replace("[schedule.member]\n", "[schedule.member]\nauto_open = true\n", 1)
     tenant = create_tenant(session, slug=district.slug, name=district.name, rules_toml=rules_toml)
     log.info("demo: created %s with rule set %s", district.slug, rules_name)
     with tenant_context(tenant.id):
@@ -319,7 +325,11 @@ def _seed_district(session: Session, district: District, password_hash: str, tod
         _seed_accounts(session, tenant.id, district.slug, units[0], branches[0], members, rng, password_hash)
         if district.running_round:
             _seed_running_round(session, tenant, rng)
+            _seed_branch_round(session, tenant, branches[0], rng, year=today.year - 2, finalise=True)
             _seed_branch_round(session, tenant, branches[0], rng)
+            _seed_export_target(session, tenant)
+        if district.opens_by_itself:
+            _plant_opening(session, tenant)
 
 
 def _seed_orgs(
@@ -578,18 +588,73 @@ def _seed_running_round(session: Session, tenant: Tenant, rng: random.Random) ->
     )
 
 
+# --- an export to the superior committee -------------------------------------------------------------
+
+
+EXPORT_ADDRESS = "zuzhibu.{slug}@example.org"
+
+
+def _seed_export_target(session: Session, tenant: Tenant) -> None:
+    """上报上级: every finalised branch rating goes to the (demo) district Party organisation
+    department by e-mail, as an Excel workbook — the finalised year at once, the next when the
+    visitor finalises it; both land in the demo's mail catcher."""
+    from fivestar.config import load_settings
+    from fivestar.exports.services import TargetInput, create_target
+
+    create_target(session, load_settings(), tenant.timezone, TargetInput(
+        name="区委组织部（演示）", report_kind="branch_levels", report_format="xlsx", method="email",
+        destination=EXPORT_ADDRESS.format(slug=tenant.slug), trigger="on_finalise",
+    ))
+
+
+# --- a round that opens by itself ---------------------------------------------------------------
+
+
+PLANTED_AFTER = dt.timedelta(seconds=90)
+
+
+def _plant_opening(session: Session, tenant: Tenant) -> None:
+    """A due row for the member round of the period just past, 90 s from now: the worker's sweep
+    opens it without anyone clicking (and the 日程 page shows it coming)."""
+    from fivestar import clock
+    from fivestar.member_rounds.opening import previous_period
+    from fivestar.scheduling.models import DueItem, DueKind
+    from fivestar.tenants.services import current_rules, version_rules
+
+    version = current_rules(session, tenant)
+    assert version is not None
+    period = previous_period(version_rules(version), clock.today_in(tenant.timezone))
+    session.add(DueItem(tenant_id=tenant.id, kind=DueKind.OPEN_MEMBER_ROUND, key=period.key,
+                        due_at=clock.now() + PLANTED_AFTER))
+    session.flush()
+
+
 # --- last year's branch rating, one branch still to go --------------------------------------------
 
 
-def _seed_branch_round(session: Session, tenant: Tenant, own_branch: Organisation, rng: random.Random) -> None:
+def _seed_branch_round(
+    session: Session, tenant: Tenant, own_branch: Organisation, rng: random.Random, *, year: int | None = None,
+    finalise: bool = False,
+) -> None:
     """Open last year's branch rating (deadlines a month and two months ahead) with every branch but
     `own_branch` (the demo secretary's) already scored, recommended and decided, so a visitor walks
-    one branch from 荐星 to the public page and the committee can finalise the year."""
+    one branch from 荐星 to the public page and the committee can finalise the year.
+
+    With `finalise`, the year before that instead: every branch decided (the demo secretary's one
+    strongly, so this year's one-level-a-year cap leaves it room) and the round finalised — what the
+    public page shows at first, and what the demo's export to the superior committee sends."""
     from sqlalchemy import insert
 
     from fivestar import clock
     from fivestar.branch_rounds.core import round_rules
-    from fivestar.branch_rounds.models import AnswerKind, BranchRating, CriterionScore, RatingAnswer, RatingStep
+    from fivestar.branch_rounds.models import (
+        AnswerKind,
+        BranchRating,
+        BranchRoundState,
+        CriterionScore,
+        RatingAnswer,
+        RatingStep,
+    )
     from fivestar.branch_rounds.opening import open_branch_round
     from fivestar.rules import BranchInput, evaluate_branch
 
@@ -597,7 +662,7 @@ def _seed_branch_round(session: Session, tenant: Tenant, own_branch: Organisatio
     opened = open_branch_round(
         session,
         tenant,
-        year=today.year - 1,
+        year=year if year is not None else today.year - 1,
         self_report_due=today + dt.timedelta(days=30),
         committee_due=today + dt.timedelta(days=60),
     )
@@ -607,9 +672,11 @@ def _seed_branch_round(session: Session, tenant: Tenant, own_branch: Organisatio
     answer_rows: list[dict[str, object]] = []
     now = clock.now()
     for rating in ratings:
-        if rating.branch_id == own_branch.id:
+        if rating.branch_id == own_branch.id and not finalise:
             continue
         strength = Decimal(rng.choice(("0.95", "0.92", "0.88", "0.84", "0.8", "0.74", "0.68")))
+        if rating.branch_id == own_branch.id:
+            strength = Decimal("0.95")
         scores: dict[str, dict[str, Decimal]] = {}
         for indicator in rules.branch.indicators:
             for criterion in indicator.criteria:
@@ -663,10 +730,16 @@ def _seed_branch_round(session: Session, tenant: Tenant, own_branch: Organisatio
         session.execute(insert(CriterionScore), score_rows)
     if answer_rows:
         session.execute(insert(RatingAnswer), answer_rows)
+    if finalise:
+        opened.round.state = BranchRoundState.FINALISED
+        opened.round.finalised_at = now
+        opened.round.decision_meeting_date = today
+        opened.round.decision_participants = "工委委员（演示数据）"
     session.flush()
     audit.record(
         session,
         "demo.branch_ratings",
         opened.round,
-        after={"decided": len(ratings) - 1, "left_for_the_demo": own_branch.name},
+        after={"decided": len(ratings) - (0 if finalise else 1), "finalised": finalise,
+               "left_for_the_demo": None if finalise else own_branch.name},
     )

@@ -1,13 +1,18 @@
-"""The demo clock's button, inside a tenant (where the demo's people are logged in).
+"""The demo's own pages, inside a tenant (where the demo's people are logged in): the clock's button
+and the mail catcher's inbox (every e-mail the demo sent, read from `<data>/mail/*.eml`).
 
-Registered for every app so the blueprint tree is the same everywhere, but it answers 404 unless
+Registered for every app so the blueprint tree is the same everywhere, but they answer 404 unless
 FIVESTAR_DEMO_CLOCK is on."""
 
 from __future__ import annotations
 
+import email
+import email.policy
+import re
+from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, request
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request
 from flask_login import current_user, login_required
 
 from fivestar.demo.clock import advance
@@ -34,3 +39,36 @@ def advance_clock() -> Any:
         db().commit()
         flash(_("演示时钟已快进 %(n)d 天。", n=days), "success")
     return redirect(_safe_next(request.form.get("next")))
+
+
+MAIL_SHOWN = 100
+MAIL_NAME = re.compile(r"^[0-9]{5}-[0-9a-f]{8}\.eml$")
+
+
+def _mail_folder() -> Path:
+    settings = current_app.config["FIVESTAR_SETTINGS"]
+    if not settings.demo_clock or current_user.is_operator:
+        abort(404)
+    return Path(settings.resolved_data_dir) / "mail"
+
+
+def _parse(path: Path) -> Any:
+    return email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+
+
+@demo_bp.get("/mail")
+@login_required
+def mail() -> Any:
+    """The demo's mail catcher: what the platform sent (invitations, reminders, result notices)."""
+    folder = _mail_folder()
+    name = request.args.get("n", "")
+    if name:
+        if not MAIL_NAME.match(name) or not (folder / name).is_file():
+            abort(404)
+        message = _parse(folder / name)
+        body = message.get_body(preferencelist=("plain",))
+        return render_template("demo/mail_message.html", message=message, name=name,
+                               text=body.get_content() if body is not None else "")
+    files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True)[:MAIL_SHOWN]
+    rows = [(path.name, _parse(path)) for path in files]
+    return render_template("demo/mail.html", rows=rows, folder=folder)

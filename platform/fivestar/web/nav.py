@@ -28,17 +28,27 @@ def _has_member_record(principal: Any) -> bool:
     return getattr(principal, "member_id", None) is not None
 
 
+def _tenant_wide_reader(principal: Any) -> bool:
+    """Reads every branch of the tenant (工委工作人员, 工委委员, 督查组): reports cover the whole tenant."""
+    return authorize(principal, Action.ROUND_VIEW)
+
+
 TENANT_NAV: list[NavItem] = [
     NavItem("tenant.home.index", _l("首页"), Action.TENANT_VIEW),
     NavItem("tenant.orgs.index", _l("组织"), Action.ORG_VIEW),
     NavItem("tenant.people.index", _l("党员"), Action.MEMBER_VIEW),
     NavItem("tenant.rounds.index", _l("党员评定"), Action.ROUND_VIEW),
     NavItem("tenant.branch_rounds.index", _l("支部评定"), Action.ROUND_VIEW),
+    NavItem("tenant.reports.index", _l("报表"), Action.ROUND_VIEW, visible=_tenant_wide_reader),
     NavItem("tenant.stars.public", _l("星级公布"), Action.TENANT_VIEW),
     NavItem("tenant.imports.index", _l("导入"), Action.MEMBER_IMPORT),
     NavItem("tenant.accounts.index", _l("账号"), Action.ACCOUNT_MANAGE),
+    NavItem("tenant.webhooks.index", _l("群机器人"), Action.NOTIFY_MANAGE),
     NavItem("tenant.rules.index", _l("评定规则"), Action.RULES_VIEW),
     NavItem("tenant.self_assessment.mine", _l("我的评定"), Action.TENANT_VIEW, visible=_has_member_record),
+    NavItem("tenant.inbox.index", _l("消息"), Action.TENANT_VIEW),
+    NavItem("tenant.schedule.index", _l("日程"), Action.ROUND_MANAGE),
+    NavItem("tenant.exports.index", _l("上报上级"), Action.EXPORT_MANAGE),
 ]
 
 

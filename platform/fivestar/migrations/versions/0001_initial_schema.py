@@ -71,7 +71,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_audit_events_tenant_time', ['tenant_id', 'occurred_at'], unique=False)
     op.create_table('due_items',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('kind', sa.Enum('open_member_round', 'open_branch_round', name='due_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('kind', sa.Enum('open_member_round', 'open_branch_round', 'reminder', name='due_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('key', sa.String(length=60), nullable=False),
     sa.Column('due_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('state', sa.Enum('pending', 'running', 'done', 'failed', name='due_state', native_enum=False, create_constraint=True, length=32), nullable=False),
@@ -89,6 +89,38 @@ def upgrade() -> None:
     with op.batch_alter_table('due_items', schema=None) as batch_op:
         batch_op.create_index('ix_due_items_due', ['state', 'due_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_due_items_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('export_targets',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('report_kind', sa.Enum('member_results', 'five_star', 'notice_lists', 'branch_levels', name='report_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('report_format', sa.Enum('xlsx', 'pdf', name='report_format', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('method', sa.Enum('email', 'https', 'sftp', name='export_method', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('destination', sa.String(length=500), nullable=False),
+    sa.Column('remote_dir', sa.String(length=300), nullable=True),
+    sa.Column('username', sa.String(length=100), nullable=True),
+    sa.Column('host_key', sa.Text(), nullable=True),
+    sa.Column('secret_encrypted', sa.Text(), nullable=True),
+    sa.Column('private_key_encrypted', sa.Text(), nullable=True),
+    sa.Column('trigger', sa.Enum('on_finalise', 'on_date', name='export_trigger', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('on_month', sa.Integer(), nullable=True),
+    sa.Column('on_day', sa.Integer(), nullable=True),
+    sa.Column('next_run_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('since', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=120), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint('on_day IS NULL OR on_day BETWEEN 1 AND 31', name=op.f('ck_export_targets_on_day')),
+    sa.CheckConstraint('on_month IS NULL OR on_month BETWEEN 1 AND 12', name=op.f('ck_export_targets_on_month')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_export_targets_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_export_targets')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_export_targets_tenant_id_id')),
+    sa.UniqueConstraint('tenant_id', 'name', name=op.f('uq_export_targets_tenant_id_name'))
+    )
+    with op.batch_alter_table('export_targets', schema=None) as batch_op:
+        batch_op.create_index('ix_export_targets_due', ['trigger', 'active', 'next_run_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_export_targets_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('organisations',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('parent_id', sa.Integer(), nullable=True),
@@ -113,12 +145,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_organisations_tenant_path', ['tenant_id', 'path'], unique=False)
     op.create_table('outbox_messages',
     sa.Column('id', sa.Integer(), nullable=False),
-    sa.Column('channel', sa.Enum('email', name='outbox_channel', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('channel', sa.Enum('email', 'inapp', 'webhook', name='outbox_channel', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('recipient', sa.String(length=254), nullable=False),
     sa.Column('subject', sa.String(length=200), nullable=False),
     sa.Column('body_text', sa.Text(), nullable=False),
     sa.Column('body_html', sa.Text(), nullable=True),
     sa.Column('dedupe_key', sa.String(length=120), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=True),
+    sa.Column('webhook_id', sa.Integer(), nullable=True),
+    sa.Column('link', sa.String(length=300), nullable=True),
     sa.Column('state', sa.Enum('pending', 'sending', 'sent', 'failed', name='delivery_state', native_enum=False, create_constraint=True, length=32), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('max_attempts', sa.Integer(), nullable=False),
@@ -174,6 +209,35 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('branch_rounds', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_branch_rounds_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('export_deliveries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('target_id', sa.Integer(), nullable=False),
+    sa.Column('trigger', sa.Enum('on_finalise', 'on_date', name='export_trigger', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('round_type', sa.String(length=8), nullable=False),
+    sa.Column('round_id', sa.Integer(), nullable=False),
+    sa.Column('round_key', sa.String(length=16), nullable=False),
+    sa.Column('report_job_id', sa.Integer(), nullable=True),
+    sa.Column('state', sa.Enum('waiting', 'pending', 'sending', 'sent', 'failed', name='export_state', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('max_attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('claimed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('resends', sa.Integer(), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('sent_to', sa.String(length=600), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint("round_type IN ('member', 'branch')", name=op.f('ck_export_deliveries_round_type')),
+    sa.ForeignKeyConstraint(['tenant_id', 'target_id'], ['export_targets.tenant_id', 'export_targets.id'], name=op.f('fk_export_deliveries_tenant_id_target_id_export_targets'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_export_deliveries_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_export_deliveries')),
+    sa.UniqueConstraint('tenant_id', 'target_id', 'round_type', 'round_id', name=op.f('uq_export_deliveries_tenant_id_target_id_round_type_round_id'))
+    )
+    with op.batch_alter_table('export_deliveries', schema=None) as batch_op:
+        batch_op.create_index('ix_export_deliveries_due', ['state', 'next_attempt_at'], unique=False)
+        batch_op.create_index('ix_export_deliveries_log', ['tenant_id', 'created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_export_deliveries_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('member_rounds',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('period_key', sa.String(length=16), nullable=False),
@@ -247,6 +311,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('quarterly_reviews', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_quarterly_reviews_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('webhooks',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('organisation_id', sa.Integer(), nullable=True),
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('kind', sa.Enum('wecom', 'dingtalk', name='webhook_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('url_encrypted', sa.Text(), nullable=False),
+    sa.Column('secret_encrypted', sa.Text(), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=120), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'organisation_id'], ['organisations.tenant_id', 'organisations.id'], name=op.f('fk_webhooks_tenant_id_organisation_id_organisations')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_webhooks_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhooks')),
+    sa.UniqueConstraint('tenant_id', 'id', name=op.f('uq_webhooks_tenant_id_id'))
+    )
+    with op.batch_alter_table('webhooks', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhooks_tenant_id'), ['tenant_id'], unique=False)
+        batch_op.create_index('ix_webhooks_tenant_organisation', ['tenant_id', 'organisation_id'], unique=False)
     op.create_table('accounts',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=60), nullable=False),
@@ -471,6 +555,24 @@ def upgrade() -> None:
         batch_op.create_index('ix_member_evaluations_member', ['tenant_id', 'member_id'], unique=False)
         batch_op.create_index('ix_member_evaluations_round_branch', ['round_id', 'branch_id', 'status'], unique=False)
         batch_op.create_index(batch_op.f('ix_member_evaluations_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('notices',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('account_id', sa.Integer(), nullable=False),
+    sa.Column('outbox_message_id', sa.Integer(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('body', sa.Text(), nullable=False),
+    sa.Column('link', sa.String(length=300), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('read_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['tenant_id', 'account_id'], ['accounts.tenant_id', 'accounts.id'], name=op.f('fk_notices_tenant_id_account_id_accounts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_notices_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_notices')),
+    sa.UniqueConstraint('tenant_id', 'outbox_message_id', name=op.f('uq_notices_tenant_id_outbox_message_id'))
+    )
+    with op.batch_alter_table('notices', schema=None) as batch_op:
+        batch_op.create_index('ix_notices_inbox', ['tenant_id', 'account_id', 'read_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_notices_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('rating_answers',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('rating_id', sa.Integer(), nullable=False),
@@ -486,6 +588,40 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('rating_answers', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rating_answers_tenant_id'), ['tenant_id'], unique=False)
+    op.create_table('report_jobs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.Enum('member_results', 'five_star', 'notice_lists', 'branch_levels', name='report_kind', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('format', sa.Enum('xlsx', 'pdf', name='report_format', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('parameters', sa.JSON(), nullable=False),
+    sa.Column('title', sa.String(length=200), nullable=False),
+    sa.Column('state', sa.Enum('queued', 'running', 'done', 'failed', 'expired', name='report_job_state', native_enum=False, create_constraint=True, length=32), nullable=False),
+    sa.Column('progress', sa.Integer(), nullable=False),
+    sa.Column('rows', sa.Integer(), nullable=True),
+    sa.Column('failure_reason', sa.Text(), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('max_attempts', sa.Integer(), nullable=False),
+    sa.Column('requested_by_id', sa.Integer(), nullable=True),
+    sa.Column('requested_by', sa.String(length=120), nullable=False),
+    sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('queued_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('file_key', sa.String(length=64), nullable=True),
+    sa.Column('file_size', sa.Integer(), nullable=True),
+    sa.Column('filename', sa.String(length=200), nullable=True),
+    sa.Column('tenant_id', sa.Integer(), nullable=False),
+    sa.CheckConstraint('progress >= 0 AND progress <= 100', name=op.f('ck_report_jobs_progress')),
+    sa.ForeignKeyConstraint(['tenant_id', 'requested_by_id'], ['accounts.tenant_id', 'accounts.id'], name=op.f('fk_report_jobs_tenant_id_requested_by_id_accounts')),
+    sa.ForeignKeyConstraint(['tenant_id'], ['tenants.id'], name=op.f('fk_report_jobs_tenant_id_tenants'), ondelete='RESTRICT'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_report_jobs'))
+    )
+    with op.batch_alter_table('report_jobs', schema=None) as batch_op:
+        batch_op.create_index('ix_report_jobs_expiry', ['state', 'expires_at'], unique=False)
+        batch_op.create_index('ix_report_jobs_list', ['tenant_id', 'requested_at'], unique=False)
+        batch_op.create_index('ix_report_jobs_sweep', ['state', 'heartbeat_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_report_jobs_tenant_id'), ['tenant_id'], unique=False)
     op.create_table('role_grants',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('account_id', sa.Integer(), nullable=False),
@@ -669,9 +805,19 @@ def downgrade() -> None:
     with op.batch_alter_table('role_grants', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_role_grants_tenant_id'))
     op.drop_table('role_grants')
+    with op.batch_alter_table('report_jobs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_report_jobs_tenant_id'))
+        batch_op.drop_index('ix_report_jobs_sweep')
+        batch_op.drop_index('ix_report_jobs_list')
+        batch_op.drop_index('ix_report_jobs_expiry')
+    op.drop_table('report_jobs')
     with op.batch_alter_table('rating_answers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rating_answers_tenant_id'))
     op.drop_table('rating_answers')
+    with op.batch_alter_table('notices', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_notices_tenant_id'))
+        batch_op.drop_index('ix_notices_inbox')
+    op.drop_table('notices')
     with op.batch_alter_table('member_evaluations', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_member_evaluations_tenant_id'))
         batch_op.drop_index('ix_member_evaluations_round_branch')
@@ -704,6 +850,10 @@ def downgrade() -> None:
         batch_op.drop_index('uq_accounts_tenant_member')
         batch_op.drop_index(batch_op.f('ix_accounts_tenant_id'))
     op.drop_table('accounts')
+    with op.batch_alter_table('webhooks', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhooks_tenant_organisation')
+        batch_op.drop_index(batch_op.f('ix_webhooks_tenant_id'))
+    op.drop_table('webhooks')
     with op.batch_alter_table('quarterly_reviews', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_quarterly_reviews_tenant_id'))
     op.drop_table('quarterly_reviews')
@@ -715,6 +865,11 @@ def downgrade() -> None:
     with op.batch_alter_table('member_rounds', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_member_rounds_tenant_id'))
     op.drop_table('member_rounds')
+    with op.batch_alter_table('export_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_export_deliveries_tenant_id'))
+        batch_op.drop_index('ix_export_deliveries_log')
+        batch_op.drop_index('ix_export_deliveries_due')
+    op.drop_table('export_deliveries')
     with op.batch_alter_table('branch_rounds', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_branch_rounds_tenant_id'))
     op.drop_table('branch_rounds')
@@ -730,6 +885,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_organisations_tenant_parent')
         batch_op.drop_index(batch_op.f('ix_organisations_tenant_id'))
     op.drop_table('organisations')
+    with op.batch_alter_table('export_targets', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_export_targets_tenant_id'))
+        batch_op.drop_index('ix_export_targets_due')
+    op.drop_table('export_targets')
     with op.batch_alter_table('due_items', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_due_items_tenant_id'))
         batch_op.drop_index('ix_due_items_due')
