@@ -247,6 +247,7 @@ def test_demo_west_opens_the_period_just_past_by_itself(app: Any, session: Sessi
 
 def test_demo_east_exports_its_finalised_branch_rating_upward(session: Session, seeded: dict[str, Any]) -> None:
     """The export to the superior committee is configured, so the finalised year goes out by itself."""
+    from fivestar.branch_rounds.models import BranchRound
     from fivestar.exports.models import ExportTarget
 
     east = _tenant(session, SLUGS[0])
@@ -254,3 +255,6 @@ def test_demo_east_exports_its_finalised_branch_rating_upward(session: Session, 
         targets = list(session.scalars(select(ExportTarget)))
     assert [(t.method.value, t.destination, t.trigger.value) for t in targets] == [
         ("email", "zuzhibu.demo-east@example.org", "on_finalise")]
+    with tenant_context(east.id):
+        finalised_at = session.scalar(select(BranchRound.finalised_at).where(BranchRound.finalised_at.is_not(None)))
+    assert finalised_at is not None and targets[0].since <= finalised_at  # so the sweep sends it

@@ -601,10 +601,16 @@ def _seed_export_target(session: Session, tenant: Tenant) -> None:
     from fivestar.config import load_settings
     from fivestar.exports.services import TargetInput, create_target
 
-    create_target(session, load_settings(), tenant.timezone, TargetInput(
+    from fivestar import clock
+
+    target = create_target(session, load_settings(), tenant.timezone, TargetInput(
         name="区委组织部（演示）", report_kind="branch_levels", report_format="xlsx", method="email",
         destination=EXPORT_ADDRESS.format(slug=tenant.slug), trigger="on_finalise",
     ))
+    # A target sends rounds finalised from its `since` on; the demo's was set up before the seeded
+    # finalised year, so that year goes out on the demo's first minute.
+    target.since = clock.now() - dt.timedelta(hours=1)
+    session.flush()
 
 
 # --- a round that opens by itself ---------------------------------------------------------------
