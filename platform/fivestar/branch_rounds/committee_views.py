@@ -36,6 +36,7 @@ from fivestar.i18n import _, _l
 from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, level_label
 from fivestar.tenants.models import RuleSetVersion
+from fivestar.web.refusals import refuse, require_on
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -137,12 +138,6 @@ def _can_view_rounds() -> bool:
     return authorize(current_user, Action.ROUND_VIEW) or Action.ROUND_VIEW in scoped_actions(current_user)
 
 
-def _require_on(action: Action, obj: Any) -> None:
-    """Allowed, or 403 when the person may at least see the object, else 404 (it is not theirs)."""
-    if authorize(current_user, action, obj):
-        return
-    abort(403 if authorize(current_user, Action.ROUND_VIEW, obj) else 404)
-
 
 def _round_or_404(branch_round_id: int) -> BranchRound:
     try:
@@ -157,16 +152,6 @@ def _rating_or_404(rating_id: int) -> BranchRating:
     except NotFoundError:
         abort(404)
 
-
-def _refused(error: ServiceError, form: FlaskForm | None = None) -> int:
-    """Show a refusal on its field (or as a message) and undo everything of this request."""
-    db().rollback()
-    field = getattr(form, error.field, None) if (form is not None and error.field) else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, error.message]
-    else:
-        flash(error.message, "error")
-    return error.status
 
 
 def _parse_day(text: str | None, field: str, *, required: bool = True) -> dt.date | None:
@@ -239,7 +224,7 @@ def index() -> Any:
                 new_id = opened.round.id
                 db().commit()
             except ServiceError as error:
-                status = _refused(error, form)
+                status = refuse(error, form)
             else:
                 flash(
                     _("已开启 %(year)d 年度党支部星级评定：%(n)d 个党支部参评。", year=opened.round.year,
@@ -339,7 +324,7 @@ def extend(branch_round_id: int) -> Any:
             )
             db().commit()
         except ServiceError as error:
-            status = _refused(error, form)
+            status = refuse(error, form)
             branch_round = _round_or_404(branch_round_id)
             form.version.data = str(branch_round.version)
         else:
@@ -369,7 +354,7 @@ def finalise(branch_round_id: int) -> Any:
             notify_after_finalise(db(), branch_round)  # the result notice to every organisation, same transaction
             db().commit()
         except ServiceError as error:
-            status = _refused(error, form)
+            status = refuse(error, form)
             branch_round = _round_or_404(branch_round_id)
         else:
             flash(_("%(year)d 年度党支部星级评定结果已确定并公布。", year=branch_round.year), "success")
@@ -420,7 +405,7 @@ def _render_dossier(rating: BranchRating, status: int = 200, form: DecideForm | 
 @login_required
 def dossier(rating_id: int) -> Any:
     rating = _rating_or_404(rating_id)
-    _require_on(Action.ROUND_VIEW, rating)
+    require_on(Action.ROUND_VIEW, rating)
     return _render_dossier(rating)
 
 
@@ -428,7 +413,7 @@ def dossier(rating_id: int) -> Any:
 @login_required
 def decide(rating_id: int) -> Any:
     rating = _rating_or_404(rating_id)
-    _require_on(Action.BRANCH_DECIDE, rating)
+    require_on(Action.BRANCH_DECIDE, rating)
     branch_round = _round_or_404(rating.round_id)
     form = DecideForm()
     status = 400
@@ -441,7 +426,7 @@ def decide(rating_id: int) -> Any:
             name = rating.branch.name
             db().commit()
         except ServiceError as error:
-            status = _refused(error, form)
+            status = refuse(error, form)
             rating = _rating_or_404(rating_id)
             form.version.data = str(rating.version)  # what they typed stays; the next save is on the current one
         else:
@@ -492,7 +477,7 @@ def _render_review(rating: BranchRating, status: int = 200, **forms: Any) -> Any
 @login_required
 def review(rating_id: int) -> Any:
     rating = _rating_or_404(rating_id)
-    _require_on(Action.BRANCH_FORWARD, rating)
+    require_on(Action.BRANCH_FORWARD, rating)
     return _render_review(rating)
 
 
@@ -500,7 +485,7 @@ def review(rating_id: int) -> Any:
 @login_required
 def forward(rating_id: int) -> Any:
     rating = _rating_or_404(rating_id)
-    _require_on(Action.BRANCH_FORWARD, rating)
+    require_on(Action.BRANCH_FORWARD, rating)
     branch_round = _round_or_404(rating.round_id)
     form = ForwardForm()
     status = 400
@@ -510,7 +495,7 @@ def forward(rating_id: int) -> Any:
             name = rating.branch.name
             db().commit()
         except ServiceError as error:
-            status = _refused(error, form)
+            status = refuse(error, form)
             rating = _rating_or_404(rating_id)
         else:
             flash(_("已将“%(branch)s”的评定报送工委。", branch=name), "success")
@@ -522,7 +507,7 @@ def forward(rating_id: int) -> Any:
 @login_required
 def return_rating(rating_id: int) -> Any:
     rating = _rating_or_404(rating_id)
-    _require_on(Action.BRANCH_FORWARD, rating)
+    require_on(Action.BRANCH_FORWARD, rating)
     branch_round = _round_or_404(rating.round_id)
     form = ReturnForm()
     status = 400
@@ -532,7 +517,7 @@ def return_rating(rating_id: int) -> Any:
             name = rating.branch.name
             db().commit()
         except ServiceError as error:
-            status = _refused(error, form)
+            status = refuse(error, form)
             rating = _rating_or_404(rating_id)
         else:
             flash(_("已将“%(branch)s”的评定退回支部。", branch=name), "success")
@@ -636,7 +621,7 @@ def edit(branch_id: int) -> Any:
                 flash(error.message, "error")
                 status = 400
             except ServiceError as error:
-                status = _refused(error, form)
+                status = refuse(error, form)
             else:
                 flash(_("已提交%(quarter)s的季度小评。", quarter=quarterly.quarter_label(year, quarter)), "success")
                 return redirect(url_for(".edit", branch_id=branch.id, year=year, quarter=quarter))
@@ -682,19 +667,19 @@ def _review_or_404(review_id: int) -> Any:
 @login_required
 def comment(review_id: int) -> Any:
     review = _review_or_404(review_id)
-    _require_on(Action.ROUND_VIEW, review)
+    require_on(Action.ROUND_VIEW, review)
     session = db()
     rules = quarterly.tenant_rules(session, current_tenant())
     form = CommentForm()
     status = 200
     if request.method == "POST":
-        _require_on(Action.BRANCH_DECIDE, review)
+        require_on(Action.BRANCH_DECIDE, review)
         if form.validate_on_submit():
             try:
                 quarterly.comment(session, rules, review, form.comment.data, version=form.version.data)
                 session.commit()
             except ServiceError as error:
-                status = _refused(error, form)
+                status = refuse(error, form)
                 review = _review_or_404(review_id)
             else:
                 flash(_("已点评。"), "success")

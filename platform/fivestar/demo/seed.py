@@ -598,10 +598,9 @@ def _seed_export_target(session: Session, tenant: Tenant) -> None:
     """上报上级: every finalised branch rating goes to the (demo) district Party organisation
     department by e-mail, as an Excel workbook — the finalised year at once, the next when the
     visitor finalises it; both land in the demo's mail catcher."""
+    from fivestar import clock
     from fivestar.config import load_settings
     from fivestar.exports.services import TargetInput, create_target
-
-    from fivestar import clock
 
     target = create_target(session, load_settings(), tenant.timezone, TargetInput(
         name="区委组织部（演示）", report_kind="branch_levels", report_format="xlsx", method="email",

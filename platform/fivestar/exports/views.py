@@ -29,6 +29,7 @@ from fivestar.exports.sweep import SWEEP_TASK
 from fivestar.i18n import _, _l
 from fivestar.reports.jobs.kinds import KINDS, format_label, kind_label
 from fivestar.reports.jobs.models import ReportFormat, ReportKind
+from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -139,16 +140,6 @@ def _input(form: TargetForm) -> services.TargetInput:
     )
 
 
-def _refused(form: FlaskForm, error: ServiceError) -> int:
-    """Show a refusal on its field (or as a message) and undo everything of this request."""
-    db().rollback()
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, error.message]
-    else:
-        flash(error.message, "error")
-    return error.status
-
 
 def _when(target: ExportTarget) -> str:
     round_type = _("党员评定") if KINDS[target.report_kind].round_type == "member" else _("支部评定")
@@ -227,7 +218,7 @@ def create() -> Any:
             services.create_target(db(), _settings(), current_tenant().timezone, _input(form))
             db().commit()
         except ServiceError as error:
-            status = _refused(form, error)
+            status = refuse(error, form)
         else:
             flash(_("已添加上报设置。"), "success")
             return redirect(url_for(".index"), code=303)
@@ -265,7 +256,7 @@ def edit(target_id: int) -> Any:
                                    version=_version(form))
             db().commit()
         except ServiceError as error:
-            status = _refused(form, error)
+            status = refuse(error, form)
             target = _load(target_id)
             if isinstance(error, ConflictError):
                 form.version.data = str(target.version)  # a second save is deliberate
@@ -312,7 +303,7 @@ def delete(target_id: int) -> Any:
             services.delete_target(db(), target, version=_version(form))
             db().commit()
         except ServiceError as error:
-            status = _refused(form, error)
+            status = refuse(error, form)
             target = _load(target_id)
             form.version.data = str(target.version)
         else:

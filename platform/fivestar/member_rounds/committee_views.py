@@ -47,6 +47,7 @@ from fivestar.member_rounds.models import (
 from fivestar.member_rounds.opening import open_round
 from fivestar.member_rounds.workflow import BRANCH_TRANSITIONS, refusal, step_label
 from fivestar.people.models import Member
+from fivestar.web.refusals import refuse, require_on
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -126,12 +127,6 @@ def _require_view_rounds() -> None:
         abort(403)
 
 
-def _require_on(action: Action, obj: Any) -> None:
-    """Allowed, or 403 when the person may at least see the object, else 404 (it is not theirs)."""
-    if authorize(current_user, action, obj):
-        return
-    abort(403 if authorize(current_user, Action.ROUND_VIEW, obj) else 404)
-
 
 def _round_or_404(round_id: int) -> MemberRound:
     try:
@@ -146,16 +141,6 @@ def _round_branch_or_404(round_branch_id: int) -> RoundBranch:
     except NotFoundError:
         abort(404)
 
-
-def _refused(error: ServiceError, form: FlaskForm | None = None) -> int:
-    """Show a refusal on its field (or as a message) and undo everything of this request."""
-    db().rollback()
-    field = getattr(form, error.field, None) if (form is not None and error.field) else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, error.message]
-    else:
-        flash(error.message, "error")
-    return error.status
 
 
 # --- the rounds list -------------------------------------------------------------------------------------
@@ -177,7 +162,7 @@ def index() -> Any:
                 new_id = opened.round.id
                 db().commit()
             except ServiceError as error:
-                status = _refused(error, form)
+                status = refuse(error, form)
             else:
                 flash(
                     _(
@@ -279,7 +264,7 @@ def extend(round_id: int) -> Any:
             )
             db().commit()
         except ServiceError as error:
-            status = _refused(error, form)
+            status = refuse(error, form)
             member_round = _round_or_404(round_id)
             form.version.data = str(member_round.version)
         else:
@@ -308,7 +293,7 @@ def close(round_id: int) -> Any:
             closing.close_round(db(), member_round)
             db().commit()
         except ServiceError as error:
-            status = _refused(error)
+            status = refuse(error)
             member_round = _round_or_404(round_id)
         else:
             flash(_("本轮评定已结束。"), "success")
@@ -323,7 +308,7 @@ def close(round_id: int) -> Any:
 @login_required
 def return_branch(round_branch_id: int) -> Any:
     round_branch = _round_branch_or_404(round_branch_id)
-    _require_on(Action.ROUND_RETURN, round_branch)
+    require_on(Action.ROUND_RETURN, round_branch)
     member_round = _round_or_404(round_branch.round_id)
     form = ReturnForm()
     if request.method == "GET":
@@ -334,7 +319,7 @@ def return_branch(round_branch_id: int) -> Any:
             committee.return_branch(db(), round_branch, reason=form.reason.data, version=form.version.data)
             db().commit()
         except ServiceError as error:
-            status = _refused(error, form)
+            status = refuse(error, form)
             round_branch = _round_branch_or_404(round_branch_id)
             form.version.data = str(round_branch.version)
         else:
@@ -388,7 +373,7 @@ def _objection_page(round_branch: RoundBranch, status: int = 200) -> Any:
 @login_required
 def objections(round_branch_id: int) -> Any:
     round_branch = _round_branch_or_404(round_branch_id)
-    _require_on(Action.ROUND_VIEW, round_branch)
+    require_on(Action.ROUND_VIEW, round_branch)
     return _objection_page(round_branch)
 
 
@@ -396,7 +381,7 @@ def objections(round_branch_id: int) -> Any:
 @login_required
 def finalise(round_branch_id: int) -> Any:
     round_branch = _round_branch_or_404(round_branch_id)
-    _require_on(Action.ROUND_EVALUATE, round_branch)
+    require_on(Action.ROUND_EVALUATE, round_branch)
     form = VersionForm()
     status = 400
     if form.validate_on_submit():
@@ -404,7 +389,7 @@ def finalise(round_branch_id: int) -> Any:
             notice.finalise(db(), round_branch, version=form.version.data)
             db().commit()
         except ServiceError as error:
-            status = _refused(error)
+            status = refuse(error)
             round_branch = _round_branch_or_404(round_branch_id)
         else:
             flash(_("已上报：本支部的评定结果和五星党员名单已报送工委。"), "success")
@@ -444,7 +429,7 @@ def objection(objection_id: int) -> Any:
     except NotFoundError:
         abort(404)
     round_branch = _round_branch_or_404(found.round_branch_id)
-    _require_on(Action.ROUND_EVALUATE, round_branch)
+    require_on(Action.ROUND_EVALUATE, round_branch)
     member_round = _round_or_404(round_branch.round_id)
     rules = core.round_rules(session, member_round)
     evaluation = core.load_evaluation(session, found.evaluation_id) if found.evaluation_id else None
@@ -477,7 +462,7 @@ def objection(objection_id: int) -> Any:
                 )
                 session.commit()
             except ServiceError as error:
-                status = _refused(error, form)
+                status = refuse(error, form)
                 found = notice.load_objection(session, objection_id)
                 round_branch = _round_branch_or_404(found.round_branch_id)
                 if evaluation is not None:
@@ -627,7 +612,7 @@ def export_five_star(round_id: int) -> Any:
 @login_required
 def export_branch(round_branch_id: int) -> Any:
     round_branch = _round_branch_or_404(round_branch_id)
-    _require_on(Action.ROUND_VIEW, round_branch)
+    require_on(Action.ROUND_VIEW, round_branch)
     member_round = _round_or_404(round_branch.round_id)
     tenant = current_tenant()
     name = exports.export_filename(

@@ -26,6 +26,7 @@ from fivestar.labels import label
 from fivestar.notify import webhooks
 from fivestar.notify.webhooks import KIND_LABELS, Webhook, WebhookError, WebhookKind
 from fivestar.orgs.models import Organisation
+from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -127,16 +128,6 @@ def _input(form: WebhookForm) -> webhooks.WebhookInput:
     )
 
 
-def _refused(form: FlaskForm, error: ServiceError) -> int:
-    """Show a refusal on its field (or as a message) and undo everything of this request."""
-    db().rollback()
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, error.message]
-    else:
-        flash(error.message, "error")
-    return error.status
-
 
 # --- pages ---------------------------------------------------------------------------------------
 
@@ -181,7 +172,7 @@ def create() -> Any:
                 webhooks.create_webhook(db(), _settings(), _input(form))
                 db().commit()
             except ServiceError as error:
-                status = _refused(form, error)
+                status = refuse(error, form)
             else:
                 flash(_("已添加群机器人。可点击“发送测试消息”检查设置。"), "success")
                 return redirect(url_for(".index"))
@@ -211,7 +202,7 @@ def edit(webhook_id: int) -> Any:
             webhooks.update_webhook(db(), _settings(), webhook, _input(form), version=_version(form))
             db().commit()
         except ServiceError as error:
-            status = _refused(form, error)
+            status = refuse(error, form)
             webhook = _load(webhook_id)
             if isinstance(error, ConflictError):
                 form.version.data = str(webhook.version)  # a second save is deliberate
@@ -258,7 +249,7 @@ def delete(webhook_id: int) -> Any:
             webhooks.delete_webhook(db(), webhook, version=_version(form))
             db().commit()
         except ServiceError as error:
-            status = _refused(form, error)
+            status = refuse(error, form)
             webhook = _load(webhook_id)
             form.version.data = str(webhook.version)
         else:

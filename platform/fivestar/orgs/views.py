@@ -11,7 +11,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 
 from fivestar.accounts.policy import Action, require
 from fivestar.enums import MemberStatus, OrgKind
@@ -24,6 +23,7 @@ from fivestar.orgs.models import Organisation
 from fivestar.orgs.queries import choice_label, load_org, org_choices, org_overview, visible_tree
 from fivestar.orgs.structure import ALLOWED_PARENTS
 from fivestar.people.queries import branch_roll
+from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -36,16 +36,6 @@ def _org_or_404(org_id: int) -> Organisation:
         abort(404)
     return org
 
-
-def _refused(form: FlaskForm, error: ServiceError) -> int:
-    """Show a service's refusal on its field (or as a message) and undo everything of this request."""
-    db().rollback()
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, error.message]
-    else:
-        flash(error.message, "error")
-    return error.status
 
 
 def _child_kinds(parent: Organisation) -> list[OrgKind]:
@@ -128,7 +118,7 @@ def create(org_id: int) -> Any:
             org_id_new = org.id
             db().commit()
         except ServiceError as error:
-            status = _refused(form, error)
+            status = refuse(error, form)
             parent = _org_or_404(org_id)
         else:
             flash(_("已新建组织。"), "success")
@@ -164,7 +154,7 @@ def edit(org_id: int) -> Any:
             )
             db().commit()
         except ServiceError as error:
-            status = _refused(form, error)
+            status = refuse(error, form)
             org = _org_or_404(org_id)
         else:
             flash(_("已保存。"), "success")
@@ -203,7 +193,7 @@ def move(org_id: int) -> Any:
                 services.move_org(db(), org, new_parent, reason=form.reason.data)
                 db().commit()
             except ServiceError as error:
-                status = _refused(form, error)
+                status = refuse(error, form)
                 org = _org_or_404(org_id)
             else:
                 flash(_("已调整上级组织。"), "success")
@@ -225,7 +215,7 @@ def deactivate(org_id: int) -> Any:
             services.deactivate_org(db(), org, reason=form.reason.data)
             db().commit()
         except ServiceError as error:
-            status = _refused(form, error)
+            status = refuse(error, form)
             org = _org_or_404(org_id)
         else:
             flash(_("已停用该组织。"), "success")

@@ -12,7 +12,6 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
 from sqlalchemy import select
 
 from fivestar.accounts.policy import Action, authorize, org_scope, require
@@ -35,6 +34,7 @@ from fivestar.people.forms import (
 from fivestar.people.models import Member
 from fivestar.people.queries import MemberFilters, load_member, search_members
 from fivestar.tenancy import require_tenant_id
+from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -63,16 +63,6 @@ def _posted_version(form: Any) -> int:
     (versions start at 1), so the user sees the stored values before anything is overwritten."""
     return _int_or_none(form.version.data) or 0
 
-
-def _refused(form: FlaskForm, error: ServiceError) -> int:
-    """Show a refusal on its field (or as a message) and undo everything of this request."""
-    db().rollback()
-    field = getattr(form, error.field, None) if error.field else None
-    if field is not None and hasattr(field, "errors"):
-        field.errors = [*field.errors, error.message]
-    else:
-        flash(error.message, "error")
-    return error.status
 
 
 def _branches(action: Action) -> tuple[list[Organisation], list[tuple[str, str]]]:
@@ -193,7 +183,7 @@ def create() -> Any:
                 new_id = member.id
                 db().commit()
             except ServiceError as error:
-                status = _refused(form, error)
+                status = refuse(error, form)
             else:
                 flash(_("已添加党员。"), "success")
                 return redirect(url_for(".detail", member_id=new_id))
@@ -229,7 +219,7 @@ def edit(member_id: int) -> Any:
             services.update_member(db(), member, _input(form), version=_posted_version(form))
             db().commit()
         except ServiceError as error:
-            status = _refused(form, error)
+            status = refuse(error, form)
             member = _member_or_404(member_id)
             if isinstance(error, ConflictError):
                 # Keep what the user typed; show what is stored now; a second save is deliberate.
@@ -268,7 +258,7 @@ def move(member_id: int) -> Any:
                 )
                 db().commit()
             except ServiceError as error:
-                status = _refused(form, error)
+                status = refuse(error, form)
                 member = _member_or_404(member_id)
                 form.version.data = str(member.version)
             else:
@@ -300,7 +290,7 @@ def deactivate(member_id: int) -> Any:
             )
             db().commit()
         except ServiceError as error:
-            status = _refused(form, error)
+            status = refuse(error, form)
             member = _member_or_404(member_id)
             form.version.data = str(member.version)
         else:
@@ -336,7 +326,7 @@ def reactivate(member_id: int) -> Any:
                 )
                 db().commit()
             except ServiceError as error:
-                status = _refused(form, error)
+                status = refuse(error, form)
                 member = _member_or_404(member_id)
                 form.version.data = str(member.version)
             else:
