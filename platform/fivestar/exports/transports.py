@@ -53,6 +53,8 @@ import smtplib
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
@@ -329,6 +331,14 @@ async def _sftp_put(host: str, port: int, destination: Destination, local: Path,
             raise
 
 
+def _run_in_own_loop(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """`asyncio.run` on a thread of its own, the coroutine made there too. The caller may already
+    run an event loop on its thread (Playwright's sync API does, in the test session), where
+    `asyncio.run` refuses to start; a worker process has none, and pays one short-lived thread."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="fivestar-sftp") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
 def send_sftp(settings: Settings, parcel: Parcel, destination: Destination, *, timeout: float = SFTP_TIMEOUT) -> str:
     import asyncssh
 
@@ -346,7 +356,9 @@ def send_sftp(settings: Settings, parcel: Parcel, destination: Destination, *, t
         return text[:300]
 
     try:
-        asyncio.run(asyncio.wait_for(_sftp_put(host, port, destination, parcel.path, name, timeout), timeout * 2))
+        _run_in_own_loop(
+            lambda: asyncio.wait_for(_sftp_put(host, port, destination, parcel.path, name, timeout), timeout * 2)
+        )
     except asyncssh.HostKeyNotVerifiable:
         raise PermanentSendError(
             _("SFTP 服务器的公钥与保存的不一致，已停止发送。如对方确实更换了密钥，请核对后更新“服务器公钥”。")
