@@ -11,14 +11,17 @@ was made.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
-from sqlalchemy import Integer, and_, case, func, select, type_coerce
+from sqlalchemy import Integer, and_, any_, bindparam, case, func, select, type_coerce
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from fivestar import clock
@@ -39,6 +42,7 @@ from fivestar.member_rounds.models import (
 from fivestar.member_rounds.notice import NoticeView, member_level_text, period_label
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
+from fivestar.read_ahead import read_ahead, worth_reading_ahead
 from fivestar.rules import RuleSet
 from fivestar.tenants.models import Tenant
 
@@ -51,6 +55,28 @@ WORKBOOK_OPTIONS = {
     "strings_to_urls": False,
     "strings_to_numbers": False,
 }
+
+
+@contextmanager
+def streaming_workbook(out: IO[bytes] | str) -> Iterator[Any]:
+    """An XlsxWriter workbook with `WORKBOOK_OPTIONS`, written out to `out` when the block ends.
+
+    In `constant_memory` mode every worksheet keeps its rows in a temporary file until the workbook
+    is closed. When the block fails (a lost claim, a soft time limit, a database error) the workbook
+    is not written; those files are closed and deleted instead, where XlsxWriter would leave them
+    open in a long-running worker and on its disk."""
+    workbook = xlsxwriter.Workbook(out, WORKBOOK_OPTIONS)
+    try:
+        yield workbook
+    except BaseException:
+        for sheet in workbook.worksheets():
+            handle, name = getattr(sheet, "row_data_fh", None), getattr(sheet, "row_data_filename", None)
+            if handle is not None:
+                handle.close()
+            if name:
+                Path(name).unlink(missing_ok=True)
+        raise
+    workbook.close()
 
 
 @dataclass(frozen=True)
@@ -140,10 +166,10 @@ def _final_scores(session: Session, fields: list[core.ScoreField], ids: list[int
         func.max(
             case(
                 (
-                    and_(
-                        EvaluationScore.kind == f.kind,
-                        EvaluationScore.part_key == f.part_key,
+                    and_(  # the most selective test first: most rows fail it and skip the others
                         EvaluationScore.criterion_key == f.criterion_key,
+                        EvaluationScore.part_key == f.part_key,
+                        EvaluationScore.kind == f.kind,
                     ),
                     raw,
                 )
@@ -152,9 +178,16 @@ def _final_scores(session: Session, fields: list[core.ScoreField], ids: list[int
         for f in fields
     ]
     columns.append(func.sum(case((EvaluationScore.kind == PartKind.BONUS, raw))))
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter: the statement's text is the same for every batch, so it is compiled
+        # once and psycopg prepares it on the server (an IN list of 500 parameters would be new
+        # SQL to render, parse and plan for every batch).
+        batch_filter = EvaluationScore.evaluation_id == any_(bindparam("ids", ids, type_=postgresql.ARRAY(Integer)))
+    else:
+        batch_filter = EvaluationScore.evaluation_id.in_(ids)
     rows = session.execute(
         select(EvaluationScore.evaluation_id, *columns)
-        .where(EvaluationScore.evaluation_id.in_(ids), EvaluationScore.stage == ScoreStage.FINAL)
+        .where(batch_filter, EvaluationScore.stage == ScoreStage.FINAL)
         .group_by(EvaluationScore.evaluation_id)
     )
     return {row[0]: tuple(row[1:]) for row in rows}
@@ -207,67 +240,82 @@ def write_results(
     )
     if round_branch is not None:
         stmt = stmt.where(Evaluation.round_branch_id == round_branch.id)
-    workbook = xlsxwriter.Workbook(out, WORKBOOK_OPTIONS)
-    formats = workbook_formats(workbook)
-    write_about(workbook, header, _("党员星级评定结果"), formats)
-    sheet = workbook.add_worksheet(_("评定结果"))
-    headings = result_headers(rules)
-    sheet.set_column(0, 2, 16)
-    sheet.set_column(3, len(headings) - 1, 11)
-    for col, text in enumerate(headings):
-        sheet.write_string(0, col, text, formats["head"])
-    sheet.freeze_panes(1, 5)
-    first_score = 5
-    written = 0
     # Labels are translated once, not once per row.
     self_labels = {state: self_state_label(state) for state in SelfState}
     level_texts: dict[tuple[int | None, bool | None, bool], str] = {}
+    headings = result_headers(rules)
+    first_score = 5
+    bonus_col = first_score + len(fields)
+    empty: tuple[Any, ...] = (None,) * (len(fields) + 1)
+    cap_hundredths = int(cap * 100) if cap is not None else None
+
     # The members stream in batches; each batch's final scores come in one query over that batch's
     # ids (not a join with a grouped subquery, which a planner short of statistics may re-run for
     # every row).
-    empty: tuple[Any, ...] = (None,) * (len(fields) + 1)
-    cap_hundredths = int(cap * 100) if cap is not None else None
-    # The loop runs once per member (100,000 in a large district): methods and formats are bound
-    # once, and blank cells are not written at all (XlsxWriter skips a blank without a format).
-    write_string, write_number = sheet.write_string, sheet.write_number
-    score_format = formats["score"]
-    bonus_col = first_score + len(fields)
-    for rows in session.execute(stmt).partitions():
-        scores = _final_scores(session, fields, [row.id for row in rows])
-        for row in rows:
-            written += 1
-            r = written
-            mine = scores.get(row.id, empty)
-            write_string(r, 0, period)
-            write_string(r, 1, row.parent_name or "")
-            write_string(r, 2, row.branch_name)
-            write_string(r, 3, row.member_no)
-            write_string(r, 4, row.name)
-            for col, value in enumerate(mine[:-1], first_score):
-                if value is not None:
-                    write_number(r, col, int(value) / 100, score_format)
-            bonus = mine[-1]
-            if bonus is not None:
-                if cap_hundredths is not None:
-                    bonus = min(int(bonus), cap_hundredths)  # as the rule engine applies it
-                write_number(r, bonus_col, int(bonus) / 100, score_format)
-            if row.total is not None:
-                write_number(r, bonus_col + 1, float(row.total), score_format)
-            level_key = (row.level, row.rated, bool(row.disqualifier))
-            level_text = level_texts.get(level_key)
-            if level_text is None:
-                level_text = level_texts[level_key] = member_level_text(row.level, row.rated, row.disqualifier, below)
-            write_string(r, bonus_col + 2, level_text)
-            reason = ""
-            if row.disqualifier:
-                reason = disqualifiers.get(row.disqualifier, row.disqualifier)
-                if row.disqualifier_note:
-                    reason = f"{reason}：{row.disqualifier_note}"
-            write_string(r, bonus_col + 3, reason)
-            write_string(r, bonus_col + 4, self_labels[row.self_state])
-        if progress is not None:
-            progress(written)
-    workbook.close()
+    def batches() -> Iterator[tuple[Sequence[Any], dict[int, tuple[Any, ...]]]]:
+        result = session.execute(stmt)
+        try:
+            for rows in result.partitions():
+                yield rows, _final_scores(session, fields, [row.id for row in rows])
+        finally:
+            result.close()  # the server-side cursor, on the thread that reads it, even when stopped early
+
+    written = 0
+    with ExitStack() as stack:
+        workbook = stack.enter_context(streaming_workbook(out))
+        formats = workbook_formats(workbook)
+        write_about(workbook, header, _("党员星级评定结果"), formats)
+        sheet = workbook.add_worksheet(_("评定结果"))
+        sheet.set_column(0, 2, 16)
+        sheet.set_column(3, len(headings) - 1, 11)
+        for col, text in enumerate(headings):
+            sheet.write_string(0, col, text, formats["head"])
+        sheet.freeze_panes(1, 5)
+        # The loop runs once per member (100,000 in a large district): methods and formats are bound
+        # once, and blank cells are not written at all (XlsxWriter skips a blank without a format).
+        write_string, write_number = sheet.write_string, sheet.write_number
+        score_format = formats["score"]
+        # On PostgreSQL the next batch and its scores are read on a second thread while this one
+        # writes (SQLite reads in line): the session is that thread's until the block ends. Leaving
+        # the block stops that thread first, then writes the workbook out (or deletes its row files).
+        batched: Iterator[tuple[Sequence[Any], dict[int, tuple[Any, ...]]]] = (
+            stack.enter_context(read_ahead(batches())) if worth_reading_ahead(session) else batches()
+        )
+        for rows, scores in batched:
+            for row in rows:
+                written += 1
+                r = written
+                mine = scores.get(row.id, empty)
+                write_string(r, 0, period)
+                write_string(r, 1, row.parent_name or "")
+                write_string(r, 2, row.branch_name)
+                write_string(r, 3, row.member_no)
+                write_string(r, 4, row.name)
+                for col, value in enumerate(mine[:-1], first_score):
+                    if value is not None:
+                        write_number(r, col, int(value) / 100, score_format)
+                bonus = mine[-1]
+                if bonus is not None:
+                    if cap_hundredths is not None:
+                        bonus = min(int(bonus), cap_hundredths)  # as the rule engine applies it
+                    write_number(r, bonus_col, int(bonus) / 100, score_format)
+                if row.total is not None:
+                    write_number(r, bonus_col + 1, float(row.total), score_format)
+                level_key = (row.level, row.rated, bool(row.disqualifier))
+                level_text = level_texts.get(level_key)
+                if level_text is None:
+                    level_text = member_level_text(row.level, row.rated, row.disqualifier, below)
+                    level_texts[level_key] = level_text
+                write_string(r, bonus_col + 2, level_text)
+                reason = ""
+                if row.disqualifier:
+                    reason = disqualifiers.get(row.disqualifier, row.disqualifier)
+                    if row.disqualifier_note:
+                        reason = f"{reason}：{row.disqualifier_note}"
+                write_string(r, bonus_col + 3, reason)
+                write_string(r, bonus_col + 4, self_labels[row.self_state])
+            if progress is not None:
+                progress(written)
     return written
 
 
@@ -280,24 +328,23 @@ def write_five_star(
     """The five-star members of every branch that reported, as one table."""
     header = export_header(session, tenant, member_round, _("已上报的支部"))
     rows = five_star_rows(session, principal, member_round)
-    workbook = xlsxwriter.Workbook(out, WORKBOOK_OPTIONS)
-    formats = workbook_formats(workbook)
-    write_about(workbook, header, _("五星党员名单"), formats)
-    sheet = workbook.add_worksheet(_("五星党员"))
-    headings = [_("序号"), _("姓名"), _("党员编号"), _("支部"), _("上级组织"), _("总分")]
-    sheet.set_column(0, 0, 6)
-    sheet.set_column(1, 2, 12)
-    sheet.set_column(3, 4, 24)
-    for col, text in enumerate(headings):
-        sheet.write_string(0, col, text, formats["head"])
-    for index, row in enumerate(rows, start=1):
-        sheet.write_number(index, 0, index)
-        sheet.write_string(index, 1, row.name)
-        sheet.write_string(index, 2, row.member_no)
-        sheet.write_string(index, 3, row.branch_name)
-        sheet.write_string(index, 4, row.parent_name)
-        _write_number(sheet, index, 5, row.total, formats["score"])
-    workbook.close()
+    with streaming_workbook(out) as workbook:
+        formats = workbook_formats(workbook)
+        write_about(workbook, header, _("五星党员名单"), formats)
+        sheet = workbook.add_worksheet(_("五星党员"))
+        headings = [_("序号"), _("姓名"), _("党员编号"), _("支部"), _("上级组织"), _("总分")]
+        sheet.set_column(0, 0, 6)
+        sheet.set_column(1, 2, 12)
+        sheet.set_column(3, 4, 24)
+        for col, text in enumerate(headings):
+            sheet.write_string(0, col, text, formats["head"])
+        for index, row in enumerate(rows, start=1):
+            sheet.write_number(index, 0, index)
+            sheet.write_string(index, 1, row.name)
+            sheet.write_string(index, 2, row.member_no)
+            sheet.write_string(index, 3, row.branch_name)
+            sheet.write_string(index, 4, row.parent_name)
+            _write_number(sheet, index, 5, row.total, formats["score"])
     return len(rows)
 
 

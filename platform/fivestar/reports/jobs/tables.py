@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO
 
-import xlsxwriter
 from fpdf import FPDF
 from fpdf.enums import Align
 
 from fivestar.i18n import _
-from fivestar.member_rounds.exports import WORKBOOK_OPTIONS, ExportHeader, workbook_formats, write_about
+from fivestar.member_rounds.exports import ExportHeader, streaming_workbook, workbook_formats, write_about
 from fivestar.reports import pdf
 
 Cell = str | Decimal | int | float | None
@@ -64,28 +63,27 @@ def _no_progress(_rows: int) -> None:
 
 def write_xlsx(out: IO[bytes] | str, table: Table, progress: Progress = _no_progress) -> int:
     """The table as a workbook: the about-sheet, then one sheet of rows under a heading row."""
-    workbook = xlsxwriter.Workbook(out, WORKBOOK_OPTIONS)
-    formats = workbook_formats(workbook)
-    write_about(workbook, table.header, table.title, formats)
-    sheet = workbook.add_worksheet(table.sheet_name)
-    for index, column in enumerate(table.columns):
-        sheet.set_column(index, index, column.width)
-        sheet.write_string(0, index, column.heading, formats["head"])
-    sheet.freeze_panes(1, 0)
-    numbers = [column.number for column in table.columns]
-    score = formats["score"]
     written = 0
-    for row in table.rows:
-        written += 1
-        for col, value in enumerate(row):
-            if value is None:
-                continue
-            if isinstance(value, str):
-                sheet.write_string(written, col, value)
-            else:
-                sheet.write_number(written, col, float(value), score if numbers[col] else None)
-        progress(written)
-    workbook.close()
+    with streaming_workbook(out) as workbook:
+        formats = workbook_formats(workbook)
+        write_about(workbook, table.header, table.title, formats)
+        sheet = workbook.add_worksheet(table.sheet_name)
+        for index, column in enumerate(table.columns):
+            sheet.set_column(index, index, column.width)
+            sheet.write_string(0, index, column.heading, formats["head"])
+        sheet.freeze_panes(1, 0)
+        numbers = [column.number for column in table.columns]
+        score = formats["score"]
+        for row in table.rows:
+            written += 1
+            for col, value in enumerate(row):
+                if value is None:
+                    continue
+                if isinstance(value, str):
+                    sheet.write_string(written, col, value)
+                else:
+                    sheet.write_number(written, col, float(value), score if numbers[col] else None)
+            progress(written)
     return written
 
 
