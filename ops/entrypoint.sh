@@ -1,7 +1,7 @@
 #!/bin/sh
 # The container's entry point: the first argument names the process (ops/Dockerfile, ops/compose.yaml).
 #
-#   web [gunicorn options]            gunicorn, configured by /app/gunicorn.conf.py
+#   web [gunicorn options]            gunicorn, configured by /app/gunicorn.conf.py (or $GUNICORN_CONFIG)
 #   worker [QUEUE] [celery options]   a Celery worker for QUEUE (default, reports, or both: default,reports)
 #   beat [celery options]             Celery beat; with a Redis broker RedBeat lets only one beat tick
 #   migrate                           apply database migrations (`fivestar db upgrade`) and exit
@@ -15,7 +15,7 @@ command="${1:-web}"
 
 case "$command" in
   web)
-    exec gunicorn --config /app/gunicorn.conf.py "$@" fivestar.wsgi:app
+    exec gunicorn --config "${GUNICORN_CONFIG:-/app/gunicorn.conf.py}" "$@" fivestar.wsgi:app
     ;;
   worker)
     queue="default,reports"

@@ -317,7 +317,8 @@ def test_the_procfile_runs_what_compose_runs() -> None:
     assert sorted(command[command.index("--queues") + 1] for command in queues) == ["default", "reports"]
     assert shlex.split(processes["beat"])[:4] == ["celery", "-A", "workers", "beat"]
     entrypoint = (OPS / "entrypoint.sh").read_text(encoding="utf-8")
-    assert "gunicorn --config /app/gunicorn.conf.py" in entrypoint and "fivestar.wsgi:app" in entrypoint
+    assert 'gunicorn --config "${GUNICORN_CONFIG:-/app/gunicorn.conf.py}"' in entrypoint
+    assert "fivestar.wsgi:app" in entrypoint
     dockerfile = (OPS / "Dockerfile").read_text(encoding="utf-8")
     assert "COPY ops/gunicorn.conf.py /app/gunicorn.conf.py" in dockerfile
     assert re.search(r"^USER fivestar$", dockerfile, re.M)
