@@ -441,3 +441,94 @@ def open_cluster(
         mail.stop()
         cluster.engine.dispose()
         delete_keys(prefix)
+
+
+# --- one solo worker on either embedded or production parts --------------------------------------------------
+
+#: The two shapes a solo worker runs in: the embedded default (SQLite and kombu's file-system transport)
+#: and production's (PostgreSQL and Redis).
+SOLO_BACKENDS = ["filesystem-sqlite", "redis-postgresql"]
+
+
+@dataclass
+class SoloWorker:
+    """A `celery worker --pool solo` on both queues, started for one test, with its settings and log."""
+
+    settings: Settings
+    engine: Engine
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace")
+
+
+def wait_for(condition: Callable[[], bool], what: str, worker: SoloWorker, timeout: float = 60.0, *,
+             every: Callable[[], None] | None = None) -> None:
+    """Poll `condition` (calling `every` between polls) until it holds; fail with the worker's log when
+    the time is up or the worker has exited."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if worker.process.poll() is not None:
+            code = worker.process.returncode
+            pytest.fail(f"worker exited with {code} waiting for {what}:\n{worker.log_text()[-3000:]}")
+        if every is not None:
+            every()
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n--- worker log ---\n{worker.log_text()[-4000:]}")
+
+
+@contextmanager
+def solo_worker(backend: str, tmp_path: Path, fresh_database: Callable[[str], str], monkeypatch: pytest.MonkeyPatch,
+                *, name: str, **settings: str) -> Iterator[SoloWorker]:
+    """A fresh database and a solo worker on it, for `backend` (one of SOLO_BACKENDS); `settings` are more
+    Fivestar settings by field name (`export_hosts="127.0.0.1"`), given to the worker as FIVESTAR_* and
+    to the test as `worker.settings`. On Redis every key starts with a prefix of its own, deleted at the end."""
+    prefix = ""
+    if backend == "redis-postgresql":
+        if not redis_reachable():
+            service_unavailable("Redis")
+        database_url, broker_url = fresh_database("postgresql"), REDIS_URL
+        prefix = f"fivestar-{name}-test-{uuid.uuid4().hex[:10]}:"
+    else:
+        database_url, broker_url = fresh_database("sqlite"), "filesystem://"
+    monkeypatch.chdir(tmp_path)  # kombu's file-system transport keeps a relative control folder
+    data_dir = tmp_path / "data"
+    loaded = load_settings(env="test", database_url=database_url, broker_url=broker_url, data_dir=data_dir,
+                           redis_key_prefix=prefix, **settings)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("FIVESTAR_")}
+    ready = tmp_path / "worker.ready"
+    env.update(
+        PYTHONUNBUFFERED="1",
+        FIVESTAR_ENV="test",
+        FIVESTAR_DATABASE_URL=database_url,
+        FIVESTAR_BROKER_URL=broker_url,
+        FIVESTAR_DATA_DIR=str(data_dir),
+        FIVESTAR_REDIS_KEY_PREFIX=prefix,
+        FIVESTAR_WORKER_READY_FILE=str(ready),
+        **{f"FIVESTAR_{key.upper()}": value for key, value in settings.items()},
+    )
+    log = tmp_path / "worker.log"
+    command = [
+        sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "solo", "--queues", "default,reports",
+        "--hostname", f"{name}-{uuid.uuid4().hex[:8]}@%h", "--without-gossip", "--without-mingle",
+        "--without-heartbeat", "--loglevel", "INFO",
+    ]
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT)
+    worker = SoloWorker(loaded, make_engine(database_url), process, log)
+    try:
+        wait_for(ready.exists, "the worker to be ready", worker, 60.0)
+        yield worker
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+        worker.engine.dispose()
+        if prefix:
+            delete_keys(prefix)

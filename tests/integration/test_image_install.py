@@ -41,9 +41,9 @@ from sqlalchemy import inspect
 from fivestar.db import make_engine
 from fivestar.demo.mailcatcher import free_port
 from tests.support import service_unavailable
+from tests.worker_support import REDIS_URL, delete_keys, redis_reachable
 
 REPO = Path(__file__).resolve().parents[2]
-REDIS_URL = os.environ.get("FIVESTAR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
 
@@ -52,15 +52,6 @@ import json, fivestar, workers
 from fivestar.paths import templates_dir
 print(json.dumps({"fivestar": fivestar.__file__, "workers": workers.__file__, "templates": str(templates_dir())}))
 """
-
-
-def _redis_reachable() -> bool:
-    import redis
-
-    try:
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping())
-    except redis.RedisError:
-        return False
 
 
 def _install(tmp_path: Path) -> Path:
@@ -131,7 +122,7 @@ def _stop(process: subprocess.Popen[bytes]) -> int:
 def test_the_installed_wheel_migrates_serves_and_works_through_the_entry_point(
     tmp_path: Path, fresh_database: Callable[[str, bool], str]
 ) -> None:
-    if not _redis_reachable():
+    if not redis_reachable():
         service_unavailable("Redis")
     database_url = fresh_database("postgresql", False)  # empty: the entry point migrates it
     venv = _install(tmp_path)
@@ -224,9 +215,4 @@ def test_the_installed_wheel_migrates_serves_and_works_through_the_entry_point(
             if process.poll() is None:
                 process.kill()
                 process.wait()
-        import redis
-
-        client = redis.Redis.from_url(REDIS_URL)
-        keys = list(client.scan_iter(f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
+        delete_keys(prefix)

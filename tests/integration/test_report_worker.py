@@ -13,128 +13,33 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import openpyxl
 import pytest
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 
 from fivestar.broker import enqueue
-from fivestar.config import Settings, load_settings
-from fivestar.db import make_engine, make_sessionmaker
+from fivestar.db import make_sessionmaker
 from fivestar.reports.jobs import service
 from fivestar.reports.jobs.models import JobState, ReportJob
 from fivestar.tenancy import tenant_context
-from tests.support import service_unavailable
+from tests.worker_support import SOLO_BACKENDS, solo_worker, wait_for
+from tests.worker_support import SoloWorker as World
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_RULES = REPO / "tenants" / "notice-illustrative.toml"
-REDIS_URL = os.environ.get("FIVESTAR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-READY_TIMEOUT = 60.0
-JOB_TIMEOUT = 60.0
 
 pytestmark = pytest.mark.timeout(240)
 
 
-@dataclass
-class World:
-    settings: Settings
-    engine: Engine
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def _redis_reachable() -> bool:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except redis.RedisError:
-        return False
-
-
-def _wait_for(condition: Callable[[], bool], what: str, world: World, timeout: float = JOB_TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if world.process.poll() is not None:
-            code = world.process.returncode
-            pytest.fail(f"worker exited with {code} waiting for {what}:\n{world.log_text()[-3000:]}")
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}\n--- worker log ---\n{world.log_text()[-3000:]}")
-
-
-@pytest.fixture(params=["filesystem-sqlite", "redis-postgresql"])
-def world(
-    request: pytest.FixtureRequest, tmp_path: Path, fresh_database: Callable[[str], str],
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[World]:
-    prefix = ""
-    if request.param == "redis-postgresql":
-        if not _redis_reachable():
-            service_unavailable("Redis")
-        database_url, broker_url = fresh_database("postgresql"), REDIS_URL
-        prefix = f"fivestar-reports-test-{uuid.uuid4().hex[:10]}:"
-    else:
-        database_url, broker_url = fresh_database("sqlite"), "filesystem://"
-    monkeypatch.chdir(tmp_path)  # kombu's file-system transport keeps a relative control folder
-    data_dir = tmp_path / "data"
-    settings = load_settings(env="test", database_url=database_url, broker_url=broker_url, data_dir=data_dir,
-                             redis_key_prefix=prefix)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FIVESTAR_")}
-    ready = tmp_path / "worker.ready"
-    env.update(
-        PYTHONUNBUFFERED="1",
-        FIVESTAR_ENV="test",
-        FIVESTAR_DATABASE_URL=database_url,
-        FIVESTAR_BROKER_URL=broker_url,
-        FIVESTAR_DATA_DIR=str(data_dir),
-        FIVESTAR_REDIS_KEY_PREFIX=prefix,
-        FIVESTAR_WORKER_READY_FILE=str(ready),
-    )
-    log = tmp_path / "worker.log"
-    command = [
-        sys.executable, "-m", "celery", "-A", "workers", "worker", "--pool", "solo", "--queues", "reports,default",
-        "--hostname", f"reports-{uuid.uuid4().hex[:8]}@%h", "--without-gossip", "--without-mingle",
-        "--without-heartbeat", "--loglevel", "INFO",
-    ]
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    current = World(settings, make_engine(database_url), process, log)
-    try:
-        _wait_for(ready.exists, "the worker to be ready", current, READY_TIMEOUT)
-        yield current
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
-        current.engine.dispose()
-        if prefix:
-            import redis
-
-            client = redis.Redis.from_url(REDIS_URL)
-            keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-            if keys:
-                client.delete(*keys)
-            client.close()
+@pytest.fixture(params=SOLO_BACKENDS)
+def world(request: pytest.FixtureRequest, tmp_path: Path, fresh_database: Callable[[str], str],
+          monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    with solo_worker(request.param, tmp_path, fresh_database, monkeypatch, name="reports") as worker:
+        yield worker
 
 
 def _district(world: World) -> tuple[int, int, int]:
@@ -200,7 +105,7 @@ def test_the_reports_worker_produces_a_report_once_and_the_sweep_rescues_a_dead_
     tenant_id, round_id, account_id = _district(world)
     job_id = _ask(world, tenant_id, round_id, account_id, "member_results", "xlsx")
 
-    _wait_for(lambda: _row(world, tenant_id, job_id).state is JobState.DONE, "the report", world)
+    wait_for(lambda: _row(world, tenant_id, job_id).state is JobState.DONE, "the report", world)
     done = _row(world, tenant_id, job_id)
     assert (done.progress, done.rows, done.attempts, done.failure_reason) == (100, 3, 1, None)
     path = service.download_path(world.settings, done)
@@ -210,7 +115,7 @@ def test_the_reports_worker_produces_a_report_once_and_the_sweep_rescues_a_dead_
 
     # A redelivered message (at-least-once delivery) finds the job done and changes nothing.
     enqueue(world.settings, service.GENERATE_TASK, tenant_id, job_id, queue=service.REPORTS_QUEUE)
-    _wait_for(lambda: world.log_text().count("Task fivestar.reports.generate[") >= 2
+    wait_for(lambda: world.log_text().count("Task fivestar.reports.generate[") >= 2
               and world.log_text().count("succeeded") >= 2, "the duplicate", world)
     again = _row(world, tenant_id, job_id)
     assert (again.state, again.attempts, again.file_key, again.finished_at) == (
@@ -220,7 +125,7 @@ def test_the_reports_worker_produces_a_report_once_and_the_sweep_rescues_a_dead_
     # A worker died while writing a PDF: the row is running with a stale heartbeat. The tick's sweep
     # (on the default queue) gives it back to the reports queue, and the worker produces it.
     dead = _ask(world, tenant_id, round_id, account_id, "notice_lists", "pdf")
-    _wait_for(lambda: _row(world, tenant_id, dead).state is JobState.DONE, "the second report", world)
+    wait_for(lambda: _row(world, tenant_id, dead).state is JobState.DONE, "the second report", world)
     stale = dt.datetime.now(dt.UTC) - service.STUCK_AFTER - dt.timedelta(minutes=1)
     maker = make_sessionmaker(world.engine)
     with maker() as session, tenant_context(tenant_id):
@@ -228,7 +133,7 @@ def test_the_reports_worker_produces_a_report_once_and_the_sweep_rescues_a_dead_
             state=JobState.RUNNING, heartbeat_at=stale, file_key="0" * 48, progress=40))
         session.commit()
     enqueue(world.settings, "fivestar.tick", queue="default")
-    _wait_for(lambda: _row(world, tenant_id, dead).attempts == 2
+    wait_for(lambda: _row(world, tenant_id, dead).attempts == 2
               and _row(world, tenant_id, dead).state is JobState.DONE, "the rescued report", world)
     rescued = _row(world, tenant_id, dead)
     assert rescued.filename is not None and rescued.filename.endswith(".pdf")

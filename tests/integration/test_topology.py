@@ -50,6 +50,7 @@ from fivestar.tenancy import tenant_context
 from fivestar.tenants.services import create_tenant
 from tests.integration.test_scheduling import auto_rules
 from tests.support import service_unavailable
+from tests.worker_support import redis_reachable
 
 REPO = Path(__file__).resolve().parents[2]
 OPS = REPO / "ops"
@@ -136,18 +137,6 @@ def _redis() -> Any:
     return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
 
 
-def _redis_reachable() -> bool:
-    import redis
-
-    client = _redis()
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
 def _procfile() -> dict[str, str]:
     """Process name → command, read as honcho and foreman read it (other lines are comments)."""
     processes = {}
@@ -160,7 +149,7 @@ def _procfile() -> dict[str, str]:
 
 @pytest.fixture
 def topology(tmp_path: Path, fresh_database: Callable[[str], str]) -> Iterator[Topology]:
-    if not _redis_reachable():
+    if not redis_reachable():
         service_unavailable("Redis")
     database_url = fresh_database("postgresql")  # fails or skips by itself without PostgreSQL
     prefix = f"fivestar-topology-{uuid.uuid4().hex[:10]}:"

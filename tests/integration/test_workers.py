@@ -31,10 +31,10 @@ from fivestar.demo.mailcatcher import MailCatcher
 from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.tenancy import tenant_context
 from tests.support import service_unavailable
+from tests.worker_support import REDIS_URL, redis_reachable
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_RULES = REPO / "tenants" / "notice-illustrative.toml"
-REDIS_URL = os.environ.get("FIVESTAR_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -53,19 +53,6 @@ class WorkerWorld:
 
     def log_text(self) -> str:
         return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def _redis_reachable() -> bool:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except redis.RedisError:
-        return False
 
 
 def _wait_for(condition: Callable[[], bool], timeout: float, what: str, world: WorkerWorld | None = None) -> None:
@@ -89,7 +76,7 @@ def world(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[WorkerWorld]:
     if request.param == "redis-postgresql":
-        if not _redis_reachable():
+        if not redis_reachable():
             service_unavailable("Redis")
         database_url = fresh_database("postgresql")
         broker_url = REDIS_URL
