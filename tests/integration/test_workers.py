@@ -11,10 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import email
 import email.policy
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,119 +21,56 @@ import pytest
 from sqlalchemy import Engine, select
 
 from fivestar.broker import enqueue
-from fivestar.config import Settings, load_settings
-from fivestar.db import make_engine, make_sessionmaker
+from fivestar.config import Settings
+from fivestar.db import make_sessionmaker
 from fivestar.demo.mailcatcher import MailCatcher
 from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.tenancy import tenant_context
-from tests.support import service_unavailable
-from tests.worker_support import REDIS_URL, redis_reachable
+from tests.worker_support import SOLO_BACKENDS, SoloWorker, solo_worker, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE_RULES = REPO / "tenants" / "notice-illustrative.toml"
 
 pytestmark = pytest.mark.timeout(120)
 
-READY_TIMEOUT = 60.0
-MAIL_TIMEOUT = 30.0
 
 
 @dataclass
 class WorkerWorld:
-    settings: Settings
-    engine: Engine
-    queue: str
+    """A solo worker on both queues and the loopback mail catcher its settings send to."""
+
+    worker: SoloWorker
     mail: MailCatcher
-    process: subprocess.Popen[bytes]
-    log: Path
+    queue: str = "default"
+
+    @property
+    def settings(self) -> Settings:
+        return self.worker.settings
+
+    @property
+    def engine(self) -> Engine:
+        return self.worker.engine
 
     def log_text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
+        return self.worker.log_text()
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float, what: str, world: WorkerWorld | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        if world is not None and world.process.poll() is not None:
-            code = world.process.returncode
-            pytest.fail(f"worker exited with {code} while waiting for {what}:\n{world.log_text()[-3000:]}")
-        time.sleep(0.2)
-    detail = f"\n--- worker log ---\n{world.log_text()[-3000:]}" if world is not None else ""
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}{detail}")
-
-
-@pytest.fixture(params=["filesystem-sqlite", "redis-postgresql"])
+@pytest.fixture(params=SOLO_BACKENDS)
 def world(
     request: pytest.FixtureRequest,
     tmp_path: Path,
     fresh_database: Callable[[str], str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[WorkerWorld]:
-    if request.param == "redis-postgresql":
-        if not redis_reachable():
-            service_unavailable("Redis")
-        database_url = fresh_database("postgresql")
-        broker_url = REDIS_URL
-        queue = f"fivestar-test-{uuid.uuid4().hex[:10]}"  # Redis is shared: a queue of our own
-    else:
-        database_url = fresh_database("sqlite")
-        broker_url = "filesystem://"
-        queue = "default"
-    # kombu's file-system transport keeps a relative `control/` folder for the producer; keep it here.
-    monkeypatch.chdir(tmp_path)
-    data_dir = tmp_path / "data"
     mail = MailCatcher(tmp_path / "mail").start()
-    settings = load_settings(
-        env="test",
-        database_url=database_url,
-        broker_url=broker_url,
-        data_dir=data_dir,
-        mail_server=mail.host,
-        mail_port=mail.port,
-    )
-    env = {key: value for key, value in os.environ.items() if not key.startswith("FIVESTAR_")}
-    ready_file = tmp_path / "worker.ready"
-    env.update(
-        PYTHONUNBUFFERED="1",
-        FIVESTAR_ENV="test",
-        FIVESTAR_DATABASE_URL=database_url,
-        FIVESTAR_BROKER_URL=broker_url,
-        FIVESTAR_DATA_DIR=str(data_dir),
-        FIVESTAR_MAIL_SERVER=mail.host,
-        FIVESTAR_MAIL_PORT=str(mail.port),
-        FIVESTAR_WORKER_READY_FILE=str(ready_file),
-    )
-    log = tmp_path / "worker.log"
-    command = [
-        sys.executable, "-m", "celery", "-A", "workers", "worker",
-        "--pool", "solo", "--queues", queue, "--hostname", f"test-{uuid.uuid4().hex[:8]}@%h",
-        "--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel", "INFO",
-    ]
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log_file, stderr=subprocess.STDOUT)
-    engine = make_engine(database_url)
-    current = WorkerWorld(settings, engine, queue, mail, process, log)
     try:
-        _wait_for(ready_file.exists, READY_TIMEOUT, "the worker to be ready", current)
-        assert int(ready_file.read_text()) == process.pid  # a real, separate worker process
-        yield current
+        with solo_worker(request.param, tmp_path, fresh_database, monkeypatch, name="workers",
+                         mail_server=mail.host, mail_port=str(mail.port)) as worker:
+            ready = tmp_path / "worker.ready"
+            assert int(ready.read_text()) == worker.process.pid  # a real, separate worker process
+            yield WorkerWorld(worker, mail)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
         mail.stop()
-        engine.dispose()
-        if broker_url.startswith("redis"):
-            import redis
-
-            client = redis.Redis.from_url(REDIS_URL)
-            client.delete(queue, f"_kombu.binding.{queue}")
-            client.close()
 
 
 def _tenant_with_mail(world: WorkerWorld, subjects: list[str]) -> tuple[int, list[int]]:
@@ -205,24 +138,22 @@ def test_worker_delivers_outbox_mail_sent_by_name_and_the_tick_sweeps(world: Wor
     assert _states(world, tenant_id) == dict.fromkeys(ids, DeliveryState.PENDING)
 
     enqueue(world.settings, "fivestar.deliver_outbox", queue=world.queue)
-    _wait_for(lambda: len(world.mail.messages()) >= 2, MAIL_TIMEOUT, "two e-mails", world)
-    _wait_for(
-        lambda: set(_states(world, tenant_id).values()) == {DeliveryState.SENT}, MAIL_TIMEOUT, "rows marked sent", world
-    )
+    wait_for(lambda: len(world.mail.messages()) >= 2, "two e-mails", world.worker)
+    wait_for(lambda: set(_states(world, tenant_id).values()) == {DeliveryState.SENT}, "rows marked sent", world.worker)
     assert sorted(_subjects(world.mail)) == ["邀请函 一", "邀请函 二"]
 
     # A duplicate message (at-least-once delivery) finds nothing due: no second copy is sent.
     enqueue(world.settings, "fivestar.deliver_outbox", queue=world.queue)
-    _wait_for(lambda: world.log_text().count("fivestar.deliver_outbox[") >= 4, MAIL_TIMEOUT, "the duplicate", world)
+    wait_for(lambda: world.log_text().count("fivestar.deliver_outbox[") >= 4, "the duplicate", world.worker)
     assert len(world.mail.messages()) == 2
 
     # The minute tick (what beat sends) fans out the outbox sweep: new mail goes out without
     # anyone enqueueing the delivery task.
     later = _add_mail(world, tenant_id, "定时发送")
     enqueue(world.settings, "fivestar.tick", queue=world.queue)
-    _wait_for(lambda: len(world.mail.messages()) >= 3, MAIL_TIMEOUT, "the swept e-mail", world)
+    wait_for(lambda: len(world.mail.messages()) >= 3, "the swept e-mail", world.worker)
     assert "定时发送" in _subjects(world.mail)
-    _wait_for(lambda: _states(world, tenant_id)[later] is DeliveryState.SENT, MAIL_TIMEOUT, "swept row sent", world)
+    wait_for(lambda: _states(world, tenant_id)[later] is DeliveryState.SENT, "swept row sent", world.worker)
     log = world.log_text()
     assert "Task fivestar.tick[" in log and "succeeded" in log
     assert "Traceback" not in log
@@ -263,7 +194,7 @@ def test_the_tick_opens_a_due_round_once(world: WorkerWorld) -> None:
 
     enqueue(world.settings, "fivestar.tick", queue=world.queue)
     enqueue(world.settings, "fivestar.tick", queue=world.queue)  # a duplicate tick
-    _wait_for(lambda: state() == (["2026Q3"], DueState.DONE), MAIL_TIMEOUT, "the round to open", world)
-    _wait_for(lambda: world.log_text().count("fivestar.run_due[") >= 4, MAIL_TIMEOUT, "both sweeps", world)
+    wait_for(lambda: state() == (["2026Q3"], DueState.DONE), "the round to open", world.worker)
+    wait_for(lambda: world.log_text().count("fivestar.run_due[") >= 4, "both sweeps", world.worker)
     assert state() == (["2026Q3"], DueState.DONE)
     assert "Traceback" not in world.log_text()
