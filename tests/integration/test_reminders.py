@@ -297,3 +297,90 @@ def test_group_robots_hear_of_the_reminders_of_their_organisations(
         joint_posts = [m for m in outbox(session, district["tenant"])
                        if m.channel is Channel.WEBHOOK and "党群联评" in m.subject]
         assert [m.webhook_id for m in joint_posts] == [everyone.id]
+
+
+# --- public notices that ended, rectification deadlines ---------------------------------------------------
+
+
+def _in_notice(session: Session, tenant: Any, branch: Any, last_day: dt.date) -> None:
+    with tenant_context(tenant.id):
+        session.execute(update(RoundBranch).where(RoundBranch.branch_id == branch.id).values(
+            step=BranchStep.NOTICE, notice_started_at=OPENED,
+            notice_ends_at=clock.end_of_day(last_day, "Asia/Shanghai")))
+        session.flush()
+
+
+def test_secretaries_hear_when_their_notice_has_ended_on_the_next_working_day(
+    session: Session, factory: Callable[[], Session], district: dict[str, Any], create_account: Any
+) -> None:
+    tenant, rid = district["tenant"], district["round"].id
+    create_account(tenant, roles=[(Role.BRANCH_SECRETARY, district["second"])], username="shuji2",
+                   display_name="二支书记")
+    # The first branch's notice ends on Friday 9 October: the next working day is Saturday 10 October,
+    # a working day in 2026 (调休 after National Day). The second's ends on Friday 16 October: Monday.
+    _in_notice(session, tenant, district["first"], dt.date(2026, 10, 9))
+    _in_notice(session, tenant, district["second"], dt.date(2026, 10, 16))
+    sweep(factory, OPENED + dt.timedelta(minutes=5))
+    with tenant_context(tenant.id):
+        rows = {row.key: row.due_at for row in session.scalars(
+            select(DueItem).where(DueItem.kind == DueKind.REMINDER, DueItem.key.like("%:notice:%")))}
+    assert rows == {f"m{rid}:notice:20261009:0": dt.datetime(2026, 10, 10, 1, 0, tzinfo=UTC),
+                    f"m{rid}:notice:20261016:0": dt.datetime(2026, 10, 19, 1, 0, tzinfo=UTC)}
+
+    sweep(factory, dt.datetime(2026, 10, 10, 1, 0, tzinfo=UTC))
+    first = [m for m in outbox(session, tenant) if "公示" in m.subject]
+    assert sorted(m.recipient for m in first) == ["shuji@example.org", "一支书记"]
+    notice = next(m for m in first if m.channel is Channel.INAPP)
+    assert "10月9日 期满" in notice.subject and "五星争创" in notice.subject
+    assert "第一党支部的公示已于 10月9日 期满" in notice.body_text and "上报五星党员名单" in notice.body_text
+
+    # The second branch reported early (its notice was cut short by hand): nobody left to tell.
+    with tenant_context(tenant.id):
+        session.execute(update(RoundBranch).where(RoundBranch.branch_id == district["second"].id)
+                        .values(step=BranchStep.FINALISED))
+        session.flush()
+    sweep(factory, dt.datetime(2026, 10, 19, 1, 0, tzinfo=UTC))
+    assert [m for m in outbox(session, tenant) if "公示" in m.subject] == first
+    with tenant_context(tenant.id):
+        second = session.scalar(select(DueItem).where(DueItem.key == f"m{rid}:notice:20261016:0"))
+    assert second is not None and second.state is DueState.DONE and "已无人需要提醒" in (second.outcome or "")
+
+
+def test_rectification_deadlines_remind_the_secretary_after_the_round_closed(
+    session: Session, factory: Callable[[], Session], district: dict[str, Any]
+) -> None:
+    from fivestar.member_rounds.models import Rectification, RoundState
+
+    tenant, rid = district["tenant"], district["round"].id
+    set_at = dt.datetime(2026, 11, 20, 2, 0, tzinfo=UTC)
+    with tenant_context(tenant.id):
+        member_id = district["people"]["甲"].member_id
+        evaluation = session.scalar(select(Evaluation).where(Evaluation.member_id == member_id))
+        assert evaluation is not None
+        session.add(Rectification(tenant_id=tenant.id, evaluation_id=evaluation.id, due_on=dt.date(2026, 12, 1),
+                                  requirement="按时参加组织生活", set_at=set_at, set_by="一支书记"))
+        session.execute(update(MemberRound).where(MemberRound.id == rid).values(state=RoundState.CLOSED))
+        session.flush()
+    sweep(factory, set_at + dt.timedelta(minutes=5))
+    with tenant_context(tenant.id):
+        rows = {row.key: row.due_at for row in session.scalars(select(DueItem).where(DueItem.kind == DueKind.REMINDER))}
+    assert rows == {f"m{rid}:rectify:20261201:3": dt.datetime(2026, 11, 28, 1, 0, tzinfo=UTC),
+                    f"m{rid}:rectify:20261201:1": dt.datetime(2026, 11, 30, 1, 0, tzinfo=UTC)}
+
+    sweep(factory, dt.datetime(2026, 11, 28, 1, 0, tzinfo=UTC))
+    messages = outbox(session, tenant)
+    assert sorted(m.recipient for m in messages) == ["shuji@example.org", "一支书记"]  # not the member
+    notice = next(m for m in messages if m.channel is Channel.INAPP)
+    assert "限期整改将于 12月1日 到期（还有 3 天）" in notice.subject
+    assert "第一党支部（1 名党员）" in notice.body_text and "整改期限为 12月1日" in notice.body_text
+
+    # Recorded as completed before the 1-day reminder: nobody is reminded again.
+    with tenant_context(tenant.id):
+        session.execute(update(Rectification).where(Rectification.evaluation_id == evaluation.id)
+                        .values(completed_on=dt.date(2026, 11, 29), outcome="已整改"))
+        session.flush()
+    sweep(factory, dt.datetime(2026, 11, 30, 1, 0, tzinfo=UTC))
+    assert len(outbox(session, tenant)) == len(messages)
+    with tenant_context(tenant.id):
+        last = session.scalar(select(DueItem).where(DueItem.key == f"m{rid}:rectify:20261201:1"))
+    assert last is not None and last.state is DueState.DONE and "已无人需要提醒" in (last.outcome or "")

@@ -6,15 +6,23 @@ Each function returns `Owing` rows — an account to remind and the organisation
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session, aliased
 
 from fivestar.accounts.models import Account, RoleGrant
 from fivestar.branch_rounds.models import BranchRating, RatingStep
 from fivestar.enums import Role
-from fivestar.member_rounds.models import BranchStep, Evaluation, EvaluationStatus, RoundBranch, SelfState
+from fivestar.member_rounds.models import (
+    BranchStep,
+    Evaluation,
+    EvaluationStatus,
+    Rectification,
+    RoundBranch,
+    SelfState,
+)
 from fivestar.orgs.models import Organisation
 
 
@@ -52,6 +60,20 @@ def members_without_self_assessment(session: Session, round_id: int) -> list[Owi
 
 def secretaries_of_branches_at(session: Session, round_id: int, steps: frozenset[BranchStep]) -> list[Owing]:
     """Secretaries of the branches of a member round that are still at one of `steps`."""
+    return _secretaries_of_round_branches(session, round_id, RoundBranch.step.in_(steps))
+
+
+def secretaries_of_ended_notices(session: Session, round_id: int, after: dt.datetime,
+                                 until: dt.datetime) -> list[Owing]:
+    """Secretaries of the branches of a member round still in public notice (公示) whose notice ended
+    in (after, until]: they may now report their list."""
+    return _secretaries_of_round_branches(
+        session, round_id, RoundBranch.step == BranchStep.NOTICE, RoundBranch.notice_ends_at > after,
+        RoundBranch.notice_ends_at <= until,
+    )
+
+
+def _secretaries_of_round_branches(session: Session, round_id: int, *conditions: ColumnElement[bool]) -> list[Owing]:
     rows = session.execute(
         select(Account.id, Account.display_name, Account.email, RoundBranch.branch_id)
         .join(RoleGrant, (RoleGrant.organisation_id == RoundBranch.branch_id)
@@ -59,13 +81,41 @@ def secretaries_of_branches_at(session: Session, round_id: int, steps: frozenset
         .join(Account, (Account.id == RoleGrant.account_id) & (Account.tenant_id == RoleGrant.tenant_id))
         .where(
             RoundBranch.round_id == round_id,
-            RoundBranch.step.in_(steps),
+            *conditions,
             RoleGrant.role == Role.BRANCH_SECRETARY,
             Account.active.is_(True),
         )
         .order_by(Account.id, RoundBranch.branch_id)
     )
     return [Owing(*row) for row in rows]
+
+
+def secretaries_of_rectifications(
+    session: Session, round_id: int, due_on: dt.date
+) -> tuple[list[Owing], dict[int, int]]:
+    """Secretaries of the branches whose members of a member round have a rectification (限期整改) due
+    on `due_on` that is not recorded as completed; and how many such members each branch has."""
+    due = (
+        select(Evaluation.branch_id, func.count().label("members"))
+        .join(Rectification, (Rectification.evaluation_id == Evaluation.id)
+              & (Rectification.tenant_id == Evaluation.tenant_id))
+        .where(Evaluation.round_id == round_id, Rectification.due_on == due_on, Rectification.completed_on.is_(None))
+        .group_by(Evaluation.branch_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Account.id, Account.display_name, Account.email, due.c.branch_id, due.c.members)
+        .join(RoleGrant, RoleGrant.organisation_id == due.c.branch_id)
+        .join(Account, (Account.id == RoleGrant.account_id) & (Account.tenant_id == RoleGrant.tenant_id))
+        .where(RoleGrant.role == Role.BRANCH_SECRETARY, Account.active.is_(True))
+        .order_by(Account.id, due.c.branch_id)
+    )
+    owing: list[Owing] = []
+    members: dict[int, int] = {}
+    for row in rows:
+        owing.append(Owing(row.id, row.display_name, row.email, int(row.branch_id)))
+        members[int(row.branch_id)] = int(row.members)
+    return owing, members
 
 
 def branch_self_report_owing(session: Session, round_id: int) -> list[Owing]:

@@ -7,13 +7,16 @@ lead time) and the recipient, so a rerun — a retry, a second beat — writes n
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fivestar import clock
 from fivestar.branch_rounds.models import BranchRound, BranchRoundState
 from fivestar.errors import ServiceError
 from fivestar.member_rounds.honour import period_label
@@ -23,7 +26,14 @@ from fivestar.outbox.models import Channel
 from fivestar.outbox.services import Outgoing, normalise_recipient, queue_many, render_email
 from fivestar.reminders import obligations
 from fivestar.reminders.obligations import Owing
-from fivestar.reminders.planning import BRANCH_STEPS, MEMBER_STEPS, ReminderKey, local_day
+from fivestar.reminders.planning import (
+    BRANCH_STEPS,
+    MEMBER_STEPS,
+    NOTICE_STEP,
+    RECTIFY_STEP,
+    ReminderKey,
+    local_day,
+)
 from fivestar.tenants.models import Tenant
 
 STEP_LABELS: dict[str, str] = {
@@ -31,6 +41,8 @@ STEP_LABELS: dict[str, str] = {
     "joint": "党群联评",
     "review": "支部审评",
     "report": "上报名单",
+    "notice": "公示期满",
+    "rectify": "限期整改",
     "self_report": "党支部自评上报",
     "committee": "工委定星反馈",
 }
@@ -54,12 +66,21 @@ def send_reminder(session: Session, tenant: Tenant, key_text: str, *, base_url: 
     else:
         subject_round, owing, detail = _branch(session, tenant, key)
     label = STEP_LABELS[key.step]
-    when = f"{key.deadline.month}月{key.deadline.day}日"
-    lead = "今天截止" if key.lead == 0 else f"还有 {key.lead} 天"
+    when = _day(key)
     # 五星争创 in every subject: DingTalk robots guarded by a keyword drop messages without it.
-    subject = f"【五星争创·提醒】{subject_round}{label}将于 {when} 截止（{lead}）"
+    if key.step == NOTICE_STEP:
+        subject = f"【五星争创·提醒】{subject_round}公示已于 {when} 期满，请上报名单"
+        what = f"{label}（{when}）"
+    elif key.step == RECTIFY_STEP:
+        lead = "今天到期" if key.lead == 0 else f"还有 {key.lead} 天"
+        subject = f"【五星争创·提醒】{subject_round}限期整改将于 {when} 到期（{lead}）"
+        what = f"{label}（{when}到期，提前 {key.lead} 天）"
+    else:
+        lead = "今天截止" if key.lead == 0 else f"还有 {key.lead} 天"
+        subject = f"【五星争创·提醒】{subject_round}{label}将于 {when} 截止（{lead}）"
+        what = f"{label}（{when}截止，提前 {key.lead} 天）"
     if not owing:
-        return f"{label}（{when}截止，提前 {key.lead} 天）：已无人需要提醒"
+        return f"{what}：已无人需要提醒"
     names = _organisation_names(session, {o.organisation_id for o in owing if o.organisation_id is not None})
     link = f"/t/{tenant.slug}/"
     messages: list[Outgoing] = []
@@ -90,17 +111,23 @@ def send_reminder(session: Session, tenant: Tenant, key_text: str, *, base_url: 
     messages.extend(_robot_messages(session, key, subject, owing, names))
     added = queue_many(session, tenant.id, messages)
     people = len(by_account)
-    return f"{label}（{when}截止，提前 {key.lead} 天）：提醒 {people} 人，新写入 {added} 条消息"
+    return f"{what}：提醒 {people} 人，新写入 {added} 条消息"
 
 
 def _member(session: Session, tenant: Tenant, key: ReminderKey) -> tuple[str, list[Owing], Detail]:
     member_round = session.get(MemberRound, key.round_id)
-    if member_round is None or member_round.state is not RoundState.OPEN:
+    if member_round is None:
+        raise ReminderSkipped("评定已删除，不再提醒")
+    round_name = f"{period_label(member_round.period_key)}党员星级评定"
+    if key.step == RECTIFY_STEP:  # after the results: whatever the round's state
+        return round_name, *_rectifications(session, round_name, member_round.id, key)
+    if member_round.state is not RoundState.OPEN:
         raise ReminderSkipped("评定已结束，不再提醒")
+    if key.step == NOTICE_STEP:
+        return round_name, *_ended_notices(session, tenant, round_name, member_round.id, key)
     due_at = getattr(member_round, MEMBER_STEPS[key.step])
     if due_at is None or local_day(due_at, tenant.timezone) != key.deadline:
         raise ReminderSkipped("截止日期已变更，按新日期提醒")
-    round_name = f"{period_label(member_round.period_key)}党员星级评定"
     label = STEP_LABELS[key.step]
     if key.step == "self":
         owing = obligations.members_without_self_assessment(session, member_round.id)
@@ -114,6 +141,38 @@ def _member(session: Session, tenant: Tenant, key: ReminderKey) -> tuple[str, li
         def detail(person: Owing, orgs: list[str]) -> str:
             return f"{round_name}的{label}将于 {_day(key)} 截止，{'、'.join(orgs)}尚未完成{label}，请及时组织。"
     return round_name, owing, detail
+
+
+def _ended_notices(session: Session, tenant: Tenant, round_name: str, round_id: int,
+                   key: ReminderKey) -> tuple[list[Owing], Detail]:
+    """Branches still in public notice whose notice ended on the key's day: they may report now."""
+    zone = ZoneInfo(tenant.timezone)
+    day_start = dt.datetime.combine(key.deadline, dt.time(0, 0), tzinfo=zone).astimezone(dt.UTC)
+    after = day_start - dt.timedelta(microseconds=1)
+    owing = obligations.secretaries_of_ended_notices(session, round_id, after, clock.end_of_day(key.deadline,
+                                                                                                  tenant.timezone))
+
+    def detail(person: Owing, orgs: list[str]) -> str:
+        return (f"{round_name}中，{'、'.join(orgs)}的公示已于 {_day(key)} 期满。如收到异议，请先答复；"
+                "然后请及时上报五星党员名单。")
+
+    return owing, detail
+
+
+def _rectifications(session: Session, round_name: str, round_id: int, key: ReminderKey) -> tuple[list[Owing], Detail]:
+    """Secretaries of the branches with members whose rectification deadline is the key's day."""
+    owing, members = obligations.secretaries_of_rectifications(session, round_id, key.deadline)
+    by_name: dict[str, int] = {}
+    names = _organisation_names(session, set(members))
+    for branch_id, count in members.items():
+        by_name[names.get(branch_id, "")] = count
+
+    def detail(person: Owing, orgs: list[str]) -> str:
+        where = "、".join(f"{org}（{by_name.get(org, 0)} 名党员）" for org in orgs)
+        return (f"{round_name}中被限期整改的党员，整改期限为 {_day(key)}：{where}。"
+                "请及时了解整改情况，在系统中记录结果，按规定提出处理意见。")
+
+    return owing, detail
 
 
 def _branch(session: Session, tenant: Tenant, key: ReminderKey) -> tuple[str, list[Owing], Detail]:

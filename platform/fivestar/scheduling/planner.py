@@ -3,7 +3,8 @@
 For a tenant whose rules say `auto_open`, the planner keeps one row for the member round of the
 period that has just ended (if its opening is less than `CATCH_UP` ago and no round exists yet)
 and one for the period running now, and likewise one for this year's branch round. For every open
-round it keeps one reminder row per step deadline and lead time (`fivestar.reminders.planning`). A pending
+round it keeps one reminder row per step deadline and lead time, and rows for public notices that
+have ended and for rectification deadlines (`fivestar.reminders.planning`). A pending
 row whose instant the rules have since moved is moved with them; a row already claimed, done or
 failed is left as it is. Planning never opens anything: the runner does, at the row's instant.
 """
@@ -92,12 +93,13 @@ def plan_tenant(session: Session, tenant: Tenant, now: dt.datetime) -> int:
         )
         if version is None:
             return 0
-        wanted = wanted_items(rules_for(version), tenant.timezone, now)
+        current = rules_for(version)
+        wanted = wanted_items(current, tenant.timezone, now)
         pinned_ids = reminder_planning.pinned_versions(session)
         pinned = {v.id: rules_for(v) for v in reminder_planning.versions(session, pinned_ids)}
         wanted.extend(
             Planned(DueKind.REMINDER, str(key), at)
-            for key, at in reminder_planning.reminder_items(session, tenant.timezone, now, pinned)
+            for key, at in reminder_planning.reminder_items(session, tenant.timezone, now, pinned, current)
         )
         if not wanted:
             return 0
