@@ -25,6 +25,7 @@ from fivestar.outbox.delivery import deliver_due
 from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.scheduling.runner import run_due
+from fivestar.scheduling.views import describe_items
 from fivestar.tenancy import tenant_context
 from tests.integration.test_outbox_delivery import Mailbox, mail_settings, smtp  # noqa: F401 - fixture
 
@@ -243,7 +244,11 @@ def test_the_administrator_sees_deliveries_and_resends_a_failed_one(
     page = client.get("/t/remind/accounts/outbox?state=failed").get_data(as_text=True)
     assert "SMTP 550" in page and "重新发送" in page and "电子邮件" in page
     schedule = client.get("/t/remind/schedule/").get_data(as_text=True)
-    assert "截止提醒" in schedule and "提醒 3 人" in schedule
+    assert "提醒 3 人" in schedule
+    # Each row says what it is about in words; the key is there for support staff.
+    assert "2026年第三季度党员星级评定 · 个人自评 · 10月14日截止 · 提前 3 天" in schedule
+    assert "2026年第三季度党员星级评定 · 个人自评 · 10月14日截止 · 提前 1 天" in schedule
+    assert f"m{district['round'].id}:self:20261014:3" in schedule
     everything = client.get("/t/remind/accounts/outbox").get_data(as_text=True)
     assert "站内消息" in everything  # every channel, not only e-mail
     assert client.post(f"/t/remind/accounts/outbox/{sent_id}/resend").status_code == 400  # only failed ones
@@ -326,6 +331,10 @@ def test_secretaries_hear_when_their_notice_has_ended_on_the_next_working_day(
             select(DueItem).where(DueItem.kind == DueKind.REMINDER, DueItem.key.like("%:notice:%")))}
     assert rows == {f"m{rid}:notice:20261009:0": dt.datetime(2026, 10, 10, 1, 0, tzinfo=UTC),
                     f"m{rid}:notice:20261016:0": dt.datetime(2026, 10, 19, 1, 0, tzinfo=UTC)}
+    with tenant_context(tenant.id):
+        items = list(session.scalars(select(DueItem).where(DueItem.key.like("%:notice:%")).order_by(DueItem.due_at)))
+        assert list(describe_items(session, items).values()) == [
+            "2026年第三季度党员星级评定 · 公示期满 · 10月9日", "2026年第三季度党员星级评定 · 公示期满 · 10月16日"]
 
     sweep(factory, dt.datetime(2026, 10, 10, 1, 0, tzinfo=UTC))
     first = [m for m in outbox(session, tenant) if "公示" in m.subject]
@@ -366,6 +375,11 @@ def test_rectification_deadlines_remind_the_secretary_after_the_round_closed(
         rows = {row.key: row.due_at for row in session.scalars(select(DueItem).where(DueItem.kind == DueKind.REMINDER))}
     assert rows == {f"m{rid}:rectify:20261201:3": dt.datetime(2026, 11, 28, 1, 0, tzinfo=UTC),
                     f"m{rid}:rectify:20261201:1": dt.datetime(2026, 11, 30, 1, 0, tzinfo=UTC)}
+    with tenant_context(tenant.id):
+        items = list(session.scalars(select(DueItem).order_by(DueItem.due_at)))
+        assert list(describe_items(session, items).values()) == [
+            "2026年第三季度党员星级评定 · 限期整改 · 12月1日到期 · 提前 3 天",
+            "2026年第三季度党员星级评定 · 限期整改 · 12月1日到期 · 提前 1 天"]
 
     sweep(factory, dt.datetime(2026, 11, 28, 1, 0, tzinfo=UTC))
     messages = outbox(session, tenant)
