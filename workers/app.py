@@ -119,6 +119,7 @@ def configure_redbeat(app: Celery, settings: Settings) -> None:
 def create_celery(settings: Settings | None = None) -> Celery:
     """A configured Celery app; `app` below is the one `celery -A workers` finds."""
     settings = settings or load_settings()
+    settings.install_holidays()
     celery = Celery(
         "fivestar",
         include=["workers.tasks", "workers.reports", "workers.exports"],

@@ -12,10 +12,12 @@ from fivestar.config import ConfigError, Settings, load_settings
 
 def settings_or_exit() -> Settings:
     try:
-        return load_settings()
+        settings = load_settings()
     except ConfigError as exc:
         click.echo(str(exc), err=True)
         sys.exit(2)
+    settings.install_holidays()
+    return settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

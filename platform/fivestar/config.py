@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # superior committees), comma-separated; empty allows none (e-mail needs no entry). The same
     # SSRF guard as webhook_hosts: plain http only to a listed 127.0.0.1.
     export_hosts: str = ""
+    # A TOML file of the State Council's holiday arrangements for years `chinese_calendar` does not
+    # know yet (fivestar.holidays). Checked when the process starts; empty: none.
+    holidays_file: Path | None = None
 
     @field_validator("database_url")
     @classmethod
@@ -113,6 +116,27 @@ class Settings(BaseSettings):
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
+
+    @field_validator("holidays_file", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("holidays_file")
+    @classmethod
+    def _readable_holidays(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            from fivestar.holidays import load_arrangements
+
+            load_arrangements(value)  # HolidayFileError (a ValueError) says what is wrong
+        return value
+
+    def install_holidays(self) -> None:
+        """Make the file's arrangements the clock's (every process calls this once it has settings)."""
+        from fivestar import clock
+        from fivestar.holidays import load_arrangements
+
+        clock.set_arrangements(load_arrangements(self.holidays_file) if self.holidays_file is not None else {})
 
     @field_validator("webhook_hosts", "export_hosts")
     @classmethod

@@ -398,3 +398,26 @@ def test_rectification_deadlines_remind_the_secretary_after_the_round_closed(
     with tenant_context(tenant.id):
         last = session.scalar(select(DueItem).where(DueItem.key == f"m{rid}:rectify:20261201:1"))
     assert last is not None and last.state is DueState.DONE and "已无人需要提醒" in (last.outcome or "")
+
+
+def test_the_schedule_warns_while_a_years_holidays_are_not_known(
+    district: dict[str, Any], client: FlaskClient, login: Any, tmp_path: Any
+) -> None:
+    from fivestar.holidays import load_arrangements
+
+    login(district["tenant"], district["admin"])
+    try:
+        with clock.frozen(dt.datetime(2034, 6, 1, 2, 0, tzinfo=UTC)):
+            page = client.get("/t/remind/schedule/").get_data(as_text=True)
+            assert 'id="calendar-unknown"' in page and "2034、2035 年的节假日安排尚未收录" in page
+            arranged = tmp_path / "holidays.toml"
+            arranged.write_text('[2034]\nholidays = ["2034-01-01"]\n[2035]\nholidays = ["2035-01-01"]\n',
+                                encoding="utf-8")
+            clock.set_arrangements(load_arrangements(arranged))
+            assert 'id="calendar-unknown"' not in client.get("/t/remind/schedule/").get_data(as_text=True)
+        # Years the library knows: no warning.
+        with clock.frozen(dt.datetime(2025, 6, 1, 2, 0, tzinfo=UTC)):
+            clock.set_arrangements({})
+            assert 'id="calendar-unknown"' not in client.get("/t/remind/schedule/").get_data(as_text=True)
+    finally:
+        clock.set_arrangements({})

@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
+from fivestar import clock
 from fivestar.accounts.policy import Action, require
 from fivestar.branch_rounds.models import BranchRound
 from fivestar.i18n import _, _l
@@ -48,7 +49,10 @@ def index() -> Any:
     upcoming = sorted((i for i in items if i.state in (DueState.PENDING, DueState.RUNNING)), key=lambda i: i.due_at)
     past = [i for i in items if i.state not in (DueState.PENDING, DueState.RUNNING)]
     described = describe_items(db(), items)
-    return render_template("schedule/index.html", upcoming=upcoming, past=past,
+    this_year = clock.today_in(current_tenant().timezone).year
+    years = {this_year, this_year + 1} | {i.due_at.year for i in upcoming}
+    unknown_years = sorted(y for y in years if clock.calendar_source(y) is clock.CalendarSource.STATUTORY)
+    return render_template("schedule/index.html", upcoming=upcoming, past=past, unknown_years=unknown_years,
                            kind_label=lambda k: str(KIND_LABELS.get(k, k)),
                            state_label=lambda s: str(STATE_LABELS.get(s, s)),
                            describe=lambda i: described.get(i.id, i.key))

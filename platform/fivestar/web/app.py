@@ -26,6 +26,7 @@ from fivestar.web.tenant import release_tenant, tenant_bp
 
 def create_app(settings: Settings | None = None, **config_overrides: Any) -> Flask:
     settings = settings or load_settings()
+    settings.install_holidays()
     app = Flask(
         "fivestar",
         template_folder=str(templates_dir()),
