@@ -170,3 +170,49 @@ def test_the_follow_up_page(session: Session, client: FlaskClient, login: Any, r
     login(results["tenant"], results["other_secretary"])
     assert client.get(url(results, f"/{rb.id}/followups")).status_code == 404
     assert client.post(url(results, f"/evaluations/{qian.id}/talk"), data={}).status_code == 404
+
+
+def test_recording_a_rectifications_result(session: Session, results: dict[str, Any]) -> None:
+    ctx = context(session, results)
+    _zhao, _qian, sun = evaluations(session, results)
+    today = clock.today_in("Asia/Shanghai")
+    with tenant_context(results["tenant"].id):
+        with pytest.raises(ServiceError, match="请先设定整改期限"):
+            followups.record_rectification_result(session, ctx, sun, {"completed_on": today.isoformat(),
+                                                                       "outcome": "已整改"})
+        followups.set_rectification(session, ctx, sun, {"due_on": "2026-07-06", "requirement": "按时参加组织生活"})
+        session.flush()
+        tomorrow = (today + dt.timedelta(days=1)).isoformat()
+        with pytest.raises(ServiceError) as refused:
+            followups.record_rectification_result(session, ctx, sun, {"completed_on": tomorrow, "outcome": ""})
+        assert set(refused.value.errors) == {"completed_on", "outcome"}  # type: ignore[attr-defined]
+        done = followups.record_rectification_result(
+            session, ctx, sun, {"completed_on": today.isoformat(), "outcome": "已按要求参加组织生活，整改到位"})
+        session.flush()
+    assert (done.completed_on, done.outcome) == (today, "已按要求参加组织生活，整改到位")
+    assert _events(session, "evaluation.rectification_result") == 1
+
+
+def test_the_rectification_result_on_the_follow_up_page(
+    session: Session, client: FlaskClient, login: Any, results: dict[str, Any]
+) -> None:
+    rb = round_branch(session, results)
+    _zhao, _qian, sun = evaluations(session, results)
+    login(results["tenant"], results["secretary"])
+    client.post(url(results, f"/evaluations/{sun.id}/rectification"),
+                data={"due_on": "2026-07-06", "requirement": "按时交纳党费"})
+    page = text(client.get(url(results, f"/{rb.id}/followups")))
+    assert "尚未记录。到期前会提醒党支部书记。" in page
+    bad = client.post(url(results, f"/evaluations/{sun.id}/rectification/result"),
+                      data={"completed_on": "", "outcome": "x"})
+    assert bad.status_code == 400 and "请填写评估日期" in text(bad)
+    today = clock.today_in("Asia/Shanghai").isoformat()
+    good = client.post(url(results, f"/evaluations/{sun.id}/rectification/result"),
+                       data={"completed_on": today, "outcome": "已补交党费"})
+    assert good.status_code == 302
+    shown = text(client.get(url(results, f"/{rb.id}/followups")))
+    assert f"评估日期：{today}" in shown and "已补交党费" in shown
+    client.delete_cookie("fivestar_session")
+    login(results["tenant"], results["other_secretary"])
+    assert client.post(url(results, f"/evaluations/{sun.id}/rectification/result"),
+                       data={"completed_on": today, "outcome": "改"}).status_code == 404

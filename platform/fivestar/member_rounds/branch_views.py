@@ -381,6 +381,9 @@ def _follow_up_action(evaluation_id: int, kind: str) -> Any:
         elif kind == "talk":
             followups.record_talk(db(), ctx, evaluation, form)
             message = _("已记录谈话。")
+        elif kind == "rectification_result":
+            followups.record_rectification_result(db(), ctx, evaluation, form)
+            message = _("已记录整改结果。")
         else:
             followups.set_rectification(db(), ctx, evaluation, form)
             message = _("已保存整改期限。")
@@ -412,3 +415,9 @@ def talk(evaluation_id: int) -> Any:
 @login_required
 def rectification(evaluation_id: int) -> Any:
     return _follow_up_action(evaluation_id, "rectification")
+
+
+@branch_round_bp.post("/evaluations/<int:evaluation_id>/rectification/result")
+@login_required
+def rectification_result(evaluation_id: int) -> Any:
+    return _follow_up_action(evaluation_id, "rectification_result")

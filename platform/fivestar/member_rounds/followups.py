@@ -311,6 +311,39 @@ def set_rectification(
     return current
 
 
+def record_rectification_result(
+    session: Session, ctx: BranchContext, evaluation: Evaluation, raw: Mapping[str, object]
+) -> Rectification:
+    """Record how a rectification went: the day it was assessed and what was found (整改情况). It ends
+    the deadline's reminders; what follows for the member (a further deadline, advice to leave) is
+    for people to decide, and the software only records it."""
+    _check_open(ctx, evaluation)
+    current = session.scalar(select(Rectification).where(Rectification.evaluation_id == evaluation.id))
+    if current is None:
+        raise ServiceError(_("请先设定整改期限，再记录整改结果"))
+    errors: dict[str, str] = {}
+    completed_on = _date(errors, raw, "completed_on", _("评估日期"))
+    if completed_on is not None and completed_on > ctx.today:
+        errors["completed_on"] = _("评估日期不能晚于今天")
+    elif completed_on is not None and completed_on < _local(current.set_at, ctx.timezone):
+        errors["completed_on"] = _("评估日期不能早于设定整改期限的日期")
+    outcome = _text(raw, "outcome")
+    if not outcome:
+        errors["outcome"] = _("请填写整改情况")
+    elif len(outcome) > TEXT_MAX:
+        errors["outcome"] = _("%(label)s不能超过 %(n)d 字", label=_("整改情况"), n=TEXT_MAX)
+    if errors or completed_on is None:
+        raise FormError(errors)
+    fields = ["evaluation_id", "completed_on", "outcome"]
+    before = audit.snapshot(current, fields)
+    current.completed_on = completed_on
+    current.outcome = outcome
+    session.flush()
+    audit.record(session, "evaluation.rectification_result", current, before=before,
+                 after=audit.snapshot(current, fields))
+    return current
+
+
 __all__ = [
     "FollowUpPage",
     "FollowUpRow",
@@ -320,6 +353,7 @@ __all__ = [
     "needs_mentors",
     "needs_rectification",
     "needs_talk",
+    "record_rectification_result",
     "record_talk",
     "set_rectification",
 ]
