@@ -29,6 +29,7 @@ from fivestar.exports.sweep import SWEEP_TASK
 from fivestar.i18n import _, _l
 from fivestar.reports.jobs.kinds import KINDS, format_label, kind_label
 from fivestar.reports.jobs.models import ReportFormat, ReportKind
+from fivestar.web.confirmed import ConfirmForm, confirm_delete, form_version, switch_active
 from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
@@ -71,12 +72,6 @@ class TargetForm(FlaskForm):
     version = HiddenField()
 
 
-class ConfirmForm(FlaskForm):
-    """Delete, switch on/off, send again: CSRF and the version the page was built from."""
-
-    version = HiddenField()
-
-
 # --- helpers -------------------------------------------------------------------------------------
 
 
@@ -98,13 +93,6 @@ def _load(target_id: int) -> ExportTarget:
         abort(404)
     require(current_user, Action.EXPORT_MANAGE, target)
     return target
-
-
-def _version(form: Any) -> int:
-    try:
-        return int(form.version.data)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _kind_choice(kind: ReportKind) -> str:
@@ -253,7 +241,7 @@ def edit(target_id: int) -> Any:
     if form.validate_on_submit():
         try:
             services.update_target(db(), _settings(), current_tenant().timezone, target, _input(form),
-                                   version=_version(form))
+                                   version=form_version(form))
             db().commit()
         except ServiceError as error:
             status = refuse(error, form)
@@ -272,49 +260,30 @@ def edit(target_id: int) -> Any:
 @login_required
 def toggle(target_id: int) -> Any:
     target = _load(target_id)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        services.set_active(db(), current_tenant().timezone, target, not target.active, version=_version(form))
-        db().commit()
-    except ServiceError as error:
-        db().rollback()
-        flash(error.message, "error")
-        return redirect(url_for(".index"), code=303)
-    if target.active:
-        flash(_("已启用“%(name)s”：此后结束的评定会上报。", name=target.name), "success")
-    else:
-        flash(_("已停用“%(name)s”。", name=target.name), "success")
-    return redirect(url_for(".index"), code=303)
+
+    def switch(version: int) -> bool:
+        services.set_active(db(), current_tenant().timezone, target, not target.active, version=version)
+        return target.active
+
+    return switch_active(switch, switched_on=_("已启用“%(name)s”：此后结束的评定会上报。", name=target.name),
+                         switched_off=_("已停用“%(name)s”。", name=target.name))
 
 
 @exports_bp.route("/<int:target_id>/delete", methods=["GET", "POST"])
 @login_required
 def delete(target_id: int) -> Any:
-    target = _load(target_id)
-    form = ConfirmForm()
-    if request.method == "GET":
-        form.version.data = str(target.version)
-    status = 200
-    if form.validate_on_submit():
-        name = target.name
-        try:
-            services.delete_target(db(), target, version=_version(form))
-            db().commit()
-        except ServiceError as error:
-            status = refuse(error, form)
-            target = _load(target_id)
-            form.version.data = str(target.version)
-        else:
-            flash(_("已删除上报设置“%(name)s”。", name=name), "success")
-            return redirect(url_for(".index"), code=303)
-    elif request.method == "POST":
-        status = 400
-    deliveries = db().scalar(select(func.count()).select_from(ExportDelivery)
-                             .where(ExportDelivery.target_id == target.id)) or 0
-    return render_template("exports/delete.html", form=form, target=target, deliveries=deliveries,
-                           where=services.describe_destination(target)), status
+    def page(target: ExportTarget, form: ConfirmForm) -> str:
+        deliveries = db().scalar(select(func.count()).select_from(ExportDelivery)
+                                 .where(ExportDelivery.target_id == target.id)) or 0
+        return render_template("exports/delete.html", form=form, target=target, deliveries=deliveries,
+                               where=services.describe_destination(target))
+
+    return confirm_delete(
+        lambda: _load(target_id),
+        lambda target, version: services.delete_target(db(), target, version=version),
+        done=lambda target: _("已删除上报设置“%(name)s”。", name=target.name),
+        page=page,
+    )
 
 
 @exports_bp.post("/deliveries/<int:delivery_id>/resend")

@@ -26,6 +26,7 @@ from fivestar.labels import label
 from fivestar.notify import webhooks
 from fivestar.notify.webhooks import KIND_LABELS, Webhook, WebhookError, WebhookKind
 from fivestar.orgs.models import Organisation
+from fivestar.web.confirmed import ConfirmForm, confirm_delete, form_version, switch_active
 from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
@@ -57,12 +58,6 @@ class WebhookForm(FlaskForm):
     version = HiddenField()
 
 
-class ConfirmForm(FlaskForm):
-    """Delete, switch on/off and test: CSRF and the version the page was built from."""
-
-    version = HiddenField()
-
-
 # --- helpers -------------------------------------------------------------------------------------
 
 
@@ -83,14 +78,6 @@ def _load(webhook_id: int) -> Webhook:
         abort(404)
     require(current_user, Action.NOTIFY_MANAGE, webhook)
     return webhook
-
-
-def _version(form: Any) -> int:
-    """The version the page was built from; a missing or garbled one counts as stale (0)."""
-    try:
-        return int(form.version.data)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _org_choices() -> list[tuple[str, str]]:
@@ -199,7 +186,7 @@ def edit(webhook_id: int) -> Any:
     status = 200
     if form.validate_on_submit():
         try:
-            webhooks.update_webhook(db(), _settings(), webhook, _input(form), version=_version(form))
+            webhooks.update_webhook(db(), _settings(), webhook, _input(form), version=form_version(form))
             db().commit()
         except ServiceError as error:
             status = refuse(error, form)
@@ -220,45 +207,28 @@ def edit(webhook_id: int) -> Any:
 def toggle(webhook_id: int) -> Any:
     """Switch a robot off (or on again) from the list."""
     webhook = _load(webhook_id)
-    form = ConfirmForm()
-    if not form.validate_on_submit():
-        abort(400)
-    try:
-        webhooks.set_active(db(), webhook, not webhook.active, version=_version(form))
-        db().commit()
-    except ServiceError as error:
-        db().rollback()
-        flash(error.message, "error")
-        return redirect(url_for(".index"), code=303)
-    done = _("已启用“%(name)s”。", name=webhook.name) if webhook.active else _("已停用“%(name)s”。", name=webhook.name)
-    flash(done, "success")
-    return redirect(url_for(".index"), code=303)
+
+    def switch(version: int) -> bool:
+        webhooks.set_active(db(), webhook, not webhook.active, version=version)
+        return webhook.active
+
+    return switch_active(switch, switched_on=_("已启用“%(name)s”。", name=webhook.name),
+                         switched_off=_("已停用“%(name)s”。", name=webhook.name))
 
 
 @webhooks_bp.route("/<int:webhook_id>/delete", methods=["GET", "POST"])
 @login_required
 def delete(webhook_id: int) -> Any:
-    webhook = _load(webhook_id)
-    form = ConfirmForm()
-    if request.method == "GET":
-        form.version.data = str(webhook.version)
-    status = 200
-    if form.validate_on_submit():
-        name = webhook.name
-        try:
-            webhooks.delete_webhook(db(), webhook, version=_version(form))
-            db().commit()
-        except ServiceError as error:
-            status = refuse(error, form)
-            webhook = _load(webhook_id)
-            form.version.data = str(webhook.version)
-        else:
-            flash(_("已删除群机器人“%(name)s”。", name=name), "success")
-            return redirect(url_for(".index"), code=303)
-    elif request.method == "POST":
-        status = 400
-    url = webhooks.masked_url(_settings(), webhook)
-    return render_template("notify/delete.html", form=form, webhook=webhook, url=url), status
+    def page(webhook: Webhook, form: ConfirmForm) -> str:
+        url = webhooks.masked_url(_settings(), webhook)
+        return render_template("notify/delete.html", form=form, webhook=webhook, url=url)
+
+    return confirm_delete(
+        lambda: _load(webhook_id),
+        lambda webhook, version: webhooks.delete_webhook(db(), webhook, version=version),
+        done=lambda webhook: _("已删除群机器人“%(name)s”。", name=webhook.name),
+        page=page,
+    )
 
 
 @webhooks_bp.post("/<int:webhook_id>/test")
