@@ -20,7 +20,7 @@ from typing import IO, Any
 from zoneinfo import ZoneInfo
 
 import xlsxwriter
-from sqlalchemy import Integer, and_, any_, bindparam, case, func, select, type_coerce
+from sqlalchemy import Integer, Select, and_, any_, bindparam, case, func, select, type_coerce
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
@@ -193,6 +193,34 @@ def _final_scores(session: Session, fields: list[core.ScoreField], ids: list[int
     return {row[0]: tuple(row[1:]) for row in rows}
 
 
+def results_statement(member_round: MemberRound) -> Select[*tuple[Any, ...]]:
+    """Every active member of the round with the branch, the organisation above it and the result, in
+    the order of every results list (organisation, branch, member number): the Excel export's rows
+    and the report jobs' results PDF."""
+    parent = aliased(Organisation)
+    return (
+        select(
+            Evaluation.id,
+            parent.name.label("parent_name"),
+            Organisation.name.label("branch_name"),
+            Member.member_no,
+            Member.name,
+            Evaluation.total,
+            Evaluation.level,
+            Evaluation.rated,
+            Evaluation.disqualifier,
+            Evaluation.disqualifier_note,
+            Evaluation.self_state,
+        )
+        .join(Member, Evaluation.member_id == Member.id)
+        .join(Organisation, Evaluation.branch_id == Organisation.id)
+        .outerjoin(parent, Organisation.parent_id == parent.id)
+        .where(Evaluation.round_id == member_round.id, Evaluation.status == EvaluationStatus.ACTIVE)
+        .order_by(parent.sort_order, parent.name, Organisation.sort_order, Organisation.code, Member.member_no,
+                  Evaluation.id)
+    )
+
+
 def write_results(
     session: Session,
     out: IO[bytes] | str,
@@ -215,29 +243,7 @@ def write_results(
     disqualifiers = {d.key: d.label for d in rules.member.disqualifiers}
     cap = rules.member.bonus.cap if rules.member.bonus is not None else None
 
-    parent = aliased(Organisation)
-    stmt = (
-        select(
-            Evaluation.id,
-            parent.name.label("parent_name"),
-            Organisation.name.label("branch_name"),
-            Member.member_no,
-            Member.name,
-            Evaluation.total,
-            Evaluation.level,
-            Evaluation.rated,
-            Evaluation.disqualifier,
-            Evaluation.disqualifier_note,
-            Evaluation.self_state,
-        )
-        .join(Member, Evaluation.member_id == Member.id)
-        .join(Organisation, Evaluation.branch_id == Organisation.id)
-        .outerjoin(parent, Organisation.parent_id == parent.id)
-        .where(Evaluation.round_id == member_round.id, Evaluation.status == EvaluationStatus.ACTIVE)
-        .order_by(parent.sort_order, parent.name, Organisation.sort_order, Organisation.code, Member.member_no,
-                  Evaluation.id)
-        .execution_options(yield_per=batch)
-    )
+    stmt = results_statement(member_round).execution_options(yield_per=batch)
     if round_branch is not None:
         stmt = stmt.where(Evaluation.round_branch_id == round_branch.id)
     # Labels are translated once, not once per row.

@@ -199,26 +199,7 @@ def _member_results(session: Session, tenant: Tenant, job: ReportJob, member_rou
     rules = member_core.round_rules(session, member_round)
     below = rules.member.below_label
     disqualifiers = {d.key: d.label for d in rules.member.disqualifiers}
-    parent = aliased(Organisation)
-    stmt = (
-        select(
-            parent.name.label("parent_name"),
-            Organisation.name.label("branch_name"),
-            Member.member_no,
-            Member.name,
-            Evaluation.total,
-            Evaluation.level,
-            Evaluation.rated,
-            Evaluation.disqualifier,
-            Evaluation.self_state,
-        )
-        .join(Member, Evaluation.member_id == Member.id)
-        .join(Organisation, Evaluation.branch_id == Organisation.id)
-        .outerjoin(parent, Organisation.parent_id == parent.id)
-        .where(Evaluation.round_id == member_round.id, Evaluation.status == EvaluationStatus.ACTIVE)
-        .order_by(parent.sort_order, parent.name, Organisation.sort_order, Organisation.code, Member.member_no,
-                  Evaluation.id)
-    )
+    stmt = exports.results_statement(member_round)
     self_labels = {state: self_state_label(state) for state in SelfState}
 
     def rows() -> Iterator[Sequence[tables.Cell]]:
