@@ -1,0 +1,22 @@
+"""The ballot box: ballots wait here while voting is open, and leave it shuffled when voting closes.
+
+(Placeholder: filled in by the change that introduces it.)
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from collections.abc import Sequence
+
+revision: str = "0003"
+down_revision: str | None = "0002"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
