@@ -11,7 +11,6 @@ A service that is not reachable is skipped on a developer's laptop, but with
 from __future__ import annotations
 
 import os
-import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -35,6 +34,9 @@ DATABASES = [
     name.strip() for name in os.environ.get("FIVESTAR_TEST_DATABASES", "sqlite,postgresql").split(",") if name.strip()
 ]
 TEST_PASSWORD = "correct-horse-battery"
+# The instance secret of the test app, fixed: services given the key directly (the ballot box seals
+# with it) must agree with requests made through the app.
+TEST_SECRET_KEY = "fivestar-test-secret-key-not-for-production-0123456789"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -146,7 +148,7 @@ def settings(database_url: str, broker_url: str, tmp_path_factory: pytest.TempPa
         database_url=database_url,
         broker_url=broker_url,
         data_dir=tmp_path_factory.mktemp("data"),
-        secret_key=secrets.token_urlsafe(40),
+        secret_key=TEST_SECRET_KEY,
         base_url="http://fivestar.test",
     )
 

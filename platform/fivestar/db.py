@@ -83,6 +83,9 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 def _configure_sqlite(engine: Engine) -> None:
     """Foreign keys on, WAL for a web process and workers side by side, and real transactions.
 
+    `secure_delete` zeroes what a DELETE frees instead of leaving the bytes in free pages: the ballot
+    box relies on it (fivestar.branch_rounds.ballot_box), and nothing deleted should linger anyway.
+
     pysqlite's own transaction handling defers BEGIN and breaks SAVEPOINT; the SQLAlchemy
     documentation's recipe takes BEGIN over so nested transactions behave as on PostgreSQL.
     """
@@ -93,6 +96,7 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA busy_timeout = 30000")
+        cursor.execute("PRAGMA secure_delete = ON")
         if engine.url.database not in (None, "", ":memory:"):
             cursor.execute("PRAGMA journal_mode = WAL")
             cursor.execute("PRAGMA synchronous = NORMAL")

@@ -4,6 +4,7 @@ from fivestar.accounts.models import Account, AuthSession, Invitation, Operator,
 from fivestar.audit.models import AuditEvent
 from fivestar.branch_rounds.models import (
     Ballot,
+    BallotBoxEntry,
     BallotCode,
     BallotMeeting,
     BranchRating,
@@ -41,6 +42,7 @@ __all__ = [
     "AuditEvent",
     "AuthSession",
     "Ballot",
+    "BallotBoxEntry",
     "BallotCode",
     "BallotMeeting",
     "Base",

@@ -18,9 +18,12 @@ from fivestar.branch_rounds.models import BallotMeeting, BranchRating, BranchRou
 from fivestar.enums import OrgKind
 from fivestar.orgs.models import Organisation
 from fivestar.tenancy import tenant_context
-from tests.conftest import SAMPLE_RULES
+from tests.conftest import SAMPLE_RULES, TEST_SECRET_KEY
 
 TENANTS = Path(__file__).resolve().parents[2] / "tenants"
+# The instance secret the tests seal ballot boxes with: the test app's own, so that a ballot cast here
+# can be counted by a close made through the app, and the other way round.
+BOX_SECRET = TEST_SECRET_KEY
 
 
 @contextmanager
@@ -64,7 +67,7 @@ def codes_of(issued: ballot.IssuedSlips, group: str) -> list[str]:
 def cast(session: Session, world: Mapping[str, Any], code: str, **answers: Any) -> None:
     raw = {("level" if key == "level" else f"item.{key}"): str(value) for key, value in answers.items()}
     with as_tenant(world):
-        ballot.cast_ballot(session, world["tenant"].id, code, raw)
+        ballot.cast_ballot(session, world["tenant"].id, code, raw, secret_key=BOX_SECRET)
         session.flush()
 
 
@@ -72,7 +75,7 @@ def close(session: Session, world: Mapping[str, Any], rating: BranchRating | Non
     ctx = ctx_of(session, world, rating)
     assert ctx.meeting is not None
     with as_tenant(world):
-        totals = ballot.close_voting(session, ctx, ctx.meeting.version)
+        totals = ballot.close_voting(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
         session.flush()
     return totals
 
@@ -114,13 +117,15 @@ def use_rules(session: Session, world: Mapping[str, Any], name: str) -> None:
 SEED_NOW = dt.datetime(2026, 1, 6, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
 
-def seed_meeting(maker: sessionmaker[Session], *, members: int, slug: str = "ballot-race") -> tuple[int, list[str]]:
+def seed_meeting(
+    maker: sessionmaker[Session], *, members: int, slug: str = "ballot-race", rules: Path = SAMPLE_RULES
+) -> tuple[int, list[str]]:
     """A tenant with one branch in 议星 and a voting meeting of `members` codes; committed."""
     from fivestar.tenants.services import create_tenant, current_rules
 
     with maker() as session, clock.frozen(SEED_NOW):
         tenant = create_tenant(session, slug=slug, name="并发测试工委",
-                               rules_toml=SAMPLE_RULES.read_text(encoding="utf-8"))
+                               rules_toml=rules.read_text(encoding="utf-8"))
         session.flush()
         with tenant_context(tenant.id):
             root = session.scalar(select(Organisation).where(Organisation.kind == OrgKind.COMMITTEE))

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
-from fivestar.branch_rounds import ballot
-from fivestar.branch_rounds.models import Ballot, BallotCode, MeetingState, PaperTally, VoterGroup
+from fivestar.branch_rounds import ballot, ballot_box
+from fivestar.branch_rounds.models import Ballot, BallotBoxEntry, BallotCode, MeetingState, PaperTally, VoterGroup
 from fivestar.errors import ConflictError, ServiceError
 from tests.branch.ballot_support import (
     as_tenant,
@@ -194,11 +194,20 @@ def test_a_code_casts_exactly_one_anonymous_ballot(session: Session, deliberatin
     assert voting.group is VoterGroup.PUBLIC and voting.branch_name == "预算科党支部"
     cast(session, deliberating, public_code, level=4)
     with as_tenant(deliberating):
-        (row,) = session.scalars(select(Ballot)).all()
         used = session.scalar(select(BallotCode.used).where(BallotCode.code_hash == ballot.code_hash(public_code)))
-    assert (row.group, row.level, row.ratings) == (VoterGroup.PUBLIC, 4, None) and len(row.id) == 32 and used
+        (boxed,) = session.scalars(select(BallotBoxEntry)).all()
+        assert not session.scalars(select(Ballot)).all(), "nothing is counted before the close"
+    # sealed: neither the group nor the level can be read from the box, and every entry is one size
+    assert used and len(boxed.id) == 32 and b"public" not in boxed.sealed and b'"l":4' not in boxed.sealed
+    assert len(boxed.sealed) == 1 + 12 + ballot_box.PADDED_BYTES + 16
     with pytest.raises(ConflictError, match="已经使用过"):
         cast(session, deliberating, public_code, level=3)
+    close(session, deliberating)
+    with as_tenant(deliberating):
+        (row,) = session.scalars(select(Ballot)).all()
+        assert not session.scalars(select(BallotBoxEntry)).all(), "the box is empty once voting closed"
+    assert (row.group, row.level, row.ratings) == (VoterGroup.PUBLIC, 4, None) and len(row.id) == 32
+    assert row.id != boxed.id
     # no audit event per ballot: its time would line up with the code's use
     with as_tenant(deliberating):
         assert not session.scalars(select(AuditEvent).where(AuditEvent.action.like("%cast%"))).all()
@@ -226,6 +235,7 @@ def test_a_bad_answer_leaves_the_code_unused(session: Session, deliberating: dic
         nested.rollback()
         assert set(info.value.errors) == {"level"}
     cast(session, deliberating, code, level=0)  # 无星 is an answer too
+    close(session, deliberating)
     with as_tenant(deliberating):
         assert session.scalar(select(Ballot.level)) == 0
 

@@ -12,11 +12,11 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from pypdf import PdfReader
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fivestar.branch_rounds import ballot
-from fivestar.branch_rounds.models import Ballot, BallotCode, MeetingState, RatingStep
+from fivestar.branch_rounds.models import Ballot, BallotBoxEntry, BallotCode, MeetingState, RatingStep
 from tests.branch.ballot_support import as_tenant, cast, close, codes_of, issue, meeting_of, setup_meeting
 
 CODE_ON_SLIP = re.compile(r"\b([2-9A-HJKMNP-Z]{5})-([2-9A-HJKMNP-Z]{5})\b")
@@ -195,11 +195,14 @@ def test_voter_casts_with_a_code_once_without_login(
     thanks = client.get(done.headers["Location"])
     assert "测评票已提交" in _text(thanks) and code not in _text(thanks)
     with as_tenant(deliberating):
-        assert session.scalars(select(Ballot.level)).all() == [5]
+        assert session.scalar(select(func.count()).select_from(BallotBoxEntry)) == 1
     again = client.post(_vote(deliberating), data={"step": "cast", "code": code, "level": "1"})
     assert again.status_code == 409 and "已经使用过" in _text(again) and code not in _text(again)
     checked = client.post(_vote(deliberating), data={"step": "check", "code": code})
     assert checked.status_code == 409
+    close(session, deliberating)
+    with as_tenant(deliberating):
+        assert session.scalars(select(Ballot.level)).all() == [5]
 
 
 def test_voter_errors_are_clear_4xx_never_500(

@@ -1,16 +1,22 @@
 """议星: the branch's meeting, its anonymous ballot (无记名测评), paper tallies and the results.
 
-How anonymity is kept (design.md §7):
+How anonymity is kept (design.md §7; README "The 议星 ballot: what stays secret" has the whole
+argument and what remains visible while voting is open):
 
 * Issuing the slips makes one random single-use code per attendee and group. Only the code's
   SHA-256 hash is stored, with its group and `used = false`; the codes themselves exist in memory
   just long enough to print the slips (in shuffled order — the slips are handed out at random), so
   the PDF can be made only then. Losing it means re-issuing (allowed while no ballot was cast).
 * Casting is one transaction: `UPDATE ballot_codes SET used = true WHERE code_hash = :h AND used =
-  false` must change exactly one row, then a `Ballot` is inserted with a random key, the meeting and
-  the group — no code, no voter, no time. Nothing else links the two rows, and no audit event is
-  written per ballot (its time would line up with the code's use); the meeting's totals are audited
-  when voting closes.
+  false` must change exactly one row, then the ballot is sealed and dropped into the ballot box
+  (ballot_box.py) with a random key — no code, no voter, no time. No audit event is written per
+  ballot (its time would line up with the code's use); the meeting's totals are audited when voting
+  closes.
+* Closing the voting, in one transaction: every code row of the meeting is rewritten in random
+  order (so no code row keeps the id of the transaction that used it, nor a position that follows
+  the order of casting), the box is opened and its ballots written to `ballots` in random order with
+  fresh keys, and the box is emptied for good (TRUNCATE on PostgreSQL, zeroed on SQLite). After
+  that, nothing links a code, a slip or a moment of casting to a ballot.
 * Codes never appear in a URL the server sees (the QR code puts them in the fragment), in an audit
   event, in a log line, in an exception or in a flash message.
 * Results appear only once voting is closed (live figures would tell who just voted what), per group
@@ -37,7 +43,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit, clock
-from fivestar.branch_rounds import core, workflow
+from fivestar.branch_rounds import ballot_box, core, workflow
 from fivestar.branch_rounds.models import (
     Ballot,
     BallotCode,
@@ -382,15 +388,20 @@ def issue_slips(session: Session, ctx: MeetingContext, version: str | int | None
     return IssuedSlips(meeting, slips)
 
 
-def ballots_cast(session: Session, meeting_id: int) -> int:
-    return int(session.scalar(select(func.count()).select_from(Ballot).where(Ballot.meeting_id == meeting_id)) or 0)
+def ballots_cast(session: Session, meeting: BallotMeeting) -> int:
+    """Electronic ballots cast so far (in the box while voting; counted once closed)."""
+    if meeting.state is MeetingState.CLOSED:
+        return int(
+            session.scalar(select(func.count()).select_from(Ballot).where(Ballot.meeting_id == meeting.id)) or 0
+        )
+    return ballot_box.count(session, meeting.tenant_id, meeting.id)
 
 
 def reissue_slips(session: Session, ctx: MeetingContext, version: str | int | None) -> IssuedSlips:
     """Revoke every code of the meeting and print new ones — only while no ballot has been cast
     (a lost or spoilt PDF: the codes cannot be printed again, since only their hashes are kept)."""
     meeting = _meeting_or_refuse(ctx)
-    _refuse(ctx, "reissue", ballots_cast=ballots_cast(session, meeting.id))
+    _refuse(ctx, "reissue", ballots_cast=ballots_cast(session, meeting))
     check_version(meeting, version)
     used = session.scalar(
         select(func.count()).select_from(BallotCode).where(BallotCode.meeting_id == meeting.id, BallotCode.used)
@@ -455,7 +466,6 @@ def _ballot_of(session: Session, version_id: int, content_hash: str) -> tuple[Ba
 # SELECT and one INSERT — and, being Core, each filters `tenant_id` itself (tenancy.py's rule for
 # statements the hook does not see).
 _CODES = cast(Table, BallotCode.__table__)
-_BALLOTS = cast(Table, Ballot.__table__)
 _MEETINGS = cast(Table, BallotMeeting.__table__)
 _RATINGS = cast(Table, BranchRating.__table__)
 _ROUNDS = cast(Table, BranchRound.__table__)
@@ -465,7 +475,7 @@ _VERSIONS = cast(Table, RuleSetVersion.__table__)
 
 def _statements() -> dict[str, Any]:
     """Built once: constructing a statement costs more than running it on this path."""
-    c, b, m, r, o, br, v = _CODES, _BALLOTS, _MEETINGS, _RATINGS, _ORGS, _ROUNDS, _VERSIONS
+    c, m, r, o, br, v = _CODES, _MEETINGS, _RATINGS, _ORGS, _ROUNDS, _VERSIONS
     tenant: Any = bindparam("b_tenant")
     hashed: Any = bindparam("b_hash")
     code_of_tenant = (c.c.tenant_id == tenant) & (c.c.code_hash == hashed)
@@ -487,7 +497,6 @@ def _statements() -> dict[str, Any]:
             .join(v, (v.c.id == br.c.rules_version_id) & (v.c.tenant_id == br.c.tenant_id))
         )
         .where(m.c.id == bindparam("b_meeting"), m.c.tenant_id == tenant),
-        "ballot": insert(b),
     }
 
 
@@ -563,14 +572,17 @@ def choice_field(item: BallotItem) -> str:
     return "level" if item.key == OVERALL else f"item.{item.key}"
 
 
-def cast_ballot(session: Session, tenant_id: int, text: object, raw: Mapping[str, object]) -> None:
-    """Use the code once and store the ballot, in the caller's (single) transaction.
+def cast_ballot(
+    session: Session, tenant_id: int, text: object, raw: Mapping[str, object], *, secret_key: str
+) -> None:
+    """Use the code once and drop the sealed ballot into the box, in the caller's (single) transaction.
 
     The conditional UPDATE comes first, so that on SQLite the transaction starts as a writer (a
     transaction that read first cannot become one once another voter has committed), and so that
     of any number of simultaneous submissions of one code exactly one changes the row (PostgreSQL
     re-checks `used = false` after waiting for the row lock). If anything after it refuses, the
-    caller rolls back and the code is unused again.
+    caller rolls back and the code is unused again. `secret_key` is the instance's (it seals the
+    ballot until the close).
     """
     code = normalise_code(text)
     if code is None:
@@ -582,35 +594,46 @@ def cast_ballot(session: Session, tenant_id: int, text: object, raw: Mapping[str
     meeting_id, group = int(claimed[0][0]), VoterGroup(str(claimed[0][1]))
     voting = _voting_for(session, tenant_id, meeting_id, group)
     level, ratings = parse_choice(voting.ballot, voting.items, raw)
-    # A random key and nothing else: no code, no voter, no time (and no audit event per ballot).
-    session.execute(
-        _SQL["ballot"],
-        {"id": secrets.token_hex(16), "tenant_id": tenant_id, "meeting_id": meeting_id, "group": group,
-         "level": level, "ratings": ratings},
-    )
+    # Sealed, with a random key and nothing else: no code, no voter, no time (and no audit event).
+    ballot_box.put(session, secret_key, tenant_id, meeting_id, ballot_box.BoxedBallot(group, level, ratings))
 
 
 # --- closing ---------------------------------------------------------------------------------------
 
 
 def _per_group(session: Session, meeting_id: int, model: type[Ballot] | type[BallotCode]) -> dict[str, int]:
+    query = select(model.group, func.count()).where(model.meeting_id == meeting_id)
+    if model is BallotCode:
+        query = query.where(BallotCode.used.is_(True))
+    rows = session.execute(query.group_by(model.group)).all()
+    found = {VoterGroup(g).value: int(n) for g, n in rows}
+    return {group.value: found.get(group.value, 0) for group in GROUPS}
+
+
+def electronic_per_group(session: Session, meeting: BallotMeeting) -> dict[str, int]:
+    """Electronic ballots of each group so far: while voting, the codes used (the box is sealed);
+    once closed, the ballots counted."""
+    if meeting.state is MeetingState.CLOSED:
+        return _per_group(session, meeting.id, Ballot)
+    return _per_group(session, meeting.id, BallotCode)
+
+
+def _issued_per_group(session: Session, meeting_id: int) -> dict[str, int]:
     rows = session.execute(
-        select(model.group, func.count()).where(model.meeting_id == meeting_id).group_by(model.group)
+        select(BallotCode.group, func.count()).where(BallotCode.meeting_id == meeting_id).group_by(BallotCode.group)
     ).all()
     found = {VoterGroup(g).value: int(n) for g, n in rows}
     return {group.value: found.get(group.value, 0) for group in GROUPS}
 
 
-def close_voting(session: Session, ctx: MeetingContext, version: str | int | None) -> dict[str, int]:
-    """End voting: every code not used yet stops working; the totals are audited. Returns the
-    electronic ballots per group."""
-    meeting = _meeting_or_refuse(ctx)
-    _refuse(ctx, "close_voting")
-    check_version(meeting, version)
-    meeting.state = MeetingState.CLOSED
-    meeting.voting_closed_at = clock.now()
-    _flush(session)
-    # Waits for any casting transaction holding one of these rows, so no ballot slips in afterwards.
+def _rewrite_codes(session: Session, meeting: BallotMeeting) -> int:
+    """Every code of the meeting used up, each row written anew in random order; returns how many
+    had not been used.
+
+    On PostgreSQL each row version carries the id of the transaction that wrote it, and the order
+    of new versions on disk follows the order of writing: after this, every code row of the meeting
+    carries the closing transaction's id and sits at a random place. The UPDATE first waits for any
+    casting transaction holding one of these rows, so no ballot slips in afterwards."""
     unused = session.execute(
         update(BallotCode)
         .where(
@@ -621,15 +644,55 @@ def close_voting(session: Session, ctx: MeetingContext, version: str | int | Non
         .values(used=True)
         .execution_options(synchronize_session=False)
     )
+    codes = [
+        {"id": int(row[0]), "tenant_id": meeting.tenant_id, "meeting_id": meeting.id, "group": row[1],
+         "code_hash": str(row[2]), "used": True}
+        for row in session.execute(
+            select(BallotCode.id, BallotCode.group, BallotCode.code_hash).where(
+                BallotCode.tenant_id == meeting.tenant_id, BallotCode.meeting_id == meeting.id
+            )
+        )
+    ]
+    session.execute(
+        delete(BallotCode)
+        .where(BallotCode.tenant_id == meeting.tenant_id, BallotCode.meeting_id == meeting.id)
+        .execution_options(synchronize_session=False)
+    )
+    secrets.SystemRandom().shuffle(codes)
+    if codes:
+        session.execute(insert(BallotCode), codes)
+    return int(unused.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def close_voting(
+    session: Session, ctx: MeetingContext, version: str | int | None, *, secret_key: str
+) -> dict[str, int]:
+    """End voting: every code not used yet stops working, the ballot box is opened and emptied, and
+    its ballots are counted in random order; the totals are audited. Returns the electronic ballots
+    per group. `secret_key` is the instance's (the box was sealed with it)."""
+    meeting = _meeting_or_refuse(ctx)
+    _refuse(ctx, "close_voting")
+    check_version(meeting, version)
+    meeting.state = MeetingState.CLOSED
+    meeting.voting_closed_at = clock.now()
+    _flush(session)
+    unused = _rewrite_codes(session, meeting)
+    boxed = ballot_box.open_box(session, secret_key, meeting.tenant_id, meeting.id)
+    if boxed:
+        session.execute(
+            insert(Ballot),
+            [{**row, "tenant_id": meeting.tenant_id, "meeting_id": meeting.id} for row in ballot_box.plain(boxed)],
+        )
+    ballot_box.empty_box(session, meeting.tenant_id, meeting.id)
     ballots = _per_group(session, meeting.id, Ballot)
     audit.record(
         session, "ballot_meeting.close", meeting,
         before={"state": MeetingState.VOTING},
         after={
             "state": meeting.state,
-            "codes": _per_group(session, meeting.id, BallotCode),
+            "codes": _issued_per_group(session, meeting.id),
             "ballots": ballots,
-            "codes_unused": int(unused.rowcount or 0),  # type: ignore[attr-defined]
+            "codes_unused": unused,
         },
     )
     return ballots
@@ -682,7 +745,7 @@ def save_tallies(
                 number = _count(errors, raw, name, _("票数"))
                 if number:
                     counts[(group, item.key, value)] = number
-    electronic = _per_group(session, meeting.id, Ballot)
+    electronic = electronic_per_group(session, meeting)
     for group in GROUPS:
         attendees = int(getattr(meeting, COUNT_FIELDS[group]))
         paper = _paper_ballots(ctx, counts, group)
@@ -807,6 +870,7 @@ __all__ = [
     "close_voting",
     "code_hash",
     "context_for",
+    "electronic_per_group",
     "format_code",
     "group_counts",
     "group_label",

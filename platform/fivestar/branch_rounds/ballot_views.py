@@ -27,7 +27,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fivestar.accounts.policy import Action, authorize
 from fivestar.audit import Actor, acting_as
-from fivestar.branch_rounds import ballot, core, workflow
+from fivestar.branch_rounds import ballot, ballot_box, core, workflow
 from fivestar.branch_rounds import opinion as opinions
 from fivestar.branch_rounds.ballot_slips import SlipSheet, slips_pdf
 from fivestar.branch_rounds.models import BranchRating, MeetingState, RatingStep
@@ -75,6 +75,11 @@ def _link(endpoint: str, **values: Any) -> str | None:
     return url_for(endpoint, **values)
 
 
+def _secret_key() -> str:
+    """The instance's secret key: the ballot box is sealed with a key derived from it."""
+    return str(current_app.config["SECRET_KEY"])
+
+
 def _version(name: str = "version") -> str | None:
     return request.form.get(name)
 
@@ -109,7 +114,7 @@ def _page(
             "opinion_level": "" if rating.opinion_level is None else str(rating.opinion_level),
             "opinion_statement": rating.opinion_statement or "",
         }
-    cast = ballot.ballots_cast(session, meeting.id) if meeting else 0
+    cast = ballot.ballots_cast(session, meeting) if meeting else 0
     public_count = setup_form.get("public_count", "")
     shortfall = ballot.public_shortfall(ctx, int(public_count)) if public_count.isdigit() else None
     results = ballot.results(session, ctx)
@@ -248,10 +253,11 @@ def reissue(rating_id: int) -> Any:
 def close(rating_id: int) -> Any:
     ctx = ballot.context_for(db(), _rating(rating_id, write=True))
     try:
-        ballots = ballot.close_voting(db(), ctx, _version())
+        ballots = ballot.close_voting(db(), ctx, _version(), secret_key=_secret_key())
         db().commit()
     except ServiceError as error:
         return _refused(rating_id, error)
+    ballot_box.checkpoint(db().get_bind())
     flash(_("测评已结束，共收到电子测评票 %(n)d 张。", n=sum(ballots.values())), "success")
     return _back(rating_id, "results")
 
@@ -352,7 +358,7 @@ def cast() -> Any:
     session.commit()
     try:
         with acting_as(Actor("public", None, _("议星测评"))):
-            ballot.cast_ballot(session, tenant_id, code_text, request.form)
+            ballot.cast_ballot(session, tenant_id, code_text, request.form, secret_key=_secret_key())
         session.commit()
     except ballot.FormError as error:
         session.rollback()

@@ -20,6 +20,7 @@ from sqlalchemy import (
     ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -252,9 +253,33 @@ class BallotCode(TenantOwned, Base):
     )
 
 
+class BallotBoxEntry(TenantOwned, Base):
+    """A ballot cast while voting is open, sealed, waiting for the close (README "The 议星 ballot").
+
+    It is written in the same transaction that uses the code, so on PostgreSQL the two rows share a
+    transaction id; that is why it never stays: closing the meeting opens the box, copies the ballots
+    to `ballots` in random order and empties the box with TRUNCATE (a new, empty file) on
+    PostgreSQL, or with `secure_delete` on SQLite. The content is sealed (AES-GCM, a key derived from
+    the instance's secret key, the tenant and meeting bound in): someone holding only the database
+    — a copy, the WAL archive, a statement log — while voting is open sees that a code was used, not
+    what was voted."""
+
+    __tablename__ = "ballot_box"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)  # random (secrets.token_hex(16))
+    meeting_id: Mapped[int] = mapped_column(Integer)
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)  # version ‖ nonce ‖ AES-GCM(group, level, ratings)
+
+    __table_args__ = (
+        ForeignKeyConstraint(["tenant_id", "meeting_id"], ["ballot_meetings.tenant_id", "ballot_meetings.id"]),
+        Index("ix_ballot_box_meeting", "meeting_id"),
+    )
+
+
 class Ballot(TenantOwned, Base):
-    """One anonymous ballot: a random key, the meeting, the voter's group and the rating — no code,
-    no voter, no time (design.md §7)."""
+    """One anonymous ballot as counted: a random key, the meeting, the voter's group and the rating —
+    no code, no voter, no time (design.md §7). Rows arrive only when voting closes, all in one
+    transaction and in random order (see `BallotBoxEntry`)."""
 
     __tablename__ = "ballots"
 
