@@ -368,3 +368,73 @@ def test_a_box_sealed_with_another_key_refuses_to_open_and_keeps_everything(
             assert connection.execute(text("SELECT state FROM ballot_meetings")).scalar_one() == "voting"
     finally:
         engine.dispose()
+
+
+def test_the_upgrade_boxes_open_meetings_and_reshuffles_closed_ones(
+    backend: str, fresh_database: Callable[[str], str]
+) -> None:
+    """Ballots written the old way (straight to `ballots`, in casting order) before revision 0003: a
+    meeting still voting gets them back in its box, to be counted at its close; a closed meeting's
+    ballots and every code row are written anew, and all of them still count."""
+    from fivestar import dbcli
+
+    url = fresh_database(backend)
+    engine = make_engine(url)
+    try:
+        maker = make_sessionmaker(engine)
+        voting, voting_codes = seed_meeting(maker, members=3, slug="old-voting")
+        closed, _closed_codes = seed_meeting(maker, members=2, slug="old-closed")
+        engine.dispose()
+        dbcli.downgrade(url, "0002")
+        with engine.begin() as connection:  # what the code before 0003 left behind
+            for tenant_id, levels in ((voting, (5, 4)), (closed, (3, 2))):
+                meeting = connection.execute(
+                    text("SELECT id FROM ballot_meetings WHERE tenant_id = :t"), {"t": tenant_id}
+                ).scalar_one()
+                for index, level in enumerate(levels):
+                    connection.execute(
+                        text('INSERT INTO ballots (id, tenant_id, meeting_id, "group", level) '
+                             "VALUES (:id, :t, :m, 'members', :level)"),
+                        {"id": f"{tenant_id:04d}{index:028d}", "t": tenant_id, "m": meeting, "level": level},
+                    )
+            connection.execute(text("UPDATE ballot_codes SET used = true WHERE tenant_id = :t"), {"t": closed})
+            connection.execute(
+                text("UPDATE ballot_meetings SET state = 'closed' WHERE tenant_id = :t"), {"t": closed}
+            )
+            for code in voting_codes[:2]:
+                connection.execute(
+                    text("UPDATE ballot_codes SET used = true WHERE code_hash = :h"), {"h": ballot.code_hash(code)}
+                )
+        dbcli.upgrade(url)
+        with engine.connect() as connection:
+            boxed = connection.execute(text("SELECT tenant_id, count(*) FROM ballot_box GROUP BY tenant_id")).all()
+            counted = connection.execute(
+                text("SELECT tenant_id, level FROM ballots ORDER BY tenant_id, level")
+            ).all()
+            ids = {str(row[0]) for row in connection.execute(text("SELECT id FROM ballots"))}
+            codes = connection.execute(text("SELECT count(*) FROM ballot_codes")).scalar_one()
+        assert [tuple(row) for row in boxed] == [(voting, 2)]
+        assert [tuple(row) for row in counted] == [(closed, 2), (closed, 3)]
+        assert not any(key.startswith(f"{closed:04d}") for key in ids), "closed ballots get fresh keys"
+        assert codes == 5
+        with maker() as session, tenant_context(voting):
+            ballot.cast_ballot(session, voting, voting_codes[2], {"level": "1"}, secret_key=BOX_SECRET)
+            session.commit()
+        from fivestar.branch_rounds import core
+
+        with maker() as session, tenant_context(voting):
+            rating = session.execute(
+                text("SELECT rating_id FROM ballot_meetings WHERE tenant_id = :t"), {"t": voting}
+            ).scalar_one()
+            ctx = ballot.context_for(session, core.load_rating(session, int(rating)))
+            assert ctx.meeting is not None
+            totals = ballot.close_voting(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
+            session.commit()
+        assert totals == {"members": 3, "public": 0, "deputies": 0}
+        with engine.connect() as connection:
+            levels = connection.execute(
+                text("SELECT level FROM ballots WHERE tenant_id = :t ORDER BY level"), {"t": voting}
+            ).scalars().all()
+        assert levels == [1, 4, 5]
+    finally:
+        engine.dispose()
