@@ -23,7 +23,9 @@ Access log
 One line per request on standard output, without query strings or the referrer: the path is
 logged as `%(U)s` (path only), never `%(r)s` (which carries `?…`). Ballot codes never travel in a
 URL (they are posted, and the QR code carries them after `#`, which browsers never send), but a
-`next=` or a future query parameter must not end up in log files either.
+`next=` or a future query parameter must not end up in log files either. On the voting path the
+client's address and user agent are not written at all (`logger_class` below): a line with a time,
+an address and a browser would say who voted when.
 """
 
 from __future__ import annotations
@@ -100,6 +102,9 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # client, time, "METHOD /path PROTOCOL", status, bytes, milliseconds, user agent, worker pid.
 # No %(r)s / %(q)s (query strings), no %(f)s (the referrer carries other pages' queries).
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" %(p)s'
+# On the voting path (/t/<district>/vote/…) the client's address, user agent, referrer and every
+# request header are written as "-", whatever the format above asks for (fivestar/web/access_log.py).
+logger_class = "fivestar.web.gunicorn_log.AccessLogger"
 proc_name = "fivestar-web"
 
 # gunicorn 25.1+ opens a control socket by default at $XDG_RUNTIME_DIR/gunicorn.ctl or

@@ -28,6 +28,7 @@ from werkzeug.serving import make_server
 from fivestar.audit.models import AuditEvent
 from fivestar.branch_rounds import ballot
 from fivestar.tenancy import cross_tenant
+from fivestar.web.access_log import VoteBlindRequestHandler
 from tests.branch.ballot_support import as_tenant, meeting_of, seed_meeting, setup_meeting
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -104,7 +105,7 @@ class LiveServer:
     """The real app on a free port (werkzeug, threaded), on its own fresh database."""
 
     def __init__(self, app: Flask) -> None:
-        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=VoteBlindRequestHandler)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -162,12 +163,19 @@ def test_a_live_server_access_log_carries_no_code(
         results = [_vote_over_http(live.url, "live-ballot", code, level)
                    for code, level in zip(codes, (5, 4, 4, 3), strict=True)]
         replay = _vote_over_http(live.url, "live-ballot", codes[0], 1)
+        with urllib.request.urlopen(f"{live.url}/healthz", timeout=30) as health:  # noqa: S310 - loopback
+            assert health.status == 200
     assert replay[0] == 409 and "已经使用过" in replay[1]
     assert [status for status, _page in results] == [200, 200, 200, 200]  # redirected to the thank-you page
     assert all("测评票已提交" in page for _status, page in results)
     access = [ANSI.sub("", r.getMessage()) for r in caplog.records if r.name == "werkzeug"]
     assert sum('"POST /t/live-ballot/vote/ HTTP/1.1" 302' in line for line in access) == 4, access[:5]
     assert sum('"GET /t/live-ballot/vote/ HTTP/1.1" 200' in line for line in access) == 5
+    # the voting path's lines carry no client address (other paths keep it)
+    voting = [line for line in access if "/t/live-ballot/vote" in line]
+    assert voting and all(line.startswith("- - - [") and "127.0.0.1" not in line for line in voting), voting[:3]
+    others = [line for line in access if "/t/live-ballot/vote" not in line and '"' in line]
+    assert others and all(line.startswith("127.0.0.1 ") for line in others), others[:3]
     with app.app_context(), make_sessionmaker(app.extensions["fivestar.engine"])() as s, cross_tenant("test: audit"):
         audit_dump = json.dumps([[e.action, e.before, e.after] for e in s.scalars(select(AuditEvent))],
                                 ensure_ascii=False)

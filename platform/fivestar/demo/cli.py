@@ -41,6 +41,7 @@ def serve_command(port: int, host: str) -> None:
 
     from fivestar.cli import settings_or_exit
     from fivestar.demo.runner import port_problem
+    from fivestar.web.access_log import VoteBlindRequestHandler
     from fivestar.web.app import create_app
 
     problem = port_problem(host, port)
@@ -48,7 +49,8 @@ def serve_command(port: int, host: str) -> None:
         click.echo(problem, err=True)
         sys.exit(1)
     app = create_app(settings_or_exit())
-    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False,
+               request_handler=VoteBlindRequestHandler)
 
 
 __all__ = ["demo_command", "serve_command"]
