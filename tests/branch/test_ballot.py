@@ -95,8 +95,24 @@ def test_public_representatives_below_the_rules_minimum_is_a_warning_with_number
     saved = setup_meeting(session, deliberating, members=3, public=0, deputies=1)
     assert saved.warning == "群众代表 0 人，少于本支部党员人数 3 的 20%（至少应有 1 人）"
     assert saved.meeting.id is not None  # recorded anyway, and the reason audited
-    assert _events(session, deliberating, "ballot_meeting.setup")[-1].reason == saved.warning
+    assert saved.warnings[0] == saved.warning
+    assert _events(session, deliberating, "ballot_meeting.setup")[-1].reason == "；".join(saved.warnings)
     assert setup_meeting(session, deliberating, members=3, public=1, deputies=1).warning is None
+
+
+def test_a_group_below_the_minimum_of_ballots_is_warned_at_setup(
+    session: Session, deliberating: dict[str, Any]
+) -> None:
+    """Said when the meeting is set up, not found out as 票数不足 after the vote."""
+    ctx = ctx_of(session, deliberating)
+    assert ctx.ballot.min_ballots == 5  # the notice sample's minimum
+    saved = setup_meeting(session, deliberating, members=6, public=4, deputies=0)
+    assert saved.warnings == (
+        "群众代表 4 人，少于规则要求的最低票数 5 张：该群体的测评结果将不予显示，也不计入加权结果",
+    )
+    assert _events(session, deliberating, "ballot_meeting.setup")[-1].reason == saved.warnings[0]
+    # a group that does not attend is no shortfall; one at the minimum neither
+    assert setup_meeting(session, deliberating, members=5, public=5, deputies=0).warnings == ()
 
 
 def test_two_secretaries_saving_the_same_version_one_conflicts(session: Session, deliberating: dict[str, Any]) -> None:

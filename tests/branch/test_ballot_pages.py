@@ -114,6 +114,21 @@ def test_setup_shows_the_public_representatives_warning_and_keeps_input_on_error
     assert "请填写会议地点" in body and "参会党员人数" in body and 'value="abc"' in body
 
 
+def test_setup_warns_at_once_when_a_group_is_below_the_minimum_of_ballots(
+    client: FlaskClient, login: Any, session: Session, deliberating: dict[str, Any]
+) -> None:
+    login(deliberating["tenant"], deliberating["secretary"])
+    assert "每类参会人员至少 5 张有效票" in _text(client.get(_url(deliberating)))
+    saved = client.post(_url(deliberating, "/setup"),
+                        data={**SETUP, "members_count": "8", "public_count": "3", "deputies_count": "0"},
+                        follow_redirects=True)
+    body = _text(saved)
+    assert saved.status_code == 200 and "已保存议星会议安排" in body
+    warning = "群众代表 3 人，少于规则要求的最低票数 5 张：该群体的测评结果将不予显示，也不计入加权结果"
+    assert body.count(warning) == 2  # flashed, and kept on the page while the numbers stay so
+    assert "党员 8 人，少于" not in body
+
+
 def test_two_secretaries_editing_the_meeting_at_once_one_gets_409(
     client: FlaskClient, app: Flask, login: Any, session: Session, deliberating: dict[str, Any]
 ) -> None:

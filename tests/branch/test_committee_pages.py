@@ -533,3 +533,48 @@ def test_the_dossier_shows_the_ballot_results_per_group_and_weighted(
     assert "党员" in ballot and "群众代表" in ballot and "4.17" in ballot  # (5×4 + 1×5) / 6
     assert "票数不足 5 张，不显示" in ballot  # the public representatives' two ballots stay hidden
     assert "<dd>8</dd>" in ballot
+
+
+def test_the_table_shows_each_branchs_ballot_result(
+    client: FlaskClient, login: Any, opened: dict[str, Any], session: Session, engine: Engine
+) -> None:
+    """The 测评结果 column: the weighted result and its ballots once voting closed, 票数不足 when no group
+    reached the minimum, — before; a fixed number of queries however many meetings closed."""
+    from fivestar.branch_rounds.models import Ballot, BallotMeeting, MeetingState, PaperTally, VoterGroup
+
+    tenant_id = opened["tenant"].id
+    one = put_at(session, opened, opened["rating_one"], RatingStep.COMMITTEE, opinion=4)
+    direct = put_at(session, opened, opened["rating_direct"], RatingStep.COMMITTEE, opinion=3)
+    login(opened["tenant"], opened["committee"])
+
+    def table() -> tuple[dict[str, str], int]:
+        client.get(_url(opened, f"/{opened['round'].id}"))  # warm the rules cache
+        with count_queries(engine, exclude=("SAVEPOINT", "RELEASE", "ROLLBACK")) as statements:
+            page = _text(client.get(_url(opened, f"/{opened['round'].id}")))
+        cells = dict(re.findall(r'<a href="[^"]*/dossier/(\d+)"[\s\S]*?data-label="测评结果">([^<]*)</td>', page))
+        return cells, len(statements)
+
+    before, queries_before = table()
+    assert before == {str(one.id): "—", str(direct.id): "—"}
+    with tenant_context(tenant_id):
+        for rating, members, public in ((one, 6, 2), (direct, 3, 0)):
+            session.add(BallotMeeting(tenant_id=tenant_id, rating_id=rating.id, meeting_date=dt.date(2026, 1, 5),
+                                      place="三楼会议室", members_count=members, public_count=public,
+                                      state=MeetingState.CLOSED))
+        session.flush()
+        meetings = {m.rating_id: m.id for m in session.scalars(select(BallotMeeting))}
+        # 5 members gave 四星 on paper, one 五星 electronically; 2 public representatives (hidden: < 5)
+        session.add(PaperTally(tenant_id=tenant_id, meeting_id=meetings[one.id], group=VoterGroup.MEMBERS,
+                               indicator_key="", value=4, count=5))
+        session.add(Ballot(id="a" * 32, tenant_id=tenant_id, meeting_id=meetings[one.id], group=VoterGroup.MEMBERS,
+                           level=5))
+        for index in range(2):
+            session.add(Ballot(id=f"b{index}" * 16, tenant_id=tenant_id, meeting_id=meetings[one.id],
+                               group=VoterGroup.PUBLIC, level=5))
+        for index in range(3):  # three ballots in all: below the minimum of five
+            session.add(Ballot(id=f"c{index}" * 16, tenant_id=tenant_id, meeting_id=meetings[direct.id],
+                               group=VoterGroup.MEMBERS, level=3))
+        session.flush()
+    after, queries_after = table()
+    assert after == {str(one.id): "加权 4.17 星（共 8 票）", str(direct.id): "票数不足（共 3 票）"}
+    assert queries_after <= queries_before + 4  # the meetings, their rules, the ballots, the tallies

@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 from zoneinfo import ZoneInfo
@@ -238,6 +238,22 @@ def public_shortfall(ctx: MeetingContext, public_count: int) -> str | None:
     )
 
 
+def ballot_shortfalls(ctx: MeetingContext, counts: Mapping[str, int]) -> tuple[str, ...]:
+    """One warning per group whose attendees are fewer than the rules' minimum number of ballots:
+    such a group's figures will never be shown, nor count in the weighted result — better said when
+    the meeting is set up than found out after the vote. `counts` maps group names to attendees."""
+    minimum = ctx.ballot.min_ballots
+    warnings = []
+    for group in GROUPS:
+        attendees = int(counts.get(group.value, 0))
+        if 0 < attendees < minimum:
+            warnings.append(_(
+                "%(group)s %(n)d 人，少于规则要求的最低票数 %(min)d 张：该群体的测评结果将不予显示，也不计入加权结果",
+                group=group_label(group), n=attendees, min=minimum,
+            ))
+    return tuple(warnings)
+
+
 def _text(raw: Mapping[str, object], name: str) -> str:
     value = raw.get(name)
     return str(value).strip() if value is not None else ""
@@ -267,7 +283,8 @@ def _meeting_snapshot(meeting: BallotMeeting) -> dict[str, object]:
 @dataclass(frozen=True)
 class SavedMeeting:
     meeting: BallotMeeting
-    warning: str | None
+    warning: str | None  # the public representatives' shortfall, if any
+    warnings: tuple[str, ...] = ()  # every warning: that one, then groups below the minimum of ballots
 
 
 def save_meeting(
@@ -326,10 +343,12 @@ def save_meeting(
     meeting.deputies_count = counts[VoterGroup.DEPUTIES]
     _flush(session)
     warning = public_shortfall(ctx, meeting.public_count)
+    warnings = ((warning,) if warning else ()) + ballot_shortfalls(ctx, _issued_counts(meeting))
     audit.record(
-        session, "ballot_meeting.setup", meeting, before=before, after=_meeting_snapshot(meeting), reason=warning
+        session, "ballot_meeting.setup", meeting, before=before, after=_meeting_snapshot(meeting),
+        reason="；".join(warnings) or None,
     )
-    return SavedMeeting(meeting, warning)
+    return SavedMeeting(meeting, warning, warnings)
 
 
 # --- slips -----------------------------------------------------------------------------------------
@@ -717,11 +736,11 @@ def paper_tallies(session: Session, meeting_id: int) -> dict[TallyKey, int]:
     return {(VoterGroup(g), key, int(value)): int(count) for g, key, value, count in rows}
 
 
-def _paper_ballots(ctx: MeetingContext, tallies: Mapping[TallyKey, int], group: VoterGroup) -> int:
+def _paper_ballots(items: tuple[BallotItem, ...], tallies: Mapping[TallyKey, int], group: VoterGroup) -> int:
     """A group's paper ballots: the level tally's total, or the largest indicator's (a voter may
     leave an indicator blank on paper)."""
     sums = [
-        sum(n for (g, key, _v), n in tallies.items() if g is group and key == item.key) for item in ctx.items
+        sum(n for (g, key, _v), n in tallies.items() if g is group and key == item.key) for item in items
     ]
     return max(sums, default=0)
 
@@ -748,7 +767,7 @@ def save_tallies(
     electronic = electronic_per_group(session, meeting)
     for group in GROUPS:
         attendees = int(getattr(meeting, COUNT_FIELDS[group]))
-        paper = _paper_ballots(ctx, counts, group)
+        paper = _paper_ballots(ctx.items, counts, group)
         if paper + electronic[group.value] > attendees:
             errors[f"tally.{group.value}"] = _(
                 "%(group)s纸质票 %(paper)d 张加电子票 %(electronic)d 张，超过参会人数 %(n)d",
@@ -794,44 +813,107 @@ def _tally_doc(counts: Mapping[TallyKey, int]) -> dict[str, int]:
 def group_counts(session: Session, ctx: MeetingContext, meeting: BallotMeeting) -> dict[str, GroupCounts]:
     """Electronic ballots and paper tallies of each group, as counts the rule engine tallies
     (two or three small queries, whatever the number of ballots)."""
-    per_item: dict[VoterGroup, dict[str, dict[int, int]]] = {g: {} for g in GROUPS}
-    electronic: dict[VoterGroup, int] = dict.fromkeys(GROUPS, 0)
+    return _counts_of(session, {meeting.id: (ctx.ballot, ctx.items)})[meeting.id]
 
-    def add(group: VoterGroup, key: str, value: int, n: int) -> None:
-        bucket = per_item[group].setdefault(key, {})
+
+def _counts_of(
+    session: Session, shapes: Mapping[int, tuple[BallotRules, tuple[BallotItem, ...]]]
+) -> dict[int, dict[str, GroupCounts]]:
+    """`group_counts` of many meetings at once (meeting id → its ballot's form and items): one query
+    per ballot form in use plus one for the paper tallies, whatever the number of meetings."""
+    per_item: dict[int, dict[VoterGroup, dict[str, dict[int, int]]]] = {
+        m: {g: {} for g in GROUPS} for m in shapes
+    }
+    electronic: dict[int, dict[VoterGroup, int]] = {m: dict.fromkeys(GROUPS, 0) for m in shapes}
+
+    def add(meeting_id: int, group: VoterGroup, key: str, value: int, n: int) -> None:
+        bucket = per_item[meeting_id][group].setdefault(key, {})
         bucket[value] = bucket.get(value, 0) + n
 
-    if ctx.ballot.form == "level":
-        for g, level, n in session.execute(
-            select(Ballot.group, Ballot.level, func.count())
-            .where(Ballot.meeting_id == meeting.id)
-            .group_by(Ballot.group, Ballot.level)
+    by_level = [m for m, (rules, _items) in shapes.items() if rules.form == "level"]
+    by_items = [m for m, (rules, _items) in shapes.items() if rules.form != "level"]
+    if by_level:
+        for meeting_id, g, level, n in session.execute(
+            select(Ballot.meeting_id, Ballot.group, Ballot.level, func.count())
+            .where(Ballot.meeting_id.in_(by_level))
+            .group_by(Ballot.meeting_id, Ballot.group, Ballot.level)
         ):
             group = VoterGroup(g)
-            electronic[group] += int(n)
+            electronic[meeting_id][group] += int(n)
             if level is not None:
-                add(group, OVERALL, int(level), int(n))
-    else:
-        keys = {item.key for item in ctx.items}
-        for row in session.execute(select(Ballot.group, Ballot.ratings).where(Ballot.meeting_id == meeting.id)):
-            group = VoterGroup(row[0])
-            ratings: dict[str, object] = row[1] or {}
-            electronic[group] += 1
-            for key, value in ratings.items():
+                add(meeting_id, group, OVERALL, int(level), int(n))
+    if by_items:
+        for row in session.execute(
+            select(Ballot.meeting_id, Ballot.group, Ballot.ratings).where(Ballot.meeting_id.in_(by_items))
+        ):
+            of_meeting, voter_group = int(row[0]), VoterGroup(row[1])
+            answers: dict[str, object] = row[2] or {}
+            keys = {item.key for item in shapes[of_meeting][1]}
+            electronic[of_meeting][voter_group] += 1
+            for key, value in answers.items():
                 if key in keys and isinstance(value, int):
-                    add(group, key, value, 1)
-    tallies = paper_tallies(session, meeting.id)
-    allowed = set(ctx.ballot.values())
-    item_keys = {item.key for item in ctx.items}
-    for (group, key, value), n in tallies.items():
-        if key in item_keys and value in allowed:
-            add(group, key, value, n)
-    return {
-        group.value: GroupCounts(
-            ballots=electronic[group] + _paper_ballots(ctx, tallies, group), counts=per_item[group]
-        )
-        for group in GROUPS
+                    add(of_meeting, voter_group, key, value, 1)
+    tallies: dict[int, dict[TallyKey, int]] = {m: {} for m in shapes}
+    if shapes:
+        for meeting_id, g, key, value, count in session.execute(
+            select(PaperTally.meeting_id, PaperTally.group, PaperTally.indicator_key, PaperTally.value,
+                   PaperTally.count).where(PaperTally.meeting_id.in_(list(shapes)))
+        ):
+            tallies[meeting_id][(VoterGroup(g), key, int(value))] = int(count)
+    found: dict[int, dict[str, GroupCounts]] = {}
+    for meeting_id, (rules, items) in shapes.items():
+        allowed = set(rules.values())
+        item_keys = {item.key for item in items}
+        for (group, key, value), n in tallies[meeting_id].items():
+            if key in item_keys and value in allowed:
+                add(meeting_id, group, key, value, n)
+        found[meeting_id] = {
+            group.value: GroupCounts(
+                ballots=electronic[meeting_id][group] + _paper_ballots(items, tallies[meeting_id], group),
+                counts=per_item[meeting_id][group],
+            )
+            for group in GROUPS
+        }
+    return found
+
+
+def weighted_summaries(session: Session, rating_ids: Sequence[int]) -> dict[int, str]:
+    """The ballot result of many branch ratings in a few words each, for a list page (rating id →
+    text; ratings whose voting has not closed are left out). A fixed number of queries — the
+    meetings, the rule-set versions they were counted under, the ballots, the paper tallies —
+    whatever the number of ratings."""
+    if not rating_ids:
+        return {}
+    rows = session.execute(
+        select(BallotMeeting.id, BallotMeeting.rating_id, BranchRound.rules_version_id)
+        .join(BranchRating, (BranchRating.id == BallotMeeting.rating_id)
+              & (BranchRating.tenant_id == BallotMeeting.tenant_id))
+        .join(BranchRound, (BranchRound.id == BranchRating.round_id)
+              & (BranchRound.tenant_id == BranchRating.tenant_id))
+        .where(BallotMeeting.rating_id.in_(list(rating_ids)), BallotMeeting.state == MeetingState.CLOSED)
+    ).all()
+    if not rows:
+        return {}
+    rules_of = {version_id: pinned_rules(session, version_id) for version_id in {int(r[2]) for r in rows}}
+    shapes = {
+        int(meeting_id): (ballot_rules(rules_of[int(version_id)]), ballot_items(rules_of[int(version_id)]))
+        for meeting_id, _rating, version_id in rows
     }
+    counts = _counts_of(session, shapes)
+    summaries: dict[int, str] = {}
+    for meeting_id, rating_id, version_id in rows:
+        result = tally_ballots(rules_of[int(version_id)], counts[int(meeting_id)])
+        summaries[int(rating_id)] = summary_text(result)
+    return summaries
+
+
+def summary_text(result: BallotResult) -> str:
+    """A ballot result in a few words: the weighted result and the ballots it rests on."""
+    if result.weighted is None:
+        return _("票数不足（共 %(n)d 票）", n=result.ballots)
+    if result.form == "level":
+        return _("加权 %(value)s 星（共 %(n)d 票）", value=result.weighted, n=result.ballots)
+    return _("加权 %(value)s 分（共 %(n)d 票）", value=result.weighted, n=result.ballots)
 
 
 def results(session: Session, ctx: MeetingContext) -> BallotResult | None:
@@ -863,6 +945,7 @@ __all__ = [
     "SavedMeeting",
     "Slip",
     "Voting",
+    "ballot_shortfalls",
     "ballots_cast",
     "cast_ballot",
     "check_code",
@@ -889,5 +972,7 @@ __all__ = [
     "save_meeting",
     "save_tallies",
     "state_label",
+    "summary_text",
     "tally_field",
+    "weighted_summaries",
 ]

@@ -117,6 +117,10 @@ def _page(
     cast = ballot.ballots_cast(session, meeting) if meeting else 0
     public_count = setup_form.get("public_count", "")
     shortfall = ballot.public_shortfall(ctx, int(public_count)) if public_count.isdigit() else None
+    attendees = {
+        group.value: int(text) for group in ballot.GROUPS
+        if (text := str(setup_form.get(ballot.COUNT_FIELDS[group], ""))).isdigit()
+    }
     results = ballot.results(session, ctx)
     facts = core.facts_for(
         session, ctx.branch_round, rating, ctx.rules, has_results=results is not None and results.available
@@ -133,6 +137,8 @@ def _page(
         "errors": errors or {},
         "ballots_cast": cast,
         "shortfall": shortfall,
+        "ballot_shortfalls": ballot.ballot_shortfalls(ctx, attendees),
+        "min_ballots": ctx.ballot.min_ballots,
         "public_minimum": ballot.public_minimum(ctx),
         "public_percent": _percent(ctx),
         "results": results,
@@ -202,8 +208,8 @@ def setup(rating_id: int) -> Any:
     except ServiceError as error:
         return _refused(rating_id, error, setup_form=request.form)
     flash(_("已保存议星会议安排。"), "success")
-    if saved.warning:
-        flash(saved.warning, "warning")
+    for warning in saved.warnings:
+        flash(warning, "warning")
     return _back(rating_id, "setup")
 
 

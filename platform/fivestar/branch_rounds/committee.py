@@ -9,7 +9,7 @@ rule engine's `check_quota`. Services flush, never commit, and refuse with `Serv
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
-from fivestar.branch_rounds import core
+from fivestar.branch_rounds import ballot, core
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
 from fivestar.deadlines import checked_extension
 from fivestar.enums import Role
@@ -202,31 +202,9 @@ def branch_table(session: Session, principal: Principal, branch_round: BranchRou
 
 
 def ballot_summaries(session: Session, rating_ids: Sequence[int]) -> dict[int, str]:
-    """The weighted ballot result of many ratings, worded for the table, when the ballot part
-    (branch_rounds/ballot.py) offers a set-based `weighted_summaries(session, rating_ids)` → {rating
-    id: text}; else nothing (the page shows —). Calling its one-rating function per row instead
-    would cost queries per branch, which a list page must not."""
-    bulk = ballot_function("weighted_summaries")
-    if bulk is None or not rating_ids:
-        return {}
-    try:
-        found = bulk(session, list(rating_ids))
-    except (TypeError, ValueError, AttributeError):  # pragma: no cover - the other part's signature changed
-        return {}
-    return {int(key): str(value) for key, value in dict(found).items() if value is not None}
-
-
-def ballot_function(*names: str) -> Callable[..., Any] | None:
-    """A function of the ballot part by one of its possible names, or None while it is not there."""
-    try:
-        from fivestar.branch_rounds import ballot  # type: ignore[attr-defined, unused-ignore]
-    except ImportError:
-        return None
-    for name in names:
-        found = getattr(ballot, name, None)
-        if callable(found):
-            return found  # type: ignore[no-any-return]
-    return None
+    """The weighted ballot result of many ratings, worded for the table (a fixed number of queries
+    for the whole page: ballot.weighted_summaries)."""
+    return ballot.weighted_summaries(session, rating_ids)
 
 
 # --- quota guidance ----------------------------------------------------------------------------------------
@@ -337,7 +315,6 @@ __all__ = [
     "QuotaLineView",
     "RoundRow",
     "TableRow",
-    "ballot_function",
     "ballot_summaries",
     "branch_table",
     "check_version",

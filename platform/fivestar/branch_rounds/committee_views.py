@@ -27,7 +27,7 @@ from wtforms.validators import Length
 
 from fivestar import clock
 from fivestar.accounts.policy import Action, authorize, require, scoped_actions
-from fivestar.branch_rounds import committee, core, decision, org_review, quarterly, workflow
+from fivestar.branch_rounds import ballot, committee, core, decision, org_review, quarterly, workflow
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
 from fivestar.branch_rounds.opening import default_deadlines, open_branch_round
 from fivestar.enums import Role
@@ -44,7 +44,6 @@ branch_rounds_bp = Blueprint("branch_rounds", __name__, url_prefix="/branch-rati
 org_review_bp = Blueprint("org_review", __name__, url_prefix="/branch-rating/org-review")
 quarterly_bp = Blueprint("quarterly", __name__, url_prefix="/branch-rating/quarterly")
 
-GROUP_LABELS = {"members": _l("党员"), "public": _l("群众代表"), "deputies": _l("两代表一委员")}
 
 
 # --- forms ---------------------------------------------------------------------------------------------
@@ -122,11 +121,8 @@ for _bp in (branch_rounds_bp, org_review_bp, quarterly_bp):
 
 
 def _group_label(name: object) -> str:
-    """The voter group's name as the ballot part words it (its own labels when it is there)."""
-    label = committee.ballot_function("group_label")
-    if label is not None:
-        return str(label(str(name)))
-    return str(GROUP_LABELS.get(str(name), name))
+    """The voter group's name (the ballot part's own words)."""
+    return ballot.group_label(str(name))
 
 
 def _level_text(level: int | None) -> str:

@@ -38,10 +38,9 @@ from sqlalchemy.orm import Session
 
 from fivestar import audit, clock
 from fivestar.audit.models import AuditEvent
-from fivestar.branch_rounds import core, workflow
+from fivestar.branch_rounds import ballot, core, workflow
 from fivestar.branch_rounds.committee import (
     QuotaGuidance,
-    ballot_function,
     check_version,
     quota_guidance,
     ratings_by_step,
@@ -61,7 +60,7 @@ from fivestar.branch_rounds.models import (
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
 from fivestar.orgs.models import Organisation
-from fivestar.rules import LEVELS, BranchResult, InputError, RuleSet, evaluate_branch, level_label
+from fivestar.rules import LEVELS, BallotResult, BranchResult, InputError, RuleSet, evaluate_branch, level_label
 
 REASON_MAX = 2000
 PARTICIPANTS_MAX = 2000
@@ -240,16 +239,9 @@ def _evaluate(
         return None
 
 
-def ballot_result(session: Session, rating: BranchRating) -> Any:
-    """The 议星 ballot's result for the rating from the ballot part (branch_rounds/ballot.py), or
-    None while that part is not there or has no result to show."""
-    function = ballot_function("results_for_rating")
-    if function is None:
-        return None
-    try:
-        return function(session, rating)
-    except (TypeError, ValueError, AttributeError):  # pragma: no cover - the other part's signature changed
-        return None
+def ballot_result(session: Session, rating: BranchRating) -> BallotResult | None:
+    """The 议星 ballot's result for the rating (None before voting closed)."""
+    return ballot.results_for_rating(session, rating)
 
 
 def org_history(session: Session, rating: BranchRating) -> list[OrgEvent]:
