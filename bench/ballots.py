@@ -112,16 +112,17 @@ def seed(url: str, voters: int) -> list[str]:
 
 
 def count_ballots(url: str) -> int:
+    """Ballots cast so far: they wait in the ballot box until the meeting closes."""
     from sqlalchemy import func, select
 
-    from fivestar.branch_rounds.models import Ballot
+    from fivestar.branch_rounds.models import BallotBoxEntry
     from fivestar.db import make_engine, make_sessionmaker
     from fivestar.tenancy import cross_tenant
 
     engine = make_engine(url)
     try:
         with make_sessionmaker(engine)() as session, cross_tenant("bench: count the ballots"):
-            return int(session.scalar(select(func.count()).select_from(Ballot)) or 0)
+            return int(session.scalar(select(func.count()).select_from(BallotBoxEntry)) or 0)
     finally:
         engine.dispose()
 
