@@ -27,7 +27,6 @@ import http.client
 import math
 import os
 import re
-import secrets
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,11 @@ TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 # All voters come from 127.0.0.1: lift the per-address limits for the measurement (a real meeting
 # room behind one NAT stays well inside the defaults for 50 voters).
 LIMITS = {"FIVESTAR_VOTE_LIMIT": "1000000 per minute", "FIVESTAR_VOTE_FAILED_LIMIT": "1000000 per minute"}
+
+
+# The instance secret of the benchmark's server: codes are stored as hashes keyed with it, so the seed
+# that issues them and the server that checks them must share it. A benchmark's, never production's.
+SECRET_KEY = "fivestar-bench-secret-key-not-for-production-0000000000"  # noqa: S105 - a benchmark's
 
 
 def _settings(url: str, data_dir: Path, secret_key: str) -> Any:
@@ -104,7 +108,7 @@ def seed(url: str, voters: int) -> list[str]:
                                                    **{k: str(v) for k, v in groups.items()}}, 0)
                 ctx = ballot.context_for(session, ctx.rating)
                 assert ctx.meeting is not None
-                issued = ballot.issue_slips(session, ctx, ctx.meeting.version)
+                issued = ballot.issue_slips(session, ctx, ctx.meeting.version, secret_key=SECRET_KEY)
             session.commit()
             return [slip.code for slip in issued.slips]
     finally:
@@ -139,7 +143,7 @@ def serve(url: str, data_dir: Path, port_file: Path, workers: int) -> None:
 
     from werkzeug.serving import make_server
 
-    secret_key = secrets.token_urlsafe(40)  # one for all workers: a session signed by one is valid in all
+    secret_key = SECRET_KEY  # one for all workers (a session signed by one is valid in all) and the seed
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind(("127.0.0.1", 0))

@@ -55,7 +55,7 @@ def issue(session: Session, world: Mapping[str, Any], rating: BranchRating | Non
     ctx = ctx_of(session, world, rating)
     assert ctx.meeting is not None
     with as_tenant(world):
-        issued = ballot.issue_slips(session, ctx, ctx.meeting.version)
+        issued = ballot.issue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
         session.flush()
     return issued
 
@@ -156,7 +156,7 @@ def seed_meeting(
                                                "members_count": str(members)}, 0)
             ctx = ballot.context_for(session, ctx.rating)
             assert ctx.meeting is not None
-            issued = ballot.issue_slips(session, ctx, ctx.meeting.version)
+            issued = ballot.issue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
         session.commit()
         return tenant.id, [s.code for s in issued.slips]
 

@@ -18,6 +18,7 @@ from fivestar.branch_rounds import ballot, ballot_box
 from fivestar.branch_rounds.models import Ballot, BallotBoxEntry, BallotCode, MeetingState, PaperTally, VoterGroup
 from fivestar.errors import ConflictError, ServiceError
 from tests.branch.ballot_support import (
+    BOX_SECRET,
     as_tenant,
     cast,
     close,
@@ -52,7 +53,10 @@ def test_codes_are_random_unambiguous_and_normalised() -> None:
     assert ballot.normalise_code("ABCDE 23456") == code
     for bad in ("ABCDE2345", "ABCDE234567", "ABCDE2345O", "ABCDE23451", None, 12345):
         assert ballot.normalise_code(bad) is None
-    assert ballot.code_hash(code) == hashlib.sha256(code.encode()).hexdigest()
+    assert ballot.legacy_code_hash(code) == hashlib.sha256(code.encode()).hexdigest()
+    # stored keyed: without the instance's key a copy of the database cannot be searched for codes
+    keyed = ballot.code_hash(code, BOX_SECRET)
+    assert len(keyed) == 64 and keyed not in (ballot.legacy_code_hash(code), ballot.code_hash(code, "other" * 9))
 
 
 # --- the meeting -------------------------------------------------------------------------------------
@@ -145,7 +149,7 @@ def test_issuing_stores_only_hashes_starts_voting_and_never_audits_a_code(
         rows = session.execute(select(BallotCode.group, BallotCode.code_hash, BallotCode.used)).all()
         events = session.scalars(select(AuditEvent)).all()
     assert sorted((g.value, h) for g, h, _u in rows) == sorted(
-        (s.group.value, ballot.code_hash(s.code)) for s in issued.slips
+        (s.group.value, ballot.code_hash(s.code, BOX_SECRET)) for s in issued.slips
     )
     assert not any(used for *_x, used in rows)
     dump = json.dumps([[e.action, e.before, e.after, e.reason] for e in events], ensure_ascii=False)
@@ -172,11 +176,11 @@ def test_issuing_without_a_meeting_or_with_a_stale_version_is_refused(
 ) -> None:
     ctx = ctx_of(session, deliberating)
     with as_tenant(deliberating), pytest.raises(ConflictError, match="会议安排"):
-        ballot.issue_slips(session, ctx, 1)
+        ballot.issue_slips(session, ctx, 1, secret_key=BOX_SECRET)
     setup_meeting(session, deliberating)
     ctx = ctx_of(session, deliberating)
     with as_tenant(deliberating), pytest.raises(ConflictError, match="他人修改"):
-        ballot.issue_slips(session, ctx, 99)
+        ballot.issue_slips(session, ctx, 99, secret_key=BOX_SECRET)
 
 
 def test_reissue_revokes_every_code_until_a_ballot_is_cast(session: Session, deliberating: dict[str, Any]) -> None:
@@ -185,7 +189,7 @@ def test_reissue_revokes_every_code_until_a_ballot_is_cast(session: Session, del
     ctx = ctx_of(session, deliberating)
     assert ctx.meeting is not None
     with as_tenant(deliberating):
-        second = ballot.reissue_slips(session, ctx, ctx.meeting.version)
+        second = ballot.reissue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
         session.flush()
     assert len(second.slips) == 5 and not {s.code for s in first.slips} & {s.code for s in second.slips}
     with pytest.raises(ServiceError, match="测评码无效"):
@@ -194,7 +198,7 @@ def test_reissue_revokes_every_code_until_a_ballot_is_cast(session: Session, del
     ctx = ctx_of(session, deliberating)
     assert ctx.meeting is not None
     with as_tenant(deliberating), pytest.raises(ConflictError, match="已有 1 张"):
-        ballot.reissue_slips(session, ctx, ctx.meeting.version)
+        ballot.reissue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
     assert _events(session, deliberating, "ballot_meeting.reissue")[0].after["revoked"] == 5
 
 
@@ -206,11 +210,13 @@ def test_a_code_casts_exactly_one_anonymous_ballot(session: Session, deliberatin
     issued = issue(session, deliberating)
     public_code = codes_of(issued, "public")[0]
     with as_tenant(deliberating):
-        voting = ballot.check_code(session, deliberating["tenant"].id, ballot.format_code(public_code).lower())
+        voting = ballot.check_code(session, deliberating["tenant"].id, ballot.format_code(public_code).lower(),
+                                   secret_key=BOX_SECRET)
     assert voting.group is VoterGroup.PUBLIC and voting.branch_name == "预算科党支部"
     cast(session, deliberating, public_code, level=4)
     with as_tenant(deliberating):
-        used = session.scalar(select(BallotCode.used).where(BallotCode.code_hash == ballot.code_hash(public_code)))
+        hashed = ballot.code_hash(public_code, BOX_SECRET)
+        used = session.scalar(select(BallotCode.used).where(BallotCode.code_hash == hashed))
         (boxed,) = session.scalars(select(BallotBoxEntry)).all()
         assert not session.scalars(select(Ballot)).all(), "nothing is counted before the close"
     # sealed: neither the group nor the level can be read from the box, and every entry is one size

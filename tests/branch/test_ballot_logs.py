@@ -9,7 +9,6 @@ import http.cookiejar
 import json
 import logging
 import re
-import secrets
 import threading
 import urllib.error
 import urllib.parse
@@ -30,6 +29,7 @@ from fivestar.branch_rounds import ballot
 from fivestar.tenancy import cross_tenant
 from fivestar.web.access_log import VoteBlindRequestHandler
 from tests.branch.ballot_support import as_tenant, meeting_of, seed_meeting, setup_meeting
+from tests.conftest import TEST_SECRET_KEY
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours its access lines on a terminal
@@ -154,7 +154,7 @@ def test_a_live_server_access_log_carries_no_code(
 
     url = fresh_database("sqlite")
     settings = load_settings(env="test", database_url=url, broker_url="filesystem://", data_dir=tmp_path,
-                             secret_key=secrets.token_urlsafe(40), base_url="http://127.0.0.1")
+                             secret_key=TEST_SECRET_KEY, base_url="http://127.0.0.1")
     app = create_app(settings)
     _tenant_id, codes = seed_meeting(make_sessionmaker(app.extensions["fivestar.engine"]), members=4,
                                      slug="live-ballot")

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from fivestar.branch_rounds import ballot
 from fivestar.branch_rounds.models import Ballot, BallotBoxEntry, BallotCode, MeetingState, RatingStep
 from tests.branch.ballot_support import as_tenant, cast, close, codes_of, issue, meeting_of, setup_meeting
+from tests.conftest import TEST_SECRET_KEY
 
 CODE_ON_SLIP = re.compile(r"\b([2-9A-HJKMNP-Z]{5})-([2-9A-HJKMNP-Z]{5})\b")
 
@@ -60,7 +61,7 @@ def test_secretary_sets_up_issues_slips_and_gets_a_pdf_of_shuffled_codes(
     assert "扫码或打开网址，输入测评码" in text and f"/t/{deliberating['tenant'].slug}/vote/" in text
     with as_tenant(deliberating):
         stored = set(session.scalars(select(BallotCode.code_hash)))
-    assert stored == {ballot.code_hash(c) for c in codes}
+    assert stored == {ballot.code_hash(c, TEST_SECRET_KEY) for c in codes}
     assert meeting_of(session, deliberating).state is MeetingState.VOTING
 
     again = client.post(_url(deliberating, "/slips"), data={"version": str(meeting_of(session, deliberating).version)})

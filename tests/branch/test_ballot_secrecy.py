@@ -201,7 +201,7 @@ def _join(links: dict[str, set[str]], answers_by_xid: dict[str, list[Answer]], s
 
 
 def attacks(election: Election) -> dict[str, dict[str, Answer | None]]:
-    hashes = {ballot.code_hash(code): code for code in election.codes}
+    hashes = {ballot.code_hash(code, BOX_SECRET): code for code in election.codes}
     found: dict[str, dict[str, Answer | None]] = {}
 
     counted = [_answer(row[0]) for row in election.physical("ballots", "ratings")]
@@ -403,7 +403,8 @@ def test_the_upgrade_boxes_open_meetings_and_reshuffles_closed_ones(
             )
             for code in voting_codes[:2]:
                 connection.execute(
-                    text("UPDATE ballot_codes SET used = true WHERE code_hash = :h"), {"h": ballot.code_hash(code)}
+                    text("UPDATE ballot_codes SET used = true WHERE code_hash = :h"),
+                    {"h": ballot.legacy_code_hash(code)},
                 )
         dbcli.upgrade(url)
         with engine.connect() as connection:

@@ -19,7 +19,7 @@ import pytest
 
 from fivestar.branch_rounds import ballot
 from fivestar.db import make_engine, make_sessionmaker
-from tests.branch.ballot_support import seed_meeting
+from tests.branch.ballot_support import BOX_SECRET, seed_meeting
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -63,7 +63,7 @@ def test_gunicorn_logs_a_vote_without_address_agent_or_code(
         "FIVESTAR_ENV": "development",
         "FIVESTAR_DATABASE_URL": url,
         "FIVESTAR_DATA_DIR": str(tmp_path / "data"),
-        "FIVESTAR_SECRET_KEY": "gunicorn-access-log-test-secret-0123456789",
+        "FIVESTAR_SECRET_KEY": BOX_SECRET,  # the seed's codes are hashed with it
         "FIVESTAR_BROKER_URL": "filesystem://",
         "FIVESTAR_PROXY_HOPS": "1",
         "WEB_CONCURRENCY": "1",

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -137,8 +138,21 @@ def normalise_code(text: object) -> str | None:
     return cleaned
 
 
-def code_hash(code: str) -> str:
+def code_hash(code: str, secret_key: str) -> str:
+    """What is stored of a code: HMAC-SHA256 under a key derived from the instance's secret key, so
+    that someone holding only a copy of the database cannot find unused codes by trying every
+    possible code (ten characters of 31: about 2^49 tries, hours for a graphics card)."""
+    return hmac.new(ballot_box.code_key(secret_key), code.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def legacy_code_hash(code: str) -> str:
+    """How codes issued before revision 0003 were stored (a plain SHA-256): still accepted, so that a
+    meeting voting during the upgrade goes on; codes issued since never match it."""
     return hashlib.sha256(code.encode("ascii")).hexdigest()
+
+
+def _hashes(code: str, secret_key: str) -> dict[str, str]:
+    return {"b_hash": code_hash(code, secret_key), "b_legacy": legacy_code_hash(code)}
 
 
 # --- context ---------------------------------------------------------------------------------------
@@ -366,7 +380,7 @@ class IssuedSlips:
     slips: list[Slip] = field(default_factory=list)  # shuffled
 
 
-def _insert_codes(session: Session, meeting: BallotMeeting) -> list[Slip]:
+def _insert_codes(session: Session, meeting: BallotMeeting, secret_key: str) -> list[Slip]:
     """New codes for every attendee of every group (one INSERT), in shuffled order."""
     slips = [
         Slip(group, new_code())
@@ -378,8 +392,8 @@ def _insert_codes(session: Session, meeting: BallotMeeting) -> list[Slip]:
     session.execute(
         insert(BallotCode),
         [
-            {"tenant_id": meeting.tenant_id, "meeting_id": meeting.id, "group": s.group, "code_hash": code_hash(s.code),
-             "used": False}
+            {"tenant_id": meeting.tenant_id, "meeting_id": meeting.id, "group": s.group,
+             "code_hash": code_hash(s.code, secret_key), "used": False}
             for s in slips
         ],
     )
@@ -391,15 +405,18 @@ def _issued_counts(meeting: BallotMeeting) -> dict[str, int]:
     return {group.value: int(getattr(meeting, COUNT_FIELDS[group])) for group in GROUPS}
 
 
-def issue_slips(session: Session, ctx: MeetingContext, version: str | int | None) -> IssuedSlips:
-    """Make the codes and start voting. The plain codes are returned once, for the slips PDF."""
+def issue_slips(
+    session: Session, ctx: MeetingContext, version: str | int | None, *, secret_key: str
+) -> IssuedSlips:
+    """Make the codes and start voting. The plain codes are returned once, for the slips PDF.
+    `secret_key` is the instance's (codes are stored as keyed hashes: `code_hash`)."""
     meeting = _meeting_or_refuse(ctx)
     _refuse(ctx, "issue_slips")
     check_version(meeting, version)
     meeting.state = MeetingState.VOTING
     meeting.slips_issued_at = clock.now()
     _flush(session)  # the version check of the UPDATE: of two clicks at once only one goes on
-    slips = _insert_codes(session, meeting)
+    slips = _insert_codes(session, meeting, secret_key)
     audit.record(
         session, "ballot_meeting.issue_slips", meeting,
         before={"state": MeetingState.SETUP}, after={"state": meeting.state, "codes": _issued_counts(meeting)},
@@ -416,7 +433,9 @@ def ballots_cast(session: Session, meeting: BallotMeeting) -> int:
     return ballot_box.count(session, meeting.tenant_id, meeting.id)
 
 
-def reissue_slips(session: Session, ctx: MeetingContext, version: str | int | None) -> IssuedSlips:
+def reissue_slips(
+    session: Session, ctx: MeetingContext, version: str | int | None, *, secret_key: str
+) -> IssuedSlips:
     """Revoke every code of the meeting and print new ones — only while no ballot has been cast
     (a lost or spoilt PDF: the codes cannot be printed again, since only their hashes are kept)."""
     meeting = _meeting_or_refuse(ctx)
@@ -435,7 +454,7 @@ def reissue_slips(session: Session, ctx: MeetingContext, version: str | int | No
     meeting.state = MeetingState.VOTING
     meeting.slips_issued_at = clock.now()
     _flush(session)
-    slips = _insert_codes(session, meeting)
+    slips = _insert_codes(session, meeting, secret_key)
     audit.record(
         session, "ballot_meeting.reissue", meeting,
         before={"state": before_state},
@@ -496,8 +515,7 @@ def _statements() -> dict[str, Any]:
     """Built once: constructing a statement costs more than running it on this path."""
     c, m, r, o, br, v = _CODES, _MEETINGS, _RATINGS, _ORGS, _ROUNDS, _VERSIONS
     tenant: Any = bindparam("b_tenant")
-    hashed: Any = bindparam("b_hash")
-    code_of_tenant = (c.c.tenant_id == tenant) & (c.c.code_hash == hashed)
+    code_of_tenant = (c.c.tenant_id == tenant) & c.c.code_hash.in_([bindparam("b_hash"), bindparam("b_legacy")])
     return {
         "claim": update(c)
         .where(code_of_tenant, c.c.used.is_(False))
@@ -538,9 +556,9 @@ def _voting_for(session: Session, tenant_id: int, meeting_id: int, group: VoterG
     return Voting(meeting_id, meeting_date, group, str(branch_name), rules, items)
 
 
-def _why_not(session: Session, tenant_id: int, hashed: str) -> ServiceError:
+def _why_not(session: Session, tenant_id: int, hashed: Mapping[str, str]) -> ServiceError:
     """Why a code cannot be used: unknown (400), meeting over (409) or already used (409)."""
-    row = session.execute(_SQL["why"], {"b_tenant": tenant_id, "b_hash": hashed}).one_or_none()
+    row = session.execute(_SQL["why"], {"b_tenant": tenant_id, **hashed}).first()
     if row is None:
         return _bad_code()
     if MeetingState(str(row[1])) is MeetingState.CLOSED:
@@ -548,13 +566,13 @@ def _why_not(session: Session, tenant_id: int, hashed: str) -> ServiceError:
     return ConflictError(_("该测评码已经使用过：每个测评码只能投票一次。"), field="code")
 
 
-def check_code(session: Session, tenant_id: int, text: object) -> Voting:
+def check_code(session: Session, tenant_id: int, text: object, *, secret_key: str) -> Voting:
     """Is this a valid, unused code of a meeting that is voting? (Nothing is changed.)"""
     code = normalise_code(text)
     if code is None:
         raise _bad_code()
-    hashed = code_hash(code)
-    row = session.execute(_SQL["unused"], {"b_tenant": tenant_id, "b_hash": hashed}).one_or_none()
+    hashed = _hashes(code, secret_key)
+    row = session.execute(_SQL["unused"], {"b_tenant": tenant_id, **hashed}).first()
     if row is None:
         raise _why_not(session, tenant_id, hashed)
     return _voting_for(session, tenant_id, int(row[0]), VoterGroup(str(row[1])))
@@ -606,8 +624,8 @@ def cast_ballot(
     code = normalise_code(text)
     if code is None:
         raise _bad_code()
-    hashed = code_hash(code)
-    claimed = session.execute(_SQL["claim"], {"b_tenant": tenant_id, "b_hash": hashed}).all()
+    hashed = _hashes(code, secret_key)
+    claimed = session.execute(_SQL["claim"], {"b_tenant": tenant_id, **hashed}).all()
     if len(claimed) != 1:
         raise _why_not(session, tenant_id, hashed)
     meeting_id, group = int(claimed[0][0]), VoterGroup(str(claimed[0][1]))
@@ -959,6 +977,7 @@ __all__ = [
     "group_label",
     "has_results",
     "issue_slips",
+    "legacy_code_hash",
     "load_meeting",
     "new_code",
     "normalise_code",

@@ -67,6 +67,14 @@ def box_key(secret_key: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret_key.encode("utf-8"))
 
 
+@functools.lru_cache(maxsize=8)
+def code_key(secret_key: str) -> bytes:
+    """The key ballot codes are hashed with (HMAC), derived apart from the sealing key."""
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"fivestar ballot codes v1").derive(
+        secret_key.encode("utf-8")
+    )
+
+
 def _associated(tenant_id: int, meeting_id: int) -> bytes:
     return f"fivestar-ballot:{tenant_id}:{meeting_id}".encode("ascii")
 
@@ -210,5 +218,6 @@ def plain(ballots: Iterable[BoxedBallot]) -> list[dict[str, Any]]:
 
 
 __all__ = [
-    "BoxedBallot", "box_key", "checkpoint", "count", "empty_box", "open_box", "plain", "put", "seal", "unseal",
+    "BoxedBallot", "box_key", "checkpoint", "code_key", "count", "empty_box", "open_box", "plain", "put", "seal",
+    "unseal",
 ]

@@ -237,7 +237,7 @@ def _slips_response(ctx: ballot.MeetingContext, issued: ballot.IssuedSlips) -> R
 def slips(rating_id: int) -> Any:
     ctx = ballot.context_for(db(), _rating(rating_id, write=True))
     try:
-        issued = ballot.issue_slips(db(), ctx, _version())
+        issued = ballot.issue_slips(db(), ctx, _version(), secret_key=_secret_key())
     except ServiceError as error:
         return _refused(rating_id, error)
     return _slips_response(ctx, issued)
@@ -248,7 +248,7 @@ def slips(rating_id: int) -> Any:
 def reissue(rating_id: int) -> Any:
     ctx = ballot.context_for(db(), _rating(rating_id, write=True))
     try:
-        issued = ballot.reissue_slips(db(), ctx, _version())
+        issued = ballot.reissue_slips(db(), ctx, _version(), secret_key=_secret_key())
     except ServiceError as error:
         return _refused(rating_id, error)
     return _slips_response(ctx, issued)
@@ -354,7 +354,7 @@ def cast() -> Any:
     session = db()
     if request.form.get("step") != "cast":
         try:
-            voting = ballot.check_code(session, tenant_id, code_text)
+            voting = ballot.check_code(session, tenant_id, code_text, secret_key=_secret_key())
         except ServiceError as error:
             session.rollback()
             return _code_form(error.status, error.message)
@@ -369,7 +369,7 @@ def cast() -> Any:
     except ballot.FormError as error:
         session.rollback()
         try:
-            voting = ballot.check_code(session, tenant_id, code_text)
+            voting = ballot.check_code(session, tenant_id, code_text, secret_key=_secret_key())
         except ServiceError as again:
             session.rollback()
             return _code_form(again.status, again.message)
