@@ -190,6 +190,7 @@ def context_for(session: Session, rating: BranchRating) -> MeetingContext:
 
 
 def _refuse(ctx: MeetingContext, name: str, *, ballots_cast: int = 0) -> None:
+    core.ensure_open(ctx.branch_round)
     refusal = ctx.refusal(name, ballots_cast=ballots_cast)
     if refusal is not None:
         raise ConflictError(refusal)
@@ -368,6 +369,7 @@ def _issued_counts(meeting: BallotMeeting) -> dict[str, int]:
 
 def issue_slips(session: Session, ctx: MeetingContext, version: str | int | None) -> IssuedSlips:
     """Make the codes and start voting. The plain codes are returned once, for the slips PDF."""
+    core.ensure_open(ctx.branch_round)
     meeting = _meeting_or_refuse(ctx)
     _refuse(ctx, "issue_slips")
     check_version(meeting, version)
@@ -389,6 +391,7 @@ def ballots_cast(session: Session, meeting_id: int) -> int:
 def reissue_slips(session: Session, ctx: MeetingContext, version: str | int | None) -> IssuedSlips:
     """Revoke every code of the meeting and print new ones — only while no ballot has been cast
     (a lost or spoilt PDF: the codes cannot be printed again, since only their hashes are kept)."""
+    core.ensure_open(ctx.branch_round)
     meeting = _meeting_or_refuse(ctx)
     _refuse(ctx, "reissue", ballots_cast=ballots_cast(session, meeting.id))
     check_version(meeting, version)
@@ -604,6 +607,7 @@ def _per_group(session: Session, meeting_id: int, model: type[Ballot] | type[Bal
 def close_voting(session: Session, ctx: MeetingContext, version: str | int | None) -> dict[str, int]:
     """End voting: every code not used yet stops working; the totals are audited. Returns the
     electronic ballots per group."""
+    core.ensure_open(ctx.branch_round)
     meeting = _meeting_or_refuse(ctx)
     _refuse(ctx, "close_voting")
     check_version(meeting, version)
@@ -670,6 +674,7 @@ def save_tallies(
 
     Paper and electronic ballots of a group together cannot exceed its attendees. Guarded by the
     meeting's version: two secretaries entering tallies at once — the second gets a conflict."""
+    core.ensure_open(ctx.branch_round)
     meeting = _meeting_or_refuse(ctx)
     _refuse(ctx, "tally")
     check_version(meeting, version)

@@ -373,6 +373,7 @@ def decide(
     version: int | str | None,
 ) -> Decided:
     """Record the committee's level for one branch (COMMITTEE or DECIDED, round OPEN)."""
+    core.ensure_open(branch_round)
     check_version(rating, version)
     rules = core.round_rules(session, branch_round)
     refused = workflow.refusal("decide", core.facts_for(session, branch_round, rating, rules))
@@ -456,6 +457,7 @@ def finalise_round(
     version: int | str | None,
 ) -> BranchRound:
     """Record the committee meeting that decided the levels and finalise the round (→ 亮星)."""
+    core.ensure_open(branch_round)
     check_version(branch_round, version)
     refused = workflow.round_refusal("finalise", branch_round.state, ratings_by_step(session, branch_round))
     if refused:
