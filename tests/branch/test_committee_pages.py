@@ -389,14 +389,14 @@ def test_finalising_needs_every_decision_and_the_meeting_then_freezes_everything
     again = client.post(_url(opened, f"/dossier/{one.id}/decide"),
                         data={"level": "5", "reason": "再议", "version": str(fresh(session, opened, BranchRating,
                                                                                     one.id).version)})
-    assert again.status_code == 400 and "已定星公布，不能再更改" in _text(again)
+    assert again.status_code == 409 and "已定星公布，不能再更改" in _text(again)
     assert client.post(url, data={"meeting_date": "2026-01-06", "participants": "x",
-                                  "version": str(stored.version)}).status_code == 400
+                                  "version": str(stored.version)}).status_code == 409
     _relogin(client, login, opened, "admin")
     extend = client.post(_url(opened, f"/{opened['round'].id}/extend"),
                          data={"which": "committee", "new_day": "2026-04-10", "reason": "延期",
                                "version": str(stored.version)})
-    assert extend.status_code == 400 and "已定星公布" in _text(extend)
+    assert extend.status_code == 409 and "已定星公布" in _text(extend)
     assert fresh(session, opened, BranchRating, one.id).decided_level == 4
 
 

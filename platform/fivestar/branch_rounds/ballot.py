@@ -210,6 +210,7 @@ def context_for(session: Session, rating: BranchRating) -> MeetingContext:
 
 
 def _refuse(ctx: MeetingContext, name: str, *, ballots_cast: int = 0) -> None:
+    core.ensure_open(ctx.branch_round)
     refusal = ctx.refusal(name, ballots_cast=ballots_cast)
     if refusal is not None:
         raise ConflictError(refusal)
@@ -410,6 +411,7 @@ def issue_slips(
 ) -> IssuedSlips:
     """Make the codes and start voting. The plain codes are returned once, for the slips PDF.
     `secret_key` is the instance's (codes are stored as keyed hashes: `code_hash`)."""
+    core.ensure_open(ctx.branch_round)
     meeting = _meeting_or_refuse(ctx)
     _refuse(ctx, "issue_slips")
     check_version(meeting, version)
@@ -438,6 +440,7 @@ def reissue_slips(
 ) -> IssuedSlips:
     """Revoke every code of the meeting and print new ones — only while no ballot has been cast
     (a lost or spoilt PDF: the codes cannot be printed again, since only their hashes are kept)."""
+    core.ensure_open(ctx.branch_round)
     meeting = _meeting_or_refuse(ctx)
     _refuse(ctx, "reissue", ballots_cast=ballots_cast(session, meeting))
     check_version(meeting, version)
@@ -707,6 +710,7 @@ def close_voting(
     """End voting: every code not used yet stops working, the ballot box is opened and emptied, and
     its ballots are counted in random order; the totals are audited. Returns the electronic ballots
     per group. `secret_key` is the instance's (the box was sealed with it)."""
+    core.ensure_open(ctx.branch_round)
     meeting = _meeting_or_refuse(ctx)
     _refuse(ctx, "close_voting")
     check_version(meeting, version)
@@ -770,6 +774,7 @@ def save_tallies(
 
     Paper and electronic ballots of a group together cannot exceed its attendees. Guarded by the
     meeting's version: two secretaries entering tallies at once — the second gets a conflict."""
+    core.ensure_open(ctx.branch_round)
     meeting = _meeting_or_refuse(ctx)
     _refuse(ctx, "tally")
     check_version(meeting, version)

@@ -132,10 +132,9 @@ def extend_deadline(
     later than the current deadline, and the self-report deadline stays before the committee's.
     Refused once the round is finalised. `version` is the round version the form was opened with.
     """
+    core.ensure_open(branch_round)
     if version is not None:
         check_version(branch_round, version)
-    if branch_round.state is BranchRoundState.FINALISED:
-        raise ServiceError(_("本年度星级评定已定星公布，不能再更改"))
     if which not in DEADLINES:
         raise ServiceError(_("请选择要延期的环节"), field="which")
     column = DEADLINES[which]

@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 
 from fivestar import clock
+from fivestar.branch_rounds import workflow
 from fivestar.branch_rounds.models import (
     AnswerKind,
     BallotMeeting,
@@ -23,7 +24,7 @@ from fivestar.branch_rounds.models import (
 )
 from fivestar.branch_rounds.workflow import RatingFacts
 from fivestar.enums import OrgKind
-from fivestar.errors import NotFoundError
+from fivestar.errors import ConflictError, NotFoundError
 from fivestar.i18n import _
 from fivestar.orgs.models import Organisation
 from fivestar.rules import BranchInput, BranchResult, RuleSet, evaluate_branch
@@ -37,6 +38,16 @@ MIDDLE_KINDS = (OrgKind.PARTY_COMMITTEE, OrgKind.GENERAL_BRANCH)
 def round_rules(session: Session, branch_round: BranchRound) -> RuleSet:
     """The rule set the round opened with (its pinned version)."""
     return pinned_rules(session, branch_round.rules_version_id)
+
+
+def ensure_open(branch_round: BranchRound) -> None:
+    """The one guard of a finalised round: every service that writes levels, decisions or what they
+    rest on calls it before anything else (before a version check, so the person reads why), and a
+    finalised year's rating never changes silently. Refuses with a 409 (ConflictError), writing
+    nothing. Changes after publication go through a recorded adjustment, never through these paths."""
+    why = workflow.finalised_refusal(branch_round.state)
+    if why is not None:
+        raise ConflictError(why)
 
 
 def load_round(session: Session, round_id: int) -> BranchRound:

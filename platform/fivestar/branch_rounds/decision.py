@@ -134,8 +134,11 @@ class Dossier:
     ceiling: Ceiling | None
     ballot: Any  # the ballot part's result (rules.ballot.BallotResult), or None when not available
     org_events: list[OrgEvent]
-    quarterly: list[QuarterlyReview]
+    quarterly: list[QuarterlyReview]  # as the committee had them when it decided (see quarterly_as_decided)
     reasons: tuple[str, ...] = field(default_factory=tuple)  # the engine's reasons on the stored scores
+    decided_at: dt.datetime | None = None  # when the committee decided; None while undecided
+    quarterly_later: int = 0  # reviews of the year submitted (or revised) after the decision, not listed
+    comments_after: frozenset[int] = frozenset()  # listed reviews whose committee comment came later
 
     @property
     def reference_level(self) -> int | None:
@@ -210,6 +213,7 @@ def build_dossier(session: Session, branch_round: BranchRound, rating: BranchRat
                    explanations.get((AnswerKind.FACT, f.key)))
         for f in rules.branch.facts
     ]
+    as_decided = quarterly_as_decided(session, branch_round, rating)
     return Dossier(
         rating=rating,
         branch_round=branch_round,
@@ -222,8 +226,11 @@ def build_dossier(session: Session, branch_round: BranchRound, rating: BranchRat
         ceiling=_ceiling(rules, rating, answers),
         ballot=ballot_result(session, rating),
         org_events=org_history(session, rating),
-        quarterly=quarterly_of_year(session, rating.branch_id, branch_round.year),
+        quarterly=as_decided.reviews,
         reasons=tuple(reason.zh for reason in result.reasons) if result is not None else (),
+        decided_at=as_decided.decided_at,
+        quarterly_later=as_decided.later,
+        comments_after=as_decided.comments_after,
     )
 
 
@@ -279,6 +286,42 @@ def quarterly_of_year(session: Session, branch_id: int, year: int) -> list[Quart
             .order_by(QuarterlyReview.quarter)
         )
     )
+
+
+def decision_time(branch_round: BranchRound, rating: BranchRating) -> dt.datetime | None:
+    """When the committee decided this rating: its 定星, else (a finalised round's rating without
+    one recorded) the round's finalisation; None while undecided."""
+    if rating.decided_at is not None:
+        return rating.decided_at
+    if branch_round.state is BranchRoundState.FINALISED:
+        return branch_round.finalised_at
+    return None
+
+
+@dataclass(frozen=True)
+class QuarterlyAsDecided:
+    reviews: list[QuarterlyReview]
+    decided_at: dt.datetime | None
+    later: int  # submitted (or revised) after the decision: not listed
+    comments_after: frozenset[int]  # ids of listed reviews whose comment was made after the decision
+
+
+def quarterly_as_decided(session: Session, branch_round: BranchRound, rating: BranchRating) -> QuarterlyAsDecided:
+    """The year's quarterly reviews as they stood when the committee decided (one query).
+
+    A dossier of a decided rating (and so of a finalised round) shows what the committee had in
+    front of it: reviews submitted up to the decision, with the comments made by then; a review
+    filed or revised later is left out and counted, a later comment is not shown. Before the
+    decision the dossier shows every review of the rated year as it is now."""
+    reviews = quarterly_of_year(session, rating.branch_id, branch_round.year)
+    cutoff = decision_time(branch_round, rating)
+    if cutoff is None:
+        return QuarterlyAsDecided(reviews, None, 0, frozenset())
+    listed = [r for r in reviews if r.submitted_at is not None and r.submitted_at <= cutoff]
+    comments_after = frozenset(
+        r.id for r in listed if r.commented_at is not None and r.commented_at > cutoff
+    )
+    return QuarterlyAsDecided(listed, cutoff, len(reviews) - len(listed), comments_after)
 
 
 # --- the highest level the rules allow ------------------------------------------------------------------
@@ -365,6 +408,7 @@ def decide(
     version: int | str | None,
 ) -> Decided:
     """Record the committee's level for one branch (COMMITTEE or DECIDED, round OPEN)."""
+    core.ensure_open(branch_round)
     check_version(rating, version)
     rules = core.round_rules(session, branch_round)
     refused = workflow.refusal("decide", core.facts_for(session, branch_round, rating, rules))
@@ -448,6 +492,7 @@ def finalise_round(
     version: int | str | None,
 ) -> BranchRound:
     """Record the committee meeting that decided the levels and finalise the round (→ 亮星)."""
+    core.ensure_open(branch_round)
     check_version(branch_round, version)
     refused = workflow.round_refusal("finalise", branch_round.state, ratings_by_step(session, branch_round))
     if refused:
@@ -522,10 +567,12 @@ __all__ = [
     "ballot_result",
     "build_dossier",
     "decide",
+    "decision_time",
     "finalise_round",
     "level_ceiling",
     "org_history",
     "parse_level",
+    "quarterly_as_decided",
     "quarterly_of_year",
     "reference_level",
     "round_guidance",

@@ -35,6 +35,7 @@ def save_opinion(
 ) -> None:
     """Record the proposed level (0–5) and the statement; allowed once voting is closed and until
     the opinion has gone up."""
+    core.ensure_open(ctx.branch_round)
     refusal = ctx.refusal("opinion")
     if refusal is not None:
         raise ConflictError(refusal)
@@ -69,6 +70,7 @@ def save_opinion(
 
 def submit_opinion(session: Session, ctx: MeetingContext, version: str | int | None) -> RatingStep:
     """Send the opinion up (workflow transition `submit_opinion`); returns the new step."""
+    core.ensure_open(ctx.branch_round)
     rating = ctx.rating
     facts = core.facts_for(session, ctx.branch_round, rating, ctx.rules, has_results=has_results(session, ctx))
     refusal = workflow.refusal("submit_opinion", facts)

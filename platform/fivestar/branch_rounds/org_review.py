@@ -96,6 +96,7 @@ def forward(
     version: int | str | None,
 ) -> BranchRating:
     """Forward the branch's rating to the committee with the organisation's comments (→ COMMITTEE)."""
+    core.ensure_open(branch_round)
     check_version(rating, version)
     _refuse_unless("forward", session, branch_round, rating)
     text = _clean(comment, required=_("请填写审核意见"), field="comment")
@@ -114,6 +115,7 @@ def org_return(
     version: int | str | None,
 ) -> BranchRating:
     """Return the rating to the branch (→ RECOMMEND) with the reason it must address."""
+    core.ensure_open(branch_round)
     check_version(rating, version)
     _refuse_unless("org_return", session, branch_round, rating)
     text = _clean(reason, required=_("退回须填写原因"), field="reason")

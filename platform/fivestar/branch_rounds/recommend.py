@@ -129,14 +129,16 @@ def edit_refusal(facts: RatingFacts) -> str | None:
     Drafts are allowed whenever the rating is at RECOMMEND — also after the self-report deadline,
     so that a branch can prepare what it asks the committee to accept late; only the submission
     itself is bound to the deadline (workflow.refusal)."""
-    if facts.round_state is BranchRoundState.FINALISED:
-        return _("本年度星级评定已定星公布，不能再更改")
+    finalised = workflow.finalised_refusal(facts.round_state)
+    if finalised:
+        return finalised
     if facts.step is not RatingStep.RECOMMEND:
         return _("荐星已提交，当前处于“%(step)s”环节，不能再修改", step=workflow.step_label(facts.step))
     return None
 
 
 def guard_editable(ctx: RatingContext) -> None:
+    core.ensure_open(ctx.round)
     reason = edit_refusal(ctx.facts)
     if reason is not None:
         raise ConflictError(reason)
@@ -431,6 +433,7 @@ def submit(
     proposed total and level. A refusal writes nothing (the view rolls back): incomplete input is
     an `InvalidRecommendationError` (400) naming what is missing, any other refusal of the workflow
     (deadline passed, wrong step) a `ConflictError` (409)."""
+    core.ensure_open(ctx.round)
     rating = ctx.rating
     if raw is not None:
         save(session, ctx, raw, version=version)
@@ -834,6 +837,7 @@ def dashboard(session: Session, ctx: RatingContext) -> Dashboard:
 
 def take_step(session: Session, ctx: RatingContext, name: str, *, version: object) -> BranchResult:
     """A transition from the dashboard's buttons; only 荐星's own belongs to this page."""
+    core.ensure_open(ctx.round)
     if name != "submit_recommendation":
         raise ServiceError(_("没有这项操作"))
     return submit(session, ctx, version=version)

@@ -77,11 +77,25 @@ def _day(moment: dt.datetime, timezone: str) -> str:
     return short_date(moment.astimezone(ZoneInfo(timezone)))
 
 
+def finalised_refusal(round_state: BranchRoundState) -> str | None:
+    """The refusal of every change to a finalised (定星并公布) round, or None while it is open.
+
+    Once the committee meeting has finalised the year, the levels, decisions and everything they
+    rest on (荐星 scores, veto and fact answers, evidence files, the 议星 meeting, its ballots and
+    paper tallies, the branch's opinion, the organisation's forwarding, the committee's decisions
+    and the meeting's participants) stay as they were decided. Every service that writes such
+    things calls `core.ensure_open`, which raises this as a 409."""
+    if round_state is BranchRoundState.FINALISED:
+        return _("本年度星级评定已定星公布，不能再更改")
+    return None
+
+
 def refusal(name: str, facts: RatingFacts) -> str | None:
     """Why transition `name` may not happen now, or None if it may."""
     transition = TRANSITIONS[name]
-    if facts.round_state is BranchRoundState.FINALISED:
-        return _("本年度星级评定已定星公布，不能再更改")
+    finalised = finalised_refusal(facts.round_state)
+    if finalised:
+        return finalised
     if facts.step not in transition.sources:
         return _("当前处于“%(step)s”环节，不能执行此操作", step=step_label(facts.step))
     if name == "submit_recommendation":
@@ -113,8 +127,9 @@ def meeting_refusal(
     """Why the 议星 meeting may not take step `name` now: setup, issue_slips, reissue (revoke every
     code and print new ones: only while no ballot has been cast), cast (a voter's ballot),
     close_voting, tally (paper ballots), opinion (the branch's opinion is formed after voting)."""
-    if round_state is BranchRoundState.FINALISED:
-        return _("本年度星级评定已定星公布，不能再更改")
+    finalised = finalised_refusal(round_state)
+    if finalised:
+        return finalised
     if step is not RatingStep.DELIBERATE:
         if name == "cast":
             return _("本次测评已结束")
@@ -144,8 +159,9 @@ def round_refusal(name: str, state: BranchRoundState, steps: dict[RatingStep, in
     """Why the round may not take step `name` ("finalise", "extend") now. Finalising needs every
     branch decided (DECIDED); it has no deadline of its own: the committee deadline governs the
     individual decisions, and the meeting that finalises them may sit later."""
-    if state is BranchRoundState.FINALISED:
-        return _("本年度星级评定已定星公布，不能再更改")
+    finalised = finalised_refusal(state)
+    if finalised:
+        return finalised
     if name == "finalise":
         if not sum(steps.values()):
             return _("本年度没有参评的党支部")

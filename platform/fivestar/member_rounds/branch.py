@@ -277,6 +277,7 @@ def take_step(session: Session, ctx: BranchContext, name: str) -> RoundBranch:
     """Move the branch on by one of its own transitions, if the workflow allows it now."""
     if name not in BRANCH_STEPS:
         raise NotFoundError(_("没有这项操作"))
+    core.ensure_open(ctx.member_round)
     reason = workflow.refusal(name, ctx.facts)
     if reason is not None:
         raise ConflictError(reason)
@@ -314,6 +315,7 @@ def return_self(
     session: Session, ctx: BranchContext, evaluation: Evaluation, reason: str, version: object
 ) -> Evaluation:
     """Send a submitted self-assessment back to the member, with the reason they will read."""
+    core.ensure_open(ctx.member_round)
     refusal = workflow.self_refusal("return", evaluation.self_state, ctx.facts)
     if refusal is not None:
         raise ConflictError(refusal)
@@ -340,6 +342,7 @@ def enter_self(
 
     Validation and writing are the member side's (`self_assessment.validate` / `write_self`, which
     use `core.parse_scores`), so a self-assessment means the same whoever typed it."""
+    core.ensure_open(ctx.member_round)
     refusal = workflow.self_refusal("enter_for_member", evaluation.self_state, ctx.facts)
     if refusal is not None:
         raise ConflictError(refusal)
@@ -412,6 +415,7 @@ def save_meeting(session: Session, ctx: BranchContext, raw: Mapping[str, object]
     A shortfall of public representatives does not block the record — meetings happen as they
     happen — but it is shown, and it must be explained in the note (which is kept and audited).
     Returns the shortfall warning, if any."""
+    core.ensure_open(ctx.member_round)
     refusal = workflow.edit_refusal("joint", ctx.facts)
     if refusal is not None:
         raise ConflictError(refusal)
@@ -617,6 +621,7 @@ def joint_grid(
 
 def save_joint(session: Session, ctx: BranchContext, raw: Mapping[str, object]) -> int:
     """Save the whole 党群联评 grid at once: every cell valid, or nothing saved. Returns the rows saved."""
+    core.ensure_open(ctx.member_round)
     refusal = workflow.edit_refusal("joint", ctx.facts)
     if refusal is not None:
         raise ConflictError(refusal)
@@ -788,6 +793,7 @@ def _review_doc(fields: Sequence[ScoreField], bonus: Sequence[ScoreField], score
 def save_review(session: Session, ctx: BranchContext, raw: Mapping[str, object]) -> int:
     """Save the whole 支部审评 grid: final scores, bonus and 不予评星 for every member, and each
     member's total and level. Every cell valid and every row current, or nothing saved."""
+    core.ensure_open(ctx.member_round)
     refusal = workflow.edit_refusal("review", ctx.facts)
     if refusal is not None:
         raise ConflictError(refusal)

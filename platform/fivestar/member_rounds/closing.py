@@ -3,7 +3,8 @@
 Closing is the round's one transition (workflow.ROUND_TRANSITIONS["close"]): allowed once every branch
 of the round has reported (FINALISED); it scores every member set-based (scoring.score_round) so the
 stored results are exactly what the rule engine gives, then marks the round CLOSED. Nothing in a
-closed round changes afterwards (the workflow refuses every transition of a closed round).
+closed round changes afterwards: every service writing results or what they rest on calls
+`core.ensure_open` first, which refuses a closed round (409).
 
 A deadline extension is not a transition (the round stays open): the committee gives a later day for
 one step (个人自评, 党群联评, 支部审评 or 上报名单) with a reason; the deadline is the end of that day
@@ -87,6 +88,7 @@ def branches_by_step(session: Session, member_round: MemberRound) -> dict[Branch
 
 def close_round(session: Session, member_round: MemberRound) -> ClosedRound:
     """Close the round: every branch must have reported; every member is scored set-based."""
+    core.ensure_open(member_round)
     steps = branches_by_step(session, member_round)
     refusal = workflow.round_refusal("close", member_round.state, steps)
     if refusal:
@@ -141,10 +143,9 @@ def extend_deadline(
     next step's (extend the later step first, so the steps stay in order). `version`, when given, is
     the round version the committee's form was opened with.
     """
+    core.ensure_open(member_round)
     if version is not None:
         core.check_version(member_round, version)
-    if member_round.state is RoundState.CLOSED:
-        raise ServiceError(_("本轮评定已结束，不能再更改"))
     if step not in DEADLINE_COLUMNS:
         raise ServiceError(_("请选择要延期的环节"), field="step")
     column = DEADLINE_COLUMNS[step]

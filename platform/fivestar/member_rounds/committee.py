@@ -327,6 +327,7 @@ def return_branch(
     the branch reads on its dashboard. The public page answers "not found" while the branch
     reviews again; when it submits again the same link shows the new notice period."""
     member_round = core.load_round(session, round_branch.round_id)
+    core.ensure_open(member_round)
     core.check_version(round_branch, version)
     text = (reason or "").strip()
     if BRANCH_TRANSITIONS["return"].needs_reason and not text:

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, contains_eager
 from fivestar import clock
 from fivestar.errors import ConflictError, NotFoundError
 from fivestar.i18n import _
+from fivestar.member_rounds import workflow
 from fivestar.member_rounds.models import (
     BranchStep,
     Evaluation,
@@ -297,6 +298,17 @@ def facts_for(session: Session, member_round: MemberRound, round_branch: RoundBr
     )
 
 
+def ensure_open(member_round: MemberRound) -> None:
+    """The one guard of a closed round: every service that writes scores, levels, decisions or what
+    they rest on (self-assessments, the 党群联评 meeting and grid, the review, the notice and its
+    objections, the committee's return, closing, deadlines) calls it before anything else, so a
+    closed round's results never change silently. Refuses with a 409 (ConflictError), writing
+    nothing. Results are changed after closing only by a recorded adjustment, never by these paths."""
+    why = workflow.closed_refusal(member_round.state)
+    if why is not None:
+        raise ConflictError(why)
+
+
 def check_version(obj: object, submitted: int | str | None) -> None:
     """Optimistic locking for forms: the version the person opened must still be current."""
     expected: int | None = None
@@ -319,6 +331,7 @@ __all__ = [
     "ScoreField",
     "bonus_fields",
     "check_version",
+    "ensure_open",
     "evaluate",
     "facts_for",
     "load_evaluation",

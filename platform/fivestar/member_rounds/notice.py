@@ -203,6 +203,7 @@ def file_objection(
     """Record an objection from the public page. Only while the notice runs; text required; the
     member it concerns, if named, must be one listed on this notice."""
     member_round = core.load_round(session, round_branch.round_id)
+    core.ensure_open(member_round)
     if not is_running(member_round, round_branch):
         ends = round_branch.notice_ends_at
         if ends is not None and clock.now() > ends:
@@ -381,10 +382,9 @@ def answer_objection(
     written first, so of two people answering at once exactly one gets through.
     """
     member_round = core.load_round(session, round_branch.round_id)
+    core.ensure_open(member_round)
     if objection.round_branch_id != round_branch.id:
         raise ServiceError(_("该异议不属于本支部"))
-    if member_round.state is RoundState.CLOSED:
-        raise ServiceError(_("本轮评定已结束，不能再更改"))
     if round_branch.step is not BranchStep.NOTICE:
         raise ServiceError(_("只有公示阶段才能答复异议"))
     if objection.state is not ObjectionState.OPEN:
@@ -439,6 +439,7 @@ def finalise(session: Session, round_branch: RoundBranch, *, version: int | str 
     Only when every objection is answered and the notice period is over.
     """
     member_round = core.load_round(session, round_branch.round_id)
+    core.ensure_open(member_round)
     if version is not None:
         core.check_version(round_branch, version)
     facts = core.facts_for(session, member_round, round_branch)

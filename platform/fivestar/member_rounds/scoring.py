@@ -64,7 +64,6 @@ from fivestar.member_rounds.models import (
     EvaluationStatus,
     MemberRound,
     PartKind,
-    RoundState,
     ScoreStage,
 )
 from fivestar.numbers import to_hundredths
@@ -79,8 +78,7 @@ def score_round(session: Session, member_round: MemberRound, *, round_branch_ids
     changes are written (scored_at is when the current result was computed); returns how many.
     Flushes pending changes first; never commits.
     """
-    if member_round.state is RoundState.CLOSED:
-        raise ServiceError(_("本轮评定已结束，不能再更改"))
+    core.ensure_open(member_round)
     branch_ids = None if round_branch_ids is None else sorted(set(round_branch_ids))
     if branch_ids is not None and not branch_ids:
         return 0

@@ -225,15 +225,17 @@ def save(
     """The member's own save (draft) or submission of their self-assessment.
 
     Refuses, writing nothing: another person's evaluation (NotFoundError: it does not exist for
-    them), a form opened on an older version (ConflictError), a step that is over (deadline,
-    branch moved on, round closed: SelfAssessmentClosedError, 403), an already submitted one
-    (ConflictError) and bad input (InvalidSelfAssessmentError with every field's message).
+    them), a closed round (ConflictError, core.ensure_open), a form opened on an older version
+    (ConflictError), a step that is over (deadline, branch moved on: SelfAssessmentClosedError,
+    403), an already submitted one (ConflictError) and bad input (InvalidSelfAssessmentError with
+    every field's message).
     """
     if not authorize(principal, Action.SELF_ASSESS, evaluation):
         raise NotFoundError(_("评定记录不存在"))
+    ctx = context(session, evaluation)
+    core.ensure_open(ctx.round)
     core.check_version(evaluation, version)
     transition = "submit" if submit else "save_draft"
-    ctx = context(session, evaluation)
     refused = refusal(evaluation, transition, ctx.facts)
     if refused is not None:
         raise refused
@@ -259,6 +261,7 @@ def write_self(
     if transition not in SELF_TRANSITIONS or transition == "return":
         raise ValueError(f"write_self cannot take the {transition!r} transition")
     ctx = context(session, evaluation)
+    core.ensure_open(ctx.round)
     refused = refusal(evaluation, transition, ctx.facts)
     if refused is not None:
         raise refused

@@ -109,11 +109,24 @@ def step_label(step: BranchStep) -> str:
     return _step_label(step)
 
 
+def closed_refusal(round_state: RoundState) -> str | None:
+    """The refusal of every change to a closed round's results, or None while the round is open.
+
+    Closing (closing.close_round) is when a member round's results become final: the scores, levels,
+    self-assessments, notices and objections they rest on stay as they were decided. (The committee
+    returning a branch's reported list to review, with a reason, happens while the round is open.)
+    Every service that writes such things calls `core.ensure_open`, which raises this as a 409."""
+    if round_state is RoundState.CLOSED:
+        return _("本轮评定已结束，不能再更改")
+    return None
+
+
 def refusal(name: str, facts: RoundFacts) -> str | None:
     """Why the branch transition `name` may not happen now, or None if it may."""
     transition = BRANCH_TRANSITIONS[name]
-    if facts.round_state is RoundState.CLOSED:
-        return _("本轮评定已结束，不能再更改")
+    closed = closed_refusal(facts.round_state)
+    if closed:
+        return closed
     if facts.step not in transition.sources:
         return _(
             "当前处于“%(step)s”阶段，不能执行此操作", step=_step_label(facts.step)
@@ -150,8 +163,9 @@ def refusal(name: str, facts: RoundFacts) -> str | None:
 def self_refusal(name: str, state: SelfState, facts: RoundFacts) -> str | None:
     """Why a member's self-assessment may not take transition `name` now, or None."""
     transition = SELF_TRANSITIONS[name]
-    if facts.round_state is RoundState.CLOSED:
-        return _("本轮评定已结束，不能再更改")
+    closed = closed_refusal(facts.round_state)
+    if closed:
+        return closed
     if state not in transition.sources:
         if state is SelfState.SUBMITTED:
             return _("自评已提交，不能再修改；如需修改，请联系支部退回")
@@ -175,8 +189,9 @@ def edit_refusal(name: str, facts: RoundFacts) -> str | None:
     """Why the branch may not save its 党群联评 ("joint": the meeting and the grid) or its 支部审评
     ("review": final scores, bonus, 不予评星) now, or None. Saving ends with the step's deadline."""
     step = EDITABLE_AT[name]
-    if facts.round_state is RoundState.CLOSED:
-        return _("本轮评定已结束，不能再更改")
+    closed = closed_refusal(facts.round_state)
+    if closed:
+        return closed
     if facts.step is not step:
         return _(
             "当前处于“%(step)s”阶段，不能保存%(what)s", step=_step_label(facts.step), what=_step_label(step)
@@ -218,6 +233,9 @@ def round_refusal(name: str, state: RoundState, branches_by_step: dict[BranchSte
     """Why the round transition `name` may not happen now, or None. Closing needs every branch of
     the round to have reported (FINALISED); the refusal says how many are at which step."""
     transition = ROUND_TRANSITIONS[name]
+    closed = closed_refusal(state)
+    if closed:
+        return closed
     if state not in transition.sources:
         return _("本轮评定已结束，不能再更改")
     if name == "close":
