@@ -19,8 +19,8 @@ from ._reader import Reader, fmt, join_path
 from .errors import RuleError, RuleSetError, bilingual
 from .labels import level_label
 from .model import (
-    DEFAULT_JOINT_TOLERANCE,
     BALLOT_GROUPS,
+    DEFAULT_JOINT_TOLERANCE,
     FORMAT_VERSION,
     Advanced,
     BallotChoice,
