@@ -279,9 +279,10 @@ def _late_changes(
     ]
     if not windows:
         return []
-    filters = (
-        TrailFilters(member_round_id=round_id) if column == "member_round_id" else TrailFilters(branch_round_id=round_id)
-    )
+    if column == "member_round_id":
+        filters = TrailFilters(member_round_id=round_id)
+    else:
+        filters = TrailFilters(branch_round_id=round_id)
     events = list(
         session.scalars(
             select(AuditEvent)
