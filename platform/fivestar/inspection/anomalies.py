@@ -109,6 +109,7 @@ class Anomaly:
     # Where the evidence is: an endpoint (under the tenant) and its values; the view builds the URL.
     endpoint: str | None = None
     values: dict[str, Any] = field(default_factory=dict)
+    url: str | None = None  # filled in by the page
 
     @property
     def kind_label(self) -> str:

@@ -20,7 +20,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask_babel import LazyString
-from sqlalchemy import ColumnElement, Select, String, and_, cast, literal, null, or_, select, union_all
+from sqlalchemy import ColumnElement, Integer, Select, String, and_, cast, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from fivestar.accounts.models import Account
@@ -214,10 +214,10 @@ def _cols(
 ) -> list[Any]:
     return [
         cast(oid, String).label("oid"),
-        (org_id if org_id is not None else null()).label("org_id"),
-        (member_id if member_id is not None else null()).label("member_id"),
-        (member_round_id if member_round_id is not None else null()).label("member_round_id"),
-        (branch_round_id if branch_round_id is not None else null()).label("branch_round_id"),
+        (org_id if org_id is not None else cast(null(), Integer)).label("org_id"),
+        (member_id if member_id is not None else cast(null(), Integer)).label("member_id"),
+        (member_round_id if member_round_id is not None else cast(null(), Integer)).label("member_round_id"),
+        (branch_round_id if branch_round_id is not None else cast(null(), Integer)).label("branch_round_id"),
     ]
 
 
