@@ -86,7 +86,9 @@ def branch_round(session: Session, world: dict[str, Any], frozen_now: None) -> A
     from fivestar.tenancy import tenant_context
 
     with tenant_context(world["tenant"].id):
-        opened = open_branch_round(session, world["tenant"])
+        opened = open_branch_round(
+            session, world["tenant"], self_report_due=dt.date(2026, 5, 29), committee_due=dt.date(2026, 6, 30)
+        )
         branch_round = opened.round
         far = dt.datetime(2099, 1, 1, tzinfo=dt.UTC)
         branch_round.self_report_due_at = branch_round.committee_due_at = far

@@ -187,7 +187,9 @@ def test_event_page_and_the_tenant_wall(
 
 
 @pytest.mark.parametrize("who", ["secretary", "member"])
-def test_members_and_secretaries_may_not_read(client: Any, login: Any, world: dict[str, Any], events: Any, who: str) -> None:
+def test_members_and_secretaries_may_not_read(
+    client: Any, login: Any, world: dict[str, Any], events: Any, who: str
+) -> None:
     login(world["tenant"], world[who])
     for path in ("/inspection/", "/inspection/audit", f"/inspection/audit/{events['joint'].id}",
                  "/inspection/spot-checks", "/inspection/anomalies"):

@@ -126,10 +126,10 @@ class Report:
         return [line for line in self.lines if line.kind == kind]
 
 
-def _fmt(number: Decimal | None) -> str:
+def _fmt(number: Decimal | int | None) -> str:
     if number is None:
         return "—"
-    text = f"{number.quantize(Decimal('0.01')):f}"
+    text = f"{Decimal(number).quantize(Decimal('0.01')):f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 

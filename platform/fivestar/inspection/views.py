@@ -367,7 +367,7 @@ def evaluation(evaluation_id: int) -> Any:
     scores = member_core.read_scores(session, [found.id], stages)
     fields = member_core.score_fields(rules) + member_core.bonus_fields(rules)
     rows = [
-        {"label": f.label, "values": [scores.get((found.id, stage), {}).get(f.key) for stage in stages]}
+        {"label": f.label, "cells": [scores.get((found.id, stage), {}).get(f.key) for stage in stages]}
         for f in fields
     ]
     totals = [
