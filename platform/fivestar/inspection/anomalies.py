@@ -72,9 +72,9 @@ BRANCH_KINDS = ("proposed_above", "late_change")
 
 # Which step's due time an action belongs to (attribute of the round holding it).
 MEMBER_STEP_DUE = {
-    "self_due_at": ("evaluation.self_save", "evaluation.self_submit"),
-    "joint_due_at": ("evaluation.joint", "round_branch.meeting"),
-    "review_due_at": ("evaluation.review",),
+    "self_due_at": ("evaluation.self_save_draft", "evaluation.self_submit", "evaluation.self_enter_for_member"),
+    "joint_due_at": ("evaluation.joint", "round_branch.meeting", "round_branch.start_review"),
+    "review_due_at": ("evaluation.review", "round_branch.submit_notice"),
     "report_due_at": ("round_branch.finalise",),
 }
 BRANCH_STEP_DUE = {
