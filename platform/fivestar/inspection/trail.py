@@ -147,6 +147,22 @@ ACTIONS: dict[str, LazyString] = {
     "quarterly_review.revise": _l("修改季度小评"),
     "quarterly_review.comment": _l("工委点评季度小评"),
     "spot_check.draw": _l("随机抽查"),
+    "tenant.create": _l("开通单位"),
+    "import.run": _l("导入名册"),
+    "report.request": _l("生成报表"),
+    "export_target.create": _l("新建上报目标"),
+    "export_target.update": _l("修改上报目标"),
+    "export_target.delete": _l("删除上报目标"),
+    "export_target.activate": _l("启用上报目标"),
+    "export_target.deactivate": _l("停用上报目标"),
+    "export_delivery.resend": _l("重新上报"),
+    "webhook.create": _l("新建群机器人"),
+    "webhook.update": _l("修改群机器人"),
+    "webhook.delete": _l("删除群机器人"),
+    "outbox.resend": _l("重新发送消息"),
+    "demo.self_assessments": _l("演示数据：个人自评"),
+    "demo.branch_ratings": _l("演示数据：支部评定"),
+    "demo.clock_advance": _l("演示时钟前移"),
 }
 
 FIELDS: dict[str, LazyString] = {
@@ -535,10 +551,11 @@ def describe(session: Session, tenant_id: int, events: Sequence[AuditEvent]) -> 
 
 
 def actor_label(event: AuditEvent) -> str:
+    """The actor's name as recorded; a bare kind ("system") in words."""
     kind = ACTOR_KINDS.get(event.actor_kind)
-    if event.actor_kind == "account" or kind is None:
-        return event.actor_name
-    return f"{event.actor_name}（{kind}）" if event.actor_name and event.actor_name != event.actor_kind else str(kind)
+    if kind is not None and (not event.actor_name or event.actor_name == event.actor_kind):
+        return str(kind)
+    return event.actor_name
 
 
 def _show(value: Any) -> str:
