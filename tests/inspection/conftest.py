@@ -176,3 +176,21 @@ def add_event(
 
 def url(world: dict[str, Any], path: str) -> str:
     return f"/t/{world['tenant'].slug}{path}"
+
+
+def count_queries(engine: Any, client: Any, path: str) -> int:
+    """How many statements one page runs (it must answer 200)."""
+    from sqlalchemy import event as sa_event
+
+    statements: list[str] = []
+
+    def listen(*args: Any) -> None:
+        statements.append(args[2])
+
+    sa_event.listen(engine, "before_cursor_execute", listen)
+    try:
+        response = client.get(path)
+        assert response.status_code == 200, path
+    finally:
+        sa_event.remove(engine, "before_cursor_execute", listen)
+    return len(statements)

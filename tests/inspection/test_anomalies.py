@@ -207,3 +207,33 @@ def test_records_of_another_district_are_not_found(
     assert client.get(url(world, f"/inspection/round-branches/{foreign_rb.id}")).status_code == 404
     assert client.get(url(world, f"/inspection/evaluations/{foreign_ev.id}")).status_code == 404
     assert client.get(url(world, f"/inspection/anomalies?round=m{foreign_round.id}")).status_code == 404
+
+
+def test_the_report_runs_a_fixed_number_of_queries(
+    session: Session, client: Any, login: Any, world: dict[str, Any], member_round: Any, engine: Any
+) -> None:
+    """One line of each kind, then three times as many: the same statements."""
+    from tests.inspection.conftest import count_queries
+
+    def odd(keys: tuple[str, ...]) -> None:
+        set_scores(session, world, member_round, _scores(world, {key: [(90, 60)] * 3 for key in keys}))
+        with tenant_context(world["tenant"].id):
+            member_round.review_due_at = dt.datetime(2026, 4, 20, tzinfo=dt.UTC)
+            for key in keys:
+                for member in world["members"][key]:
+                    ev = evaluation_of(session, world, member_round, member)
+                    session.add(Objection(round_branch_id=ev.round_branch_id, evaluation_id=ev.id, text="异议",
+                                          state=ObjectionState.DISMISSED))
+                    add_event(session, world["tenant"], "evaluation.review", "member_evaluations", ev.id,
+                              at=dt.datetime(2026, 4, 22, tzinfo=dt.UTC))
+            session.flush()
+
+    login(world["tenant"], world["inspector"])
+    path = url(world, f"/inspection/anomalies?round=m{member_round.id}")
+    odd(("one",))
+    count_queries(engine, client, path)  # the rule set is read once and kept
+    few = count_queries(engine, client, path)
+    assert client.get(path).get_data(as_text=True).count('class="anomaly"') == 3 + 1 + 3 + 3
+    odd(("two", "three"))
+    assert client.get(path).get_data(as_text=True).count('class="anomaly"') == 9 + 3 + 9 + 9
+    assert count_queries(engine, client, path) == few

@@ -164,3 +164,17 @@ def test_the_tenant_wall_and_who_may_draw(
     assert client.post(
         url(world, "/inspection/spot-checks"), data={"round": f"m{member_round.id}", "branches": "1", "members": "0"}
     ).status_code == 403
+
+
+def test_a_draws_page_runs_a_fixed_number_of_queries(
+    session: Session, client: Any, login: Any, world: dict[str, Any], member_round: Any, engine: Any
+) -> None:
+    from tests.inspection.conftest import count_queries
+
+    small = _draw(session, world, round_kind="member", round_id=member_round.id, branches=1, members=1)
+    large = _draw(session, world, round_kind="member", round_id=member_round.id, branches=3, members=9)
+    login(world["tenant"], world["inspector"])
+    count_queries(engine, client, url(world, f"/inspection/spot-checks/{small.id}"))  # rules and caches warm
+    assert count_queries(engine, client, url(world, f"/inspection/spot-checks/{small.id}")) == count_queries(
+        engine, client, url(world, f"/inspection/spot-checks/{large.id}")
+    )
