@@ -153,24 +153,21 @@ def add_event(
     after: dict[str, Any] | None = None,
     reason: str | None = None,
 ) -> Any:
-    """An audit event at a chosen time (inserting is what audit.record does; times come from the test)."""
-    from fivestar.audit.models import AuditEvent
+    """An audit event written by `audit.record` as the services write it, at a chosen time."""
+    from unittest import mock
 
-    event = AuditEvent(
-        tenant_id=tenant.id,
-        occurred_at=at or dt.datetime.now(dt.UTC),
-        actor_kind="account" if actor is not None else "system",
-        actor_id=actor.id if actor is not None else None,
-        actor_name=actor.display_name if actor is not None else "system",
-        action=action,
-        object_type=object_type,
-        object_id=str(object_id),
-        before=before,
-        after=after,
-        reason=reason,
+    from fivestar import audit
+
+    who = audit.Actor("account", actor.id, actor.display_name) if actor is not None else audit.Actor(
+        "system", None, "system"
     )
-    session.add(event)
-    session.flush()
+    when = at or dt.datetime.now(dt.UTC)
+    with audit.acting_as(who), mock.patch("fivestar.audit.service.utcnow", return_value=when):
+        event = audit.record(
+            session, action, object_type=object_type, object_id=object_id, before=before, after=after,
+            reason=reason, tenant_id=tenant.id,
+        )
+        session.flush()
     return event
 
 
