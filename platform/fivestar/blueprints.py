@@ -19,6 +19,7 @@ from fivestar.exports.views import exports_bp
 from fivestar.home.views import home_bp
 from fivestar.imports.views import imports_bp
 from fivestar.inbox.views import inbox_bp
+from fivestar.inspection.views import inspection_bp
 from fivestar.member_rounds.branch_views import branch_round_bp
 from fivestar.member_rounds.committee_views import rounds_bp
 from fivestar.member_rounds.member_views import desk_card_bp, honour_bp, my_ratings_bp, self_assessment_bp
@@ -59,6 +60,7 @@ TENANT_BLUEPRINTS: list[Blueprint] = [
     inbox_bp,
     schedule_bp,
     exports_bp,
+    inspection_bp,
 ]
 PLATFORM_BLUEPRINTS: list[Blueprint] = [ops_bp]
 

@@ -19,6 +19,7 @@ from fivestar.db import Base
 from fivestar.demo.models import DemoClock
 from fivestar.exports.models import ExportDelivery, ExportTarget
 from fivestar.inbox.models import Notice
+from fivestar.inspection.models import SpotCheck
 from fivestar.member_rounds.models import (
     Evaluation,
     EvaluationScore,
@@ -73,6 +74,7 @@ __all__ = [
     "RoleGrant",
     "RoundBranch",
     "RuleSetVersion",
+    "SpotCheck",
     "TalkRecord",
     "Tenant",
     "Webhook",

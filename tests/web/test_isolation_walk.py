@@ -74,6 +74,7 @@ PARAM_KINDS: dict[str, str] = {
     "notice_id": "inbox_notice",  # 站内消息 (B's secretary has one: see `_b_has_notice`)
     "target_id": "export_target",  # 上报上级 (B has one, with a failed delivery: see `_b_has_export`)
     "delivery_id": "export_delivery",
+    "check_id": "spot_check",  # 随机抽查 of the inspectors (B has one: see `_b_has_spot_check`)
 }
 
 # Kind -> how to find B's objects of that kind (several values: each is walked).
@@ -122,6 +123,7 @@ B_OBJECTS: dict[str, Callable[[Session, dict[str, Any]], list[Any]]] = {
     "inbox_notice": lambda session, b: [b["notice"].id],
     "export_target": lambda session, b: [b["export_target"].id],
     "export_delivery": lambda session, b: [b["export_delivery"].id],
+    "spot_check": lambda session, b: [b["spot_check"].id],
 }
 
 # District B's names, all different from A's (two_tenants gives both the same names; the codes and
@@ -251,6 +253,7 @@ def districts(two_tenants: dict[str, Any], session: Session) -> dict[str, Any]:
     _b_has_quarterly_review(session, b)
     _b_has_report_job(session, b)
     _b_has_webhook(session, b)
+    _b_has_spot_check(session, b)
     _b_has_notice(session, b)
     _b_has_export(session, b)
     _b_on_public_notice(session, b)
@@ -344,6 +347,17 @@ def _b_has_notice(session: Session, b: dict[str, Any]) -> None:
         b["notice"] = Notice(account_id=b["secretary"].id, outbox_message_id=b["outbox"].id,
                              title="乙区提醒", body="乙区提醒正文", link="/")
         session.add(b["notice"])
+        session.flush()
+
+
+def _b_has_spot_check(session: Session, b: dict[str, Any]) -> None:
+    """A spot check (随机抽查) drawn in district B's member round."""
+    from fivestar.inspection.services import draw_spot_check
+
+    with tenant_context(b["tenant"].id):
+        round_id = session.scalar(select(MemberRound.id).limit(1))
+        assert round_id is not None
+        b["spot_check"] = draw_spot_check(session, round_kind="member", round_id=round_id, branches=1, members=1)
         session.flush()
 
 

@@ -328,6 +328,7 @@ def _seed_district(session: Session, district: District, password_hash: str, tod
             _seed_branch_round(session, tenant, branches[0], rng, year=today.year - 2, finalise=True)
             _seed_branch_round(session, tenant, branches[0], rng)
             _seed_export_target(session, tenant)
+            _seed_inspection_examples(session, tenant, branches, rng)
         if district.opens_by_itself:
             _plant_opening(session, tenant)
 
@@ -748,3 +749,152 @@ def _seed_branch_round(
         after={"decided": len(ratings) - (0 if finalise else 1), "finalised": finalise,
                "left_for_the_demo": None if finalise else own_branch.name},
     )
+
+
+# --- what the inspectors (督查组) should find ----------------------------------------------------------
+
+
+def _seed_inspection_examples(
+    session: Session, tenant: Tenant, branches: list[Organisation], rng: random.Random
+) -> None:
+    """Give `inspector` something to look at: two branches of the running member round taken on to
+    党群联评 and 支部审评 (one member's final score far from the joint one, one branch where everybody
+    got the same score, an objection dismissed without an answer), a branch rating decided two levels
+    below its 荐星, and a decision changed after the committee's deadline of the finalised year.
+    Every change is written to the audit trail as the services would (the demo secretary's branch,
+    `branches[0]`, is left alone)."""
+    import secrets
+
+    from fivestar import clock
+    from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState
+    from fivestar.member_rounds import scoring
+    from fivestar.member_rounds.core import FieldKey, round_rules, score_fields, write_scores
+    from fivestar.member_rounds.models import (
+        BranchStep,
+        Evaluation,
+        EvaluationStatus,
+        MemberRound,
+        Objection,
+        ObjectionState,
+        RoundBranch,
+        RoundState,
+        ScoreStage,
+    )
+
+    now = clock.now()
+    member_round = session.scalar(select(MemberRound).where(MemberRound.state == RoundState.OPEN))
+    if member_round is None or len(branches) < 3:
+        return
+    rules = round_rules(session, member_round)
+    fields = score_fields(rules)
+    gap_branch, same_branch = branches[1], branches[2]
+    round_branches = {
+        rb.branch_id: rb
+        for rb in session.scalars(
+            select(RoundBranch).where(
+                RoundBranch.round_id == member_round.id, RoundBranch.branch_id.in_([gap_branch.id, same_branch.id])
+            )
+        )
+    }
+    evaluations = [
+        (evaluation_id, branch_id)
+        for evaluation_id, branch_id in session.execute(
+            select(Evaluation.id, Evaluation.branch_id)
+            .where(
+                Evaluation.round_id == member_round.id,
+                Evaluation.branch_id.in_(list(round_branches)),
+                Evaluation.status == EvaluationStatus.ACTIVE,
+            )
+            .order_by(Evaluation.id)
+        )
+    ]
+    if len(round_branches) < 2 or not evaluations:
+        return
+    same = {f.key: (f.max * Decimal("0.9")).quantize(Decimal(1)) for f in fields}
+    joint: dict[int, dict[FieldKey, Decimal]] = {}
+    final: dict[int, dict[FieldKey, Decimal]] = {}
+    lowered: int | None = None
+    for evaluation_id, branch_id in evaluations:
+        if branch_id == same_branch.id:
+            joint[evaluation_id] = dict(same)
+            final[evaluation_id] = dict(same)
+            continue
+        strength = Decimal(rng.choice(("0.95", "0.9", "0.85", "0.8")))
+        values = {f.key: (f.max * strength).quantize(Decimal(1)) for f in fields}
+        joint[evaluation_id] = values
+        final[evaluation_id] = dict(values)
+        if lowered is None:  # the branch committee took 20 points off one member after the meeting
+            lowered, missing = evaluation_id, Decimal(20)
+            for f in fields:
+                cut = min(missing, final[evaluation_id][f.key])
+                final[evaluation_id][f.key] -= cut
+                missing -= cut
+    ids = [evaluation_id for evaluation_id, _branch in evaluations]
+    write_scores(session, ids, ScoreStage.JOINT, joint)
+    write_scores(session, ids, ScoreStage.FINAL, final)
+    audit.record_many(session, "evaluation.joint", Evaluation.__tablename__,
+                      [(i, None, {"scores": {"total": str(sum(joint[i].values()))}}) for i in ids])
+    audit.record_many(
+        session, "evaluation.review", Evaluation.__tablename__,
+        [(i, {"scores": {"total": str(sum(joint[i].values()))}}, {"scores": {"total": str(sum(final[i].values()))}})
+         for i in ids],
+    )
+    scoring.score_round(session, member_round, round_branch_ids=[rb.id for rb in round_branches.values()])
+    for branch_id, rb in round_branches.items():
+        before = {"step": rb.step.value}
+        rb.meeting_date = clock.today_in(tenant.timezone)
+        rb.members_present = sum(1 for _e, b in evaluations if b == branch_id)
+        rb.public_present = max(1, rb.members_present // 4)
+        if branch_id == gap_branch.id:
+            name, rb.step = "submit_notice", BranchStep.NOTICE
+            rb.notice_token = secrets.token_urlsafe(24)
+            rb.notice_started_at = now
+            rb.notice_ends_at = now + dt.timedelta(days=7)
+        else:
+            name, rb.step = "start_review", BranchStep.REVIEW
+        audit.record(session, f"round_branch.{name}", rb, before=before, after={"step": rb.step.value})
+    objection = Objection(
+        round_branch_id=round_branches[gap_branch.id].id,
+        evaluation_id=lowered,
+        text="该同志平时表现突出，审评扣分过多，请复核。（演示数据）",
+        filer_name="群众代表",
+        state=ObjectionState.DISMISSED,
+        answered_at=now,
+        answered_by="支部（演示数据）",
+    )
+    session.add(objection)
+    session.flush()
+    audit.record(session, "objection.answer", objection, before={"state": "open"},
+                 after={"state": "dismissed", "answer": None})
+
+    # Branch ratings: last year's, one decided two levels below its 荐星; the year before, finalised,
+    # given the due dates such a year had, and one decision changed afterwards.
+    rounds = list(session.scalars(select(BranchRound).order_by(BranchRound.year)))
+    for branch_round in rounds:
+        rating = session.scalar(
+            select(BranchRating)
+            .where(
+                BranchRating.round_id == branch_round.id,
+                BranchRating.branch_id != branches[0].id,
+                BranchRating.decided_level.is_not(None),
+                BranchRating.decided_level >= 2,
+            )
+            .order_by(BranchRating.id)
+            .limit(1)
+        )
+        if rating is None or rating.decided_level is None:
+            continue
+        before = {"decided_level": rating.decided_level}
+        if branch_round.state is BranchRoundState.FINALISED:
+            branch_round.self_report_due_at = dt.datetime(branch_round.year + 1, 1, 31, 16, tzinfo=dt.UTC)
+            branch_round.committee_due_at = dt.datetime(branch_round.year + 1, 3, 31, 16, tzinfo=dt.UTC)
+            rating.decided_level -= 1
+            reason = "公布后根据群众反映调整。（演示数据）"
+        else:
+            rating.proposed_level = min(5, rating.decided_level + 2)
+            rating.decided_level = rating.proposed_level - 2
+            reason = "核查后较自评下调两级。（演示数据）"
+        rating.decision_reason = reason
+        audit.record(session, "branch_rating.decide", rating, before=before,
+                     after={"decided_level": rating.decided_level}, reason=reason)
+    session.flush()

@@ -20,6 +20,7 @@ from .errors import RuleError, RuleSetError, bilingual
 from .labels import level_label
 from .model import (
     BALLOT_GROUPS,
+    DEFAULT_JOINT_TOLERANCE,
     FORMAT_VERSION,
     Advanced,
     BallotChoice,
@@ -661,15 +662,18 @@ def _member(r: Reader) -> MemberRules | None:
     quota = _quota(quota_r) if quota_r else None
     meeting_r = r.table("meeting", required=False)
     meeting = _meeting(meeting_r) if meeting_r else None
+    tolerance = r.decimal("joint_tolerance", required=False, default=DEFAULT_JOINT_TOLERANCE,
+                          minimum=_ZERO, maximum=attainable)
     r.finish()
     if (cadence is None or scheme is None or stars is None or below is None or disqualifiers is None
             or follow is None or (bonus_r and bonus is None) or (quota_r and quota is None)
-            or (meeting_r and meeting is None)):
+            or (meeting_r and meeting is None) or tolerance is None):
         return None
     return MemberRules(cadence="quarter" if cadence == "quarter" else
                        "half_year" if cadence == "half_year" else "year",
                        scheme=scheme, stars=stars, below_label=below, bonus=bonus,
-                       disqualifiers=disqualifiers, follow_up=follow, quota=quota, meeting=meeting)
+                       disqualifiers=disqualifiers, follow_up=follow, quota=quota, meeting=meeting,
+                       joint_tolerance=tolerance)
 
 
 def _scheme(r: Reader) -> MemberScheme | None:

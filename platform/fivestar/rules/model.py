@@ -23,6 +23,7 @@ from .labels import Medal, level_label
 
 __all__ = [
     "BALLOT_GROUPS",
+    "DEFAULT_JOINT_TOLERANCE",
     "Advanced",
     "Aspect",
     "BallotChoice",
@@ -698,6 +699,8 @@ class FollowUp:
 
 
 Cadence = Literal["quarter", "half_year", "year"]
+#: The platform's default for ``member.joint_tolerance`` (points), not a sourced value.
+DEFAULT_JOINT_TOLERANCE = Decimal(10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -717,6 +720,9 @@ class MemberRules:
     follow_up: FollowUp = field(default_factory=FollowUp)
     quota: Quota | None = None
     meeting: Meeting | None = None
+    #: Points a member's final score may differ from the 党群联评 score before the inspectors'
+    #: anomaly report (督查组 异常情况) lists the member; the scheme's total, bonus left out.
+    joint_tolerance: Decimal = DEFAULT_JOINT_TOLERANCE
 
     @property
     def lowest_level(self) -> int:
@@ -740,6 +746,9 @@ class MemberRules:
             doc["quota"] = self.quota.to_document()
         if self.meeting is not None:
             doc["meeting"] = self.meeting.to_document()
+        if self.joint_tolerance != DEFAULT_JOINT_TOLERANCE:
+            # Only when set: documents stored before the parameter existed keep their content hash.
+            doc["joint_tolerance"] = str(self.joint_tolerance)
         return doc
 
 

@@ -49,6 +49,7 @@ TENANT_NAV: list[NavItem] = [
     NavItem("tenant.inbox.index", _l("消息"), Action.TENANT_VIEW),
     NavItem("tenant.schedule.index", _l("日程"), Action.ROUND_MANAGE),
     NavItem("tenant.exports.index", _l("上报上级"), Action.EXPORT_MANAGE),
+    NavItem("tenant.inspection.index", _l("督查"), Action.AUDIT_VIEW),
 ]
 
 
