@@ -51,7 +51,7 @@ CODE = ballot.new_code()
 # Read-only: they compute, format, check, load or list; none writes the database.
 READ_ONLY = {
     "ballot.ballot_shortfalls", "ballot.ballots_cast", "ballot.check_code", "ballot.electronic_per_group",
-    "ballot.legacy_code_hash", "ballot.summary_text", "ballot.weighted_summaries",
+    "ballot.legacy_code_hash", "ballot.results_for_ratings", "ballot.summary_text", "ballot.weighted_summaries",
     "ballot_box.count", "ballot_box.open_box", "ballot_box.plain",
     "ballot_box.seal", "ballot_box.unseal", "ballot.choice_field", "ballot.code_hash", "ballot.context_for",
     "ballot.format_code", "ballot.group_counts", "ballot.group_label", "ballot.has_results", "ballot.load_meeting",

@@ -900,9 +900,9 @@ def _counts_of(
     return found
 
 
-def weighted_summaries(session: Session, rating_ids: Sequence[int]) -> dict[int, str]:
-    """The ballot result of many branch ratings in a few words each, for a list page (rating id →
-    text; ratings whose voting has not closed are left out). A fixed number of queries — the
+def results_for_ratings(session: Session, rating_ids: Sequence[int]) -> dict[int, BallotResult]:
+    """The ballot results of many branch ratings at once (rating id → result; ratings whose voting
+    has not closed are left out), for list pages and reports. A fixed number of queries — the
     meetings, the rule-set versions they were counted under, the ballots, the paper tallies —
     whatever the number of ratings."""
     if not rating_ids:
@@ -923,11 +923,16 @@ def weighted_summaries(session: Session, rating_ids: Sequence[int]) -> dict[int,
         for meeting_id, _rating, version_id in rows
     }
     counts = _counts_of(session, shapes)
-    summaries: dict[int, str] = {}
-    for meeting_id, rating_id, version_id in rows:
-        result = tally_ballots(rules_of[int(version_id)], counts[int(meeting_id)])
-        summaries[int(rating_id)] = summary_text(result)
-    return summaries
+    return {
+        int(rating_id): tally_ballots(rules_of[int(version_id)], counts[int(meeting_id)])
+        for meeting_id, rating_id, version_id in rows
+    }
+
+
+def weighted_summaries(session: Session, rating_ids: Sequence[int]) -> dict[int, str]:
+    """The ballot result of many branch ratings in a few words each, for a list page (rating id →
+    text; ratings whose voting has not closed are left out): `results_for_ratings`, worded."""
+    return {rating_id: summary_text(result) for rating_id, result in results_for_ratings(session, rating_ids).items()}
 
 
 def summary_text(result: BallotResult) -> str:
@@ -993,6 +998,7 @@ __all__ = [
     "reissue_slips",
     "results",
     "results_for_rating",
+    "results_for_ratings",
     "save_meeting",
     "save_tallies",
     "state_label",

@@ -31,16 +31,9 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
+from fivestar.branch_rounds import ballot
 from fivestar.branch_rounds import core as branch_core
-from fivestar.branch_rounds.models import (
-    Ballot,
-    BallotMeeting,
-    BranchRating,
-    BranchRound,
-    MeetingState,
-    PaperTally,
-    VoterGroup,
-)
+from fivestar.branch_rounds.models import BranchRating, BranchRound
 from fivestar.i18n import _, _l
 from fivestar.inspection.trail import TrailFilters, action_label, describe, filter_clauses
 from fivestar.member_rounds import core as member_core
@@ -57,8 +50,8 @@ from fivestar.member_rounds.models import (
 )
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
-from fivestar.rules import GroupCounts, InputError, tally_ballots
-from fivestar.rules.ballot import OVERALL, ballot_rules
+from fivestar.rules import InputError
+from fivestar.rules.ballot import ballot_rules
 
 KINDS = {
     "proposed_above": _l("荐星高于测评结果或定星两级及以上"),
@@ -320,56 +313,21 @@ def _late_changes(
 
 def ballot_levels(session: Session, branch_round: BranchRound) -> dict[int, Decimal]:
     """The weighted ballot result of every rating of the round whose voting closed, when the rules
-    ballot a level: two grouped queries (electronic ballots, paper tallies) and the pure tally."""
+    ballot a level (the per-indicator form has no level to compare): the ballot part's set-based
+    count, a fixed number of queries for the whole round."""
     rules = branch_core.round_rules(session, branch_round)
     if ballot_rules(rules).form != "level":
         return {}
-    closed = (
-        select(BallotMeeting.id, BallotMeeting.rating_id)
-        .join(BranchRating, BranchRating.id == BallotMeeting.rating_id)
-        .where(BranchRating.round_id == branch_round.id, BallotMeeting.state == MeetingState.CLOSED)
-    ).subquery()
-    rating_of: dict[int, int] = {}
-    ballots: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    counts: dict[int, dict[str, dict[int, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
-    electronic: Iterable[Any] = session.execute(
-        select(closed.c.id, closed.c.rating_id, Ballot.group, Ballot.level, func.count())
-        .join(Ballot, Ballot.meeting_id == closed.c.id)
-        .group_by(closed.c.id, closed.c.rating_id, Ballot.group, Ballot.level)
-    )
-    for meeting_id, rating_id, group, level, n in electronic:
-        rating_of[meeting_id] = rating_id
-        ballots[meeting_id][VoterGroup(group).value] += int(n)
-        if level is not None:
-            counts[meeting_id][VoterGroup(group).value][int(level)] += int(n)
-    allowed = set(ballot_rules(rules).values())
-    paper: Iterable[Any] = session.execute(
-        select(closed.c.id, closed.c.rating_id, PaperTally.group, PaperTally.value, func.sum(PaperTally.count))
-        .join(PaperTally, PaperTally.meeting_id == closed.c.id)
-        .where(PaperTally.indicator_key == OVERALL)
-        .group_by(closed.c.id, closed.c.rating_id, PaperTally.group, PaperTally.value)
-    )
-    for meeting_id, rating_id, group, value, n in paper:
-        rating_of[meeting_id] = rating_id
-        ballots[meeting_id][VoterGroup(group).value] += int(n or 0)
-        if int(value) in allowed:
-            counts[meeting_id][VoterGroup(group).value][int(value)] += int(n or 0)
-    result: dict[int, Decimal] = {}
-    for meeting_id, rating_id in rating_of.items():
-        given = {
-            group: GroupCounts(
-                ballots=ballots[meeting_id].get(group, 0), counts={OVERALL: dict(counts[meeting_id][group])}
-            )
-            for group in set(ballots[meeting_id]) | set(counts[meeting_id])
-        }
-        weighted = tally_ballots(rules, given).weighted
-        if weighted is not None:
-            result[rating_id] = weighted
-    return result
+    rating_ids = list(session.scalars(select(BranchRating.id).where(BranchRating.round_id == branch_round.id)))
+    return {
+        rating_id: result.weighted
+        for rating_id, result in ballot.results_for_ratings(session, rating_ids).items()
+        if result.weighted is not None
+    }
 
 
 def _proposed_above(session: Session, branch_round: BranchRound) -> list[Anomaly]:
-    ballot = ballot_levels(session, branch_round)
+    by_ballot = ballot_levels(session, branch_round)
     rows = session.execute(
         select(BranchRating.id, BranchRating.proposed_level, BranchRating.decided_level, Organisation.name)
         .join(Organisation, Organisation.id == BranchRating.branch_id)
@@ -381,7 +339,7 @@ def _proposed_above(session: Session, branch_round: BranchRound) -> list[Anomaly
         if proposed is None:
             continue
         reasons = []
-        result = ballot.get(rating_id)
+        result = by_ballot.get(rating_id)
         if result is not None and Decimal(proposed) - result >= 2:
             reasons.append(_("测评结果 %(result)s 星", result=_fmt(result)))
         if decided is not None and proposed - decided >= 2:
