@@ -161,3 +161,33 @@ def seed_meeting(
         return tenant.id, [s.code for s in issued.slips]
 
 
+
+
+def seeded_context(session: Session, tenant_id: int) -> ballot.MeetingContext:
+    """The meeting of a district made by `seed_meeting` (its only one), in the caller's tenant context."""
+    from fivestar.branch_rounds import core
+
+    rating_id = session.scalar(select(BallotMeeting.rating_id).where(BallotMeeting.tenant_id == tenant_id))
+    assert rating_id is not None
+    ctx = ballot.context_for(session, core.load_rating(session, int(rating_id)))
+    assert ctx.meeting is not None
+    return ctx
+
+
+def cast_committed(maker: sessionmaker[Session], tenant_id: int, code: str, raw: Mapping[str, str]) -> None:
+    """One voter's ballot in its own committed transaction, as the voting page casts it."""
+    with maker() as session, tenant_context(tenant_id):
+        ballot.cast_ballot(session, tenant_id, code, raw, secret_key=BOX_SECRET)
+        session.commit()
+
+
+def close_committed(
+    maker: sessionmaker[Session], tenant_id: int, *, secret_key: str = BOX_SECRET
+) -> dict[str, int]:
+    """Close the voting of a `seed_meeting` district in a committed transaction; the totals."""
+    with maker() as session, tenant_context(tenant_id):
+        ctx = seeded_context(session, tenant_id)
+        assert ctx.meeting is not None
+        totals = ballot.close_voting(session, ctx, ctx.meeting.version, secret_key=secret_key)
+        session.commit()
+    return totals

@@ -34,7 +34,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from fivestar.branch_rounds import ballot, ballot_box
 from fivestar.db import make_engine, make_sessionmaker
 from fivestar.tenancy import tenant_context
-from tests.branch.ballot_support import BOX_SECRET, TENANTS, seed_meeting
+from tests.branch.ballot_support import (
+    BOX_SECRET,
+    TENANTS,
+    cast_committed,
+    close_committed,
+    seed_meeting,
+    seeded_context,
+)
 
 VOTERS = 40
 CHANCE_LIMIT = 8  # a random pairing gets ~1 of 40 right; 8 or more: p < 1e-5
@@ -77,11 +84,9 @@ class Election:
         self.maker: sessionmaker[Session] = make_sessionmaker(self.engine)
         self.tenant_id, self.codes = seed_meeting(self.maker, members=VOTERS, slug="secrecy", rules=RULES)
         with self.maker() as session, tenant_context(self.tenant_id):
-            self.meeting_id = int(session.execute(text("SELECT id FROM ballot_meetings")).scalar_one())
-            rating = session.execute(text("SELECT rating_id FROM ballot_meetings")).scalar_one()
-            from fivestar.branch_rounds import core
-
-            ctx = ballot.context_for(session, core.load_rating(session, int(rating)))
+            ctx = seeded_context(session, self.tenant_id)
+            assert ctx.meeting is not None
+            self.meeting_id = ctx.meeting.id
             self.items = [item.key for item in ctx.items]
         values = (1, 2, 3, 4)
         self.truth: dict[str, Answer] = {}
@@ -91,20 +96,10 @@ class Election:
 
     def cast_all(self) -> None:
         for code in self.codes:  # in this order: the attacker knows it
-            raw = {f"item.{key}": str(value) for key, value in self.truth[code]}
-            with self.maker() as session, tenant_context(self.tenant_id):
-                ballot.cast_ballot(session, self.tenant_id, code, raw, secret_key=BOX_SECRET)
-                session.commit()
+            cast_committed(self.maker, self.tenant_id, code, {f"item.{k}": str(v) for k, v in self.truth[code]})
 
     def close(self) -> None:
-        with self.maker() as session, tenant_context(self.tenant_id):
-            from fivestar.branch_rounds import core
-
-            rating = session.execute(text("SELECT rating_id FROM ballot_meetings")).scalar_one()
-            ctx = ballot.context_for(session, core.load_rating(session, int(rating)))
-            assert ctx.meeting is not None
-            ballot.close_voting(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
-            session.commit()
+        close_committed(self.maker, self.tenant_id)
         ballot_box.checkpoint(self.engine)  # what the close page does after its commit
 
     def sql(self, statement: str, **params: Any) -> list[Any]:
@@ -307,28 +302,13 @@ def test_closing_one_meeting_keeps_the_other_meetings_ballots(
         second, second_codes = seed_meeting(maker, members=4, slug="box-second")
         for tenant_id, codes in ((first, first_codes), (second, second_codes)):
             for index, code in enumerate(codes):
-                with maker() as session, tenant_context(tenant_id):
-                    ballot.cast_ballot(session, tenant_id, code, {"level": str(index + 1)}, secret_key=BOX_SECRET)
-                    session.commit()
+                cast_committed(maker, tenant_id, code, {"level": str(index + 1)})
 
-        def close(tenant_id: int) -> dict[str, int]:
-            from fivestar.branch_rounds import core
-
-            with maker() as session, tenant_context(tenant_id):
-                rating = session.execute(
-                    text("SELECT rating_id FROM ballot_meetings WHERE tenant_id = :t"), {"t": tenant_id}
-                ).scalar_one()
-                ctx = ballot.context_for(session, core.load_rating(session, int(rating)))
-                assert ctx.meeting is not None
-                totals = ballot.close_voting(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
-                session.commit()
-                return totals
-
-        assert close(first) == {"members": 3, "public": 0, "deputies": 0}
+        assert close_committed(maker, first) == {"members": 3, "public": 0, "deputies": 0}
         with engine.connect() as connection:
             waiting = connection.execute(text("SELECT tenant_id, count(*) FROM ballot_box GROUP BY tenant_id")).all()
         assert [tuple(row) for row in waiting] == [(second, 4)]
-        assert close(second) == {"members": 4, "public": 0, "deputies": 0}
+        assert close_committed(maker, second) == {"members": 4, "public": 0, "deputies": 0}
         with engine.connect() as connection:
             levels = connection.execute(
                 text("SELECT tenant_id, level FROM ballots ORDER BY tenant_id, level")
@@ -351,18 +331,9 @@ def test_a_box_sealed_with_another_key_refuses_to_open_and_keeps_everything(
     try:
         maker = make_sessionmaker(engine)
         tenant_id, codes = seed_meeting(maker, members=2, slug="box-key")
-        with maker() as session, tenant_context(tenant_id):
-            ballot.cast_ballot(session, tenant_id, codes[0], {"level": "3"}, secret_key=BOX_SECRET)
-            session.commit()
-        from fivestar.branch_rounds import core
-
-        with maker() as session, tenant_context(tenant_id):
-            rating = session.execute(text("SELECT rating_id FROM ballot_meetings")).scalar_one()
-            ctx = ballot.context_for(session, core.load_rating(session, int(rating)))
-            assert ctx.meeting is not None
-            with pytest.raises(ConflictError, match="FIVESTAR_SECRET_KEY"):
-                ballot.close_voting(session, ctx, ctx.meeting.version, secret_key="another-secret-" * 3)
-            session.rollback()
+        cast_committed(maker, tenant_id, codes[0], {"level": "3"})
+        with pytest.raises(ConflictError, match="FIVESTAR_SECRET_KEY"):
+            close_committed(maker, tenant_id, secret_key="another-secret-" * 3)
         with engine.connect() as connection:
             assert connection.execute(text("SELECT count(*) FROM ballot_box")).scalar_one() == 1
             assert connection.execute(text("SELECT state FROM ballot_meetings")).scalar_one() == "voting"
@@ -418,20 +389,8 @@ def test_the_upgrade_boxes_open_meetings_and_reshuffles_closed_ones(
         assert [tuple(row) for row in counted] == [(closed, 2), (closed, 3)]
         assert not any(key.startswith(f"{closed:04d}") for key in ids), "closed ballots get fresh keys"
         assert codes == 5
-        with maker() as session, tenant_context(voting):
-            ballot.cast_ballot(session, voting, voting_codes[2], {"level": "1"}, secret_key=BOX_SECRET)
-            session.commit()
-        from fivestar.branch_rounds import core
-
-        with maker() as session, tenant_context(voting):
-            rating = session.execute(
-                text("SELECT rating_id FROM ballot_meetings WHERE tenant_id = :t"), {"t": voting}
-            ).scalar_one()
-            ctx = ballot.context_for(session, core.load_rating(session, int(rating)))
-            assert ctx.meeting is not None
-            totals = ballot.close_voting(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
-            session.commit()
-        assert totals == {"members": 3, "public": 0, "deputies": 0}
+        cast_committed(maker, voting, voting_codes[2], {"level": "1"})
+        assert close_committed(maker, voting) == {"members": 3, "public": 0, "deputies": 0}
         with engine.connect() as connection:
             levels = connection.execute(
                 text("SELECT level FROM ballots WHERE tenant_id = :t ORDER BY level"), {"t": voting}
