@@ -1,0 +1,304 @@
+"""The audit events' hash chains: canonical bytes, links, the head, and verification.
+
+One chain per tenant (`chain_id` = the tenant's id) and one for the platform's own events, whose
+`tenant_id` is NULL (`chain_id` 0). Event `seq` n of a chain has
+
+    hash(n) = SHA-256( hash(n-1) as 64 lower-case hex ASCII characters  ‖  canonical bytes of n )
+
+with hash(0) = 64 × "0". The canonical bytes are the UTF-8 JSON object of every column but `id`,
+`chain_id`, `seq` and `hash` — keys sorted, no whitespace, non-ASCII characters as themselves,
+times as `YYYY-MM-DDTHH:MM:SS.ffffffZ` in UTC (README.md "The audit trail" has a worked example).
+
+Appending never takes a lock before it needs one: the head row is advanced with a conditional
+UPDATE (`… WHERE chain_id = :c AND seq = :expected AND hash = :expected_hash`) against the head this
+process last saw. If another transaction moved the head in between, no row matches; the head is
+then read again *with* a lock (FOR UPDATE on PostgreSQL, a no-op UPDATE that takes SQLite's write
+lock) and the UPDATE made against it, which cannot fail. The unique `(chain_id, seq)` constraint is
+the database's own guarantee against a fork; a rolled-back savepoint rolls the head back with its
+events, so it leaves no gap (the stale guess only costs the re-read).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, select, text, update
+from sqlalchemy.orm import Session
+
+from fivestar.audit.models import AuditChainHead, AuditEvent
+
+GENESIS = "0" * 64
+PLATFORM_CHAIN = 0
+
+# The columns the canonical bytes are made of, in the JSON's (sorted) key order.
+CANONICAL_COLUMNS = (
+    "action",
+    "actor_id",
+    "actor_kind",
+    "actor_name",
+    "after",
+    "before",
+    "object_id",
+    "object_type",
+    "occurred_at",
+    "reason",
+    "tenant_id",
+)
+
+_encoder = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def chain_of(tenant_id: int | None) -> int:
+    return PLATFORM_CHAIN if tenant_id is None else tenant_id
+
+
+def canonical_time(value: dt.datetime) -> str:
+    """UTC with microseconds and a Z: what both databases store and give back exactly."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_bytes(row: Mapping[str, Any]) -> bytes:
+    """The bytes an event's link hashes: every column but id/chain_id/seq/hash, as sorted JSON."""
+    document = {name: row[name] for name in CANONICAL_COLUMNS}
+    document["occurred_at"] = canonical_time(row["occurred_at"])
+    return _encoder.encode(document).encode("utf-8")
+
+
+def link(previous: str, canonical: bytes) -> str:
+    return hashlib.sha256(previous.encode("ascii") + canonical).hexdigest()
+
+
+# --- appending ----------------------------------------------------------------------------------
+
+# The head each chain had when this process last moved it: a guess the conditional UPDATE checks,
+# so a wrong one (another process wrote, a transaction rolled back) costs one re-read, never a fork.
+_seen_heads: dict[tuple[int, int], tuple[int, str]] = {}
+_seen_lock = threading.Lock()
+
+
+def _engine_key(session: Session) -> int:
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    return id(engine)
+
+
+def _locked_head(session: Session, chain_id: int) -> tuple[int, str] | None:
+    """The chain's head as committed now, locked for this transaction (None: no head row yet)."""
+    if session.get_bind().dialect.name == "postgresql":
+        row = session.execute(
+            select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.chain_id == chain_id).with_for_update()
+        ).one_or_none()
+    else:
+        # SQLite has no row locks: a write that changes nothing takes the database's write lock, so
+        # the read that follows sees the latest commit and nobody can move the head before ours.
+        row = session.execute(
+            text("UPDATE audit_chain_heads SET seq = seq WHERE chain_id = :c RETURNING seq, hash"), {"c": chain_id}
+        ).one_or_none()
+    return None if row is None else (int(row[0]), str(row[1]))
+
+
+def _create_head(session: Session, chain_id: int) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        statement: Any = pg_insert(AuditChainHead).on_conflict_do_nothing(index_elements=["chain_id"])
+    else:
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        statement = sqlite_insert(AuditChainHead).on_conflict_do_nothing(index_elements=["chain_id"])
+    session.execute(statement.values(chain_id=chain_id, seq=0, hash=GENESIS))
+
+
+def append_links(session: Session, chain_id: int, canonicals: Sequence[bytes]) -> list[tuple[int, str]]:
+    """Reserve the next positions of `chain_id` for these events; return each one's (seq, hash).
+
+    Runs one conditional UPDATE of the head when this process's guess is right, else a locked read
+    and the UPDATE (plus an INSERT of the head the first time a chain is used). The caller inserts
+    the events in the same transaction.
+    """
+    key = (_engine_key(session), chain_id)
+    guess = _seen_heads.get(key)
+    for _attempt in range(4):
+        if guess is None:
+            guess = _locked_head(session, chain_id)
+            if guess is None:
+                _create_head(session, chain_id)
+                guess = _locked_head(session, chain_id)
+                if guess is None:  # pragma: no cover - the INSERT above guarantees the row
+                    raise RuntimeError(f"audit chain {chain_id} has no head")
+        seq, previous = guess
+        links: list[tuple[int, str]] = []
+        for canonical in canonicals:
+            seq += 1
+            previous = link(previous, canonical)
+            links.append((seq, previous))
+        result = session.execute(
+            update(AuditChainHead)
+            .where(
+                AuditChainHead.chain_id == chain_id,
+                AuditChainHead.seq == guess[0],
+                AuditChainHead.hash == guess[1],
+            )
+            .values(seq=seq, hash=previous)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:  # type: ignore[attr-defined]
+            with _seen_lock:
+                _seen_heads[key] = (seq, previous)
+            return links
+        guess = None
+    raise RuntimeError(f"audit chain {chain_id}: the head kept moving")  # pragma: no cover - see above
+
+
+def forget_seen_heads() -> None:
+    """Drop this process's guesses (tests that recreate databases; never needed for correctness)."""
+    with _seen_lock:
+        _seen_heads.clear()
+
+
+# --- reading the head ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Head:
+    seq: int
+    hash: str
+
+    def __str__(self) -> str:
+        return f"{self.seq}:{self.hash}"
+
+    @property
+    def short(self) -> str:
+        return f"{self.hash[:16]}…"
+
+
+def current_head(session: Session, tenant_id: int | None) -> Head:
+    """The chain's head as this transaction sees it (0 and 64 zeros before the first event)."""
+    row = session.execute(
+        select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.chain_id == chain_of(tenant_id))
+    ).one_or_none()
+    return Head(0, GENESIS) if row is None else Head(int(row[0]), str(row[1]))
+
+
+def parse_head(value: str) -> Head:
+    """`N:HASH` as printed on reports; ValueError when it is not that."""
+    number, sep, digest = value.strip().partition(":")
+    digest = digest.lower()
+    if not sep or not number.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError("expected N:HASH (a position and 64 hex digits)")
+    return Head(int(number), digest)
+
+
+# --- verifying ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Break:
+    """The first place a chain does not hold."""
+
+    problem: str  # hash mismatch | missing seq | unexpected event | head mismatch
+    seq: int | None
+    event_id: int | None
+    occurred_at: dt.datetime | None
+    action: str | None
+    detail: str
+
+
+@dataclass(frozen=True)
+class Verification:
+    events: int
+    head: Head  # the last link recomputed
+    stored_head: Head
+    broken: Break | None
+
+    @property
+    def intact(self) -> bool:
+        return self.broken is None
+
+
+_VERIFY_COLUMNS = ("id", "seq", "hash", *CANONICAL_COLUMNS)
+
+
+def _rows(connection: Connection, chain_id: int, batch: int) -> Iterator[Sequence[Any]]:
+    columns = [getattr(AuditEvent, name) for name in _VERIFY_COLUMNS]
+    statement = (
+        select(*columns)
+        .where(AuditEvent.chain_id == chain_id)
+        .order_by(AuditEvent.seq, AuditEvent.id)
+        .execution_options(yield_per=batch, stream_results=True)
+    )
+    result = connection.execute(statement)
+    for partition in result.partitions():
+        yield from partition
+
+
+def verify_chain(connection: Connection, tenant_id: int | None, *, batch: int = 5000) -> Verification:
+    """Recompute the chain from its first event; stop at the first event that does not fit.
+
+    Reads plain rows (no ORM objects) in batches from a server-side cursor, so memory stays flat and
+    a chain of hundreds of thousands of events is checked in seconds.
+    """
+    chain_id = chain_of(tenant_id)
+    stored = connection.execute(
+        select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.chain_id == chain_id)
+    ).one_or_none()
+    stored_head = Head(0, GENESIS) if stored is None else Head(int(stored[0]), str(stored[1]))
+    encode = _encoder.encode
+    sha256 = hashlib.sha256
+    expected = 1
+    previous = GENESIS
+    count = 0
+    broken: Break | None = None
+    for row in _rows(connection, chain_id, batch):
+        event_id, seq, stored_hash = row[0], row[1], row[2]
+        document = dict(zip(CANONICAL_COLUMNS, row[3:], strict=True))
+        occurred_at = document["occurred_at"]
+        document["occurred_at"] = canonical_time(occurred_at)
+        if seq != expected:
+            if seq < expected:
+                detail = f"a second event at position {seq}"
+                broken = Break("unexpected event", seq, event_id, occurred_at, document["action"], detail)
+            else:
+                detail = f"position {expected} is missing (next is {seq})"
+                broken = Break("missing seq", expected, event_id, occurred_at, document["action"], detail)
+            break
+        if seq > stored_head.seq:
+            detail = f"beyond the chain's head {stored_head.seq}"
+            broken = Break("unexpected event", seq, event_id, occurred_at, document["action"], detail)
+            break
+        computed = sha256(previous.encode("ascii") + encode(document).encode("utf-8")).hexdigest()
+        if computed != stored_hash:
+            detail = f"stored {stored_hash}, recomputed {computed}"
+            broken = Break("hash mismatch", seq, event_id, occurred_at, document["action"], detail)
+            break
+        previous = computed
+        expected += 1
+        count += 1
+    head = Head(expected - 1, previous)
+    if broken is None and head != stored_head:
+        broken = Break("head mismatch", stored_head.seq, None, None, None,
+                       f"the head row says {stored_head}, the events end at {head}")
+    return Verification(count, head, stored_head, broken)
+
+
+def check_against(connection: Connection, tenant_id: int | None, outside: Head) -> str | None:
+    """None when event `outside.seq` of the chain has `outside.hash`; else what is wrong."""
+    stored = connection.execute(
+        select(AuditEvent.hash).where(AuditEvent.chain_id == chain_of(tenant_id), AuditEvent.seq == outside.seq)
+    ).scalars().all()
+    if outside.seq == 0:
+        return None if outside.hash == GENESIS else "position 0 is the empty chain (64 zeros)"
+    if not stored:
+        return f"event {outside.seq} does not exist"
+    if len(stored) > 1 or stored[0] != outside.hash:
+        return f"event {outside.seq} has hash {stored[0]}, not {outside.hash}"
+    return None
