@@ -79,12 +79,14 @@ def _register(group: Any) -> None:
 
 
 def _load_commands() -> None:
+    from fivestar.audit.cli import audit_cli
     from fivestar.demo.cli import demo_command, serve_command
     from fivestar.imports.cli import IMPORT_COMMANDS
     from fivestar.rules.cli import rules_cli
     from fivestar.tenants.cli import operator_cli, tenant_cli
 
     _register(rules_cli)
+    _register(audit_cli)
     _register(demo_command)
     _register(serve_command)
     _register(tenant_cli)

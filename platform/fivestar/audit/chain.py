@@ -24,7 +24,8 @@ import datetime as dt
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -228,7 +229,7 @@ class Verification:
 _VERIFY_COLUMNS = ("id", "seq", "hash", *CANONICAL_COLUMNS)
 
 
-def _rows(connection: Connection, chain_id: int, batch: int) -> Iterator[Sequence[Any]]:
+def _rows(connection: Connection, chain_id: int, batch: int) -> Generator[Sequence[Any], None, None]:
     columns = [getattr(AuditEvent, name) for name in _VERIFY_COLUMNS]
     statement = (
         select(*columns)
@@ -237,8 +238,11 @@ def _rows(connection: Connection, chain_id: int, batch: int) -> Iterator[Sequenc
         .execution_options(yield_per=batch, stream_results=True)
     )
     result = connection.execute(statement)
-    for partition in result.partitions():
-        yield from partition
+    try:
+        for partition in result.partitions():
+            yield from partition
+    finally:
+        result.close()  # a server-side cursor left open when verification stops early
 
 
 def verify_chain(connection: Connection, tenant_id: int | None, *, batch: int = 5000) -> Verification:
@@ -258,7 +262,8 @@ def verify_chain(connection: Connection, tenant_id: int | None, *, batch: int = 
     previous = GENESIS
     count = 0
     broken: Break | None = None
-    for row in _rows(connection, chain_id, batch):
+    rows = _rows(connection, chain_id, batch)
+    for row in rows:
         event_id, seq, stored_hash = row[0], row[1], row[2]
         document = dict(zip(CANONICAL_COLUMNS, row[3:], strict=True))
         occurred_at = document["occurred_at"]
@@ -283,6 +288,7 @@ def verify_chain(connection: Connection, tenant_id: int | None, *, batch: int = 
         previous = computed
         expected += 1
         count += 1
+    rows.close()
     head = Head(expected - 1, previous)
     if broken is None and head != stored_head:
         broken = Break("head mismatch", stored_head.seq, None, None, None,
@@ -302,3 +308,33 @@ def check_against(connection: Connection, tenant_id: int | None, outside: Head) 
     if len(stored) > 1 or stored[0] != outside.hash:
         return f"event {outside.seq} has hash {stored[0]}, not {outside.hash}"
     return None
+
+
+_PINNED = "fivestar.audit.pinned_head"
+
+
+@contextmanager
+def pinned_head(session: Session, tenant_id: int | None) -> Iterator[Head]:
+    """Read the head once and let everything written inside (a report's pages and workbook sheets,
+    the job row that remembers it) print that same head, whatever commits meanwhile."""
+    head = current_head(session, tenant_id)
+    session.info[_PINNED] = (tenant_id, head)
+    try:
+        yield head
+    finally:
+        session.info.pop(_PINNED, None)
+
+
+def report_head(session: Session, tenant_id: int | None) -> Head:
+    """The head a report prints: the pinned one if a report job pinned it, else the current one."""
+    pinned = session.info.get(_PINNED)
+    if pinned is not None and pinned[0] == tenant_id:
+        return pinned[1]  # type: ignore[no-any-return]
+    return current_head(session, tenant_id)
+
+
+def head_label(head: Head) -> str:
+    """`审计链 第 N 条 · <first 16 hex>…` — how reports print it (the full hash is printed too)."""
+    from fivestar.i18n import _
+
+    return _("审计链 第 %(n)s 条 · %(short)s", n=head.seq, short=head.short)

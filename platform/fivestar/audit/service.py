@@ -107,8 +107,9 @@ def record(
         object_type = object_type or ref_type
         object_id = ref_id if object_id is None else object_id
     actor = current_actor()
-    row = {
-        "tenant_id": tenant_id if tenant_id is not None else current_tenant_id(),
+    owner = tenant_id if tenant_id is not None else current_tenant_id()
+    row: dict[str, Any] = {
+        "tenant_id": owner,
         "occurred_at": utcnow(),
         "actor_kind": actor.kind,
         "actor_id": actor.id,
@@ -120,7 +121,7 @@ def record(
         "after": _jsonable(after) if after is not None else None,
         "reason": reason or None,
     }
-    chain_id = chain_of(row["tenant_id"])
+    chain_id = chain_of(owner)
     ((seq, digest),) = append_links(session, chain_id, [canonical_bytes(row)])
     event = AuditEvent(**row, chain_id=chain_id, seq=seq, hash=digest)
     session.add(event)
