@@ -103,7 +103,8 @@ def refusals(connection: Connection) -> list[str]:
     ]
     if held:
         problems.append(f"it holds {', '.join(held)} on audit_events")
-    superuser: bool = connection.execute(text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")).scalar_one()
+    is_super = text("SELECT rolsuper FROM pg_roles WHERE rolname = current_user")
+    superuser: bool = connection.execute(is_super).scalar_one()
     if superuser:
         problems.append("it is a superuser")
     return problems
