@@ -29,10 +29,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select, text, update
+from sqlalchemy import Connection, String, Table, Text, bindparam, cast, func, select, text, type_coerce, update
 from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditChainHead, AuditEvent
+
+
+def cast_table(clause: Any) -> Table:
+    """A mapped class's `__table__` as the Table it is (typed FromClause by SQLAlchemy's stubs)."""
+    assert isinstance(clause, Table)
+    return clause
 
 GENESIS = "0" * 64
 PLATFORM_CHAIN = 0
@@ -85,55 +91,58 @@ _seen_heads: dict[tuple[int, int], tuple[int, str]] = {}
 _seen_lock = threading.Lock()
 
 
-def _engine_key(session: Session) -> int:
-    bind = session.get_bind()
-    engine = bind.engine if isinstance(bind, Connection) else bind
-    return id(engine)
+_heads = cast_table(AuditChainHead.__table__)
+# Built once, so SQLAlchemy compiles them once (these run on every write path of the product).
+_ADVANCE = (
+    update(_heads)
+    .where(_heads.c.chain_id == bindparam("c"), _heads.c.seq == bindparam("old_seq"),
+           _heads.c.hash == bindparam("old_hash"))
+    .values(seq=bindparam("new_seq"), hash=bindparam("new_hash"))
+)
+_READ_LOCKED = select(_heads.c.seq, _heads.c.hash).where(_heads.c.chain_id == bindparam("c")).with_for_update()
+# SQLite has no row locks: a write that changes nothing takes the database's write lock, so the
+# read it returns is the latest commit and nobody can move the head before this transaction ends.
+_READ_LOCKED_SQLITE = text("UPDATE audit_chain_heads SET seq = seq WHERE chain_id = :c RETURNING seq, hash")
 
 
-def _locked_head(session: Session, chain_id: int) -> tuple[int, str] | None:
+def _engine_key(connection: Connection) -> int:
+    return id(connection.engine)
+
+
+def _locked_head(connection: Connection, chain_id: int) -> tuple[int, str] | None:
     """The chain's head as committed now, locked for this transaction (None: no head row yet)."""
-    if session.get_bind().dialect.name == "postgresql":
-        row = session.execute(
-            select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.chain_id == chain_id).with_for_update()
-        ).one_or_none()
-    else:
-        # SQLite has no row locks: a write that changes nothing takes the database's write lock, so
-        # the read that follows sees the latest commit and nobody can move the head before ours.
-        row = session.execute(
-            text("UPDATE audit_chain_heads SET seq = seq WHERE chain_id = :c RETURNING seq, hash"), {"c": chain_id}
-        ).one_or_none()
+    statement = _READ_LOCKED if connection.dialect.name == "postgresql" else _READ_LOCKED_SQLITE
+    row = connection.execute(statement, {"c": chain_id}).one_or_none()
     return None if row is None else (int(row[0]), str(row[1]))
 
 
-def _create_head(session: Session, chain_id: int) -> None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
+def _create_head(connection: Connection, chain_id: int) -> None:
+    if connection.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-        statement: Any = pg_insert(AuditChainHead).on_conflict_do_nothing(index_elements=["chain_id"])
+        statement: Any = pg_insert(_heads).on_conflict_do_nothing(index_elements=["chain_id"])
     else:
         from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-        statement = sqlite_insert(AuditChainHead).on_conflict_do_nothing(index_elements=["chain_id"])
-    session.execute(statement.values(chain_id=chain_id, seq=0, hash=GENESIS))
+        statement = sqlite_insert(_heads).on_conflict_do_nothing(index_elements=["chain_id"])
+    connection.execute(statement.values(chain_id=chain_id, seq=0, hash=GENESIS))
 
 
-def append_links(session: Session, chain_id: int, canonicals: Sequence[bytes]) -> list[tuple[int, str]]:
+def append_links(connection: Connection, chain_id: int, canonicals: Sequence[bytes]) -> list[tuple[int, str]]:
     """Reserve the next positions of `chain_id` for these events; return each one's (seq, hash).
 
     Runs one conditional UPDATE of the head when this process's guess is right, else a locked read
     and the UPDATE (plus an INSERT of the head the first time a chain is used). The caller inserts
-    the events in the same transaction.
+    the events in the same transaction (`connection` is the session's: `session.connection()`).
     """
-    key = (_engine_key(session), chain_id)
+    key = (_engine_key(connection), chain_id)
     guess = _seen_heads.get(key)
     for _attempt in range(4):
         if guess is None:
-            guess = _locked_head(session, chain_id)
+            guess = _locked_head(connection, chain_id)
             if guess is None:
-                _create_head(session, chain_id)
-                guess = _locked_head(session, chain_id)
+                _create_head(connection, chain_id)
+                guess = _locked_head(connection, chain_id)
                 if guess is None:  # pragma: no cover - the INSERT above guarantees the row
                     raise RuntimeError(f"audit chain {chain_id} has no head")
         seq, previous = guess
@@ -142,17 +151,10 @@ def append_links(session: Session, chain_id: int, canonicals: Sequence[bytes]) -
             seq += 1
             previous = link(previous, canonical)
             links.append((seq, previous))
-        result = session.execute(
-            update(AuditChainHead)
-            .where(
-                AuditChainHead.chain_id == chain_id,
-                AuditChainHead.seq == guess[0],
-                AuditChainHead.hash == guess[1],
-            )
-            .values(seq=seq, hash=previous)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:  # type: ignore[attr-defined]
+        result = connection.execute(_ADVANCE, {
+            "c": chain_id, "old_seq": guess[0], "old_hash": guess[1], "new_seq": seq, "new_hash": previous,
+        })
+        if result.rowcount == 1:
             with _seen_lock:
                 _seen_heads[key] = (seq, previous)
             return links
@@ -229,12 +231,30 @@ class Verification:
 _VERIFY_COLUMNS = ("id", "seq", "hash", *CANONICAL_COLUMNS)
 
 
+def _raw_columns(dialect: str) -> list[Any]:
+    """The verified columns as the database stores them: JSON as its text (written canonical by
+    `fivestar.db.json_text`), the time as text, so no row pays for SQLAlchemy's type processing."""
+    table = AuditEvent.__table__
+    columns: list[Any] = []
+    for name in _VERIFY_COLUMNS:
+        column: Any = table.c[name]
+        if name in ("before", "after"):
+            column = cast(column, Text) if dialect == "postgresql" else type_coerce(column, Text)
+        elif name == "occurred_at":
+            if dialect == "postgresql":
+                column = func.to_char(func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+            else:
+                column = type_coerce(column, String)
+        columns.append(column.label(name))
+    return columns
+
+
 def _rows(connection: Connection, chain_id: int, batch: int) -> Generator[Sequence[Any], None, None]:
-    columns = [getattr(AuditEvent, name) for name in _VERIFY_COLUMNS]
+    table = AuditEvent.__table__
     statement = (
-        select(*columns)
-        .where(AuditEvent.chain_id == chain_id)
-        .order_by(AuditEvent.seq, AuditEvent.id)
+        select(*_raw_columns(connection.dialect.name))
+        .where(table.c.chain_id == chain_id)
+        .order_by(table.c.seq, table.c.id)
         .execution_options(yield_per=batch, stream_results=True)
     )
     result = connection.execute(statement)
@@ -245,18 +265,42 @@ def _rows(connection: Connection, chain_id: int, batch: int) -> Generator[Sequen
         result.close()  # a server-side cursor left open when verification stops early
 
 
+def _stored_time(raw: str) -> str:
+    """`2026-03-01 08:30:00.120000` (SQLite) or the canonical text already (PostgreSQL's to_char)."""
+    if len(raw) == 26 and raw[10] == " ":
+        return f"{raw[:10]}T{raw[11:]}Z"
+    return raw
+
+
+def _as_time(raw: str) -> dt.datetime:
+    value = dt.datetime.fromisoformat(raw)
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _slow_canonical(row: Sequence[Any]) -> bytes:
+    """The documented definition itself: parse what is stored, serialise it canonically."""
+    document = dict(zip(CANONICAL_COLUMNS, row[3:], strict=True))
+    for name in ("before", "after"):
+        document[name] = None if document[name] is None else json.loads(document[name])
+    document["occurred_at"] = _as_time(document["occurred_at"])
+    return canonical_bytes(document)
+
+
 def verify_chain(connection: Connection, tenant_id: int | None, *, batch: int = 5000) -> Verification:
     """Recompute the chain from its first event; stop at the first event that does not fit.
 
-    Reads plain rows (no ORM objects) in batches from a server-side cursor, so memory stays flat and
-    a chain of hundreds of thousands of events is checked in seconds.
+    Reads plain rows (no ORM objects, no type processing) in batches from a server-side cursor, so
+    memory stays flat. Each event's canonical bytes are first assembled from the stored text (JSON
+    columns are written canonical); only when that does not give the stored hash is the event
+    parsed and serialised by the definition (`canonical_bytes`), so a JSON text written some other
+    way (events before 0004, a hand-made row) is judged by the definition, never by its spelling.
     """
     chain_id = chain_of(tenant_id)
     stored = connection.execute(
         select(AuditChainHead.seq, AuditChainHead.hash).where(AuditChainHead.chain_id == chain_id)
     ).one_or_none()
     stored_head = Head(0, GENESIS) if stored is None else Head(int(stored[0]), str(stored[1]))
-    encode = _encoder.encode
+    string = json.encoder.encode_basestring  # what json.dumps(ensure_ascii=False) writes for a str
     sha256 = hashlib.sha256
     expected = 1
     previous = GENESIS
@@ -264,27 +308,40 @@ def verify_chain(connection: Connection, tenant_id: int | None, *, batch: int = 
     broken: Break | None = None
     rows = _rows(connection, chain_id, batch)
     for row in rows:
-        event_id, seq, stored_hash = row[0], row[1], row[2]
-        document = dict(zip(CANONICAL_COLUMNS, row[3:], strict=True))
-        occurred_at = document["occurred_at"]
-        document["occurred_at"] = canonical_time(occurred_at)
-        if seq != expected:
+        (event_id, seq, stored_hash, action, actor_id, actor_kind, actor_name, after, before, object_id,
+         object_type, occurred_at, reason, owner) = row
+        if seq != expected or seq > stored_head.seq:
+            when = _as_time(occurred_at)
             if seq < expected:
-                detail = f"a second event at position {seq}"
-                broken = Break("unexpected event", seq, event_id, occurred_at, document["action"], detail)
+                broken = Break("unexpected event", seq, event_id, when, action, f"a second event at position {seq}")
+            elif seq > expected:
+                broken = Break("missing seq", expected, event_id, when, action,
+                               f"position {expected} is missing (next is {seq})")
             else:
-                detail = f"position {expected} is missing (next is {seq})"
-                broken = Break("missing seq", expected, event_id, occurred_at, document["action"], detail)
+                broken = Break("unexpected event", seq, event_id, when, action,
+                               f"beyond the chain's head {stored_head.seq}")
             break
-        if seq > stored_head.seq:
-            detail = f"beyond the chain's head {stored_head.seq}"
-            broken = Break("unexpected event", seq, event_id, occurred_at, document["action"], detail)
-            break
-        computed = sha256(previous.encode("ascii") + encode(document).encode("utf-8")).hexdigest()
+        text_form = "".join((
+            '{"action":', string(action),
+            ',"actor_id":', "null" if actor_id is None else str(actor_id),
+            ',"actor_kind":', string(actor_kind),
+            ',"actor_name":', string(actor_name),
+            ',"after":', "null" if after is None else after,
+            ',"before":', "null" if before is None else before,
+            ',"object_id":', "null" if object_id is None else string(object_id),
+            ',"object_type":', string(object_type),
+            ',"occurred_at":"', _stored_time(occurred_at),
+            '","reason":', "null" if reason is None else string(reason),
+            ',"tenant_id":', "null" if owner is None else str(owner),
+            "}",
+        ))
+        computed = sha256(previous.encode("ascii") + text_form.encode("utf-8")).hexdigest()
         if computed != stored_hash:
-            detail = f"stored {stored_hash}, recomputed {computed}"
-            broken = Break("hash mismatch", seq, event_id, occurred_at, document["action"], detail)
-            break
+            computed = sha256(previous.encode("ascii") + _slow_canonical(row)).hexdigest()
+            if computed != stored_hash:
+                broken = Break("hash mismatch", seq, event_id, _as_time(occurred_at), action,
+                               f"stored {stored_hash}, recomputed {computed}")
+                break
         previous = computed
         expected += 1
         count += 1

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert, inspect
 from sqlalchemy.orm import Session
 
-from fivestar.audit.chain import append_links, canonical_bytes, chain_of
+from fivestar.audit.chain import append_links, canonical_bytes, cast_table, chain_of
 from fivestar.audit.models import AuditEvent
 from fivestar.db import utcnow
 from fivestar.tenancy import current_tenant_id
@@ -87,6 +87,11 @@ def _object_ref(obj: Any) -> tuple[str, str | None]:
     return str(table), None if identity is None else str(identity)
 
 
+_EVENTS = cast_table(AuditEvent.__table__)
+_INSERT_ONE = insert(_EVENTS).returning(_EVENTS.c.id)
+_NEW_EVENT = AuditEvent.__mapper__.class_manager.new_instance
+
+
 def record(
     session: Session,
     action: str,
@@ -122,9 +127,16 @@ def record(
         "reason": reason or None,
     }
     chain_id = chain_of(owner)
-    ((seq, digest),) = append_links(session, chain_id, [canonical_bytes(row)])
-    event = AuditEvent(**row, chain_id=chain_id, seq=seq, hash=digest)
-    session.add(event)
+    connection = session.connection()
+    ((seq, digest),) = append_links(connection, chain_id, [canonical_bytes(row)])
+    row.update(chain_id=chain_id, seq=seq, hash=digest)
+    # A Core INSERT on the session's connection, not the unit of work: this is on every write path.
+    # The event is written at once (nothing to flush later); the object returned is not in the session.
+    row["id"] = connection.execute(_INSERT_ONE, row).scalar_one()
+    # The stored row as an object for the caller (who may want its id), made without the ORM's
+    # per-attribute events: it is written already and never added to the session.
+    event: AuditEvent = _NEW_EVENT()
+    event.__dict__.update(row)
     return event
 
 
@@ -159,7 +171,7 @@ def record_many(
     ]
     if rows:
         chain_id = chain_of(owner)
-        links = append_links(session, chain_id, [canonical_bytes(row) for row in rows])
+        links = append_links(session.connection(), chain_id, [canonical_bytes(row) for row in rows])
         for row, (seq, digest) in zip(rows, links, strict=True):
             row["chain_id"] = chain_id
             row["seq"] = seq
