@@ -116,7 +116,9 @@ def test_canonical_bytes_and_links_are_the_documented_example() -> None:
         '"occurred_at":"2026-03-01T08:30:00.120000Z","reason":null,"tenant_id":1}'
     ).encode()
     # the value README.md's worked example prints
-    assert link(GENESIS, canonical) == hashlib.sha256(GENESIS.encode() + canonical).hexdigest()
+    first = link(GENESIS, canonical)
+    assert first == hashlib.sha256(GENESIS.encode() + canonical).hexdigest()
+    assert first == "6654092787a6035e861e5f5868482c50a198afc9162e180a090c73f51866d6b8"
 
 
 # --- committed data: concurrency, the command, tampering -----------------------------------------
