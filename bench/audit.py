@@ -11,9 +11,11 @@ In a fresh, migrated database (a SQLite file, or a throwaway PostgreSQL database
       and the event's INSERT;
   (b) plain — N transactions of one plain Core INSERT of the same row (same columns and values,
       no chain columns) on the session's connection, as `audit.record` inserts, into a copy of the
-      table without the chain, triggers or indexes but the key, commit.
+      table as it was before the chain (the same foreign key and two indexes), commit.
 
-Then it appends --verify-events more events with `audit.record_many` (batches of 5,000) and times
+Then 4 threads append N events together, one-event transactions each (the chain serialises a
+tenant's writers from their head UPDATE to their commit; this shows what that costs), and it
+appends --verify-events more events with `audit.record_many` (batches of 5,000) and times
   (c) verify — `fivestar.audit.chain.verify_chain` over the whole chain (stream, recompute every link);
   (d) read — the same streaming SELECT of the same columns, rows fetched and dropped: the floor.
 
@@ -39,13 +41,14 @@ AFTER = {**BEFORE, "phone": "13900005678", "position": "支部委员"}
 
 
 def _plain_table(engine: Any) -> Any:
-    from sqlalchemy import JSON, Column, DateTime, Integer, MetaData, String, Table, Text
+    from sqlalchemy import JSON, Column, DateTime, ForeignKey, Index, Integer, MetaData, String, Table, Text
 
     metadata = MetaData()
+    Table("tenants", metadata, autoload_with=engine)
     table = Table(
         "bench_plain_events", metadata,
         Column("id", Integer, primary_key=True),
-        Column("tenant_id", Integer),
+        Column("tenant_id", Integer, ForeignKey("tenants.id")),
         Column("occurred_at", DateTime(timezone=True), nullable=False),
         Column("actor_kind", String(16), nullable=False),
         Column("actor_id", Integer),
@@ -56,6 +59,10 @@ def _plain_table(engine: Any) -> Any:
         Column("before", JSON),
         Column("after", JSON),
         Column("reason", Text),
+        # the foreign key and indexes audit_events had before the chain (which adds the unique
+        # (chain_id, seq) and the head row)
+        Index("ix_bench_plain_tenant_time", "tenant_id", "occurred_at"),
+        Index("ix_bench_plain_object", "tenant_id", "object_type", "object_id"),
     )
     metadata.create_all(engine)
     return table
@@ -91,6 +98,32 @@ def _plain(maker: Any, table: Any, tenant_id: int, count: int, offset: int) -> f
                 "before": BEFORE, "after": AFTER, "reason": "调整联系方式",
             })
             session.commit()
+    return time.perf_counter() - start
+
+
+def _concurrent(maker: Any, tenant_id: int, threads: int, per_thread: int, offset: int) -> float:
+    """`threads` writers of one tenant appending at once (each its own transactions)."""
+    import threading
+
+    errors: list[BaseException] = []
+    start_line = threading.Barrier(threads + 1)
+
+    def work(worker: int) -> None:
+        start_line.wait()
+        try:
+            _append(maker, tenant_id, per_thread, offset + worker * per_thread)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    pool = [threading.Thread(target=work, args=(worker,)) for worker in range(threads)]
+    for thread in pool:
+        thread.start()
+    start_line.wait()
+    start = time.perf_counter()
+    for thread in pool:
+        thread.join()
+    if errors:
+        raise SystemExit(f"a concurrent writer failed: {errors[0]!r}")
     return time.perf_counter() - start
 
 
@@ -170,6 +203,11 @@ def main() -> None:
         print(f"append: audit.record {best_chain * per:.0f} µs/event "
               f"(runs {', '.join(f'{t * per:.0f}' for t in chained)}), "
               f"plain INSERT {best_plain * per:.0f} µs/event (runs {', '.join(f'{t * per:.0f}' for t in plain)})")
+
+        threads = 4
+        took = _concurrent(maker, tenant_id, threads, args.events // threads, 10_000_000)
+        print(f"concurrent: {threads} writers of one tenant, {args.events // threads * threads} events in {took:.3f} s "
+              f"= {args.events // threads * threads / took:.0f} events/s (one writer: {args.events / best_chain:.0f})")
 
         _fill(maker, tenant_id, args.verify_events)
         reads: list[float] = []

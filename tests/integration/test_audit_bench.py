@@ -23,7 +23,8 @@ def test_bench_appends_verifies_and_prints_both_ratios_last() -> None:
     lines = result.stdout.strip().splitlines()
     assert lines[0] == "database: sqlite, 60 one-event transactions per side, best of 1", lines
     assert re.match(r"append: audit.record \d+ µs/event", lines[1]), lines
-    # 300 filled + 60 appended + 50 warming up + the tenant's own events: the whole chain verified
-    assert re.match(r"verify: (\d+) events in", lines[2]) and int(lines[2].split()[1]) > 410, lines
+    # 300 filled + 60 + 60 concurrently + 50 warming up + the tenant's own: the whole chain verified
+    assert re.match(r"concurrent: 4 writers of one tenant, 60 events in", lines[2]), lines
+    assert re.match(r"verify: (\d+) events in", lines[3]) and int(lines[3].split()[1]) > 470, lines
     assert re.fullmatch(r"append ratio: \d+\.\d\d", lines[-2]), lines
     assert re.fullmatch(r"verify: \d+ events/s \(\d+\.\d\dx the plain read\)", lines[-1]), lines

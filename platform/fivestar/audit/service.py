@@ -88,7 +88,7 @@ def _object_ref(obj: Any) -> tuple[str, str | None]:
 
 
 _EVENTS = cast_table(AuditEvent.__table__)
-_INSERT_ONE = insert(_EVENTS).returning(_EVENTS.c.id)
+_INSERT_ONE = insert(_EVENTS)
 _NEW_EVENT = AuditEvent.__mapper__.class_manager.new_instance
 
 
@@ -132,7 +132,7 @@ def record(
     row.update(chain_id=chain_id, seq=seq, hash=digest)
     # A Core INSERT on the session's connection, not the unit of work: this is on every write path.
     # The event is written at once (nothing to flush later); the object returned is not in the session.
-    row["id"] = connection.execute(_INSERT_ONE, row).scalar_one()
+    row["id"] = connection.execute(_INSERT_ONE, row).inserted_primary_key[0]
     # The stored row as an object for the caller (who may want its id), made without the ORM's
     # per-attribute events: it is written already and never added to the session.
     event: AuditEvent = _NEW_EVENT()
