@@ -132,7 +132,8 @@ def record(
     row.update(chain_id=chain_id, seq=seq, hash=digest)
     # A Core INSERT on the session's connection, not the unit of work: this is on every write path.
     # The event is written at once (nothing to flush later); the object returned is not in the session.
-    row["id"] = connection.execute(_INSERT_ONE, row).inserted_primary_key[0]
+    inserted = connection.execute(_INSERT_ONE, row).inserted_primary_key
+    row["id"] = inserted[0] if inserted is not None else None
     # The stored row as an object for the caller (who may want its id), made without the ORM's
     # per-attribute events: it is written already and never added to the session.
     event: AuditEvent = _NEW_EVENT()
