@@ -40,6 +40,7 @@ def cast_table(clause: Any) -> Table:
     assert isinstance(clause, Table)
     return clause
 
+
 GENESIS = "0" * 64
 PLATFORM_CHAIN = 0
 
@@ -89,7 +90,6 @@ def link(previous: str, canonical: bytes) -> str:
 # so a wrong one (another process wrote, a transaction rolled back) costs one re-read, never a fork.
 _seen_heads: dict[tuple[int, int], tuple[int, str]] = {}
 _seen_lock = threading.Lock()
-
 
 _heads = cast_table(AuditChainHead.__table__)
 # Built once, so SQLAlchemy compiles them once (these run on every write path of the product).
@@ -160,12 +160,6 @@ def append_links(connection: Connection, chain_id: int, canonicals: Sequence[byt
             return links
         guess = None
     raise RuntimeError(f"audit chain {chain_id}: the head kept moving")  # pragma: no cover - see above
-
-
-def forget_seen_heads() -> None:
-    """Drop this process's guesses (tests that recreate databases; never needed for correctness)."""
-    with _seen_lock:
-        _seen_heads.clear()
 
 
 # --- reading the head ---------------------------------------------------------------------------
