@@ -4,7 +4,8 @@
 #   web [gunicorn options]            gunicorn, configured by /app/gunicorn.conf.py (or $GUNICORN_CONFIG)
 #   worker [QUEUE] [celery options]   a Celery worker for QUEUE (default, reports, or both: default,reports)
 #   beat [celery options]             Celery beat; with a Redis broker RedBeat lets only one beat tick
-#   migrate                           apply database migrations (`fivestar db upgrade`) and exit
+#   migrate                           apply database migrations (`fivestar db upgrade`, as the owner of
+#                                     FIVESTAR_MIGRATION_DATABASE_URL; it grants the application role) and exit
 #   anything else                     run as given, e.g. `fivestar tenant list`
 #
 # Every process is exec'd, so it receives the container's SIGTERM itself and stops gracefully.

@@ -41,3 +41,26 @@ def count_queries(
         yield statements
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def application_role(database_url: str) -> Iterator[tuple[str, str]]:
+    """A PostgreSQL login role that owns nothing (production's application role, ops/README.md
+    "Database roles"): yields its name and `database_url` with it as the user; dropped afterwards.
+    Roles belong to the whole cluster, so each gets a name of its own."""
+    import uuid
+
+    import psycopg
+    from sqlalchemy.engine import make_url
+
+    role = f"fivestar_app_{uuid.uuid4().hex[:10]}"
+    admin = database_url.replace("+psycopg", "")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{role}" LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE')
+    url = make_url(database_url).set(username=role, password=None).render_as_string(hide_password=False)
+    try:
+        yield role, url
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP OWNED BY "{role}"')
+            conn.execute(f'DROP ROLE "{role}"')

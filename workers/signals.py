@@ -34,6 +34,19 @@ def _demo_clock(**_kwargs: Any) -> None:
         install(make_sessionmaker(engine_for(settings)))
 
 
+@worker_init.connect
+@beat_init.connect
+def _least_privilege(**_kwargs: Any) -> None:
+    """In production a worker refuses to start on a database role that could rewrite the audit trail."""
+    from fivestar.config import load_settings
+
+    settings = load_settings()
+    if settings.is_production:
+        from fivestar.dbroles import check_application_role
+
+        check_application_role(engine_for(settings))
+
+
 @worker_process_init.connect
 def _fresh_pool_in_child(**_kwargs: Any) -> None:
     """A forked pool process must not reuse the parent's database connections."""

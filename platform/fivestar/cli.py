@@ -33,12 +33,24 @@ def db() -> None:
 @db.command("upgrade")
 @click.argument("revision", default="head")
 def db_upgrade(revision: str) -> None:
-    """Apply migrations up to REVISION (default: head)."""
+    """Apply migrations up to REVISION (default: head), as the owner (FIVESTAR_MIGRATION_DATABASE_URL if
+    set), then grant the application role its privileges (fivestar.dbroles)."""
     from fivestar import dbcli
 
     settings = settings_or_exit()
-    dbcli.upgrade(settings.resolved_database_url, revision)
-    click.echo(f"database at {revision}: {_redact(settings.resolved_database_url)}")
+    url = settings.resolved_migration_url
+    dbcli.upgrade(url, revision)
+    click.echo(f"database at {revision}: {_redact(url)}")
+    role = settings.resolved_app_role
+    if role is not None:
+        from fivestar.dbroles import RoleError
+
+        try:
+            granted = dbcli.grant(url, role)
+        except RoleError as exc:
+            click.echo(str(exc), err=True)
+            sys.exit(1)
+        click.echo(f"granted the application role {role} its privileges on {len(granted)} tables")
 
 
 @db.command("downgrade")
@@ -47,7 +59,7 @@ def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION."""
     from fivestar import dbcli
 
-    dbcli.downgrade(settings_or_exit().resolved_database_url, revision)
+    dbcli.downgrade(settings_or_exit().resolved_migration_url, revision)
 
 
 @db.command("current")
@@ -55,7 +67,7 @@ def db_current() -> None:
     """Show the current revision."""
     from fivestar import dbcli
 
-    dbcli.current(settings_or_exit().resolved_database_url)
+    dbcli.current(settings_or_exit().resolved_migration_url)
 
 
 @db.command("revision")
@@ -79,12 +91,14 @@ def _register(group: Any) -> None:
 
 
 def _load_commands() -> None:
+    from fivestar.audit.cli import audit_cli
     from fivestar.demo.cli import demo_command, serve_command
     from fivestar.imports.cli import IMPORT_COMMANDS
     from fivestar.rules.cli import rules_cli
     from fivestar.tenants.cli import operator_cli, tenant_cli
 
     _register(rules_cli)
+    _register(audit_cli)
     _register(demo_command)
     _register(serve_command)
     _register(tenant_cli)

@@ -31,6 +31,13 @@ class Settings(BaseSettings):
     env: Environment = "development"
     data_dir: Path = Field(default_factory=lambda: Path("fivestar-data"))
     database_url: str = ""
+    # PostgreSQL in production: the owner of the tables, used only by `fivestar db upgrade`
+    # (fivestar.dbroles). FIVESTAR_DATABASE_URL is then the application role, which owns nothing
+    # and cannot rewrite the audit trail. Empty: migrations use FIVESTAR_DATABASE_URL.
+    migration_database_url: str = ""
+    # The role `fivestar db upgrade` grants the application's privileges to; empty: the user of
+    # FIVESTAR_DATABASE_URL when FIVESTAR_MIGRATION_DATABASE_URL names another one.
+    database_app_role: str = Field(default="", max_length=63, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$|^$")
     broker_url: str = ""
     secret_key: str = ""
     base_url: str = "http://127.0.0.1:5000"
@@ -92,7 +99,7 @@ class Settings(BaseSettings):
     # know yet (fivestar.holidays). Checked when the process starts; empty: none.
     holidays_file: Path | None = None
 
-    @field_validator("database_url")
+    @field_validator("database_url", "migration_database_url")
     @classmethod
     def _known_database(cls, value: str) -> str:
         if value and not value.startswith(("sqlite", "postgresql")):
@@ -175,6 +182,24 @@ class Settings(BaseSettings):
     @cached_property
     def resolved_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.resolved_data_dir / 'fivestar.sqlite3'}"
+
+    @property
+    def resolved_migration_url(self) -> str:
+        """Where `fivestar db upgrade` connects: the owner's URL, else the application's."""
+        return self.migration_database_url or self.resolved_database_url
+
+    @property
+    def resolved_app_role(self) -> str | None:
+        """The role the migrations grant the application's privileges to (None: no grants)."""
+        if self.database_app_role:
+            return self.database_app_role
+        if not self.migration_database_url or not self.database_url.startswith("postgresql"):
+            return None
+        from sqlalchemy.engine import make_url
+
+        app_user = make_url(self.database_url).username
+        owner = make_url(self.migration_database_url).username
+        return app_user if app_user and app_user != owner else None
 
     @cached_property
     def resolved_broker_url(self) -> str:

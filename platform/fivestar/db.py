@@ -7,6 +7,7 @@ CLI command or a task — commits. The same code therefore runs in web requests,
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event
@@ -68,9 +69,19 @@ def normalise_url(url: str) -> str:
     return url
 
 
+def json_text(value: Any) -> str:
+    """How JSON columns are written: sorted keys, no whitespace, non-ASCII as itself.
+
+    The audit chain's canonical form of `before`/`after` (fivestar.audit.chain), so verifying a
+    chain can take the stored text as it is instead of parsing and re-serialising every event.
+    """
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine with the per-dialect settings Fivestar relies on."""
     url = normalise_url(url)
+    kwargs.setdefault("json_serializer", json_text)
     if url.startswith("sqlite"):
         kwargs.setdefault("connect_args", {}).setdefault("timeout", 30)
         engine = create_engine(url, **kwargs)

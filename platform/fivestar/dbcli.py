@@ -24,6 +24,19 @@ def upgrade(database_url: str, revision: str = "head", connection: Connection | 
     command.upgrade(alembic_config(database_url, connection), revision)
 
 
+def grant(database_url: str, role: str) -> dict[str, tuple[str, ...]]:
+    """(Re)apply the application role's privileges as the owner (PostgreSQL; fivestar.dbroles)."""
+    from fivestar.db import make_engine
+    from fivestar.dbroles import apply_grants
+
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            return apply_grants(connection, role)
+    finally:
+        engine.dispose()
+
+
 def downgrade(database_url: str, revision: str, connection: Connection | None = None) -> None:
     command.downgrade(alembic_config(database_url, connection), revision)
 

@@ -1,7 +1,7 @@
 """Import every model so that `Base.metadata` is complete (for Alembic and the tests)."""
 
 from fivestar.accounts.models import Account, AuthSession, Invitation, Operator, RoleGrant
-from fivestar.audit.models import AuditEvent
+from fivestar.audit.models import AuditChainHead, AuditEvent
 from fivestar.branch_rounds.models import (
     Ballot,
     BallotBoxEntry,
@@ -40,6 +40,7 @@ from fivestar.tenants.models import RuleSetVersion, Tenant
 
 __all__ = [
     "Account",
+    "AuditChainHead",
     "AuditEvent",
     "AuthSession",
     "Ballot",

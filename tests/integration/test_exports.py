@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import io
 import secrets
 import threading
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncssh
+import openpyxl
 import pytest
 from aiosmtpd.controller import Controller
 from flask import Flask
@@ -427,6 +429,31 @@ def test_https_posts_the_file_signed_once(
     assert len(receiver.requests) == 1
 
 
+def test_https_carries_the_audit_chain_head_in_a_header_and_in_the_file(
+    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
+    receiver: LoopbackReceiver, enqueued: list[Any],
+) -> None:
+    from fivestar.audit.chain import current_head
+
+    tenant = district["tenant"]
+    https_target(session, xsettings, tenant, receiver)
+    closed_member_round(session, tenant)
+    at = CLOSED + dt.timedelta(minutes=1)
+    sweep(factory, xsettings, at)
+    (delivery,) = deliveries(session, tenant)
+    head = current_head(session, tenant.id)
+    with tenant_context(tenant.id), clock.frozen(at):
+        assert report_service.run_job(factory, xsettings, delivery.report_job_id) == "done"
+    sweep(factory, xsettings, at + dt.timedelta(minutes=1))
+    (request,) = receiver.requests
+    assert request.signature_ok
+    assert request.headers["x-fivestar-audit-head"] == f"{head.seq}:{head.hash}"
+    about = openpyxl.load_workbook(io.BytesIO(request.body), read_only=True)["说明"]
+    facts = {row[0]: row[1] for row in about.iter_rows(values_only=True) if row and row[0]}
+    assert facts["审计链链头"] == f"{head.seq}:{head.hash}"
+    assert facts["审计链"] == f"审计链 第 {head.seq} 条 · {head.hash[:16]}…"
+
+
 def test_email_carries_the_report_made_by_the_report_service(
     session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
     smtp: tuple[Mailbox, int], enqueued: list[Any],
@@ -458,6 +485,7 @@ def test_email_carries_the_report_made_by_the_report_service(
     assert attachment.get_content() == path.read_bytes()
     body = message.get_body(preferencelist=("plain",))
     assert body is not None and str(delivery.id) in body.get_content()
+    assert f"审计链链头：{job.audit_head}" in body.get_content() and job.audit_head
     assert deliveries(session, tenant)[0].state is ExportState.SENT
 
 
@@ -491,12 +519,18 @@ def test_sftp_writes_a_temporary_name_then_renames(
         closed_member_round(session, tenant)
         at = CLOSED + dt.timedelta(minutes=1)
         delivery, path = ready(session, factory, xsettings, tenant, at, data=b"PK\x03\x04" + bytes(range(256)) * 999)
+        head = f"12:{'ab' * 32}"
+        with tenant_context(tenant.id):
+            session.execute(update(ReportJob).where(ReportJob.id == delivery.report_job_id).values(audit_head=head)
+                            .execution_options(synchronize_session=False))
+            session.flush()
         report = sweep(factory, xsettings, at + dt.timedelta(minutes=1))
         assert report.sent == 1, report
     folder = root / "incoming" / "fivestar"
     files = sorted(item.name for item in folder.iterdir())
     name = f"{tenant.slug}-member_results-2026Q1-d{delivery.id}.xlsx"
-    assert files == [name]  # no temporary file left
+    assert files == [name, f"{name}.audit-head"]  # no temporary file left; the chain head beside the report
+    assert (folder / f"{name}.audit-head").read_text(encoding="utf-8") == head + "\n"
     assert (folder / name).read_bytes() == path.read_bytes()
     temporary = f"/incoming/fivestar/.{name}.part"
     assert ("open", temporary) in server.ops

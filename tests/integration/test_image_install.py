@@ -33,6 +33,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ from sqlalchemy import inspect
 
 from fivestar.db import make_engine
 from fivestar.demo.mailcatcher import free_port
-from tests.support import service_unavailable
+from tests.support import application_role, service_unavailable
 from tests.worker_support import REDIS_URL, delete_keys, redis_reachable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -125,6 +126,16 @@ def test_the_installed_wheel_migrates_serves_and_works_through_the_entry_point(
     if not redis_reachable():
         service_unavailable("Redis")
     database_url = fresh_database("postgresql", False)  # empty: the entry point migrates it
+    # Production's two roles: the owner migrates (and grants), the processes use a role owning nothing.
+    roles = ExitStack()
+    _role, app_url = roles.enter_context(application_role(database_url))
+    try:
+        _run_installed(tmp_path, database_url, app_url)
+    finally:
+        roles.close()
+
+
+def _run_installed(tmp_path: Path, database_url: str, app_url: str) -> None:
     venv = _install(tmp_path)
     app_dir = tmp_path / "app"  # the image's /app: no source tree, the gunicorn configuration and the rule sets
     (app_dir / "tenants").mkdir(parents=True)
@@ -140,7 +151,8 @@ def test_the_installed_wheel_migrates_serves_and_works_through_the_entry_point(
         PYTHONUNBUFFERED="1",
         FIVESTAR_ENV="production",
         FIVESTAR_SECRET_KEY=secrets.token_urlsafe(40),
-        FIVESTAR_DATABASE_URL=database_url,
+        FIVESTAR_DATABASE_URL=app_url,
+        FIVESTAR_MIGRATION_DATABASE_URL=database_url,
         FIVESTAR_BROKER_URL=REDIS_URL,
         FIVESTAR_REDIS_KEY_PREFIX=prefix,
         FIVESTAR_DATA_DIR=str(tmp_path / "data"),

@@ -30,6 +30,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, select
 
+from fivestar import dbcli
 from fivestar.db import make_engine, make_sessionmaker
 from fivestar.demo.mailcatcher import MailCatcher, free_port
 from fivestar.enums import Gender, OrgKind
@@ -49,7 +51,7 @@ from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.tenancy import tenant_context
 from fivestar.tenants.services import create_tenant
 from tests.integration.test_scheduling import auto_rules
-from tests.support import service_unavailable
+from tests.support import application_role, service_unavailable
 from tests.worker_support import redis_reachable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -152,6 +154,10 @@ def topology(tmp_path: Path, fresh_database: Callable[[str], str]) -> Iterator[T
     if not redis_reachable():
         service_unavailable("Redis")
     database_url = fresh_database("postgresql")  # fails or skips by itself without PostgreSQL
+    # As in production, the processes connect as a role that owns nothing (ops/README.md).
+    roles = ExitStack()
+    role, app_url = roles.enter_context(application_role(database_url))
+    dbcli.grant(database_url, role)
     prefix = f"fivestar-topology-{uuid.uuid4().hex[:10]}:"
     mail = MailCatcher(tmp_path / "mail").start()
     port = free_port()
@@ -161,7 +167,7 @@ def topology(tmp_path: Path, fresh_database: Callable[[str], str]) -> Iterator[T
         # As in production: PostgreSQL, Redis, a real secret, secure cookies.
         FIVESTAR_ENV="production",
         FIVESTAR_SECRET_KEY=secrets.token_urlsafe(40),
-        FIVESTAR_DATABASE_URL=database_url,
+        FIVESTAR_DATABASE_URL=app_url,
         FIVESTAR_BROKER_URL=REDIS_URL,
         FIVESTAR_REDIS_KEY_PREFIX=prefix,
         FIVESTAR_TICK_SECONDS=str(TICK_SECONDS),
@@ -185,6 +191,7 @@ def topology(tmp_path: Path, fresh_database: Callable[[str], str]) -> Iterator[T
             _stop(process)
         mail.stop()
         world.engine.dispose()
+        roles.close()
         client = _redis()
         try:
             keys = list(client.scan_iter(match=f"{prefix}*", count=500))

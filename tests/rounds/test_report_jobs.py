@@ -370,3 +370,26 @@ def test_the_retention_sweep_deletes_expired_files(
     with pytest.raises(service.ReportGoneError) as gone:
         service.download_path(job_settings, row)
     assert gone.value.status == 410
+
+
+@pytest.mark.parametrize("fmt", [ReportFormat.PDF, ReportFormat.XLSX])
+def test_a_report_prints_the_audit_chain_head_of_when_it_was_made(
+    session: Session, connection: Connection, reported: dict[str, Any], job_settings: Any, fmt: ReportFormat
+) -> None:
+    from fivestar.audit.chain import current_head
+
+    job = add_job(session, reported, ReportKind.MEMBER_RESULTS, fmt)
+    head = current_head(session, reported["tenant"].id)
+    assert head.seq > 0
+    with tenant_context(reported["tenant"].id):
+        assert service.run_job(factory(connection), job_settings, job.id) == "done"
+    done = _job(session, reported, job.id)
+    assert done.audit_head == f"{head.seq}:{head.hash}"
+    data = service.download_path(job_settings, done).read_bytes()
+    short = f"审计链 第 {head.seq} 条 · {head.hash[:16]}…"
+    if fmt is ReportFormat.PDF:
+        text = pdf_text(data)
+        assert short in text and f"{head.seq}:{head.hash}" in text
+    else:
+        facts = about(workbook(data))
+        assert facts["审计链"] == short and facts["审计链链头"] == f"{head.seq}:{head.hash}"

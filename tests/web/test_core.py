@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from fivestar.tenants.services import suspend_tenant
 
 REPO = Path(__file__).resolve().parents[2]
@@ -118,3 +120,27 @@ def test_a_cached_asset_answers_304_without_leaking_its_file(client) -> None:  #
         assert response.status_code == 304
         del response
         gc.collect()
+
+
+@pytest.mark.parametrize("error", ["DeadlockDetected", "SerializationFailure"])
+def test_a_database_conflict_is_a_409_asking_to_try_again(settings, engine, error: str) -> None:  # type: ignore[no-untyped-def]
+    import psycopg.errors
+    from sqlalchemy.exc import OperationalError
+
+    from fivestar.web.app import create_app
+
+    app = create_app(settings, FIVESTAR_ENGINE=engine)
+    orig = getattr(psycopg.errors, error)("could not serialize access / deadlock detected")
+
+    def conflict() -> str:
+        raise OperationalError("UPDATE audit_chain_heads …", {}, orig)
+
+    def other() -> str:
+        raise OperationalError("SELECT 1", {}, psycopg.errors.UndefinedTable("no such table"))
+
+    app.add_url_rule("/conflict", "conflict", conflict)
+    app.add_url_rule("/other", "other", other)
+    response = app.test_client().get("/conflict")
+    assert response.status_code == 409
+    assert "请重试" in response.get_data(as_text=True)
+    assert app.test_client().get("/other").status_code == 500

@@ -179,9 +179,14 @@ def test_session_cookie_is_httponly_and_samesite(
     assert app.config["SESSION_COOKIE_SECURE"] is False
 
 
-def test_production_cookies_are_secure_and_hsts_is_sent(engine: Engine, tmp_path: Any) -> None:
+def test_production_cookies_are_secure_and_hsts_is_sent(engine: Engine, tmp_path: Any,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from fivestar.config import load_settings
     from fivestar.web.app import create_app
+
+    # The test engine connects as the cluster's superuser, which production refuses
+    # (tests/integration/test_db_roles.py); this test is about cookies and headers.
+    monkeypatch.setattr("fivestar.dbroles.check_application_role", lambda _engine: None)
 
     production = load_settings(
         env="production",

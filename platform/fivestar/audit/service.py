@@ -1,4 +1,9 @@
-"""Writing audit events. The single place a later hash chain will hook into."""
+"""Writing audit events: the one place events are made, and so the one place they are chained.
+
+`record` and `record_many` build each event's canonical bytes, reserve its chain position and hash
+with `fivestar.audit.chain.append_links` (one conditional UPDATE of the chain's head per call), and
+insert the events in the caller's transaction.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,7 @@ from typing import Any
 from sqlalchemy import insert, inspect
 from sqlalchemy.orm import Session
 
+from fivestar.audit.chain import append_links, canonical_bytes, cast_table, chain_of
 from fivestar.audit.models import AuditEvent
 from fivestar.db import utcnow
 from fivestar.tenancy import current_tenant_id
@@ -81,6 +87,11 @@ def _object_ref(obj: Any) -> tuple[str, str | None]:
     return str(table), None if identity is None else str(identity)
 
 
+_EVENTS = cast_table(AuditEvent.__table__)
+_INSERT_ONE = insert(_EVENTS)
+_NEW_EVENT = AuditEvent.__mapper__.class_manager.new_instance
+
+
 def record(
     session: Session,
     action: str,
@@ -101,20 +112,32 @@ def record(
         object_type = object_type or ref_type
         object_id = ref_id if object_id is None else object_id
     actor = current_actor()
-    event = AuditEvent(
-        tenant_id=tenant_id if tenant_id is not None else current_tenant_id(),
-        occurred_at=utcnow(),
-        actor_kind=actor.kind,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        action=action,
-        object_type=object_type or "-",
-        object_id=None if object_id is None else str(object_id),
-        before=_jsonable(before) if before is not None else None,
-        after=_jsonable(after) if after is not None else None,
-        reason=reason or None,
-    )
-    session.add(event)
+    owner = tenant_id if tenant_id is not None else current_tenant_id()
+    row: dict[str, Any] = {
+        "tenant_id": owner,
+        "occurred_at": utcnow(),
+        "actor_kind": actor.kind,
+        "actor_id": actor.id,
+        "actor_name": actor.name,
+        "action": action,
+        "object_type": object_type or "-",
+        "object_id": None if object_id is None else str(object_id),
+        "before": _jsonable(before) if before is not None else None,
+        "after": _jsonable(after) if after is not None else None,
+        "reason": reason or None,
+    }
+    chain_id = chain_of(owner)
+    connection = session.connection()
+    ((seq, digest),) = append_links(connection, chain_id, [canonical_bytes(row)])
+    row.update(chain_id=chain_id, seq=seq, hash=digest)
+    # A Core INSERT on the session's connection, not the unit of work: this is on every write path.
+    # The event is written at once (nothing to flush later); the object returned is not in the session.
+    inserted = connection.execute(_INSERT_ONE, row).inserted_primary_key
+    row["id"] = inserted[0] if inserted is not None else None
+    # The stored row as an object for the caller (who may want its id), made without the ORM's
+    # per-attribute events: it is written already and never added to the session.
+    event: AuditEvent = _NEW_EVENT()
+    event.__dict__.update(row)
     return event
 
 
@@ -148,5 +171,11 @@ def record_many(
         for object_id, before, after in changes
     ]
     if rows:
+        chain_id = chain_of(owner)
+        links = append_links(session.connection(), chain_id, [canonical_bytes(row) for row in rows])
+        for row, (seq, digest) in zip(rows, links, strict=True):
+            row["chain_id"] = chain_id
+            row["seq"] = seq
+            row["hash"] = digest
         session.execute(insert(AuditEvent), rows)
     return len(rows)

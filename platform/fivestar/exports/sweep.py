@@ -513,6 +513,7 @@ def _prepare(session_factory: Callable[[], Session], settings: Settings,
             filename=job.filename or f"report-{job.id}.{job.format.value}",
             mimetype=content.mimetype(job.format),
             generated_at=_local(finished, tenant.timezone),
+            audit_head=job.audit_head or "",
         )
         session.rollback()
     return parcel, destination

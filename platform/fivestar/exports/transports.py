@@ -104,6 +104,7 @@ class Parcel:
     filename: str  # the report's own file name (may be Chinese)
     mimetype: str
     generated_at: str  # when the report was made, tenant time, for the e-mail body
+    audit_head: str = ""  # the tenant's audit chain head printed on the report, `N:HASH`
 
 
 @dataclass(frozen=True)
@@ -146,6 +147,7 @@ def build_email(settings: Settings, parcel: Parcel, address: str) -> EmailMessag
         "filename": parcel.filename,
         "generated": parcel.generated_at,
         "delivery_id": parcel.delivery_id,
+        "audit_head": parcel.audit_head,
     })
     email = EmailMessage()
     email["From"] = settings.mail_sender
@@ -155,6 +157,8 @@ def build_email(settings: Settings, parcel: Parcel, address: str) -> EmailMessag
     email["Message-ID"] = message_id(settings, parcel)
     email["Auto-Submitted"] = "auto-generated"
     email["X-Fivestar-Delivery"] = str(parcel.delivery_id)
+    if parcel.audit_head:
+        email["X-Fivestar-Audit-Head"] = parcel.audit_head
     email.set_content(text)
     if html:
         email.add_alternative(html, subtype="html")
@@ -234,6 +238,7 @@ def _https_headers(parcel: Parcel, key: str, size: int) -> dict[str, str]:
         "X-Fivestar-Tenant": parcel.tenant_slug,
         "X-Fivestar-Report": parcel.report,
         "X-Fivestar-Round": f"{parcel.round_type}:{parcel.round_key}",
+        **({"X-Fivestar-Audit-Head": parcel.audit_head} if parcel.audit_head else {}),
     }
 
 
@@ -292,7 +297,13 @@ def _join(folder: str, name: str) -> str:
     return f"{folder.rstrip('/')}/{name}" if folder != "/" else f"/{name}"
 
 
-async def _sftp_put(host: str, port: int, destination: Destination, local: Path, name: str, timeout: float) -> None:
+def audit_head_name(name: str) -> str:
+    """SFTP: the small text file beside the report that holds its audit chain head (`N:HASH`)."""
+    return f"{name}.audit-head"
+
+
+async def _sftp_put(host: str, port: int, destination: Destination, local: Path, name: str, timeout: float,
+                    audit_head: str = "") -> None:
     import asyncssh
 
     trusted: list[asyncssh.SSHKey] = [asyncssh.import_public_key(destination.host_key or "")]
@@ -317,6 +328,10 @@ async def _sftp_put(host: str, port: int, destination: Destination, local: Path,
         if folder not in (".", "/"):
             await sftp.makedirs(folder, exist_ok=True)
         try:
+            if audit_head:
+                # Beside the report, written first so it is there when the report appears.
+                async with sftp.open(_join(folder, audit_head_name(name)), "w") as head_file:
+                    await head_file.write(audit_head + "\n")
             await sftp.put(str(local), partial)
             try:
                 await sftp.posix_rename(partial, final)
@@ -357,7 +372,8 @@ def send_sftp(settings: Settings, parcel: Parcel, destination: Destination, *, t
 
     try:
         _run_in_own_loop(
-            lambda: asyncio.wait_for(_sftp_put(host, port, destination, parcel.path, name, timeout), timeout * 2)
+            lambda: asyncio.wait_for(_sftp_put(host, port, destination, parcel.path, name, timeout, parcel.audit_head),
+                                     timeout * 2)
         )
     except asyncssh.HostKeyNotVerifiable:
         raise PermanentSendError(
@@ -384,6 +400,7 @@ __all__ = [
     "Parcel",
     "PermanentSendError",
     "SendError",
+    "audit_head_name",
     "build_email",
     "content_disposition",
     "message_id",

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from fivestar import clock
 from fivestar.accounts.principal import Principal
+from fivestar.audit.chain import Head, head_label, report_head
 from fivestar.i18n import _
 from fivestar.member_rounds import core
 from fivestar.member_rounds.committee import five_star_rows, rules_version_number, self_state_label
@@ -86,6 +87,9 @@ class ExportHeader:
     rules_version: int | None
     scope: str
     generated: str
+    # The tenant's audit chain head when the report was made (design.md §7): a rewrite of the
+    # database afterwards no longer matches what this paper says.
+    audit_head: Head | None = None
 
 
 def export_header(
@@ -98,6 +102,7 @@ def export_header(
         rules_version=rules_version_number(session, member_round),
         scope=scope,
         generated=clock.now().astimezone(zone).strftime("%Y-%m-%d %H:%M"),
+        audit_head=report_head(session, tenant.id),
     )
 
 
@@ -113,6 +118,11 @@ def write_about(workbook: Any, header: ExportHeader, title: str, formats: dict[s
         (_("范围"), header.scope),
         (_("生成时间"), header.generated),
     ]
+    if header.audit_head is not None:
+        rows += [
+            (_("审计链"), head_label(header.audit_head)),
+            (_("审计链链头"), str(header.audit_head)),
+        ]
     for index, (name, value) in enumerate(rows, start=2):
         sheet.write_string(index, 0, name, formats["bold"])
         sheet.write_string(index, 1, value)

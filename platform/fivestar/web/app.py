@@ -55,6 +55,10 @@ def create_app(settings: Settings | None = None, **config_overrides: Any) -> Fla
     logging.basicConfig(level=settings.log_level)
 
     engine = app.config.pop("FIVESTAR_ENGINE", None) or make_engine(settings.resolved_database_url)
+    if settings.is_production:
+        from fivestar.dbroles import check_application_role
+
+        check_application_role(engine)  # RoleError: this role could rewrite the audit trail
     configure_mappers()
     app.extensions["fivestar.engine"] = engine
     app.extensions["fivestar.sessionmaker"] = make_sessionmaker(engine)

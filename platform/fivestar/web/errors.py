@@ -6,6 +6,7 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from fivestar.i18n import _
@@ -51,12 +52,33 @@ def install_error_handlers(app: Flask) -> None:
             message = error.description
         return render_error(code, message)
 
+    @app.errorhandler(DBAPIError)
+    def _database(error: DBAPIError) -> tuple[object, int]:
+        if is_retryable(error):
+            # Two transactions wanted the same rows (e.g. a tenant's audit chain head) in opposite
+            # orders, or a snapshot could not be kept: nothing was written, the request may simply
+            # be sent again.
+            log.warning("retryable database conflict on %s %s: %s", request.method, request.path, error.orig)
+            return render_error(409, _("操作与他人同时进行发生冲突，没有保存任何内容，请重试。"))
+        return _unexpected(error)
+
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> tuple[object, int]:
         log.exception("unhandled error on %s %s", request.method, request.path)
         if app.testing and app.config.get("PROPAGATE_EXCEPTIONS"):
             raise error
         return render_error(InternalServerError.code)
+
+
+RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization_failure, deadlock_detected
+
+
+def is_retryable(error: DBAPIError) -> bool:
+    """A PostgreSQL deadlock or serialization failure (or SQLite's busy database): try again."""
+    state = getattr(error.orig, "sqlstate", None)
+    if state in RETRYABLE_SQLSTATES:
+        return True
+    return "database is locked" in str(error.orig)
 
 
 def user_error(code: int, message: str) -> HTTPException:

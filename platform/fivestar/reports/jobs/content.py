@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session, aliased
 
 from fivestar import clock
 from fivestar.accounts.principal import Grant, Principal
+from fivestar.audit.chain import report_head
 from fivestar.branch_rounds.core import load_round as load_branch_round
 from fivestar.branch_rounds.models import BranchRating, BranchRound
 from fivestar.branch_rounds.workflow import step_label as rating_step_label
@@ -130,6 +131,7 @@ def _branch_header(session: Session, tenant: Tenant, branch_round: BranchRound) 
         rules_version=version,
         scope=_("全部党支部"),
         generated=_generated(tenant),
+        audit_head=report_head(session, tenant.id),
     )
 
 

@@ -72,6 +72,9 @@ class ReportJob(TenantOwned, Base):
     file_key: Mapped[str | None] = mapped_column(String(64))  # random; set at each claim
     file_size: Mapped[int | None] = mapped_column(Integer)
     filename: Mapped[str | None] = mapped_column(String(200))  # the download's name
+    # The tenant's audit chain head (`N:HASH`) printed on the report when it was made; exports send
+    # it beside the file (fivestar.audit.chain).
+    audit_head: Mapped[str | None] = mapped_column(String(80))
 
     __table_args__ = (
         ForeignKeyConstraint(["tenant_id", "requested_by_id"], ["accounts.tenant_id", "accounts.id"]),

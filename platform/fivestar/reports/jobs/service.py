@@ -53,6 +53,7 @@ from sqlalchemy.orm import Session
 
 from fivestar import audit, clock
 from fivestar.accounts.principal import Principal
+from fivestar.audit.chain import pinned_head
 from fivestar.branch_rounds.models import BranchRound
 from fivestar.broker import enqueue, enqueue_after_commit
 from fivestar.config import Settings
@@ -360,13 +361,16 @@ def run_job(
         job = session.get(ReportJob, job_id)
         if tenant is None or job is None:  # pragma: no cover - the claim just matched the row
             raise NotFoundError(_("报表不存在"))
-        made = content.plan(session, tenant, job)
-        progress = _Progress(session_factory, claim, made.total, progress_every)
-        partial.parent.mkdir(parents=True, exist_ok=True)
-        with open(partial, "xb") as out:
-            rows = made.write(out, progress)
-            out.flush()
-            os.fsync(out.fileno())
+        # The report prints the tenant's audit chain head; read once, so every page and the job
+        # row (which exports send beside the file) carry the same one.
+        with pinned_head(session, tenant_id) as head:
+            made = content.plan(session, tenant, job)
+            progress = _Progress(session_factory, claim, made.total, progress_every)
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            with open(partial, "xb") as out:
+                rows = made.write(out, progress)
+                out.flush()
+                os.fsync(out.fileno())
         session.rollback()  # end the streaming reads before the last write
         size = partial.stat().st_size
         os.replace(partial, final)
@@ -377,6 +381,7 @@ def run_job(
             "rows": rows,
             "file_size": size,
             "filename": made.filename[:200],
+            "audit_head": str(head),
             "finished_at": now,
             "heartbeat_at": now,
             "expires_at": now + dt.timedelta(days=settings.report_keep_days),

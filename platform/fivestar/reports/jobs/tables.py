@@ -23,6 +23,7 @@ from typing import IO
 from fpdf import FPDF
 from fpdf.enums import Align
 
+from fivestar.audit.chain import head_label
 from fivestar.i18n import _
 from fivestar.member_rounds.exports import ExportHeader, streaming_workbook, workbook_formats, write_about
 from fivestar.reports import pdf
@@ -119,6 +120,7 @@ def provenance(header: ExportHeader) -> str:
         header.period,
         _("规则第 %(n)s 版", n=header.rules_version) if header.rules_version is not None else "",
         _("生成于 %(time)s", time=header.generated),
+        head_label(header.audit_head) if header.audit_head is not None else "",
     ]
     return " · ".join(part for part in parts if part)
 
@@ -160,6 +162,10 @@ class _PdfWriter:
             _("共 %(n)d 行", n=self.table.total),
         ]
         y += pdf.centred(doc, "　".join(part for part in facts if part), y=y + 1, size=9, colour=pdf.MUTED) + 2
+        if header.audit_head is not None:
+            # The whole head, so a reader can check the chain against it (fivestar audit verify --head).
+            line = _("审计链链头：%(head)s", head=str(header.audit_head))
+            y += pdf.centred(doc, line, y=y - 1, size=7, colour=pdf.MUTED) + 1
         self.y = y
 
     def column_heads(self) -> None:
