@@ -92,6 +92,25 @@ def test_the_application_role_does_ordinary_work_and_writes_the_audit_chain(app_
     check_application_role(app_engine)  # production would start
 
 
+def test_the_application_role_casts_and_closes_a_ballot(app_engine: Engine) -> None:
+    """Closing empties the ballot box with TRUNCATE: the one privilege beyond DML the role holds."""
+    from fivestar.db import make_sessionmaker
+    from tests.branch.ballot_support import cast_committed, close_committed, seed_meeting
+
+    maker = make_sessionmaker(app_engine)
+    tenant_id, codes = seed_meeting(maker, members=3, slug=f"roles-ballot-{uuid.uuid4().hex[:8]}")
+    for index, code in enumerate(codes):
+        cast_committed(maker, tenant_id, code, {"level": str(index + 2)})
+    assert close_committed(maker, tenant_id) == {"members": 3, "public": 0, "deputies": 0}
+    with app_engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM ballot_box")).scalar_one() == 0
+        levels = connection.execute(
+            text("SELECT level FROM ballots WHERE tenant_id = :t ORDER BY level"), {"t": tenant_id}
+        ).scalars().all()
+        assert levels == [2, 3, 4]
+        assert verify_chain(connection, tenant_id).intact
+
+
 @pytest.mark.parametrize("statement", [
     "ALTER TABLE audit_events DISABLE TRIGGER ALL",
     "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update",
@@ -101,6 +120,8 @@ def test_the_application_role_does_ordinary_work_and_writes_the_audit_chain(app_
     "TRUNCATE audit_events",
     "DELETE FROM audit_chain_heads",
     "DROP TABLE audit_events",
+    "TRUNCATE ballots",  # TRUNCATE is granted on the ballot box alone
+    "TRUNCATE ballot_codes",
 ])
 def test_the_application_role_cannot_rewrite_history(app_engine: Engine, statement: str) -> None:
     _work_as_the_application(app_engine)  # there is history to rewrite
