@@ -59,7 +59,17 @@ def reset_actor(token: Any) -> None:
     _current_actor.reset(token)
 
 
+_PLAIN = frozenset({str, int, float, bool, type(None)})
+
+
 def _jsonable(value: Any) -> Any:
+    """`value` as JSON data: enums by value, dates as ISO text, decimals as text, any mapping or
+    sequence converted throughout. Exact JSON types return at once (every write path runs this)."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is dict:
+        return {str(key): item if type(item) in _PLAIN else _jsonable(item) for key, item in value.items()}
     if isinstance(value, enum.Enum):
         return value.value
     if isinstance(value, dt.datetime | dt.date):
