@@ -19,7 +19,7 @@ appends --verify-events more events with `audit.record_many` (batches of 5,000) 
   (c) verify — `fivestar.audit.chain.verify_chain` over the whole chain (stream, recompute every link);
   (d) read — the same streaming SELECT of the same columns, rows fetched and dropped: the floor.
 
-The last two lines: `append ratio: X.XX` (a / b; goal ≤ 1.5, design.md §11) and
+The last two lines: `append ratio: X.XX` (a / b; goal ≤ 1.5, bench/README.md "Goals") and
 `verify: N events/s (X.XX× the plain read)` (goal ≥ 50,000 events/s). A measurement, not a test: the
 suite runs it tiny only to prove it works (tests/integration/test_audit_bench.py).
 """

@@ -15,7 +15,7 @@ released together by a barrier — posts its ballot. The casting POST (the condi
 code, the ballot INSERT, the commit, the redirect) is timed, request to response. It prints the
 count, the min/p50/p95/p99/max latency in milliseconds, checks that every voter got the thank-you
 redirect and that the database holds exactly one ballot per voter, and prints `p99: X ms` on its last
-line (goal ≤ 300 ms, design.md §11). A measurement, not a test: the suite runs it with `--voters 5`.
+line (goal ≤ 300 ms, bench/README.md "Goals"). A measurement, not a test: the suite runs it with `--voters 5`.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ the work (Linux: the peak mark is reset at the start, /proc/self/clear_refs, the
 growth while writing is the difference. Best time of --repeat (peak memory: the highest seen).
 
 The last lines: the peak memory at each size, whether it stays flat, and `ratio: X.XX` — platform time
-over plain time at the largest size (goals, design.md §11: ≤ 1.5; memory flat in the row count).
+over plain time at the largest size (goals, bench/README.md "Goals": ≤ 1.5; memory flat in the row count).
 A measurement, not a test: the suite runs it with small sizes only to prove it works.
 """
 

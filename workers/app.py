@@ -3,7 +3,7 @@
 Configured from the same `FIVESTAR_*` settings as the web app, so the web process (which sends tasks
 by name through `fivestar.broker.enqueue`), the worker and beat always agree on the broker.
 
-Delivery is at-least-once and the database is the truth (design.md §6): a task acknowledges its
+Delivery is at-least-once and the database is the truth (CONTRIBUTING.md "Workers"): a task acknowledges its
 message only after it ran (`task_acks_late`), a worker killed mid-task hands the message back
 (`task_reject_on_worker_lost`), and each worker takes one message at a time (prefetch 1) so a
 long task never holds others hostage. Every task is written so that running it twice changes
@@ -35,7 +35,7 @@ def configure(app: Celery, settings: Settings) -> None:
         broker_url=settings.resolved_broker_url,
         broker_transport_options=transport_options(settings),
         broker_connection_retry_on_startup=True,
-        # Delivery guarantees (design.md §6).
+        # Delivery guarantees (CONTRIBUTING.md "Workers").
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,

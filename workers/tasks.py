@@ -63,7 +63,7 @@ def deliver_outbox(self: FivestarTask, limit: int = 100) -> Any:
 
 
 #: Sweeps that wait on the network (an HTTPS or SFTP export can take minutes): from the default
-#: queue they go to the reports queue, so a slow receiver never delays reminders (design.md §6).
+#: queue they go to the reports queue, so a slow receiver never delays reminders (CONTRIBUTING.md "Workers").
 SLOW_SWEEPS = frozenset({EXPORTS_SWEEP_TASK})
 
 

@@ -3,7 +3,7 @@ check, and `enqueue`, the one small function through which web code asks for bac
 
 Web code never imports `workers`; it sends tasks by name. Messages are sent only after the
 transaction that made them necessary has committed, so a worker never looks for a row that does not
-exist yet (design.md §6).
+exist yet (CONTRIBUTING.md "Workers").
 """
 
 from __future__ import annotations

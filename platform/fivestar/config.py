@@ -74,7 +74,7 @@ class Settings(BaseSettings):
     # Every effect is idempotent, so a shorter value only risks a harmless second run.
     claim_timeout_seconds: int = Field(default=600, ge=2, le=86400)
     # Redis only: how long an unacknowledged message waits before the broker redelivers it
-    # (a worker that died while holding it). Long waits are rows, never countdowns (design.md §6).
+    # (a worker that died while holding it). Long waits are rows, never countdowns (CONTRIBUTING.md "Workers").
     broker_visibility_timeout: int = Field(default=3600, ge=5, le=86400)
     # Prepended to every Redis key the broker and RedBeat write, so several instances (or test
     # runs) can share one Redis without taking each other's messages or beat lock.

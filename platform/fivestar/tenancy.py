@@ -1,4 +1,4 @@
-"""Tenant isolation, in layers that fail closed (design.md §3).
+"""Tenant isolation, in layers that fail closed (CONTRIBUTING.md "Tenancy").
 
 1. The tenant is resolved once per request (URL prefix `/t/<slug>/`) or per task (first argument)
    and kept in a context variable, reset afterwards.

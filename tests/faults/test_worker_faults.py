@@ -11,7 +11,7 @@ for a `suicide-…` tenant SIGKILL its own process. The SMTP server can hold one
 it and answer 250 only when the test says so, which is when a worker dies not knowing it was delivered.
 
 The time bounds. The issue asks for "visibility timeout + restore interval + run time + 5 s". Here the
-database is the truth (design.md §6): what a dead worker held is given back by the tick's sweeps
+database is the truth (CONTRIBUTING.md "Workers"): what a dead worker held is given back by the tick's sweeps
 once its claim is older than the claim timeout (FIVESTAR_CLAIM_TIMEOUT_SECONDS for due items and
 outbox messages; a report's heartbeat older than FIVESTAR_REPORT_STUCK_SECONDS), not by the
 broker's redelivery, which only ever finds the row claimed or done. So the "visibility timeout" of

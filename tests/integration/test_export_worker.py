@@ -1,4 +1,4 @@
-"""A real Celery worker runs the exports sweep end to end (design.md §6): the sweep message plans the
+"""A real Celery worker runs the exports sweep end to end (CONTRIBUTING.md "Workers"): the sweep message plans the
 finalised round's delivery and asks for the report, the worker's report task writes it, a later
 sweep message sends it — signed — to a receiver on loopback, once, however many sweep messages
 arrive. Nothing runs eagerly; no clock is frozen.

@@ -1,4 +1,4 @@
-"""A real Celery worker on the `reports` queue produces reports (design.md §6): asked for through the
+"""A real Celery worker on the `reports` queue produces reports (CONTRIBUTING.md "Workers"): asked for through the
 service (the message leaves only after the commit), written with progress, marked done; a
 redelivered message changes nothing; the tick's sweep gives a dead worker's job back and the worker
 produces it.

@@ -1,4 +1,4 @@
-"""Rounds that open by themselves: planned as rows, claimed once, opened once (design.md §6).
+"""Rounds that open by themselves: planned as rows, claimed once, opened once (CONTRIBUTING.md "Workers").
 
 The sweep (`run_due`) runs here in the test process on the real database, with the platform clock
 frozen at chosen instants; `tests/integration/test_workers.py` runs it in a real worker from beat's

@@ -1,4 +1,4 @@
-"""The tenancy layers of design.md §3 (1–4) on a real database.
+"""The tenancy layers 1–4 (CONTRIBUTING.md "Tenancy", fivestar/tenancy.py) on a real database.
 
 The ORM hook refuses to query tenant-owned tables without a tenant, scopes every ORM statement
 to the current tenant, refuses to flush a row of another tenant, and the composite foreign keys

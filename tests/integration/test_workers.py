@@ -1,6 +1,6 @@
 """A real Celery worker delivers outbox e-mail: tasks sent by name, consumed in another process.
 
-Two set-ups, as in design.md §2: the embedded one (file-system broker, SQLite) and the production
+Two set-ups, as in README "Production, in brief": the embedded one (file-system broker, SQLite) and the production
 one (Redis, PostgreSQL). The worker is `celery -A workers worker` in a subprocess; mail goes to an
 SMTP server on loopback. Nothing runs eagerly: if the worker did not consume the message, no mail
 arrives.

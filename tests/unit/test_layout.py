@@ -1,4 +1,4 @@
-"""The repository layout that every tool relies on (design.md §1)."""
+"""The repository layout that every tool relies on (CONTRIBUTING.md "Layout")."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Tenant isolation, proven by walking every tenant route (design.md §3).
+"""Tenant isolation, proven by walking every tenant route (CONTRIBUTING.md "Tenancy").
 
 Logged in as district A's tenant administrator (the most powerful tenant role), every route whose
 endpoint starts with `tenant.` is requested under A's slug with the ids of district B's objects:

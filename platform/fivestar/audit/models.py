@@ -1,4 +1,4 @@
-"""The append-only record of every change (design.md §7).
+"""The append-only record of every change (README "The audit trail").
 
 Nothing updates or deletes an event: the ORM refuses it here and database triggers refuse it in
 the migration. Every event is a link of a hash chain (`fivestar.audit.chain`): one chain per tenant

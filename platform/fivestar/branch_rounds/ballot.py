@@ -1,6 +1,6 @@
 """议星: the branch's meeting, its anonymous ballot (无记名测评), paper tallies and the results.
 
-How anonymity is kept (design.md §7; README "The 议星 ballot: what stays secret" has the whole
+How anonymity is kept (README "The 议星 ballot: what stays secret" has the whole
 argument and what remains visible while voting is open):
 
 * Issuing the slips makes one random single-use code per attendee and group. Only the code's

@@ -3,7 +3,7 @@
 One `BranchRound` per tenant and rated year, pinned to the rule-set version it opened with; each rated
 branch gets a `BranchRating` that walks the steps (workflow.py). Criterion scores, veto and fact
 answers and evidence files hang off the rating. The 议星 meeting hands out single-use ballot codes;
-a `Ballot` row holds no code, no voter and no time, and its key is random (design.md §7).
+a `Ballot` row holds no code, no voter and no time, and its key is random (README "The 议星 ballot").
 """
 
 from __future__ import annotations
@@ -278,7 +278,7 @@ class BallotBoxEntry(TenantOwned, Base):
 
 class Ballot(TenantOwned, Base):
     """One anonymous ballot as counted: a random key, the meeting, the voter's group and the rating —
-    no code, no voter, no time (design.md §7). Rows arrive only when voting closes, all in one
+    no code, no voter, no time (README "The 议星 ballot"). Rows arrive only when voting closes, all in one
     transaction and in random order (see `BallotBoxEntry`)."""
 
     __tablename__ = "ballots"

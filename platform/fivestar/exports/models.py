@@ -4,7 +4,7 @@ A target's secrets (the HMAC key of an HTTPS endpoint, the password or private k
 account) are Fernet tokens made with `fivestar.notify.webhooks.encrypt`; pages, audit events and
 logs never see them.
 
-A delivery is the row that says what happens (design.md §6): `(tenant_id, target_id, round_type,
+A delivery is the row that says what happens (CONTRIBUTING.md "Workers"): `(tenant_id, target_id, round_type,
 round_id)` is unique, so planning a round for a target twice — a second sweep, two workers at once
 — adds nothing, and each round reaches each target once. Its `state` moves
 

@@ -87,7 +87,7 @@ class ExportHeader:
     rules_version: int | None
     scope: str
     generated: str
-    # The tenant's audit chain head when the report was made (design.md §7): a rewrite of the
+    # The tenant's audit chain head when the report was made (README "The audit trail"): a rewrite of the
     # database afterwards no longer matches what this paper says.
     audit_head: Head | None = None
 

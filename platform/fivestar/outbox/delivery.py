@@ -1,5 +1,5 @@
 """Delivering the outbox — e-mail over SMTP, in-app notices, group-robot webhooks — each message
-once, retried with backoff (design.md §6).
+once, retried with backoff (CONTRIBUTING.md "Workers").
 
 `deliver_due` is the worker's sweep over every tenant. Each message is *claimed* with a conditional
 UPDATE (`state='pending'` → `'sending'`) committed before anything is sent, so two workers running at

@@ -1,4 +1,4 @@
-"""Reminders before each deadline, to whoever still owes the step (issue 5, design.md §6).
+"""Reminders before each deadline, to whoever still owes the step (CONTRIBUTING.md "Workers").
 
 `planning` turns every open round's deadlines and the rules' lead times into `due_items` rows;
 `obligations` finds, in one query per step, the people who have not done their part; `sending`

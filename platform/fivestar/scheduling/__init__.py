@@ -1,4 +1,4 @@
-"""What happens because the calendar says so (design.md §6).
+"""What happens because the calendar says so (CONTRIBUTING.md "Workers").
 
 The database is the truth: every per-tenant due time is a row in `due_items`, computed in the
 tenant's time zone with `zoneinfo` and stored in UTC (`times`, `planner`). Beat only fires a

@@ -1,6 +1,6 @@
 """`due_items`: one row per thing the calendar will make happen for a tenant.
 
-The row is the schedule (design.md §6): beat never holds per-tenant entries, and no message waits
+The row is the schedule (CONTRIBUTING.md "Workers"): beat never holds per-tenant entries, and no message waits
 for hours in the broker. `(tenant_id, kind, key)` is unique, so planning the same item twice adds
 nothing; the item's *effect* has its own unique key (a round per tenant and period), so running it
 twice changes nothing either.

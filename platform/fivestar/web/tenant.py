@@ -1,4 +1,4 @@
-"""Per-request tenant resolution from the `/t/<slug>/` URL prefix (design.md §3, layer 1).
+"""Per-request tenant resolution from the `/t/<slug>/` URL prefix (layer 1 of fivestar/tenancy.py).
 
 `tenant_bp` is the parent of every tenant blueprint. Its URL value preprocessor loads the tenant
 by slug (404 when unknown, a clear page when suspended), stores it on `g` and in the tenancy

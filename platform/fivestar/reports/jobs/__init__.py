@@ -1,4 +1,4 @@
-"""Reports made by workers (design.md §6, §9): a tenant asks for one, a worker on the `reports`
+"""Reports made by workers (CONTRIBUTING.md "Workers"): a tenant asks for one, a worker on the `reports`
 queue writes the file while the page shows its progress, and the file is kept for a while.
 
 - `models.py`: `ReportJob`, one row per requested report, the truth about its state.

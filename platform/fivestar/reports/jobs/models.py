@@ -1,6 +1,6 @@
 """`report_jobs`: one row per report a tenant asked for, and the truth about it.
 
-The row, not the broker message, says what happens (design.md §6): a worker *claims* it with a
+The row, not the broker message, says what happens (CONTRIBUTING.md "Workers"): a worker *claims* it with a
 conditional UPDATE (`queued` → `running`, attempts + 1, a fresh file key), writes the file, and marks
 it `done` only while its claim still holds (same attempt number). So a redelivered message finds
 nothing to claim, and a worker that was written off as dead and comes back cannot overwrite the
