@@ -291,54 +291,52 @@ def test_after_the_close_nothing_links_a_code_to_its_ballot(election: Election) 
     assert not [blob for blob in blobs if blob[1:40] in leftovers], "a sealed ballot survived the close"
 
 
-def test_closing_one_meeting_keeps_the_other_meetings_ballots(
-    backend: str, fresh_database: Callable[[str], str]
-) -> None:
-    """The box is shared: emptying it for one meeting puts back the ballots of another one still voting."""
+@pytest.fixture
+def committed(backend: str, fresh_database: Callable[[str], str]) -> Iterator[tuple[Engine, sessionmaker[Session]]]:
+    """A fresh database of its own: these tests commit, as requests do."""
     engine = make_engine(fresh_database(backend))
     try:
-        maker = make_sessionmaker(engine)
-        first, first_codes = seed_meeting(maker, members=3, slug="box-first")
-        second, second_codes = seed_meeting(maker, members=4, slug="box-second")
-        for tenant_id, codes in ((first, first_codes), (second, second_codes)):
-            for index, code in enumerate(codes):
-                cast_committed(maker, tenant_id, code, {"level": str(index + 1)})
-
-        assert close_committed(maker, first) == {"members": 3, "public": 0, "deputies": 0}
-        with engine.connect() as connection:
-            waiting = connection.execute(text("SELECT tenant_id, count(*) FROM ballot_box GROUP BY tenant_id")).all()
-        assert [tuple(row) for row in waiting] == [(second, 4)]
-        assert close_committed(maker, second) == {"members": 4, "public": 0, "deputies": 0}
-        with engine.connect() as connection:
-            levels = connection.execute(
-                text("SELECT tenant_id, level FROM ballots ORDER BY tenant_id, level")
-            ).all()
-            assert connection.execute(text("SELECT count(*) FROM ballot_box")).scalar_one() == 0
-        assert [tuple(row) for row in levels] == [(first, 1), (first, 2), (first, 3)] + [
-            (second, level) for level in (1, 2, 3, 4)
-        ]
+        yield engine, make_sessionmaker(engine)
     finally:
         engine.dispose()
 
 
+def test_closing_one_meeting_keeps_the_other_meetings_ballots(committed: tuple[Engine, sessionmaker[Session]]) -> None:
+    """The box is shared: emptying it for one meeting puts back the ballots of another one still voting."""
+    engine, maker = committed
+    first, first_codes = seed_meeting(maker, members=3, slug="box-first")
+    second, second_codes = seed_meeting(maker, members=4, slug="box-second")
+    for tenant_id, codes in ((first, first_codes), (second, second_codes)):
+        for index, code in enumerate(codes):
+            cast_committed(maker, tenant_id, code, {"level": str(index + 1)})
+
+    assert close_committed(maker, first) == {"members": 3, "public": 0, "deputies": 0}
+    with engine.connect() as connection:
+        waiting = connection.execute(text("SELECT tenant_id, count(*) FROM ballot_box GROUP BY tenant_id")).all()
+    assert [tuple(row) for row in waiting] == [(second, 4)]
+    assert close_committed(maker, second) == {"members": 4, "public": 0, "deputies": 0}
+    with engine.connect() as connection:
+        levels = connection.execute(text("SELECT tenant_id, level FROM ballots ORDER BY tenant_id, level")).all()
+        assert connection.execute(text("SELECT count(*) FROM ballot_box")).scalar_one() == 0
+    assert [tuple(row) for row in levels] == [(first, level) for level in (1, 2, 3)] + [
+        (second, level) for level in (1, 2, 3, 4)
+    ]
+
+
 def test_a_box_sealed_with_another_key_refuses_to_open_and_keeps_everything(
-    backend: str, fresh_database: Callable[[str], str]
+    committed: tuple[Engine, sessionmaker[Session]],
 ) -> None:
     """A secret key changed while voting: the close is refused with a clear message; nothing is lost."""
     from fivestar.errors import ConflictError
 
-    engine = make_engine(fresh_database(backend))
-    try:
-        maker = make_sessionmaker(engine)
-        tenant_id, codes = seed_meeting(maker, members=2, slug="box-key")
-        cast_committed(maker, tenant_id, codes[0], {"level": "3"})
-        with pytest.raises(ConflictError, match="FIVESTAR_SECRET_KEY"):
-            close_committed(maker, tenant_id, secret_key="another-secret-" * 3)
-        with engine.connect() as connection:
-            assert connection.execute(text("SELECT count(*) FROM ballot_box")).scalar_one() == 1
-            assert connection.execute(text("SELECT state FROM ballot_meetings")).scalar_one() == "voting"
-    finally:
-        engine.dispose()
+    engine, maker = committed
+    tenant_id, codes = seed_meeting(maker, members=2, slug="box-key")
+    cast_committed(maker, tenant_id, codes[0], {"level": "3"})
+    with pytest.raises(ConflictError, match="FIVESTAR_SECRET_KEY"):
+        close_committed(maker, tenant_id, secret_key="another-secret-" * 3)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM ballot_box")).scalar_one() == 1
+        assert connection.execute(text("SELECT state FROM ballot_meetings")).scalar_one() == "voting"
 
 
 def test_the_upgrade_boxes_open_meetings_and_reshuffles_closed_ones(

@@ -8,12 +8,14 @@ read-only except drawing a spot check, which is recorded and audited.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
 
 from fivestar.accounts.policy import Action, require
 from fivestar.branch_rounds.models import BranchRating, BranchRound
@@ -34,13 +36,14 @@ from fivestar.member_rounds.models import (
 from fivestar.member_rounds.workflow import step_label
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
-from fivestar.rules import InputError, level_label
+from fivestar.rules import InputError, RuleSet, level_label
 from fivestar.tenancy import require_tenant_id
 from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
 inspection_bp = Blueprint("inspection", __name__, url_prefix="/inspection")
+T = TypeVar("T")
 
 
 def _reader() -> None:
@@ -351,18 +354,27 @@ def _total(rules: Any, scores: dict[Any, Decimal]) -> Decimal | None:
         return None
 
 
+def _or_404(load: Callable[[Session, int], T], object_id: int) -> T:
+    """A member round's object by id within the district, or 404 (another district's id too)."""
+    try:
+        return load(db(), object_id)
+    except NotFoundError:
+        abort(404)
+
+
+def _round_and_rules(round_id: int) -> tuple[MemberRound, RuleSet]:
+    member_round = member_core.load_round(db(), round_id)
+    return member_round, member_core.round_rules(db(), member_round)
+
+
 @inspection_bp.get("/evaluations/<int:evaluation_id>")
 @login_required
 def evaluation(evaluation_id: int) -> Any:
     """A member's result record in one round: scores per stage, totals, level, objections."""
     _reader()
     session = db()
-    try:
-        found = member_core.load_evaluation(session, evaluation_id)
-    except NotFoundError:
-        abort(404)
-    member_round = member_core.load_round(session, found.round_id)
-    rules = member_core.round_rules(session, member_round)
+    found = _or_404(member_core.load_evaluation, evaluation_id)
+    member_round, rules = _round_and_rules(found.round_id)
     stages = (ScoreStage.SELF, ScoreStage.JOINT, ScoreStage.FINAL)
     scores = member_core.read_scores(session, [found.id], stages)
     fields = member_core.score_fields(rules) + member_core.bonus_fields(rules)
@@ -398,12 +410,8 @@ def round_branch(round_branch_id: int) -> Any:
     """A branch in one member round: its step, its meeting and every member's joint and final totals."""
     _reader()
     session = db()
-    try:
-        found = member_core.load_round_branch(session, round_branch_id)
-    except NotFoundError:
-        abort(404)
-    member_round = member_core.load_round(session, found.round_id)
-    rules = member_core.round_rules(session, member_round)
+    found = _or_404(member_core.load_round_branch, round_branch_id)
+    member_round, rules = _round_and_rules(found.round_id)
     totals = anomalies.stage_totals(session, member_round, [Evaluation.round_branch_id == found.id])
     rows = []
     for ident, name, number, total, level, status in session.execute(
