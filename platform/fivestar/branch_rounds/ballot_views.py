@@ -203,13 +203,13 @@ def meeting(rating_id: int) -> Any:
 def setup(rating_id: int) -> Any:
     ctx = ballot.context_for(db(), _rating(rating_id, write=True))
     try:
-        saved = ballot.save_meeting(db(), ctx, request.form, _version())
+        ballot.save_meeting(db(), ctx, request.form, _version())
         db().commit()
     except ServiceError as error:
         return _refused(rating_id, error, setup_form=request.form)
     flash(_("已保存议星会议安排。"), "success")
-    for warning in saved.warnings:
-        flash(warning, "warning")
+    # Its warnings (saved.warnings, audited as the reason) stand on the page itself while the numbers
+    # stay short: flashing them too would say each twice.
     return _back(rating_id, "setup")
 
 
