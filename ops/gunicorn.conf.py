@@ -102,8 +102,9 @@ loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
 # client, time, "METHOD /path PROTOCOL", status, bytes, milliseconds, user agent, worker pid.
 # No %(r)s / %(q)s (query strings), no %(f)s (the referrer carries other pages' queries).
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s" %(p)s'
-# On the voting path (/t/<district>/vote/…) the client's address, user agent, referrer and every
-# request header are written as "-", whatever the format above asks for (fivestar/web/access_log.py).
+# On the voting path (/t/<district>/vote/…) and for /static/ files (the voting page's script follows it)
+# the client's address, user agent, referrer and every request header are written as "-", whatever the
+# format above asks for (fivestar/web/access_log.py).
 logger_class = "fivestar.web.gunicorn_log.AccessLogger"
 proc_name = "fivestar-web"
 

@@ -135,6 +135,8 @@ def _vote_over_http(base_url: str, slug: str, code: str, level: int) -> tuple[in
 
     with opener.open(f"{base_url}/t/{slug}/vote/#{code}", timeout=30) as response:
         page = response.read().decode()
+    with opener.open(f"{base_url}/static/js/vote.js", timeout=30) as script:  # as the browser loads it
+        assert script.status == 200
     token = TOKEN.search(page)
     assert token is not None
     status, page = post({"csrf_token": token.group(1), "step": "check", "code": code})
@@ -172,9 +174,10 @@ def test_a_live_server_access_log_carries_no_code(
     assert sum('"POST /t/live-ballot/vote/ HTTP/1.1" 302' in line for line in access) == 4, access[:5]
     assert sum('"GET /t/live-ballot/vote/ HTTP/1.1" 200' in line for line in access) == 5
     # the voting path's lines carry no client address (other paths keep it)
-    voting = [line for line in access if "/t/live-ballot/vote" in line]
+    voting = [line for line in access if "/t/live-ballot/vote" in line or "/static/" in line]
+    assert any("/static/js/vote.js" in line for line in voting), access[:8]  # the page's script, right after it
     assert voting and all(line.startswith("- - - [") and "127.0.0.1" not in line for line in voting), voting[:3]
-    others = [line for line in access if "/t/live-ballot/vote" not in line and '"' in line]
+    others = [line for line in access if line not in voting and '"' in line]
     assert others and all(line.startswith("127.0.0.1 ") for line in others), others[:3]
     with app.app_context(), make_sessionmaker(app.extensions["fivestar.engine"])() as s, cross_tenant("test: audit"):
         audit_dump = json.dumps([[e.action, e.before, e.after] for e in s.scalars(select(AuditEvent))],

@@ -92,6 +92,7 @@ def test_gunicorn_logs_a_vote_without_address_agent_or_code(
         status, page = _request(opener, f"{base}/t/gunicorn-vote/vote/")
         token = TOKEN.search(page)
         assert status == 200 and token is not None
+        assert _request(opener, f"{base}/static/js/vote.js")[0] == 200  # the page's script, as a phone loads it
         status, page = _request(opener, f"{base}/t/gunicorn-vote/vote/",
                                 {"csrf_token": token.group(1), "step": "check", "code": codes[0]})
         token = TOKEN.search(page)
@@ -106,7 +107,7 @@ def test_gunicorn_logs_a_vote_without_address_agent_or_code(
     lines = access.read_text(encoding="utf-8").splitlines()
     voting = [line for line in lines if "/vote" in line]
     others = [line for line in lines if "/login" in line]
-    assert len(voting) == 4 and others, lines  # GET form, check, cast (302), the thank-you page
+    assert len(voting) == 5 and others, lines  # GET form, its script, check, cast (302), the thank-you page
     for line in voting:
         assert line.startswith("- [") and AGENT not in line and FORWARDED not in line and "127.0.0.1" not in line
         for form in (codes[0], ballot.format_code(codes[0]), codes[0].lower()):

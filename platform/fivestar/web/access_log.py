@@ -3,8 +3,10 @@
 Ballot codes never reach a log (they are posted, never in a URL: README, "The 议星 ballot"). But an
 access line with a time, an address and a browser says who voted when; with the order of casting,
 that is a step towards who voted what. So for `/t/<district>/vote/…` the address, the user agent, the
-referrer and the user are written as `-`, whatever the log format asks for. Other paths keep them
-(login throttling and incident work need them there).
+referrer and the user are written as `-`, whatever the log format asks for — and for `/static/…` too,
+since the voting page's script and style sheet are fetched right after it, from the same phone (a
+static file needs no address in a log). Other paths keep them (login throttling and incident work need
+them there).
 
 `VoteBlindRequestHandler` does this for werkzeug's built-in server (`fivestar serve`, `fivestar demo`);
 `fivestar.web.gunicorn_log.AccessLogger` for gunicorn (ops/gunicorn.conf.py).
@@ -18,11 +20,14 @@ from urllib.parse import urlsplit
 from werkzeug.serving import WSGIRequestHandler
 
 VOTING_PATH = re.compile(r"^/t/[^/]+/vote(?:/|$)")
+STATIC_PATH = re.compile(r"^/static/")
 
 
 def is_voting_path(path: str | None) -> bool:
-    """True for the voter's pages (any district), with or without a query string."""
-    return bool(path) and VOTING_PATH.match(urlsplit(path or "").path) is not None
+    """True for the voter's pages (any district) and the static files they load, with or without a
+    query string: the paths whose log lines carry no client."""
+    target = urlsplit(path or "").path
+    return bool(path) and (VOTING_PATH.match(target) is not None or STATIC_PATH.match(target) is not None)
 
 
 class VoteBlindRequestHandler(WSGIRequestHandler):
