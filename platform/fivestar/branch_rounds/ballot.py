@@ -641,11 +641,9 @@ def cast_ballot(
 # --- closing ---------------------------------------------------------------------------------------
 
 
-def _per_group(session: Session, meeting_id: int, model: type[Ballot] | type[BallotCode]) -> dict[str, int]:
-    query = select(model.group, func.count()).where(model.meeting_id == meeting_id)
-    if model is BallotCode:
-        query = query.where(BallotCode.used.is_(True))
-    rows = session.execute(query.group_by(model.group)).all()
+def _per_group(session: Session, model: type[Ballot] | type[BallotCode], *where: Any) -> dict[str, int]:
+    """Rows of `model` matching `where`, counted per voter group (every group present, 0 if none)."""
+    rows = session.execute(select(model.group, func.count()).where(*where).group_by(model.group)).all()
     found = {VoterGroup(g).value: int(n) for g, n in rows}
     return {group.value: found.get(group.value, 0) for group in GROUPS}
 
@@ -654,16 +652,8 @@ def electronic_per_group(session: Session, meeting: BallotMeeting) -> dict[str, 
     """Electronic ballots of each group so far: while voting, the codes used (the box is sealed);
     once closed, the ballots counted."""
     if meeting.state is MeetingState.CLOSED:
-        return _per_group(session, meeting.id, Ballot)
-    return _per_group(session, meeting.id, BallotCode)
-
-
-def _issued_per_group(session: Session, meeting_id: int) -> dict[str, int]:
-    rows = session.execute(
-        select(BallotCode.group, func.count()).where(BallotCode.meeting_id == meeting_id).group_by(BallotCode.group)
-    ).all()
-    found = {VoterGroup(g).value: int(n) for g, n in rows}
-    return {group.value: found.get(group.value, 0) for group in GROUPS}
+        return _per_group(session, Ballot, Ballot.meeting_id == meeting.id)
+    return _per_group(session, BallotCode, BallotCode.meeting_id == meeting.id, BallotCode.used.is_(True))
 
 
 def _rewrite_codes(session: Session, meeting: BallotMeeting) -> int:
@@ -725,13 +715,13 @@ def close_voting(
             [{**row, "tenant_id": meeting.tenant_id, "meeting_id": meeting.id} for row in ballot_box.plain(boxed)],
         )
     ballot_box.empty_box(session, meeting.tenant_id, meeting.id)
-    ballots = _per_group(session, meeting.id, Ballot)
+    ballots = _per_group(session, Ballot, Ballot.meeting_id == meeting.id)
     audit.record(
         session, "ballot_meeting.close", meeting,
         before={"state": MeetingState.VOTING},
         after={
             "state": meeting.state,
-            "codes": _issued_per_group(session, meeting.id),
+            "codes": _issued_counts(meeting),  # one code per attendee, fixed once issued
             "ballots": ballots,
             "codes_unused": unused,
         },
