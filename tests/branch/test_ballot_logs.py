@@ -136,7 +136,7 @@ def _vote_over_http(base_url: str, slug: str, code: str, level: int) -> tuple[in
     with opener.open(f"{base_url}/t/{slug}/vote/#{code}", timeout=30) as response:
         page = response.read().decode()
     with opener.open(f"{base_url}/static/js/vote.js", timeout=30) as script:  # as the browser loads it
-        assert script.status == 200
+        assert script.status == 200 and script.read()  # read to the end: the server then closes the file
     token = TOKEN.search(page)
     assert token is not None
     status, page = post({"csrf_token": token.group(1), "step": "check", "code": code})
