@@ -64,7 +64,7 @@ def seed(url: str, voters: int) -> list[str]:
     """The tenant, its branch in 议星, the meeting and its codes (committed). Returns the plain codes."""
     from sqlalchemy import select
 
-    from fivestar import clock, dbcli
+    from fivestar import dbcli
     from fivestar.branch_rounds import ballot, core
     from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
     from fivestar.db import make_engine, make_sessionmaker
@@ -72,6 +72,7 @@ def seed(url: str, voters: int) -> list[str]:
     from fivestar.orgs.models import Organisation
     from fivestar.tenancy import tenant_context
     from fivestar.tenants.services import create_tenant, current_rules
+    from fivestar.timekeeping import clock
 
     dbcli.upgrade(url)
     engine = make_engine(url)

@@ -85,7 +85,7 @@ def build(url: str, members: int) -> dict[str, Any]:
     from member_round import fill_final_scores, tidy
     from sqlalchemy import String, cast, insert, literal, select, update
 
-    from fivestar import clock, dbcli
+    from fivestar import dbcli
     from fivestar.audit.service import Actor, acting_as
     from fivestar.db import make_engine, make_sessionmaker
     from fivestar.enums import Gender, MemberStatus, OrgKind, Position, Standing
@@ -97,6 +97,7 @@ def build(url: str, members: int) -> dict[str, Any]:
     from fivestar.tenancy import tenant_context
     from fivestar.tenants.models import Tenant
     from fivestar.tenants.services import create_tenant
+    from fivestar.timekeeping import clock
 
     dbcli.upgrade(url)
     engine = make_engine(url)

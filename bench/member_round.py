@@ -304,8 +304,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import fivestar.models  # noqa: F401 - every mapper
-    from fivestar import clock
     from fivestar.audit.service import Actor, acting_as
+    from fivestar.timekeeping import clock
 
     with tempfile.TemporaryDirectory(prefix="fivestar-bench-") as tmp, clock.frozen(NOW), \
             acting_as(Actor("cli", None, "bench")), database(args.db, Path(tmp), args.postgres_url) as url:

@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     # SSRF guard as webhook_hosts: plain http only to a listed 127.0.0.1.
     export_hosts: str = ""
     # A TOML file of the State Council's holiday arrangements for years `chinese_calendar` does not
-    # know yet (fivestar.holidays). Checked when the process starts; empty: none.
+    # know yet (fivestar.timekeeping.holidays). Checked when the process starts; empty: none.
     holidays_file: Path | None = None
 
     @field_validator("database_url", "migration_database_url")
@@ -133,15 +133,15 @@ class Settings(BaseSettings):
     @classmethod
     def _readable_holidays(cls, value: Path | None) -> Path | None:
         if value is not None:
-            from fivestar.holidays import load_arrangements
+            from fivestar.timekeeping.holidays import load_arrangements
 
             load_arrangements(value)  # HolidayFileError (a ValueError) says what is wrong
         return value
 
     def install_holidays(self) -> None:
         """Make the file's arrangements the clock's (every process calls this once it has settings)."""
-        from fivestar import clock
-        from fivestar.holidays import load_arrangements
+        from fivestar.timekeeping import clock
+        from fivestar.timekeeping.holidays import load_arrangements
 
         clock.set_arrangements(load_arrangements(self.holidays_file) if self.holidays_file is not None else {})
 

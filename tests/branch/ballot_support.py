@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivestar import clock
 from fivestar.branch_rounds import ballot
 from fivestar.branch_rounds.models import BallotMeeting, BranchRating, BranchRound, BranchRoundState, RatingStep
 from fivestar.enums import OrgKind
 from fivestar.orgs.models import Organisation
 from fivestar.tenancy import tenant_context
+from fivestar.timekeeping import clock
 from tests.conftest import SAMPLE_RULES, TEST_SECRET_KEY
 
 TENANTS = Path(__file__).resolve().parents[2] / "tenants"

@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.accounts.principal import Grant, Principal
 from fivestar.audit.models import AuditEvent
 from fivestar.branch_rounds.models import AnswerKind, BranchRating, CriterionScore, RatingAnswer, RatingStep
 from fivestar.enums import Role
 from fivestar.tenancy import tenant_context
+from fivestar.timekeeping import clock
 from tests.conftest import SAMPLE_RULES
 
 BEIJING = ZoneInfo("Asia/Shanghai")

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.enums import OrgKind, Position, Role
+from fivestar.timekeeping import clock
 
 # 2026-01-06 09:00 Beijing: early in the year after the rated year 2025, before the rules' deadlines.
 OPENING_DAY = dt.datetime(2026, 1, 6, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))

@@ -10,10 +10,10 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.branch_rounds import decision, quarterly
 from fivestar.branch_rounds.models import BranchRoundState, QuarterlyReview
 from fivestar.tenancy import tenant_context
+from fivestar.timekeeping import clock
 from tests.branch.publication_support import ONE_TOTALS, Decided, build_round
 
 UTC = dt.UTC

@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.audit.models import AuditEvent
 from fivestar.branch_rounds import recommend
 from fivestar.branch_rounds.models import (
@@ -26,6 +25,7 @@ from fivestar.branch_rounds.models import (
 from fivestar.errors import ConflictError
 from fivestar.rules import evaluate_branch
 from fivestar.tenancy import tenant_context
+from fivestar.timekeeping import clock
 from tests.branch.recommend_support import (
     context,
     engine_input,

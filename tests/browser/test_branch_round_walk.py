@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 from sqlalchemy import insert, select
 
-from fivestar import clock
 from fivestar.accounts.passwords import hash_password
 from fivestar.enums import OrgKind, Role
+from fivestar.timekeeping import clock
 
 PHONE = {"width": 375, "height": 812}
 PASSWORD = "walk-the-branch-2026"

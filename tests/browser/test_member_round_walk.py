@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from fivestar import clock
 from fivestar.accounts.passwords import hash_password
 from fivestar.enums import OrgKind, Position, Role
+from fivestar.timekeeping import clock
 
 PHONE = {"width": 375, "height": 812}
 PASSWORD = "walk-the-round-2026"

@@ -53,7 +53,6 @@ import openpyxl
 import pytest
 from sqlalchemy import func, insert, select
 
-from fivestar import clock
 from fivestar.accounts.models import Account, RoleGrant
 from fivestar.enums import Gender, OrgKind, Role
 from fivestar.inbox.models import Notice
@@ -68,6 +67,7 @@ from fivestar.reports.jobs.models import JobState, ReportJob
 from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.tenancy import tenant_context
 from fivestar.tenants.services import create_tenant
+from fivestar.timekeeping import clock
 from tests.integration.test_scheduling import auto_rules
 from tests.worker_support import Cluster, Process, open_cluster, pid_alive
 

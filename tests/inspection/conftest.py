@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.enums import OrgKind, Position, Role
+from fivestar.timekeeping import clock
 
 OPENING_DAY = dt.datetime(2026, 4, 7, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 

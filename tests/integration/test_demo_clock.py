@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from fivestar import clock
 from fivestar.config import ConfigError, load_settings
+from fivestar.timekeeping import clock
 
 
 @pytest.fixture

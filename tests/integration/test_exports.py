@@ -30,7 +30,6 @@ from flask import Flask
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.branch_rounds.models import BranchRound, BranchRoundState
 from fivestar.enums import Role
 from fivestar.errors import ServiceError
@@ -43,6 +42,7 @@ from fivestar.outbox.models import OutboxMessage
 from fivestar.reports.jobs import service as report_service
 from fivestar.reports.jobs.models import JobState, ReportJob
 from fivestar.tenancy import cross_tenant, tenant_context
+from fivestar.timekeeping import clock
 from tests.export_support import HMAC_KEY, SFTP_PASSWORD, SFTP_USER, LoopbackReceiver, LoopbackSftp
 from tests.integration.test_outbox_delivery import Mailbox, free_port
 

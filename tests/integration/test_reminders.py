@@ -17,7 +17,6 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.enums import Role
 from fivestar.inbox.models import Notice
 from fivestar.member_rounds.models import BranchStep, Evaluation, MemberRound, RoundBranch, SelfState
@@ -27,6 +26,7 @@ from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.scheduling.runner import run_due
 from fivestar.scheduling.views import describe_items
 from fivestar.tenancy import tenant_context
+from fivestar.timekeeping import clock
 from tests.integration.test_outbox_delivery import Mailbox, mail_settings, smtp  # noqa: F401 - fixture
 
 UTC = dt.UTC
@@ -403,7 +403,7 @@ def test_rectification_deadlines_remind_the_secretary_after_the_round_closed(
 def test_the_schedule_warns_while_a_years_holidays_are_not_known(
     district: dict[str, Any], client: FlaskClient, login: Any, tmp_path: Any
 ) -> None:
-    from fivestar.holidays import load_arrangements
+    from fivestar.timekeeping.holidays import load_arrangements
 
     login(district["tenant"], district["admin"])
     try:

@@ -18,12 +18,12 @@ from flask import Flask
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.branch_rounds.models import BranchRound
 from fivestar.member_rounds.models import MemberRound
 from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.scheduling.runner import run_due
 from fivestar.tenancy import tenant_context
+from fivestar.timekeeping import clock
 from tests.conftest import SAMPLE_RULES
 
 UTC = dt.UTC

@@ -224,10 +224,10 @@ def test_demo_west_opens_the_period_just_past_by_itself(app: Any, session: Sessi
     period just past 90 s ahead: the worker's sweep opens it without a click."""
     import datetime as dt
 
-    from fivestar import clock
     from fivestar.member_rounds.models import MemberRound
     from fivestar.scheduling.models import DueItem, DueKind, DueState
     from fivestar.scheduling.runner import run_due
+    from fivestar.timekeeping import clock
 
     west = _tenant(session, SLUGS[1])
     with tenant_context(west.id):

@@ -230,10 +230,10 @@ def _district_with_a_reminder_due(engine: Engine) -> int:
     ago, and the deadline is tomorrow: the reminder is due now and nobody enqueues anything."""
     from zoneinfo import ZoneInfo
 
-    from fivestar import clock
     from fivestar.accounts.models import Account, RoleGrant
     from fivestar.enums import Role
     from fivestar.member_rounds.opening import open_round
+    from fivestar.timekeeping import clock
 
     local_now = dt.datetime.now(ZoneInfo("Asia/Shanghai"))
     send = (local_now - dt.timedelta(minutes=2)).replace(second=0, microsecond=0)

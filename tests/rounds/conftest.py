@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.enums import OrgKind, Position, Role
+from fivestar.timekeeping import clock
 
 # Inside a quarter well after the previous one ended, on a working day (Asia/Shanghai).
 OPENING_DAY = dt.datetime(2026, 4, 7, 9, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))

@@ -13,7 +13,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.member_rounds import core
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -26,6 +25,7 @@ from fivestar.member_rounds.models import (
 )
 from fivestar.rules import RuleSet, public_notice_end
 from fivestar.tenancy import tenant_context
+from fivestar.timekeeping import clock
 
 BEIJING = dt.timezone(dt.timedelta(hours=8))
 # Totals giving each level on the illustrative rules (five aspects of 20; bands 90/80/70/0).

@@ -11,10 +11,10 @@ import openpyxl
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.db import make_sessionmaker
 from fivestar.reports.jobs.models import JobState, ReportFormat, ReportJob, ReportKind
 from fivestar.tenancy import tenant_context
+from fivestar.timekeeping import clock
 
 
 def factory(connection: Connection) -> Callable[[], Session]:

@@ -13,13 +13,14 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.audit.models import AuditEvent
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.member_rounds import branch, core
 from fivestar.member_rounds.models import BranchStep, Evaluation, RoundBranch, ScoreStage, SelfState
 from fivestar.rules.schedule import public_notice_end
 from fivestar.tenancy import tenant_context
+from fivestar.timekeeping import clock
 from tests.rounds.branch_support import (
     after,
     context,

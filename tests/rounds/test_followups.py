@@ -12,12 +12,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.audit.models import AuditEvent
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.member_rounds import followups
 from fivestar.member_rounds.models import BranchStep, Mentorship, Rectification, TalkRecord
 from fivestar.tenancy import tenant_context
+from fivestar.timekeeping import clock
 from tests.rounds.branch_support import context, evaluations, round_branch, text, url, walk_to
 
 NOT_RATED = {"disqualifier": "under_investigation", "disqualifier_note": "正在接受组织审查"}

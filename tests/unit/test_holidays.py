@@ -12,11 +12,11 @@ from pathlib import Path
 import chinese_calendar
 import pytest
 
-from fivestar import clock
 from fivestar.config import ConfigError, load_settings
-from fivestar.holidays import HolidayFileError, load_arrangements, statutory_holidays
 from fivestar.rules.schedule import member_period
-from fivestar.scheduling.times import member_opening_at
+from fivestar.timekeeping import clock
+from fivestar.timekeeping.holidays import HolidayFileError, load_arrangements, statutory_holidays
+from fivestar.timekeeping.local_times import member_opening_at
 from tests.unit.test_scheduling_times import _rules
 
 UTC = dt.UTC
@@ -62,7 +62,7 @@ def test_the_statutory_days_of_2027() -> None:
 
 def test_an_unknown_year_counts_the_statutory_holidays_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
     assert not _library_knows(2035)
-    with caplog.at_level(logging.WARNING, logger="fivestar.clock"):
+    with caplog.at_level(logging.WARNING, logger="fivestar.timekeeping.clock"):
         assert not clock.is_working_day(D(2035, 1, 1))  # a Monday, 元旦
         assert not clock.is_working_day(D(2035, 2, 9))  # a Friday, 正月初二
         assert clock.is_working_day(D(2035, 2, 12))  # the bridging days are not known before the notice

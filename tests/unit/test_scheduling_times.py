@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from fivestar import clock
 from fivestar.rules import RuleSet, load_rules
 from fivestar.rules.schedule import member_period, member_round_deadlines
 from fivestar.scheduling.models import DueKind
 from fivestar.scheduling.planner import CATCH_UP, wanted_items
-from fivestar.scheduling.times import branch_opening_at, local_to_utc, member_opening_at
+from fivestar.timekeeping import clock
+from fivestar.timekeeping.local_times import branch_opening_at, local_to_utc, member_opening_at
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLE = (REPO / "tenants" / "notice-illustrative.toml").read_text(encoding="utf-8")

@@ -291,9 +291,9 @@ def _open_member_rounds(session: Session, *worlds: dict[str, Any]) -> None:
 def _open_branch_rounds(session: Session, *worlds: dict[str, Any]) -> None:
     """A branch rating open in each district (once, whoever asks), so its routes have B's ids. The
     deadlines are given: the rules' own for last year may have passed on the day the tests run."""
-    from fivestar import clock
     from fivestar.branch_rounds.models import BranchRound
     from fivestar.branch_rounds.opening import open_branch_round
+    from fivestar.timekeeping import clock
 
     for world in worlds:
         with tenant_context(world["tenant"].id):

@@ -43,7 +43,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.branch_rounds import ballot_box, core, workflow
 from fivestar.branch_rounds.models import (
     Ballot,
@@ -77,6 +77,7 @@ from fivestar.rules import (
 )
 from fivestar.tenants.models import RuleSetVersion
 from fivestar.tenants.services import pinned_rules
+from fivestar.timekeeping import clock
 
 # Ten characters from an alphabet without 0/O, 1/I/L: ≈ 49 bits, read aloud or typed without doubt.
 CODE_ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

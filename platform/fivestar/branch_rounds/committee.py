@@ -23,13 +23,13 @@ from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
 from fivestar.branch_rounds import ballot, core
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
-from fivestar.deadlines import checked_extension
 from fivestar.enums import Role
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _
 from fivestar.member_rounds.core import check_version  # the one optimistic-locking check of the forms
 from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, QuotaReport, RuleSet, check_quota, level_label
+from fivestar.timekeeping.deadlines import checked_extension
 
 STEPS = tuple(RatingStep)
 # The round's two deadlines, in the order they fall.
@@ -128,7 +128,7 @@ def extend_deadline(
 ) -> BranchRound:
     """Move the self-report or the committee deadline to the end of `new_day` (tenant time).
 
-    The same rules as the member round (fivestar.deadlines): a reason, a day not in the past and
+    The same rules as the member round (fivestar.timekeeping.deadlines): a reason, a day not in the past and
     later than the current deadline, and the self-report deadline stays before the committee's.
     Refused once the round is finalised. `version` is the round version the form was opened with.
     """

@@ -25,7 +25,6 @@ from sqlalchemy import select
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length
 
-from fivestar import clock
 from fivestar.accounts.policy import Action, authorize, require, scoped_actions
 from fivestar.branch_rounds import ballot, committee, core, decision, org_review, quarterly, workflow
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
@@ -36,6 +35,7 @@ from fivestar.i18n import _, _l
 from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, level_label
 from fivestar.tenants.models import RuleSetVersion
+from fivestar.timekeeping import clock
 from fivestar.web.refusals import refuse, require_on
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant

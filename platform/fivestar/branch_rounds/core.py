@@ -12,7 +12,6 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, contains_eager
 
-from fivestar import clock
 from fivestar.branch_rounds import workflow
 from fivestar.branch_rounds.models import (
     AnswerKind,
@@ -30,6 +29,7 @@ from fivestar.orgs.models import Organisation
 from fivestar.rules import BranchInput, BranchResult, RuleSet, evaluate_branch
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import pinned_rules
+from fivestar.timekeeping import clock
 
 HUNDRED = Decimal(100)
 MIDDLE_KINDS = (OrgKind.PARTY_COMMITTEE, OrgKind.GENERAL_BRANCH)

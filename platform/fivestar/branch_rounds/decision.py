@@ -36,7 +36,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.audit.models import AuditEvent
 from fivestar.branch_rounds import ballot, core, workflow
 from fivestar.branch_rounds.committee import (
@@ -61,6 +61,7 @@ from fivestar.errors import ServiceError
 from fivestar.i18n import _
 from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, BallotResult, BranchResult, InputError, RuleSet, evaluate_branch, level_label
+from fivestar.timekeeping import clock
 
 REASON_MAX = 2000
 PARTICIPANTS_MAX = 2000

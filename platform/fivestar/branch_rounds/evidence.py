@@ -35,11 +35,12 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.branch_rounds.models import EvidenceFile
 from fivestar.branch_rounds.recommend import RatingContext, guard_editable
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _
+from fivestar.timekeeping import clock
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from sqlalchemy import and_, func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
 from fivestar.enums import OrgKind
 from fivestar.errors import ConflictError, ServiceError
@@ -24,6 +24,7 @@ from fivestar.orgs.models import Organisation
 from fivestar.rules.schedule import branch_deadlines
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import current_rules, version_rules
+from fivestar.timekeeping import clock
 
 RATED_KINDS = (OrgKind.BRANCH,)  # 离退休支部 are never branch-rated
 

@@ -14,13 +14,14 @@ from collections.abc import Mapping
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.branch_rounds import core, workflow
 from fivestar.branch_rounds.ballot import FormError, MeetingContext, has_results
 from fivestar.branch_rounds.models import RatingStep
 from fivestar.errors import ConflictError
 from fivestar.i18n import _
 from fivestar.member_rounds.core import check_version
+from fivestar.timekeeping import clock
 
 STATEMENT_MAX = 4000
 OPINION_FIELDS = ("opinion_level", "opinion_statement", "opinion_at", "step")

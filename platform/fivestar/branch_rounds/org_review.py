@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, aliased, contains_eager
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
 from fivestar.branch_rounds import core, workflow
@@ -24,6 +24,7 @@ from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRound
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
 from fivestar.orgs.models import Organisation
+from fivestar.timekeeping import clock
 
 COMMENT_MAX = 2000
 

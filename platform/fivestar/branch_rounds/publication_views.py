@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.branch_rounds import publication
 from fivestar.branch_rounds.models import BranchRound
 from fivestar.branch_rounds.publication import LinkFor, PublishedGroup, PublishedRound
@@ -29,6 +28,7 @@ from fivestar.extensions import limiter
 from fivestar.i18n import _, current_language
 from fivestar.reports import branch_stars
 from fivestar.reports.http import download
+from fivestar.timekeeping import clock
 from fivestar.web.errors import user_error
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant

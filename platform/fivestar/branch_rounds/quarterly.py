@@ -19,7 +19,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased, contains_eager
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
 from fivestar.branch_rounds.committee import check_version, saving
@@ -32,6 +32,7 @@ from fivestar.orgs.models import Organisation
 from fivestar.rules import RuleSet
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import current_rules, version_rules
+from fivestar.timekeeping import clock
 
 CHECK_MAX = 1000  # characters of one indicator's self-check
 SUMMARY_MAX = 2000

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.branch_rounds import core, workflow
 from fivestar.branch_rounds.models import (
     AnswerKind,
@@ -46,6 +46,7 @@ from fivestar.member_rounds.core import check_version
 from fivestar.orgs.models import Organisation
 from fivestar.rules import BranchResult, InputError, RuleSet, evaluate_branch, level_label, medal_label
 from fivestar.rules.model import Indicator, PublicScore
+from fivestar.timekeeping import clock
 
 TWO_PLACES = Decimal("0.01")
 STATEMENT_MAX = 4000  # characters of the self-recommendation statement

@@ -1,7 +1,7 @@
 """The demo's fast calendar.
 
 A public notice lasts days and deadlines are weeks away; to walk a whole round in one sitting the
-demo lets anyone logged in move the platform clock forward (`fivestar.clock.now()`), never back. The
+demo lets anyone logged in move the platform clock forward (`fivestar.timekeeping.clock.now()`), never back. The
 offset is a row in the database so the web process and the workers agree; each process re-reads it
 at most every few seconds. Only with `FIVESTAR_DEMO_CLOCK=1`, which production refuses.
 """
@@ -15,10 +15,11 @@ from collections.abc import Callable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.demo.models import DemoClock
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.timekeeping import clock
 
 CACHE_SECONDS = 2.0
 MAX_STEP_DAYS = 31

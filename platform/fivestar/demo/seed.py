@@ -542,10 +542,10 @@ def _seed_running_round(session: Session, tenant: Tenant, rng: random.Random) ->
     without a demo login (set-based: one INSERT of score rows, one UPDATE per text variant)."""
     from sqlalchemy import update
 
-    from fivestar import clock
     from fivestar.member_rounds.core import round_rules, score_fields, write_scores
     from fivestar.member_rounds.models import Evaluation, ScoreStage, SelfState
     from fivestar.member_rounds.opening import open_round
+    from fivestar.timekeeping import clock
 
     opened = open_round(session, tenant)
     rules = round_rules(session, opened.round)
@@ -599,9 +599,9 @@ def _seed_export_target(session: Session, tenant: Tenant) -> None:
     """上报上级: every finalised branch rating goes to the (demo) district Party organisation
     department by e-mail, as an Excel workbook — the finalised year at once, the next when the
     visitor finalises it; both land in the demo's mail catcher."""
-    from fivestar import clock
     from fivestar.config import load_settings
     from fivestar.exports.services import TargetInput, create_target
+    from fivestar.timekeeping import clock
 
     target = create_target(session, load_settings(), tenant.timezone, TargetInput(
         name="区委组织部（演示）", report_kind="branch_levels", report_format="xlsx", method="email",
@@ -622,10 +622,10 @@ PLANTED_AFTER = dt.timedelta(seconds=90)
 def _plant_opening(session: Session, tenant: Tenant) -> None:
     """A due row for the member round of the period just past, 90 s from now: the worker's sweep
     opens it without anyone clicking (and the 日程 page shows it coming)."""
-    from fivestar import clock
     from fivestar.member_rounds.opening import previous_period
     from fivestar.scheduling.models import DueItem, DueKind
     from fivestar.tenants.services import current_rules, version_rules
+    from fivestar.timekeeping import clock
 
     version = current_rules(session, tenant)
     assert version is not None
@@ -651,7 +651,6 @@ def _seed_branch_round(
     public page shows at first, and what the demo's export to the superior committee sends."""
     from sqlalchemy import insert
 
-    from fivestar import clock
     from fivestar.branch_rounds.core import round_rules
     from fivestar.branch_rounds.models import (
         AnswerKind,
@@ -663,6 +662,7 @@ def _seed_branch_round(
     )
     from fivestar.branch_rounds.opening import open_branch_round
     from fivestar.rules import BranchInput, evaluate_branch
+    from fivestar.timekeeping import clock
 
     today = clock.today_in(tenant.timezone)
     opened = open_branch_round(
@@ -765,7 +765,6 @@ def _seed_inspection_examples(
     `branches[0]`, is left alone)."""
     import secrets
 
-    from fivestar import clock
     from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState
     from fivestar.member_rounds import scoring
     from fivestar.member_rounds.core import FieldKey, round_rules, score_fields, write_scores
@@ -780,6 +779,7 @@ def _seed_inspection_examples(
         RoundState,
         ScoreStage,
     )
+    from fivestar.timekeeping import clock
 
     now = clock.now()
     member_round = session.scalar(select(MemberRound).where(MemberRound.state == RoundState.OPEN))

@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.config import Settings
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.exports.models import ExportDelivery, ExportMethod, ExportState, ExportTarget, ExportTrigger
@@ -44,6 +44,7 @@ from fivestar.outbox.services import normalise_recipient
 from fivestar.reports.jobs.kinds import KINDS, RoundType
 from fivestar.reports.jobs.models import JobState, ReportFormat, ReportJob, ReportKind
 from fivestar.tenancy import require_tenant_id
+from fivestar.timekeeping import clock
 
 LOOPBACK = "127.0.0.1"
 MAX_NAME = 60

@@ -41,7 +41,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.accounts.models import Account, RoleGrant
 from fivestar.branch_rounds.models import BranchRound, BranchRoundState
 from fivestar.config import Settings
@@ -62,6 +62,7 @@ from fivestar.reports.jobs.kinds import KINDS, kind_label
 from fivestar.reports.jobs.models import JobState, ReportJob
 from fivestar.tenancy import cross_tenant, tenant_context
 from fivestar.tenants.models import Tenant
+from fivestar.timekeeping import clock
 
 log = logging.getLogger(__name__)
 

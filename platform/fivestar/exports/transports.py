@@ -62,7 +62,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from fivestar import clock
 from fivestar.config import Settings
 from fivestar.errors import ServiceError
 from fivestar.exports.models import ExportMethod
@@ -70,6 +69,7 @@ from fivestar.exports.services import LOOPBACK, check_https_url, parse_sftp_serv
 from fivestar.i18n import _
 from fivestar.outbox.delivery import SmtpSender, SmtpUnreachableError, describe_error
 from fivestar.outbox.services import render_email
+from fivestar.timekeeping import clock
 
 log = logging.getLogger(__name__)
 

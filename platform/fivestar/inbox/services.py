@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.inbox.models import Notice
+from fivestar.timekeeping import clock
 
 PAGE_SIZE = 50
 

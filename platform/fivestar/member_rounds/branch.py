@@ -27,7 +27,7 @@ from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.exc import StaleDataError
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _, _l
 from fivestar.member_rounds import core, scoring, self_assessment, workflow
@@ -45,6 +45,7 @@ from fivestar.people.models import Member
 from fivestar.rules import InputError, MemberResult, RuleSet, level_label, min_member_public_representatives
 from fivestar.rules.schedule import public_notice_end
 from fivestar.tenancy import require_tenant_id
+from fivestar.timekeeping import clock
 
 # The transitions a branch takes from its dashboard (finalising belongs to the notice pages).
 BRANCH_STEPS = ("start_joint", "start_review", "submit_notice")

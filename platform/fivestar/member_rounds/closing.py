@@ -24,8 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from fivestar import audit, clock
-from fivestar.deadlines import checked_extension
+from fivestar import audit
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _
 from fivestar.member_rounds import core, workflow
@@ -38,6 +37,8 @@ from fivestar.member_rounds.models import (
     RoundState,
 )
 from fivestar.member_rounds.scoring import score_round
+from fivestar.timekeeping import clock
+from fivestar.timekeeping.deadlines import checked_extension
 
 DeadlineStep = Literal["self", "joint", "review", "report"]
 

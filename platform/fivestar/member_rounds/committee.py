@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased, contains_eager
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
 from fivestar.enums import MemberStatus
@@ -44,6 +44,7 @@ from fivestar.people.models import Member
 from fivestar.rules import RuleSet, member_period
 from fivestar.tenants.models import RuleSetVersion, Tenant
 from fivestar.tenants.services import current_rules, version_rules
+from fivestar.timekeeping import clock
 
 STEPS = tuple(BranchStep)
 NOT_RATED = -1  # a bucket of the level distribution: 不予评星

@@ -15,7 +15,6 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session, contains_eager
 
-from fivestar import clock
 from fivestar.errors import ConflictError, NotFoundError
 from fivestar.i18n import _
 from fivestar.member_rounds import workflow
@@ -38,6 +37,7 @@ from fivestar.rules import MemberInput, MemberResult, RuleSet, evaluate_member
 from fivestar.tenancy import require_tenant_id
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import pinned_rules
+from fivestar.timekeeping import clock
 
 TWO_PLACES = Decimal("0.01")
 

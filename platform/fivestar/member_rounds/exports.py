@@ -24,7 +24,6 @@ from sqlalchemy import Integer, Select, and_, any_, bindparam, case, func, selec
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
-from fivestar import clock
 from fivestar.accounts.principal import Principal
 from fivestar.audit.chain import Head, head_label, report_head
 from fivestar.i18n import _
@@ -46,6 +45,7 @@ from fivestar.people.models import Member
 from fivestar.read_ahead import read_ahead, worth_reading_ahead
 from fivestar.rules import RuleSet
 from fivestar.tenants.models import Tenant
+from fivestar.timekeeping import clock
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 BATCH = 500

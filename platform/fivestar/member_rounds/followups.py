@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _
 from fivestar.member_rounds import workflow
@@ -43,6 +43,7 @@ from fivestar.member_rounds.models import (
 )
 from fivestar.people.models import Member
 from fivestar.rules.model import FollowUp
+from fivestar.timekeeping import clock
 
 FIVE_STARS = 5
 NAME_MAX = 120

@@ -37,7 +37,7 @@ from typing import Literal
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.i18n import _
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -52,6 +52,7 @@ from fivestar.member_rounds.models import (
 )
 from fivestar.member_rounds.workflow import step_label
 from fivestar.people.models import Member
+from fivestar.timekeeping import clock
 
 log = logging.getLogger(__name__)
 

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.exc import StaleDataError
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _, current_language
 from fivestar.member_rounds import core
@@ -43,6 +43,7 @@ from fivestar.member_rounds.workflow import refusal
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.rules import InputError, MemberResult, RuleSet, level_label, level_label_en
+from fivestar.timekeeping import clock
 
 # Steps in which a notice page is shown: while it runs, and afterwards as the public record.
 PUBLIC_STEPS = (BranchStep.NOTICE, BranchStep.FINALISED)

@@ -14,7 +14,7 @@ from sqlalchemy import func, insert, literal, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.enums import MemberStatus, OrgKind
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _
@@ -33,6 +33,7 @@ from fivestar.rules import RuleSet
 from fivestar.rules.schedule import Period, member_period, member_round_deadlines
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import current_rules, version_rules
+from fivestar.timekeeping import clock
 
 # Branch kinds whose members are rated (retirees' branches are not).
 RATED_BRANCH_KINDS = (OrgKind.BRANCH,)

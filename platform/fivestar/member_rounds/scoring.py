@@ -54,7 +54,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
 from fivestar.member_rounds import core
@@ -68,6 +68,7 @@ from fivestar.member_rounds.models import (
 )
 from fivestar.numbers import to_hundredths
 from fivestar.rules import InputError, RuleSet
+from fivestar.timekeeping import clock
 
 RESULT_COLUMNS = ("total", "rated", "level", "scored_at")
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
 from sqlalchemy.orm.exc import StaleDataError
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.accounts.policy import Action, authorize
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _, _l
@@ -45,6 +45,7 @@ from fivestar.member_rounds.models import (
 )
 from fivestar.member_rounds.workflow import SELF_TRANSITIONS, RoundFacts, self_refusal
 from fivestar.rules import RuleSet
+from fivestar.timekeeping import clock
 
 TEXT_MAX = 4000  # characters of the pledge and of the summary: a page of writing, not a book
 

@@ -25,12 +25,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.branch_rounds.models import BranchRound, BranchRoundState
 from fivestar.member_rounds.models import BranchStep, Evaluation, MemberRound, Rectification, RoundBranch, RoundState
 from fivestar.rules import RuleSet
-from fivestar.scheduling.times import local_to_utc
 from fivestar.tenants.models import RuleSetVersion
+from fivestar.timekeeping import clock
+from fivestar.timekeeping.local_times import local_to_utc
 
 #: A reminder the platform missed (it was down) still goes out this late, not later.
 GRACE = dt.timedelta(hours=12)

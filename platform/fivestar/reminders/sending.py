@@ -16,7 +16,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.branch_rounds.models import BranchRound, BranchRoundState
 from fivestar.errors import ServiceError
 from fivestar.member_rounds.honour import period_label
@@ -35,6 +34,7 @@ from fivestar.reminders.planning import (
     local_day,
 )
 from fivestar.tenants.models import Tenant
+from fivestar.timekeeping import clock
 
 STEP_LABELS: dict[str, str] = {
     "self": "个人自评",

@@ -34,7 +34,7 @@ from typing import Literal
 from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
 
-from fivestar import clock
+from fivestar.timekeeping import clock
 
 FONT_DIR = Path(__file__).resolve().parent / "fonts"
 FONT_PATH = FONT_DIR / "wqy-microhei-subset.ttf"

@@ -19,7 +19,6 @@ from sqlalchemy import select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.branch_rounds.models import BranchRound
 from fivestar.member_rounds.models import MemberRound
 from fivestar.member_rounds.opening import previous_period
@@ -27,9 +26,10 @@ from fivestar.reminders import planning as reminder_planning
 from fivestar.rules import RuleSet, load_rules_data
 from fivestar.rules.schedule import member_period
 from fivestar.scheduling.models import DueItem, DueKind, DueState
-from fivestar.scheduling.times import branch_opening_at, member_opening_at
 from fivestar.tenancy import tenant_context
 from fivestar.tenants.models import RuleSetVersion, Tenant
+from fivestar.timekeeping import clock
+from fivestar.timekeeping.local_times import branch_opening_at, member_opening_at
 
 #: How late an opening may still happen (the platform was down at the instant, or the rule was
 #: switched on just after it). Later than this, opening would leave members almost no time: the

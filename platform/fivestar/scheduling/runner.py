@@ -23,13 +23,14 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, Result, select, update
 from sqlalchemy.orm import Session
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.enums import TenantStatus
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.scheduling.planner import plan_tenant, rules_for, take_write_lock
 from fivestar.tenancy import cross_tenant, tenant_context
 from fivestar.tenants.models import RuleSetVersion, Tenant
+from fivestar.timekeeping import clock
 
 log = logging.getLogger(__name__)
 

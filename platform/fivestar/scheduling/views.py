@@ -10,7 +10,6 @@ from flask_login import current_user, login_required
 from sqlalchemy import case, select
 from sqlalchemy.orm import Session
 
-from fivestar import clock
 from fivestar.accounts.policy import Action, require
 from fivestar.branch_rounds.models import BranchRound
 from fivestar.i18n import _, _l
@@ -19,6 +18,7 @@ from fivestar.member_rounds.models import MemberRound
 from fivestar.reminders.planning import NOTICE_STEP, RECTIFY_STEP, ReminderKey
 from fivestar.reminders.sending import STEP_LABELS
 from fivestar.scheduling.models import DueItem, DueKind, DueState
+from fivestar.timekeeping import clock
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 

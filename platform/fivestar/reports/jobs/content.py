@@ -25,7 +25,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased
 
-from fivestar import clock
 from fivestar.accounts.principal import Grant, Principal
 from fivestar.audit.chain import report_head
 from fivestar.branch_rounds.core import load_round as load_branch_round
@@ -52,6 +51,7 @@ from fivestar.reports.jobs.kinds import KINDS, kind_label
 from fivestar.reports.jobs.models import ReportFormat, ReportJob, ReportKind
 from fivestar.rules import level_label
 from fivestar.tenants.models import RuleSetVersion, Tenant
+from fivestar.timekeeping import clock
 
 #: A PDF is built in memory by fpdf2; beyond this many rows the report must be an Excel file.
 PDF_MAX_ROWS = 20_000

@@ -51,7 +51,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from sqlalchemy import CursorResult, Result, select, text, update
 from sqlalchemy.orm import Session
 
-from fivestar import audit, clock
+from fivestar import audit
 from fivestar.accounts.principal import Principal
 from fivestar.audit.chain import pinned_head
 from fivestar.branch_rounds.models import BranchRound
@@ -65,6 +65,7 @@ from fivestar.reports.jobs.kinds import KINDS
 from fivestar.reports.jobs.models import JobState, ReportFormat, ReportJob, ReportKind
 from fivestar.tenancy import cross_tenant, require_tenant_id
 from fivestar.tenants.models import Tenant
+from fivestar.timekeeping import clock
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ import datetime as dt
 from collections.abc import Sequence
 from zoneinfo import ZoneInfo
 
-from fivestar import clock
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.timekeeping import clock
 
 REASON_MAX = 500
 

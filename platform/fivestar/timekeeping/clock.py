@@ -8,7 +8,7 @@ it with `frozen(...)`.
 Working days follow the State Council's holiday arrangements (with 调休 working weekends) through
 the maintained `chinese_calendar` library. For a year the library does not know yet (the
 arrangement is published each November) an operator's file of arrangements is used if it has the
-year, else the statutory holidays, without 调休 (`fivestar.holidays`); a warning is logged once.
+year, else the statutory holidays, without 调休 (`fivestar.timekeeping.holidays`); a warning is logged once.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from contextvars import ContextVar
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from fivestar.holidays import Arrangement, statutory_holidays
+from fivestar.timekeeping.holidays import Arrangement, statutory_holidays
 
 log = logging.getLogger(__name__)
 

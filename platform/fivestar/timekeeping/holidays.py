@@ -3,7 +3,7 @@
 `chinese_calendar` (maintained, the first source) carries each year's arrangement — the State
 Council's holidays and the adjusted working weekends (调休) — once the notice for that year is out,
 usually in November, and once a release has followed. Until then two sources stand in, in this
-order (`fivestar.clock.is_working_day`):
+order (`fivestar.timekeeping.clock.is_working_day`):
 
 1. **An operator's file** (`FIVESTAR_HOLIDAYS_FILE`, TOML) with the year's arrangement copied from the
    State Council's notice (国务院办公厅关于 N 年部分节假日安排的通知):
