@@ -1,0 +1,8 @@
+"""The kernel: what every feature stands on and that knows no feature.
+
+* `versioning` — optimistic locking for every edit form of a versioned record.
+
+Kernel modules import only the foundation (`fivestar.db`, `fivestar.tenancy`, `fivestar.errors`,
+`fivestar.i18n`, `fivestar.timekeeping`, `fivestar.audit`) and never a feature package or Flask; the
+import contracts in `pyproject.toml` keep it so.
+"""

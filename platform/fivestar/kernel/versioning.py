@@ -1,0 +1,66 @@
+"""Optimistic locking, written once: two people saving from the same page never overwrite each other.
+
+A versioned record has an integer `version` column that SQLAlchemy bumps on every UPDATE
+(`__mapper_args__ = {"version_id_col": version}`). An edit form carries the version the person opened as a hidden
+field. Saving checks it twice:
+
+1. `expect_version(record, submitted)` before anything is changed: the version the person opened must
+   still be the current one. A form that carries no version, or a garbled one, is stale too — every
+   edit form sends it, so a missing one means a page from before the record was versioned or a
+   hand-made request, and neither may overwrite blindly.
+2. `saving(session)` around the change: the flush runs in a savepoint, so a concurrent save that lands
+   between the check and the flush (SQLAlchemy's `StaleDataError`: the row's version moved) becomes the
+   same `StaleEditError`, and the session stays usable for the error page.
+
+`StaleEditError` is a `ConflictError` (409). The web layer answers it by showing the form again with what
+the person typed and the message, never by reloading the stored values over their input.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from fivestar.errors import ConflictError
+from fivestar.i18n import _
+
+__all__ = ["StaleEditError", "expect_version", "parse_version", "saving"]
+
+
+class StaleEditError(ConflictError):
+    """The record changed since the form was opened; nothing of this save was written."""
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or _("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。"))
+
+
+def parse_version(submitted: object) -> int | None:
+    """The version a form sent, or None when it sent none or garbage."""
+    if submitted is None or isinstance(submitted, bool):
+        return None
+    if isinstance(submitted, int):
+        return submitted
+    try:
+        return int(str(submitted).strip())
+    except ValueError:
+        return None
+
+
+def expect_version(record: object, submitted: object, *, message: str | None = None) -> None:
+    """Refuse (StaleEditError) unless `submitted` is the record's current version."""
+    expected = parse_version(submitted)
+    if expected is None or expected != getattr(record, "version", None):
+        raise StaleEditError(message)
+
+
+@contextmanager
+def saving(session: Session, *, message: str | None = None) -> Iterator[None]:
+    """Run the block's changes in a savepoint and flush them; a lost race becomes StaleEditError."""
+    try:
+        with session.begin_nested():
+            yield
+    except StaleDataError:
+        raise StaleEditError(message) from None
