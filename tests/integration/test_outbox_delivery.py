@@ -332,9 +332,10 @@ def test_a_dead_workers_message_is_reclaimed_and_counted(
         session.execute(
             update(OutboxMessage)
             .where(OutboxMessage.id.in_([stuck.id, doomed.id]))
-            .values(state=DeliveryState.SENDING, claimed_at=utcnow() - dt.timedelta(minutes=30))
+            # as a claim leaves them: `sending`, the attempt counted (fivestar.kernel.lease)
+            .values(state=DeliveryState.SENDING, claimed_at=utcnow() - dt.timedelta(minutes=30), attempts=1)
         )
-        session.execute(update(OutboxMessage).where(OutboxMessage.id == doomed.id).values(attempts=7, max_attempts=8))
+        session.execute(update(OutboxMessage).where(OutboxMessage.id == doomed.id).values(attempts=8, max_attempts=8))
     session.flush()
     report = deliver_due(factory, mail_settings(settings, port))
     assert report.reclaimed == 2 and report.sent == 1

@@ -115,6 +115,7 @@ class ExportDelivery(TenantOwned, Base):
     max_attempts: Mapped[int] = mapped_column(Integer, default=8)
     next_attempt_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     claimed_at: Mapped[dt.datetime | None] = mapped_column()
+    lease_token: Mapped[str | None] = mapped_column(String(32))  # the holder's (fivestar.kernel.lease)
     last_error: Mapped[str | None] = mapped_column(Text)
     resends: Mapped[int] = mapped_column(Integer, default=0)  # "重新发送" clicks: a new failure alerts again
     sent_at: Mapped[dt.datetime | None] = mapped_column()

@@ -1,11 +1,13 @@
 """Delivering the outbox — e-mail over SMTP, in-app notices, group-robot webhooks — each message
 once, retried with backoff (CONTRIBUTING.md "Workers").
 
-`deliver_due` is the worker's sweep over every tenant. Each message is *claimed* with a conditional
-UPDATE (`state='pending'` → `'sending'`) committed before anything is sent, so two workers running at
-the same time never send the same message: the one whose UPDATE matched no row skips it. A worker
-that dies between claim and mark leaves the row in 'sending'; a later sweep gives it back after
-`stuck_after` (and counts that as an attempt, so a message that kills workers ends as failed).
+`deliver_due` is the worker's sweep over every tenant. Each message is *claimed* through the one lease
+(fivestar.kernel.lease: `pending` → `sending` with a fresh lease token, an attempt counted) and the claim
+is committed before anything is sent, so two workers running at the same time never send the same
+message: the one whose UPDATE matched no row skips it. A worker that dies between claim and mark leaves
+the row in 'sending'; a later sweep gives it back after `stuck_after` (its attempt counted, so a
+message that kills workers ends as failed), and the dead worker's late "sent", if it comes, no longer
+matches its token.
 
 Each step is its own short transaction that starts with a write, which also keeps SQLite's WAL mode
 from refusing a read-then-write upgrade under concurrency. An in-app notice is written in the same
@@ -23,14 +25,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivestar.config import Settings
 from fivestar.db import utcnow
 from fivestar.inbox.models import Notice
+from fivestar.kernel import lease
 from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.tenancy import cross_tenant
 
@@ -38,6 +40,7 @@ log = logging.getLogger(__name__)
 
 BACKOFF_BASE = dt.timedelta(minutes=1)
 BACKOFF_CAP = dt.timedelta(hours=1)
+BACKOFF = lease.Backoff(BACKOFF_BASE, BACKOFF_CAP)
 STUCK_AFTER = dt.timedelta(minutes=10)
 ERROR_MAX = 1000
 SENT_BODY = ""  # bodies are dropped once sent: invitation links must not outlive their delivery in clear text
@@ -66,10 +69,7 @@ class _ServerUnreachableError(Exception):
 
 def backoff(attempts: int) -> dt.timedelta:
     """Wait before attempt `attempts + 1`: 1, 2, 4, … minutes, capped at an hour."""
-    exponent = max(attempts - 1, 0)
-    if exponent >= 16:
-        return BACKOFF_CAP
-    return min(BACKOFF_BASE * (1 << exponent), BACKOFF_CAP)
+    return BACKOFF.after(attempts)
 
 
 def deliver_due(
@@ -130,42 +130,27 @@ def deliver_due(
 
 # --- the steps, each its own transaction -----------------------------------------------------
 
-
-def _rowcount(result: Result[Any]) -> int:
-    return int(cast("CursorResult[Any]", result).rowcount or 0)
+#: The outbox as a queue of the one lease (fivestar.kernel.lease): claimed from `pending`, held in
+#: `sending` (the claim time is the only sign of life: a send is short), retried with backoff.
+OUTBOX_QUEUE = lease.JobQueue(
+    name="outbox",
+    model=OutboxMessage,
+    ready=(DeliveryState.PENDING,),
+    leased=DeliveryState.SENDING,
+    failed=DeliveryState.FAILED,
+    due="next_attempt_at",
+    backoff=BACKOFF,
+)
 
 
 def _reclaim_stuck(session_factory: Callable[[], Session], moment: dt.datetime, stuck_after: dt.timedelta) -> int:
-    cutoff = moment - stuck_after
-    stuck = (OutboxMessage.state == DeliveryState.SENDING) & (OutboxMessage.claimed_at < cutoff)
+    """Give back the messages of workers that died while sending (their claim counted as an attempt),
+    or fail those that used their attempts up."""
     note = "投递中断（工作进程未完成发送），将重试 / delivery interrupted, will retry"
     with session_factory() as session:
-        exhausted = _rowcount(
-            session.execute(
-                update(OutboxMessage)
-                .where(stuck, OutboxMessage.attempts + 1 >= OutboxMessage.max_attempts)
-                .values(
-                    state=DeliveryState.FAILED, attempts=OutboxMessage.attempts + 1, claimed_at=None, last_error=note
-                )
-                .execution_options(synchronize_session=False)
-            )
-        )
-        retried = _rowcount(
-            session.execute(
-                update(OutboxMessage)
-                .where(stuck)
-                .values(
-                    state=DeliveryState.PENDING,
-                    attempts=OutboxMessage.attempts + 1,
-                    claimed_at=None,
-                    next_attempt_at=moment,
-                    last_error=note,
-                )
-                .execution_options(synchronize_session=False)
-            )
-        )
+        taken = lease.reclaim_expired(session, OUTBOX_QUEUE, moment, stuck_after, claimed_at=None, last_error=note)
         session.commit()
-    return exhausted + retried
+    return len(taken)
 
 
 def _due_ids(session_factory: Callable[[], Session], moment: dt.datetime, limit: int) -> list[tuple[int, Channel]]:
@@ -174,7 +159,7 @@ def _due_ids(session_factory: Callable[[], Session], moment: dt.datetime, limit:
             (row.id, row.channel)
             for row in session.execute(
                 select(OutboxMessage.id, OutboxMessage.channel)
-                .where(OutboxMessage.state == DeliveryState.PENDING, OutboxMessage.next_attempt_at <= moment)
+                .where(lease.claimable(OUTBOX_QUEUE, moment))
                 .order_by(OutboxMessage.next_attempt_at, OutboxMessage.id)
                 .limit(limit)
             )
@@ -185,7 +170,7 @@ def _due_ids(session_factory: Callable[[], Session], moment: dt.datetime, limit:
 
 @dataclass(frozen=True)
 class _Claimed:
-    id: int
+    lease: lease.Lease
     tenant_id: int
     channel: Channel
     account_id: int | None
@@ -195,28 +180,21 @@ class _Claimed:
     subject: str
     body_text: str
     body_html: str | None
-    attempts: int
-    max_attempts: int
-    claimed_at: dt.datetime
+
+    @property
+    def id(self) -> int:
+        return self.lease.id
+
+    @property
+    def attempts(self) -> int:
+        return self.lease.attempts
 
 
 def _claim(session_factory: Callable[[], Session], message_id: int, moment: dt.datetime) -> _Claimed | None:
     """Take the message for this worker, or None when another worker took it (or it was resent)."""
-    claimed_at = utcnow()
     with session_factory() as session:
-        matched = _rowcount(
-            session.execute(
-                update(OutboxMessage)
-                .where(
-                    OutboxMessage.id == message_id,
-                    OutboxMessage.state == DeliveryState.PENDING,
-                    OutboxMessage.next_attempt_at <= moment,
-                )
-                .values(state=DeliveryState.SENDING, claimed_at=claimed_at)
-                .execution_options(synchronize_session=False)
-            )
-        )
-        if matched != 1:
+        held = lease.claim(session, OUTBOX_QUEUE, message_id, moment)
+        if held is None:
             session.rollback()
             return None
         row = session.execute(
@@ -230,21 +208,10 @@ def _claim(session_factory: Callable[[], Session], message_id: int, moment: dt.d
                 OutboxMessage.subject,
                 OutboxMessage.body_text,
                 OutboxMessage.body_html,
-                OutboxMessage.attempts,
-                OutboxMessage.max_attempts,
             ).where(OutboxMessage.id == message_id)
         ).one()
         session.commit()
-    return _Claimed(message_id, *row, claimed_at=claimed_at)
-
-
-def _owned(message: _Claimed) -> object:
-    """Only the worker that holds the claim may settle the message (a reclaimed row is not ours)."""
-    return (
-        (OutboxMessage.id == message.id)
-        & (OutboxMessage.state == DeliveryState.SENDING)
-        & (OutboxMessage.claimed_at == message.claimed_at)
-    )
+    return _Claimed(held, *row)
 
 
 def _mark_sent(session_factory: Callable[[], Session], message: _Claimed, moment: dt.datetime) -> None:
@@ -253,29 +220,24 @@ def _mark_sent(session_factory: Callable[[], Session], message: _Claimed, moment
         session.commit()
 
 
-def _mark_sent_in(session: Session, message: _Claimed) -> int:
-    return _rowcount(
-        session.execute(
-            update(OutboxMessage)
-            .where(_owned(message))  # type: ignore[arg-type]
-            .values(
-                state=DeliveryState.SENT,
-                attempts=message.attempts + 1,
-                sent_at=utcnow(),
-                claimed_at=None,
-                last_error=None,
-                body_text=SENT_BODY,
-                body_html=None,
-            )
-            .execution_options(synchronize_session=False)
-        )
+def _mark_sent_in(session: Session, message: _Claimed) -> bool:
+    """Only the worker that holds the claim may settle the message (a reclaimed row is not ours)."""
+    return lease.finish(
+        session,
+        message.lease,
+        DeliveryState.SENT,
+        sent_at=utcnow(),
+        claimed_at=None,
+        last_error=None,
+        body_text=SENT_BODY,
+        body_html=None,
     )
 
 
 def _deliver_notice(session_factory: Callable[[], Session], message: _Claimed) -> None:
     """The in-app channel: the notice and the message's `sent` in one transaction (once, or not at all)."""
     with session_factory() as session:
-        if _mark_sent_in(session, message) != 1:
+        if not _mark_sent_in(session, message):
             session.rollback()  # reclaimed by a later sweep meanwhile: that sweep delivers it
             return
         session.add(
@@ -322,27 +284,16 @@ def _record_failure(
     *,
     final: bool = False,
 ) -> None:
-    attempts = message.attempts + 1
-    exhausted = final or attempts >= message.max_attempts
-    values: dict[str, object] = {"attempts": attempts, "claimed_at": None, "last_error": error[:ERROR_MAX]}
-    if exhausted:
-        values["state"] = DeliveryState.FAILED
-    else:
-        values["state"] = DeliveryState.PENDING
-        values["next_attempt_at"] = moment + backoff(attempts)
     with session_factory() as session:
-        session.execute(
-            update(OutboxMessage)
-            .where(_owned(message))  # type: ignore[arg-type]
-            .values(**values)
-            .execution_options(synchronize_session=False)
+        outcome = lease.fail_attempt(
+            session, message.lease, moment, final=final, claimed_at=None, last_error=error[:ERROR_MAX]
         )
         session.commit()
     report.errors.append(error[:200])
-    if exhausted:
+    if outcome is lease.Outcome.FAILED:
         report.failed += 1
-        log.warning("outbox message %s failed after %s attempts: %s", message.id, attempts, error)
-    else:
+        log.warning("outbox message %s failed after %s attempts: %s", message.id, message.attempts, error)
+    elif outcome is lease.Outcome.RETRY:
         report.retried += 1
 
 

@@ -43,6 +43,7 @@ class DueItem(TenantOwned, Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
     claimed_at: Mapped[dt.datetime | None] = mapped_column()
+    lease_token: Mapped[str | None] = mapped_column(String(32))  # the holder's (fivestar.kernel.lease)
     finished_at: Mapped[dt.datetime | None] = mapped_column()
     outcome: Mapped[str | None] = mapped_column(Text)  # what happened, in Chinese, for the administrator
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)

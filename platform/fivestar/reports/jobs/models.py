@@ -67,6 +67,7 @@ class ReportJob(TenantOwned, Base):
     queued_at: Mapped[dt.datetime] = mapped_column(default=utcnow)  # last time a message was sent
     started_at: Mapped[dt.datetime | None] = mapped_column()  # the current attempt's claim
     heartbeat_at: Mapped[dt.datetime | None] = mapped_column()  # the running worker's last sign of life
+    lease_token: Mapped[str | None] = mapped_column(String(32))  # the holder's (fivestar.kernel.lease)
     finished_at: Mapped[dt.datetime | None] = mapped_column()
     expires_at: Mapped[dt.datetime | None] = mapped_column()  # the file (and the row's use) ends then
     file_key: Mapped[str | None] = mapped_column(String(64))  # random; set at each claim
