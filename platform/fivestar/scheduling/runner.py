@@ -1,12 +1,13 @@
 """The sweep: plan every tenant's rows, then claim and perform the ones that are due.
 
-Each due row is *claimed* with a conditional UPDATE (`pending` → `running`, attempts + 1) committed
-before its effect, so two workers never both start it. The effect and the row's `done` are one
-transaction: a worker killed in between leaves nothing half done — the row stays `running`, a later
-sweep gives it back after `stuck_after`, and after `max_attempts` claims it is `failed` (a task that
-kills its worker does not kill the next one forever). The effect itself is unique in the database
-(one member round per tenant and period, one branch round per tenant and year), so even a row run
-twice — a reclaim racing a slow worker — opens one round.
+Each due row is *claimed* through the one lease (fivestar.kernel.lease: `pending` → `running`, an
+attempt counted, a fresh lease token) committed before its effect, so two workers never both start it.
+The effect and the row's `done` are one transaction, and `done` is written only while the lease holds:
+a worker killed in between leaves nothing half done — the row stays `running`, a later sweep gives it
+back after `stuck_after`, and after `max_attempts` claims it is `failed` (a task that kills its worker
+does not kill the next one forever); a worker taken for dead that finishes late rolls its effect back.
+The effect itself is unique in the database (one member round per tenant and period, one branch round
+per tenant and year), so even a row run twice opens one round.
 
 Tenant scoping: only the listing and claiming look across tenants (`cross_tenant`); each effect runs
 as its own tenant, outside that opt-out, so the services' queries stay scoped.
@@ -18,14 +19,14 @@ import datetime as dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivestar import audit
 from fivestar.enums import TenantStatus
 from fivestar.errors import ConflictError, ServiceError
+from fivestar.kernel import lease
 from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.scheduling.planner import plan_tenant, rules_for, take_write_lock
 from fivestar.tenancy import cross_tenant, tenant_context
@@ -51,15 +52,25 @@ class SweepReport:
     retried: int = 0
     reclaimed: int = 0
     skipped: int = 0  # claimed by another worker first
+    lost: int = 0  # taken back from this worker while it worked (it looked dead): nothing of it kept
     outcomes: list[str] = field(default_factory=list)
+
+
+#: Due items as a queue of the one lease (fivestar.kernel.lease): claimed from `pending` once `due_at`
+#: has come, held in `running`. No backoff: a failed item is due again at the next sweep, which
+#: tries rows never tried before first (`_due_ids`).
+DUE_QUEUE = lease.JobQueue(
+    name="due_items",
+    model=DueItem,
+    ready=(DueState.PENDING,),
+    leased=DueState.RUNNING,
+    failed=DueState.FAILED,
+    due="due_at",
+)
 
 
 class _SkippedError(Exception):
     """The rules no longer ask for this item: finish it without an effect."""
-
-
-def _rowcount(result: Result[Any]) -> int:
-    return int(cast("CursorResult[Any]", result).rowcount or 0)
 
 
 def run_due(
@@ -103,25 +114,17 @@ def plan_all(session_factory: Callable[[], Session], moment: dt.datetime) -> int
 
 
 def _reclaim_stuck(session_factory: Callable[[], Session], moment: dt.datetime, stuck_after: dt.timedelta) -> int:
-    stuck = (DueItem.state == DueState.RUNNING) & (DueItem.claimed_at < moment - stuck_after)
     note = "执行中断（工作进程未完成），已多次重试仍失败 / interrupted too often, gave up"
     with session_factory() as session, cross_tenant(_REASON):
-        exhausted = _rowcount(session.execute(
-            update(DueItem)
-            .where(stuck, DueItem.attempts >= DueItem.max_attempts)
-            .values(state=DueState.FAILED, finished_at=moment, outcome=note)
-            .execution_options(synchronize_session=False)
-        ))
-        retried = _rowcount(session.execute(
-            update(DueItem)
-            .where(stuck)
-            .values(state=DueState.PENDING, claimed_at=None)
-            .execution_options(synchronize_session=False)
-        ))
+        taken = lease.reclaim_expired(
+            session, DUE_QUEUE, moment, stuck_after, retry={"claimed_at": None},
+            failed={"finished_at": moment, "outcome": note},
+        )
         session.commit()
+    exhausted = sum(row.exhausted for row in taken)
     if exhausted:
         log.error("%d scheduled item(s) failed after killing their worker too often", exhausted)
-    return exhausted + retried
+    return len(taken)
 
 
 def _due_ids(session_factory: Callable[[], Session], moment: dt.datetime, limit: int) -> list[int]:
@@ -130,7 +133,7 @@ def _due_ids(session_factory: Callable[[], Session], moment: dt.datetime, limit:
     with session_factory() as session, cross_tenant(_REASON):
         return list(session.scalars(
             select(DueItem.id)
-            .where(DueItem.state == DueState.PENDING, DueItem.due_at <= moment)
+            .where(lease.claimable(DUE_QUEUE, moment))
             .order_by(DueItem.attempts, DueItem.due_at, DueItem.id)
             .limit(limit)
         ))
@@ -138,30 +141,33 @@ def _due_ids(session_factory: Callable[[], Session], moment: dt.datetime, limit:
 
 @dataclass(frozen=True)
 class _Claimed:
-    id: int
+    lease: lease.Lease
     tenant_id: int
     kind: DueKind
     key: str
-    attempts: int
-    max_attempts: int
+
+    @property
+    def id(self) -> int:
+        return self.lease.id
+
+    @property
+    def attempts(self) -> int:
+        return self.lease.attempts
+
+    @property
+    def max_attempts(self) -> int:
+        return self.lease.max_attempts
 
 
 def _claim(session_factory: Callable[[], Session], item_id: int, moment: dt.datetime) -> _Claimed | None:
     with session_factory() as session, cross_tenant(_REASON):
-        won = _rowcount(session.execute(
-            update(DueItem)
-            .where(DueItem.id == item_id, DueItem.state == DueState.PENDING)
-            .values(state=DueState.RUNNING, claimed_at=moment, attempts=DueItem.attempts + 1)
-            .execution_options(synchronize_session=False)
-        ))
-        session.commit()
-        if not won:
+        held = lease.claim(session, DUE_QUEUE, item_id, moment)
+        if held is None:
+            session.rollback()
             return None
-        row = session.execute(
-            select(DueItem.tenant_id, DueItem.kind, DueItem.key, DueItem.attempts, DueItem.max_attempts)
-            .where(DueItem.id == item_id)
-        ).one()
-    return _Claimed(item_id, row.tenant_id, row.kind, row.key, row.attempts, row.max_attempts)
+        row = session.execute(select(DueItem.tenant_id, DueItem.kind, DueItem.key).where(DueItem.id == item_id)).one()
+        session.commit()
+    return _Claimed(held, row.tenant_id, row.kind, row.key)
 
 
 def _perform(session_factory: Callable[[], Session], item: _Claimed, moment: dt.datetime,
@@ -180,7 +186,10 @@ def _perform(session_factory: Callable[[], Session], item: _Claimed, moment: dt.
                 outcome = f"无需执行：{conflict.message}"
             except ServiceError as refused:
                 session.rollback()
-                _finish(session, item, DueState.FAILED, moment, refused.message)
+                if not _finish(session, item, DueState.FAILED, moment, refused.message):
+                    session.rollback()
+                    report.lost += 1
+                    return
                 session.commit()
                 report.failed += 1
                 report.outcomes.append(refused.message)
@@ -191,7 +200,14 @@ def _perform(session_factory: Callable[[], Session], item: _Claimed, moment: dt.
                 session.rollback()
                 _after_error(session, item, moment, error, report)
                 return
-            _finish(session, item, DueState.DONE, moment, outcome)
+            if not _finish(session, item, DueState.DONE, moment, outcome):
+                # The item was taken back from this worker meanwhile (it looked dead): its effect goes
+                # with the rollback, and the worker now holding the item does it.
+                session.rollback()
+                report.lost += 1
+                log.warning("scheduled %s %s of tenant %s: lease lost; effect rolled back", item.kind, item.key,
+                            item.tenant_id)
+                return
             session.commit()
             report.done += 1
             report.outcomes.append(outcome)
@@ -199,13 +215,8 @@ def _perform(session_factory: Callable[[], Session], item: _Claimed, moment: dt.
         session.close()
 
 
-def _finish(session: Session, item: _Claimed, state: DueState, moment: dt.datetime, outcome: str) -> None:
-    session.execute(
-        update(DueItem)
-        .where(DueItem.id == item.id)
-        .values(state=state, finished_at=moment, outcome=outcome[:2000])
-        .execution_options(synchronize_session=False)
-    )
+def _finish(session: Session, item: _Claimed, state: DueState, moment: dt.datetime, outcome: str) -> bool:
+    return lease.finish(session, item.lease, state, finished_at=moment, outcome=outcome[:2000])
 
 
 def _after_error(session: Session, item: _Claimed, moment: dt.datetime, error: Exception,
@@ -214,23 +225,15 @@ def _after_error(session: Session, item: _Claimed, moment: dt.datetime, error: E
     text = f"{type(error).__name__}: {error}"[:2000]
     log.exception("scheduled %s %s of tenant %s failed (attempt %d of %d)", item.kind, item.key,
                   item.tenant_id, item.attempts, item.max_attempts, exc_info=error)
-    give_up = item.attempts >= item.max_attempts
-    session.execute(
-        update(DueItem)
-        .where(DueItem.id == item.id)
-        .values(
-            state=DueState.FAILED if give_up else DueState.PENDING,
-            claimed_at=None,
-            finished_at=moment if give_up else None,
-            outcome=text,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    outcome = lease.fail_attempt(session, item.lease, moment, claimed_at=None, outcome=text,
+                                 failed={"finished_at": moment})
     session.commit()
-    if give_up:
+    if outcome is lease.Outcome.FAILED:
         report.failed += 1
-    else:
+    elif outcome is lease.Outcome.RETRY:
         report.retried += 1
+    else:
+        report.lost += 1
 
 
 def _effect(session: Session, item: _Claimed, base_url: str) -> str:
