@@ -9,7 +9,7 @@ rules, opens the 2026Q1 round and fills and scores FINAL scores for every member
 bench/member_round.py's `fill_final_scores`). Then, each in a **subprocess of its own** so that time
 and memory are the process's own:
 
-  (a) platform — a report job asked for through `reports.jobs.service.request_report` and produced by
+  (a) platform — a report job asked for through `reports.jobs.services.request_report` and produced by
       `run_job`, exactly as the `fivestar.reports.generate` task does: the claim (a conditional
       UPDATE), the row count, the streaming query with the final scores pivoted per batch, the
       workbook (`member_rounds.exports.write_results`, XlsxWriter `constant_memory`), a progress
@@ -160,7 +160,7 @@ def new_job(url: str, tenant_id: int, round_id: int) -> int:
     from fivestar.db import make_engine, make_sessionmaker
     from fivestar.enums import Role
     from fivestar.member_rounds.models import MemberRound
-    from fivestar.reports.jobs.service import request_report
+    from fivestar.reports.jobs.services import request_report
     from fivestar.tenancy import tenant_context
     from fivestar.tenants.models import Tenant
 
@@ -190,7 +190,7 @@ def child_platform(tenant_id: int, job_id: int) -> dict[str, Any]:
     from fivestar.config import load_settings
     from fivestar.db import make_engine, make_sessionmaker
     from fivestar.reports.jobs.models import ReportJob
-    from fivestar.reports.jobs.service import download_path, run_job
+    from fivestar.reports.jobs.services import download_path, run_job
     from fivestar.tenancy import tenant_context
 
     settings = load_settings()

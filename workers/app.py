@@ -17,10 +17,8 @@ from kombu import Exchange, Queue
 
 from fivestar.broker import transport_options
 from fivestar.config import Settings, load_settings
+from fivestar.kernel.task_names import DEFAULT_QUEUE, REPORTS_QUEUE, TICK
 
-DEFAULT_QUEUE = "default"
-REPORTS_QUEUE = "reports"
-TICK_TASK = "fivestar.tick"
 #: The default tick interval; `FIVESTAR_TICK_SECONDS` (Settings.tick_seconds) overrides it.
 TICK_SECONDS = 60.0
 #: RedBeat's keys (schedule, entries, lock) start with this, after FIVESTAR_REDIS_KEY_PREFIX.
@@ -56,7 +54,7 @@ def configure(app: Celery, settings: Settings) -> None:
             Queue(REPORTS_QUEUE, Exchange(REPORTS_QUEUE), routing_key=REPORTS_QUEUE),
         ),
         # Long reports get their own queue (and time limits) so they never delay reminders.
-        # Later report tasks are named `fivestar.reports.*`.
+        # Report tasks are named `fivestar.reports.*` (fivestar.kernel.task_names).
         task_routes={"fivestar.reports.*": {"queue": REPORTS_QUEUE}},
         task_time_limit=15 * 60,
         task_soft_time_limit=14 * 60,
@@ -66,7 +64,7 @@ def configure(app: Celery, settings: Settings) -> None:
             # One platform-wide UTC tick; per-tenant due times are rows, never crontab entries
             # (celery#1604, #6438: crontab has no per-entry time zone and a history of DST bugs).
             "fivestar-minute-tick": {
-                "task": TICK_TASK,
+                "task": TICK,
                 "schedule": settings.tick_seconds,
                 # A tick nobody consumed within its interval is worthless: the next one does the
                 # same sweep. Without this a stopped worker finds an hour of ticks queued.

@@ -12,9 +12,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from fivestar.exports.sweep import SWEEP_TASK, run_exports
-from fivestar.reports.jobs.service import REPORTS_QUEUE
-from workers.app import DEFAULT_QUEUE, app
+from fivestar.exports.sweep import run_exports
+from fivestar.kernel.task_names import DEFAULT_QUEUE, EXPORTS_SWEEP, REPORTS_QUEUE
+from workers.app import app
 from workers.base import FivestarTask
 
 
@@ -26,7 +26,7 @@ def _reports_queue(task: FivestarTask) -> str:
     return REPORTS_QUEUE if own == DEFAULT_QUEUE else own
 
 
-@app.task(name=SWEEP_TASK, bind=True)
+@app.task(name=EXPORTS_SWEEP, bind=True)
 def sweep_exports(self: FivestarTask, limit: int = 50) -> dict[str, Any]:
     report = run_exports(self.session_factory, self.settings, limit=limit, report_queue=_reports_queue(self))
     return dataclasses.asdict(report)

@@ -14,8 +14,9 @@ import dataclasses
 import datetime as dt
 from typing import Any
 
-from fivestar.reports.jobs.service import GENERATE_TASK, REPORTS_QUEUE, SWEEP_TASK, run_job, sweep
-from workers.app import DEFAULT_QUEUE, app
+from fivestar.kernel.task_names import DEFAULT_QUEUE, REPORTS_GENERATE, REPORTS_QUEUE, REPORTS_SWEEP
+from fivestar.reports.jobs.services import run_job, sweep
+from workers.app import app
 from workers.base import FivestarTask, TenantTask
 
 
@@ -27,14 +28,14 @@ def _reports_queue(task: FivestarTask) -> str:
     return REPORTS_QUEUE if own == DEFAULT_QUEUE else own
 
 
-@app.task(name=GENERATE_TASK, base=TenantTask, bind=True)
+@app.task(name=REPORTS_GENERATE, base=TenantTask, bind=True)
 def generate(self: TenantTask, tenant_id: int, job_id: int) -> dict[str, Any]:
     """Write the report of job `job_id` (runs as tenant `tenant_id`, set by TenantTask)."""
     outcome = run_job(self.session_factory, self.settings, job_id)
     return {"tenant": tenant_id, "job": job_id, "outcome": outcome}
 
 
-@app.task(name=SWEEP_TASK, bind=True)
+@app.task(name=REPORTS_SWEEP, bind=True)
 def sweep_jobs(self: FivestarTask) -> dict[str, Any]:
     stuck_after = dt.timedelta(seconds=self.settings.report_stuck_seconds)
     report = sweep(self.session_factory, self.settings, queue=_reports_queue(self), stuck_after=stuck_after)

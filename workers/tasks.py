@@ -1,8 +1,8 @@
 """Thin tasks: each one opens its sessions, calls a `fivestar` service and commits or lets it commit.
 
 The business logic lives in `fivestar`; a task only says when it runs. Tasks are sent by name
-(`fivestar.broker.enqueue(settings, "fivestar.deliver_outbox")`), so the names are the contract
-with the web side and must not change.
+(`fivestar.broker.enqueue(settings, task_names.DELIVER_OUTBOX)`), so the names are the contract
+with the web side and must not change; they are written once, in `fivestar.kernel.task_names`.
 """
 
 from __future__ import annotations
@@ -13,25 +13,29 @@ import logging
 from typing import Any
 
 from fivestar.db import utcnow
-from fivestar.exports.sweep import SWEEP_TASK as EXPORTS_SWEEP_TASK
+from fivestar.kernel.task_names import (
+    DEFAULT_QUEUE,
+    DELIVER_OUTBOX,
+    EXPORTS_SWEEP,
+    REPORTS_QUEUE,
+    REPORTS_SWEEP,
+    RUN_DUE,
+    TICK,
+)
 from fivestar.outbox.delivery import deliver_due
-from fivestar.reports.jobs.service import SWEEP_TASK as REPORTS_SWEEP_TASK
 from fivestar.scheduling.runner import run_due
-from workers.app import DEFAULT_QUEUE, REPORTS_QUEUE, TICK_TASK, app
+from workers.app import app
 from workers.base import FivestarTask
 
 log = logging.getLogger(__name__)
 
-DELIVER_OUTBOX_TASK = "fivestar.deliver_outbox"
-RUN_DUE_TASK = "fivestar.run_due"
-
 #: What every minute tick sends. Later features add their sweeps here (opening due rounds, step
 #: deadlines, reminders, scheduled exports): each is a task that claims due *rows* with a
 #: conditional update, so a repeated or redelivered tick changes nothing.
-TICK_FANOUT: tuple[str, ...] = (RUN_DUE_TASK, DELIVER_OUTBOX_TASK, REPORTS_SWEEP_TASK, EXPORTS_SWEEP_TASK)
+TICK_FANOUT: tuple[str, ...] = (RUN_DUE, DELIVER_OUTBOX, REPORTS_SWEEP, EXPORTS_SWEEP)
 
 
-@app.task(name=TICK_TASK, bind=True)
+@app.task(name=TICK, bind=True)
 def tick(self: FivestarTask) -> dict[str, Any]:
     """The platform-wide UTC minute tick fired by beat: fan out the periodic sweeps.
 
@@ -47,7 +51,7 @@ def tick(self: FivestarTask) -> dict[str, Any]:
     return {"at": now.isoformat(), "sent": list(TICK_FANOUT)}
 
 
-@app.task(name=DELIVER_OUTBOX_TASK, bind=True)
+@app.task(name=DELIVER_OUTBOX, bind=True)
 def deliver_outbox(self: FivestarTask, limit: int = 100) -> Any:
     """Send the outbox e-mails that are due (once each, retried with backoff by the service).
 
@@ -58,13 +62,13 @@ def deliver_outbox(self: FivestarTask, limit: int = 100) -> Any:
     report = deliver_due(self.session_factory, self.settings, limit=limit, stuck_after=stuck_after)
     if not report.aborted and report.claimed + report.skipped >= limit:
         # A full batch: there may be more due now; continue at once rather than in a minute.
-        self.app.send_task(DELIVER_OUTBOX_TASK, kwargs={"limit": limit}, queue=_own_queue(self))
+        self.app.send_task(DELIVER_OUTBOX, kwargs={"limit": limit}, queue=_own_queue(self))
     return dataclasses.asdict(report)
 
 
 #: Sweeps that wait on the network (an HTTPS or SFTP export can take minutes): from the default
 #: queue they go to the reports queue, so a slow receiver never delays reminders (CONTRIBUTING.md "Workers").
-SLOW_SWEEPS = frozenset({EXPORTS_SWEEP_TASK})
+SLOW_SWEEPS = frozenset({EXPORTS_SWEEP})
 
 
 def _sweep_queue(name: str, tick_queue: str) -> str:
@@ -77,7 +81,7 @@ def _own_queue(task: FivestarTask) -> str:
     return str(info.get("routing_key") or DEFAULT_QUEUE)
 
 
-@app.task(name=RUN_DUE_TASK, bind=True)
+@app.task(name=RUN_DUE, bind=True)
 def run_due_items(self: FivestarTask, limit: int = 50) -> Any:
     """Plan every tenant's calendar and perform what is due (fivestar.scheduling.runner).
 
@@ -91,8 +95,8 @@ def run_due_items(self: FivestarTask, limit: int = 50) -> Any:
         stuck_after=dt.timedelta(seconds=self.settings.claim_timeout_seconds),
     )
     if report.claimed + report.skipped >= limit:
-        self.app.send_task(RUN_DUE_TASK, kwargs={"limit": limit}, queue=_own_queue(self))
+        self.app.send_task(RUN_DUE, kwargs={"limit": limit}, queue=_own_queue(self))
     if report.done:
         # Reminders wrote outbox messages: deliver them now rather than at the next tick.
-        self.app.send_task(DELIVER_OUTBOX_TASK, queue=_own_queue(self))
+        self.app.send_task(DELIVER_OUTBOX, queue=_own_queue(self))
     return dataclasses.asdict(report)

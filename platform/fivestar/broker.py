@@ -1,7 +1,8 @@
 """The message broker as the web side sees it: configuration shared with the workers, a health
 check, and `enqueue`, the one small function through which web code asks for background work.
 
-Web code never imports `workers`; it sends tasks by name. Messages are sent only after the
+Web code never imports `workers`; it sends tasks by name — the names and queues of
+`fivestar.kernel.task_names`, which the workers register under. Messages are sent only after the
 transaction that made them necessary has committed, so a worker never looks for a row that does not
 exist yet (CONTRIBUTING.md "Workers").
 """
@@ -18,6 +19,7 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from fivestar.config import Settings
+from fivestar.kernel.task_names import DEFAULT_QUEUE
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +76,12 @@ def celery_client(settings: Settings) -> Celery:
     return _client(settings.resolved_broker_url, options)
 
 
-def enqueue(settings: Settings, task_name: str, *args: Any, queue: str = "default") -> None:
+def enqueue(settings: Settings, task_name: str, *args: Any, queue: str = DEFAULT_QUEUE) -> None:
     celery_client(settings).send_task(task_name, args=list(args), queue=queue)
 
 
 def enqueue_after_commit(
-    session: Session, settings: Settings, task_name: str, *args: Any, queue: str = "default"
+    session: Session, settings: Settings, task_name: str, *args: Any, queue: str = DEFAULT_QUEUE
 ) -> None:
     """Send a task once `session` commits; nothing is sent if it rolls back.
 

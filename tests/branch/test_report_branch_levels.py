@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fivestar.reports.jobs import content, service
+from fivestar.kernel import task_names
+from fivestar.reports.jobs import content
 from fivestar.reports.jobs.models import ReportFormat, ReportJob, ReportKind
 from fivestar.tenancy import tenant_context
 from tests.rounds.report_support import about, add_job, pdf_text, sheet_rows, workbook
@@ -79,7 +80,7 @@ def test_the_committee_round_page_asks_for_branch_levels(
     assert (job.kind, job.format, job.parameters) == (ReportKind.BRANCH_LEVELS, ReportFormat.PDF,
                                                       {"round_id": round_id})
     assert job.title == "2025年度 · 党支部星级（按组织）"
-    assert sent == [(service.GENERATE_TASK, opened["tenant"].id, job.id, "reports")]
+    assert sent == [(task_names.REPORTS_GENERATE, opened["tenant"].id, job.id, "reports")]
     wrong = client.post(f"/t/{slug}/reports/branch-rounds/{round_id}", data={"kind": "five_star", "format": "xlsx"})
     assert wrong.status_code == 400
     login(opened["tenant"], opened["org_staff"])

@@ -23,6 +23,7 @@ from fivestar.audit.models import AuditEvent
 from fivestar.branch_rounds import publication
 from fivestar.enums import Role
 from fivestar.errors import ServiceError
+from fivestar.kernel import task_names
 from fivestar.outbox.delivery import deliver_due
 from fivestar.outbox.models import OutboxMessage
 from fivestar.tenancy import cross_tenant, tenant_context
@@ -179,7 +180,7 @@ def test_one_notice_per_organisation_and_recipient(
         "old@example.org",
     }
     # delivery asked for once, after commit; the notice is in the audit trail
-    assert enqueued == [(session, settings, publication.DELIVER_TASK)]
+    assert enqueued == [(session, settings, task_names.DELIVER_OUTBOX)]
     with tenant_context(world["tenant"].id):
         event = session.scalar(select(AuditEvent).where(AuditEvent.action == "branch_round.results_notified"))
     assert event is not None and event.after is not None and event.after["queued"] == 4

@@ -62,7 +62,7 @@ from fivestar.orgs.services import create_org
 from fivestar.outbox.delivery import outbox_message_id
 from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.people.models import Member
-from fivestar.reports.jobs import service as reports
+from fivestar.reports.jobs import services as reports
 from fivestar.reports.jobs.models import JobState, ReportJob
 from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.tenancy import tenant_context

@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from fivestar.broker import enqueue
 from fivestar.db import make_sessionmaker
 from fivestar.exports.models import ExportDelivery, ExportState
-from fivestar.exports.sweep import SWEEP_TASK
+from fivestar.kernel import task_names
 from fivestar.tenancy import tenant_context
 from tests.export_support import HMAC_KEY, LoopbackReceiver
 from tests.worker_support import SOLO_BACKENDS, solo_worker, wait_for
@@ -85,7 +85,7 @@ def test_the_worker_plans_asks_for_the_report_and_sends_it_once(world: World) ->
         tenant_id = _district(world, receiver.url)
 
         def sweep() -> None:
-            enqueue(world.settings, SWEEP_TASK)
+            enqueue(world.settings, task_names.EXPORTS_SWEEP)
 
         def sent() -> bool:
             delivery = _delivery(world, tenant_id)
@@ -94,7 +94,7 @@ def test_the_worker_plans_asks_for_the_report_and_sends_it_once(world: World) ->
         sweep()
         wait_for(sent, "the delivery to be sent", world, TIMEOUT, every=sweep)
         def finished_sweeps() -> int:
-            return sum(1 for line in world.log_text().splitlines() if f"Task {SWEEP_TASK}[" in line
+            return sum(1 for line in world.log_text().splitlines() if f"Task {task_names.EXPORTS_SWEEP}[" in line
                        and "succeeded" in line)
 
         done = finished_sweeps()

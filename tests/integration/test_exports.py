@@ -36,10 +36,11 @@ from fivestar.errors import ServiceError
 from fivestar.exports import services
 from fivestar.exports.models import ExportDelivery, ExportState, ExportTarget, ExportTrigger
 from fivestar.exports.sweep import run_exports
+from fivestar.kernel import task_names
 from fivestar.member_rounds.models import MemberRound, RoundState
 from fivestar.notify.webhooks import decrypt
 from fivestar.outbox.models import OutboxMessage
-from fivestar.reports.jobs import service as report_service
+from fivestar.reports.jobs import services as report_services
 from fivestar.reports.jobs.models import JobState, ReportJob
 from fivestar.tenancy import cross_tenant, tenant_context
 from fivestar.timekeeping import clock
@@ -189,7 +190,7 @@ def finish_job(session: Session, settings: Any, tenant: Any, job_id: int, data: 
                at: dt.datetime = CLOSED) -> Path:
     """What a report worker does at the end: the file under its key, and `done`."""
     key = secrets.token_hex(24)
-    folder = report_service.tenant_folder(settings, tenant.id)
+    folder = report_services.tenant_folder(settings, tenant.id)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / key
     path.write_bytes(data)
@@ -356,7 +357,7 @@ def test_a_finalised_round_makes_one_delivery_per_target_and_never_two(
         ("member_results", "xlsx"), ("member_results", "pdf"), ("branch_levels", "xlsx")}
     assert all(jobs[row.report_job_id].requested_by == "系统（上报上级）" for row in rows)
     # the report messages went to the reports queue only after the sweep's commits, once per job
-    assert sorted(args[1] for name, args, queue in enqueued if name == report_service.GENERATE_TASK) == sorted(jobs)
+    assert sorted(args[1] for name, args, queue in enqueued if name == task_names.REPORTS_GENERATE) == sorted(jobs)
     assert {queue for _name, _args, queue in enqueued} == {REPORT_QUEUE}
 
 
@@ -443,7 +444,7 @@ def test_https_carries_the_audit_chain_head_in_a_header_and_in_the_file(
     (delivery,) = deliveries(session, tenant)
     head = current_head(session, tenant.id)
     with tenant_context(tenant.id), clock.frozen(at):
-        assert report_service.run_job(factory, xsettings, delivery.report_job_id) == "done"
+        assert report_services.run_job(factory, xsettings, delivery.report_job_id) == "done"
     sweep(factory, xsettings, at + dt.timedelta(minutes=1))
     (request,) = receiver.requests
     assert request.signature_ok
@@ -469,12 +470,12 @@ def test_email_carries_the_report_made_by_the_report_service(
     (delivery,) = deliveries(session, tenant)
     # The report workers' own service writes the file (in process, as the job's tenant).
     with tenant_context(tenant.id), clock.frozen(at):
-        assert report_service.run_job(factory, mail_settings, delivery.report_job_id) == "done"
+        assert report_services.run_job(factory, mail_settings, delivery.report_job_id) == "done"
     with tenant_context(tenant.id):
         job = session.scalar(select(ReportJob).where(ReportJob.id == delivery.report_job_id))
         assert job is not None
         session.refresh(job)
-        path = report_service.download_path(mail_settings, job)
+        path = report_services.download_path(mail_settings, job)
     sweep(factory, mail_settings, at + dt.timedelta(minutes=1))
     (message,) = mailbox.received
     assert str(message["To"]) == "zuzhibu@example.gov.cn"

@@ -23,7 +23,8 @@ from sqlalchemy import select, update
 
 from fivestar.broker import enqueue
 from fivestar.db import make_sessionmaker
-from fivestar.reports.jobs import service
+from fivestar.kernel import task_names
+from fivestar.reports.jobs import services
 from fivestar.reports.jobs.models import JobState, ReportJob
 from fivestar.tenancy import tenant_context
 from tests.worker_support import SOLO_BACKENDS, solo_worker, wait_for
@@ -87,7 +88,7 @@ def _ask(world: World, tenant_id: int, round_id: int, account_id: int, kind: str
     with maker() as session, tenant_context(tenant_id):
         tenant = session.get(Tenant, tenant_id)
         assert tenant is not None
-        asked = service.request_report(session, world.settings, tenant=tenant, principal=principal, kind=kind,
+        asked = services.request_report(session, world.settings, tenant=tenant, principal=principal, kind=kind,
                                        fmt=fmt, subject=load_round(session, round_id))
         session.commit()
         return asked.job.id
@@ -108,13 +109,13 @@ def test_the_reports_worker_produces_a_report_once_and_the_sweep_rescues_a_dead_
     wait_for(lambda: _row(world, tenant_id, job_id).state is JobState.DONE, "the report", world)
     done = _row(world, tenant_id, job_id)
     assert (done.progress, done.rows, done.attempts, done.failure_reason) == (100, 3, 1, None)
-    path = service.download_path(world.settings, done)
+    path = services.download_path(world.settings, done)
     book = openpyxl.load_workbook(io.BytesIO(path.read_bytes()), read_only=True)  # stored without an extension
     assert [row[4] for row in book["评定结果"].iter_rows(min_row=2, values_only=True)] == ["党员1", "党员2", "党员3"]
     assert "fivestar.reports.generate[" in world.log_text()
 
     # A redelivered message (at-least-once delivery) finds the job done and changes nothing.
-    enqueue(world.settings, service.GENERATE_TASK, tenant_id, job_id, queue=service.REPORTS_QUEUE)
+    enqueue(world.settings, task_names.REPORTS_GENERATE, tenant_id, job_id, queue=task_names.REPORTS_QUEUE)
     wait_for(lambda: world.log_text().count("Task fivestar.reports.generate[") >= 2
               and world.log_text().count("succeeded") >= 2, "the duplicate", world)
     again = _row(world, tenant_id, job_id)
@@ -126,7 +127,7 @@ def test_the_reports_worker_produces_a_report_once_and_the_sweep_rescues_a_dead_
     # (on the default queue) gives it back to the reports queue, and the worker produces it.
     dead = _ask(world, tenant_id, round_id, account_id, "notice_lists", "pdf")
     wait_for(lambda: _row(world, tenant_id, dead).state is JobState.DONE, "the second report", world)
-    stale = dt.datetime.now(dt.UTC) - service.STUCK_AFTER - dt.timedelta(minutes=1)
+    stale = dt.datetime.now(dt.UTC) - services.STUCK_AFTER - dt.timedelta(minutes=1)
     maker = make_sessionmaker(world.engine)
     with maker() as session, tenant_context(tenant_id):
         session.execute(update(ReportJob).where(ReportJob.id == dead).values(
@@ -137,7 +138,7 @@ def test_the_reports_worker_produces_a_report_once_and_the_sweep_rescues_a_dead_
               and _row(world, tenant_id, dead).state is JobState.DONE, "the rescued report", world)
     rescued = _row(world, tenant_id, dead)
     assert rescued.filename is not None and rescued.filename.endswith(".pdf")
-    assert service.download_path(world.settings, rescued).read_bytes().startswith(b"%PDF")
+    assert services.download_path(world.settings, rescued).read_bytes().startswith(b"%PDF")
     log = world.log_text()
     assert "Task fivestar.reports.sweep[" in log
     assert "Traceback" not in log

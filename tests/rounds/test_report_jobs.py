@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
 from fivestar.errors import ServiceError
-from fivestar.reports.jobs import content, service
+from fivestar.kernel import task_names
+from fivestar.reports.jobs import content, services
 from fivestar.reports.jobs.models import JobState, ReportFormat, ReportJob, ReportKind
 from fivestar.tenancy import tenant_context
 from tests.rounds.notice_support import finalise_directly, put_on_notice, score
@@ -52,7 +53,7 @@ def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
         calls.append((task, *args, queue))
 
     monkeypatch.setattr("fivestar.broker.enqueue", record)
-    monkeypatch.setattr("fivestar.reports.jobs.service.enqueue", record)
+    monkeypatch.setattr("fivestar.reports.jobs.services.enqueue", record)
     return calls
 
 
@@ -158,7 +159,7 @@ def test_asking_writes_a_queued_job_and_an_audit_event_and_sends_only_after_comm
 ) -> None:
     tenant = reported["tenant"]
     with tenant_context(tenant.id):
-        asked = service.request_report(session, job_settings, tenant=tenant, principal=_principal(reported),
+        asked = services.request_report(session, job_settings, tenant=tenant, principal=_principal(reported),
                                        kind="member_results", fmt="xlsx", subject=reported["round"])
         assert asked.created and asked.job.state is JobState.QUEUED and asked.job.progress == 0
         assert asked.job.parameters == {"round_id": reported["round"].id}
@@ -167,9 +168,9 @@ def test_asking_writes_a_queued_job_and_an_audit_event_and_sends_only_after_comm
         events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == "report.request")))
         assert [e.object_id for e in events] == [str(asked.job.id)]
         session.commit()
-    assert sent == [(service.GENERATE_TASK, tenant.id, asked.job.id, "reports")]
+    assert sent == [(task_names.REPORTS_GENERATE, tenant.id, asked.job.id, "reports")]
     with tenant_context(tenant.id):
-        again = service.request_report(session, job_settings, tenant=tenant, principal=_principal(reported),
+        again = services.request_report(session, job_settings, tenant=tenant, principal=_principal(reported),
                                        kind="member_results", fmt="xlsx", subject=reported["round"])
     assert not again.created and again.job.id == asked.job.id  # still queued: the same job
 
@@ -190,7 +191,7 @@ def test_bad_requests_are_refused_and_write_nothing(
     tenant = reported["tenant"]
     with tenant_context(tenant.id):
         with pytest.raises(ServiceError) as refused:
-            service.request_report(session, job_settings, tenant=tenant, principal=_principal(reported), kind=kind,
+            services.request_report(session, job_settings, tenant=tenant, principal=_principal(reported), kind=kind,
                                    fmt=fmt, subject=reported["round"])
         assert (refused.value.field, refused.value.message) == (field, message)
         assert session.scalar(select(ReportJob.id)) is None
@@ -205,19 +206,19 @@ def test_a_job_runs_once_and_a_redelivery_changes_nothing(
 ) -> None:
     job = add_job(session, reported, ReportKind.MEMBER_RESULTS)
     with tenant_context(reported["tenant"].id):
-        assert service.run_job(factory(connection), job_settings, job.id) == "done"
+        assert services.run_job(factory(connection), job_settings, job.id) == "done"
     done = _job(session, reported, job.id)
     assert (done.state, done.progress, done.rows, done.attempts) == (JobState.DONE, 100, 6, 1)
     assert done.filename == "党员星级评定结果-2026Q1-20260407-0900.xlsx"
     assert done.expires_at == done.finished_at + dt.timedelta(days=job_settings.report_keep_days)
-    path = service.download_path(job_settings, done)
+    path = services.download_path(job_settings, done)
     assert path.parent == job_settings.resolved_data_dir / "reports" / str(reported["tenant"].id)
     assert path.stat().st_size == done.file_size and len(sheet_rows(workbook(path.read_bytes()), "评定结果")) == 7
     assert [p.name for p in path.parent.iterdir() if p.name.startswith(".")] == []  # no partial file left
     before = {name: getattr(done, name) for name in ("state", "attempts", "file_key", "finished_at", "file_size")}
 
     with tenant_context(reported["tenant"].id):
-        assert service.run_job(factory(connection), job_settings, job.id) == "skipped"  # the redelivered message
+        assert services.run_job(factory(connection), job_settings, job.id) == "skipped"  # the redelivered message
     again = _job(session, reported, job.id)
     assert {name: getattr(again, name) for name in before} == before
     assert path.read_bytes()[:2] == b"PK"
@@ -229,7 +230,7 @@ def test_a_message_for_another_tenant_finds_nothing(
     job = add_job(session, reported, ReportKind.MEMBER_RESULTS)
     other = create_tenant()
     with tenant_context(other.id):
-        assert service.run_job(factory(connection), job_settings, job.id) == "skipped"
+        assert services.run_job(factory(connection), job_settings, job.id) == "skipped"
     assert _job(session, reported, job.id).state is JobState.QUEUED
 
 
@@ -246,7 +247,7 @@ def test_progress_advances_in_transactions_of_its_own(
     event.listen(connection.engine, "before_cursor_execute", record)
     try:
         with tenant_context(reported["tenant"].id):
-            assert service.run_job(factory(connection), job_settings, job.id, progress_every=1) == "done"
+            assert services.run_job(factory(connection), job_settings, job.id, progress_every=1) == "done"
     finally:
         event.remove(connection.engine, "before_cursor_execute", record)
     percents = [_first_int(params) for params in writes]
@@ -266,15 +267,15 @@ def test_a_pdf_too_long_fails_with_a_reason_and_leaves_no_file(
     monkeypatch.setattr(content, "PDF_MAX_ROWS", 2)
     job = add_job(session, reported, ReportKind.MEMBER_RESULTS, ReportFormat.PDF)
     with tenant_context(reported["tenant"].id):
-        assert service.run_job(factory(connection), job_settings, job.id) == "failed"
+        assert services.run_job(factory(connection), job_settings, job.id) == "failed"
     failed = _job(session, reported, job.id)
     assert failed.state is JobState.FAILED
     assert failed.failure_reason == "本报表共 6 行，PDF 最多 2 行，请改为生成 Excel。"
     assert failed.file_key is None and failed.expires_at is not None
-    folder = service.tenant_folder(job_settings, reported["tenant"].id)
+    folder = services.tenant_folder(job_settings, reported["tenant"].id)
     assert not folder.exists() or list(folder.iterdir()) == []
     with pytest.raises(ServiceError):
-        service.download_path(job_settings, failed)
+        services.download_path(job_settings, failed)
 
 
 def test_an_unexpected_error_fails_the_job_with_its_kind_and_a_deleted_round_too(
@@ -288,8 +289,8 @@ def test_an_unexpected_error_fails_the_job_with_its_kind_and_a_deleted_round_too
     job = add_job(session, reported, ReportKind.MEMBER_RESULTS)
     gone = add_job(session, reported, ReportKind.NOTICE_LISTS, round_id=reported["round"].id + 1000)
     with tenant_context(reported["tenant"].id):
-        assert service.run_job(factory(connection), job_settings, job.id) == "failed"
-        assert service.run_job(factory(connection), job_settings, gone.id) == "failed"
+        assert services.run_job(factory(connection), job_settings, job.id) == "failed"
+        assert services.run_job(factory(connection), job_settings, gone.id) == "failed"
     assert _job(session, reported, job.id).failure_reason == (
         "生成报表时出错（RuntimeError），请重新生成；如仍失败请联系管理员。"
     )
@@ -303,9 +304,9 @@ def _claim_and_die(session: Session, connection: Connection, reported: dict[str,
                    job: ReportJob) -> Path:
     """A worker claims the job, starts its file and dies (nothing else happens to the row)."""
     with tenant_context(reported["tenant"].id):
-        claim = service._claim(factory(connection), job.id)
+        claim = services._claim(factory(connection), job.id)
     assert claim is not None
-    _final, partial = service._paths(job_settings, reported["tenant"].id, claim.key)
+    _final, partial = services._paths(job_settings, reported["tenant"].id, claim.key)
     partial.parent.mkdir(parents=True, exist_ok=True)
     partial.write_bytes(b"half a workbook")
     return partial
@@ -316,19 +317,19 @@ def test_the_sweep_gives_a_dead_workers_job_back_and_fails_it_after_three_attemp
     frozen_now: Any,
 ) -> None:
     job = add_job(session, reported, ReportKind.MEMBER_RESULTS)
-    later = frozen_now.at + service.STUCK_AFTER + dt.timedelta(seconds=1)
+    later = frozen_now.at + services.STUCK_AFTER + dt.timedelta(seconds=1)
     for attempt in (1, 2):
         partial = _claim_and_die(session, connection, reported, job_settings, job)
-        quiet = service.sweep(factory(connection), job_settings, now=frozen_now.at, queue="reports-test")
+        quiet = services.sweep(factory(connection), job_settings, now=frozen_now.at, queue="reports-test")
         assert quiet.requeued == 0  # its heartbeat is fresh: a live, busy worker
-        swept = service.sweep(factory(connection), job_settings, now=later, queue="reports-test")
+        swept = services.sweep(factory(connection), job_settings, now=later, queue="reports-test")
         assert (swept.requeued, swept.failed) == (1, 0)
         assert not partial.exists()
         row = _job(session, reported, job.id)
         assert (row.state, row.attempts, row.file_key) == (JobState.QUEUED, attempt, None)
-        assert sent[-1] == (service.GENERATE_TASK, reported["tenant"].id, job.id, "reports-test")
+        assert sent[-1] == (task_names.REPORTS_GENERATE, reported["tenant"].id, job.id, "reports-test")
     _claim_and_die(session, connection, reported, job_settings, job)
-    swept = service.sweep(factory(connection), job_settings, now=later, queue="reports-test")
+    swept = services.sweep(factory(connection), job_settings, now=later, queue="reports-test")
     assert (swept.requeued, swept.failed) == (0, 1)
     row = _job(session, reported, job.id)
     assert row.state is JobState.FAILED and row.attempts == 3
@@ -341,11 +342,11 @@ def test_the_sweep_resends_a_lost_message_once(
     frozen_now: Any,
 ) -> None:
     job = add_job(session, reported, ReportKind.FIVE_STAR)
-    assert service.sweep(factory(connection), job_settings, now=frozen_now.at).resent == 0
-    later = frozen_now.at + service.REQUEUE_AFTER + dt.timedelta(minutes=1)
-    assert service.sweep(factory(connection), job_settings, now=later).resent == 1
-    assert service.sweep(factory(connection), job_settings, now=later).resent == 0  # sent just now
-    assert sent == [(service.GENERATE_TASK, reported["tenant"].id, job.id, "reports")]
+    assert services.sweep(factory(connection), job_settings, now=frozen_now.at).resent == 0
+    later = frozen_now.at + services.REQUEUE_AFTER + dt.timedelta(minutes=1)
+    assert services.sweep(factory(connection), job_settings, now=later).resent == 1
+    assert services.sweep(factory(connection), job_settings, now=later).resent == 0  # sent just now
+    assert sent == [(task_names.REPORTS_GENERATE, reported["tenant"].id, job.id, "reports")]
 
 
 def test_the_retention_sweep_deletes_expired_files(
@@ -354,21 +355,21 @@ def test_the_retention_sweep_deletes_expired_files(
     job = add_job(session, reported, ReportKind.MEMBER_RESULTS)
     failed = add_job(session, reported, ReportKind.NOTICE_LISTS, round_id=reported["round"].id + 1000)
     with tenant_context(reported["tenant"].id):
-        assert service.run_job(factory(connection), job_settings, job.id) == "done"
-        assert service.run_job(factory(connection), job_settings, failed.id) == "failed"
+        assert services.run_job(factory(connection), job_settings, job.id) == "done"
+        assert services.run_job(factory(connection), job_settings, failed.id) == "failed"
     done = _job(session, reported, job.id)
-    path = service.download_path(job_settings, done)
+    path = services.download_path(job_settings, done)
     assert done.expires_at is not None
-    early = service.sweep(factory(connection), job_settings, now=done.expires_at - dt.timedelta(minutes=1))
+    early = services.sweep(factory(connection), job_settings, now=done.expires_at - dt.timedelta(minutes=1))
     assert early.expired == 0 and path.exists()
-    swept = service.sweep(factory(connection), job_settings, now=done.expires_at + dt.timedelta(seconds=1))
+    swept = services.sweep(factory(connection), job_settings, now=done.expires_at + dt.timedelta(seconds=1))
     assert swept.expired == 2
     assert not path.exists()
     row = _job(session, reported, job.id)
     assert (row.state, row.file_key) == (JobState.EXPIRED, None)
     assert _job(session, reported, failed.id).state is JobState.EXPIRED
-    with pytest.raises(service.ReportGoneError) as gone:
-        service.download_path(job_settings, row)
+    with pytest.raises(services.ReportGoneError) as gone:
+        services.download_path(job_settings, row)
     assert gone.value.status == 410
 
 
@@ -382,10 +383,10 @@ def test_a_report_prints_the_audit_chain_head_of_when_it_was_made(
     head = current_head(session, reported["tenant"].id)
     assert head.seq > 0
     with tenant_context(reported["tenant"].id):
-        assert service.run_job(factory(connection), job_settings, job.id) == "done"
+        assert services.run_job(factory(connection), job_settings, job.id) == "done"
     done = _job(session, reported, job.id)
     assert done.audit_head == f"{head.seq}:{head.hash}"
-    data = service.download_path(job_settings, done).read_bytes()
+    data = services.download_path(job_settings, done).read_bytes()
     short = f"审计链 第 {head.seq} 条 · {head.hash[:16]}…"
     if fmt is ReportFormat.PDF:
         text = pdf_text(data)

@@ -13,7 +13,8 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from fivestar.enums import Role
-from fivestar.reports.jobs import service
+from fivestar.kernel import task_names
+from fivestar.reports.jobs import services
 from fivestar.reports.jobs.models import JobState, ReportFormat, ReportJob, ReportKind
 from fivestar.tenancy import tenant_context
 from tests.rounds.notice_support import finalise_directly, put_on_notice, text_of
@@ -63,7 +64,7 @@ def test_the_round_page_asks_for_a_report_and_the_list_shows_its_progress(
     [job] = _jobs(session, reported)
     assert response.status_code == 302
     assert response.headers["Location"].endswith(_url(reported, f"/#job-{job.id}"))
-    assert sent == [(service.GENERATE_TASK, reported["tenant"].id, job.id, "reports")]  # after the commit
+    assert sent == [(task_names.REPORTS_GENERATE, reported["tenant"].id, job.id, "reports")]  # after the commit
 
     listing = client.get(_url(reported))
     body = text_of(listing)
@@ -85,7 +86,7 @@ def test_a_done_report_downloads_as_an_attachment_and_shows_in_the_poll(
     _ask(client, reported)
     [job] = _jobs(session, reported)
     with tenant_context(reported["tenant"].id):
-        assert service.run_job(factory(connection), app.config["FIVESTAR_SETTINGS"], job.id) == "done"
+        assert services.run_job(factory(connection), app.config["FIVESTAR_SETTINGS"], job.id) == "done"
     [status] = client.get(_url(reported, "/status")).get_json()["jobs"]
     download = _url(reported, f"/{job.id}/download")
     assert (status["state"], status["progress"], status["download"]) == ("done", 100, download)

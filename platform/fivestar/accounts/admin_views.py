@@ -24,6 +24,7 @@ from fivestar.db import utcnow
 from fivestar.enums import OrgKind, Role
 from fivestar.errors import ServiceError
 from fivestar.i18n import _, _l
+from fivestar.kernel import task_names
 from fivestar.labels import choices, label
 from fivestar.orgs.models import Organisation
 from fivestar.outbox import services as outbox_services
@@ -34,7 +35,6 @@ from fivestar.web.session import db
 accounts_bp = Blueprint("accounts", __name__, url_prefix="/accounts")
 
 PAGE_SIZE = 50
-DELIVER_TASK = "fivestar.deliver_outbox"
 STATE_LABELS = {
     DeliveryState.PENDING.value: _l("待发送"),
     DeliveryState.SENDING.value: _l("发送中"),
@@ -81,7 +81,7 @@ def _reason() -> str | None:
 
 
 def _deliver_after_commit() -> None:
-    enqueue_after_commit(db(), _settings(), DELIVER_TASK)
+    enqueue_after_commit(db(), _settings(), task_names.DELIVER_OUTBOX)
 
 
 def _org_choices() -> list[tuple[str, str]]:

@@ -49,6 +49,7 @@ from fivestar.config import Settings
 from fivestar.enums import OrgKind, Role
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import task_names
 from fivestar.orgs.models import Organisation
 from fivestar.outbox.services import normalise_recipient, queue_email
 from fivestar.rules import InputError, Medal, RuleSet, evaluate_branch, medal_label
@@ -57,7 +58,6 @@ from fivestar.tenants.models import RuleSetVersion, Tenant
 log = logging.getLogger(__name__)
 
 LinkFor = Callable[[int], str]  # the rated year -> absolute URL of the tenant's public star page
-DELIVER_TASK = "fivestar.deliver_outbox"
 NOTIFIED_ROLES = (Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE, Role.ORG_STAFF)
 TOP_LEVEL = 5
 
@@ -423,7 +423,7 @@ def notify_results(session: Session, branch_round: BranchRound, settings: Settin
                 "without_email": len(without),
             },
         )
-        enqueue_after_commit(session, settings, DELIVER_TASK)
+        enqueue_after_commit(session, settings, task_names.DELIVER_OUTBOX)
     return report
 
 

@@ -7,7 +7,7 @@
    then is added, in the same transaction. The unique key (tenant, target, round type, round) makes
    a second sweep, or two at once, add nothing.
 2. **Reports.** A waiting delivery without a report asks the report workers for one
-   (`reports.jobs.service.request_report`, as a read-only system principal); a done report moves
+   (`reports.jobs.services.request_report`, as a read-only system principal); a done report moves
    the delivery to `pending`; a failed report counts as a failed attempt (and is asked for again
    after the backoff); an expired one is asked for again.
 3. **Send.** Each due delivery is claimed (`pending` → `sending`, attempts + 1) with a conditional
@@ -57,7 +57,7 @@ from fivestar.notify.webhooks import DecryptionError, decrypt
 from fivestar.outbox.delivery import SmtpSender, backoff
 from fivestar.outbox.models import Channel
 from fivestar.outbox.services import Outgoing, normalise_recipient, queue_many
-from fivestar.reports.jobs import content, service
+from fivestar.reports.jobs import content, services
 from fivestar.reports.jobs.kinds import KINDS, kind_label
 from fivestar.reports.jobs.models import JobState, ReportJob
 from fivestar.tenancy import cross_tenant, tenant_context
@@ -106,7 +106,7 @@ def run_exports(
     now: dt.datetime | None = None,
     limit: int = 50,
     stuck_after: dt.timedelta | None = None,
-    report_queue: str = service.REPORTS_QUEUE,
+    report_queue: str = services.REPORTS_QUEUE,
     budget: dt.timedelta = BUDGET,
 ) -> ExportSweepReport:
     """One sweep over every tenant; `now` is for tests (defaults to the platform clock)."""
@@ -351,7 +351,7 @@ def _request(session_factory: Callable[[], Session], settings: Settings, row: An
         try:
             if subject is None:
                 raise NotFoundError(_("要上报的评定轮次已不存在"))
-            requested = service.request_report(
+            requested = services.request_report(
                 session,
                 settings,
                 tenant=tenant,
@@ -482,7 +482,7 @@ def _prepare(session_factory: Callable[[], Session], settings: Settings,
         if tenant is None or job is None:
             raise _NotNowError(report_gone=True)
         try:
-            path = service.download_path(settings, job)
+            path = services.download_path(settings, job)
         except NotFoundError:
             raise _NotNowError(report_gone=True) from None
         try:

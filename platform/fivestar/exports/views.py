@@ -25,8 +25,8 @@ from fivestar.config import Settings
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.exports import services
 from fivestar.exports.models import ExportDelivery, ExportMethod, ExportState, ExportTarget, ExportTrigger
-from fivestar.exports.sweep import SWEEP_TASK
 from fivestar.i18n import _, _l
+from fivestar.kernel import task_names
 from fivestar.reports.jobs.kinds import KINDS, format_label, kind_label
 from fivestar.reports.jobs.models import ReportFormat, ReportKind
 from fivestar.web.confirmed import ConfirmForm, confirm_delete, form_version, switch_active
@@ -301,7 +301,7 @@ def resend(delivery_id: int) -> Any:
         db().rollback()
         flash(error.message, "error")
         return _render_index("", error.status if error.status != 400 else 409)
-    enqueue_after_commit(db(), _settings(), SWEEP_TASK)
+    enqueue_after_commit(db(), _settings(), task_names.EXPORTS_SWEEP)
     db().commit()
     flash(_("已重新排队上报，稍后可在下方查看结果。"), "success")
     return redirect(url_for(".index"), code=303)

@@ -21,6 +21,7 @@ from fivestar.accounts.services import authenticate_operator
 from fivestar.broker import enqueue_after_commit
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import task_names
 from fivestar.ops.forms import UPLOAD, AddAdminForm, CreateTenantForm, ResumeForm, SuspendForm
 from fivestar.paths import tenants_dir
 from fivestar.rules import RuleSetError, load_rules
@@ -273,7 +274,7 @@ def add_admin(slug: str) -> Any:
                 settings=settings,
                 link_for=lambda token: account_services.invitation_url(settings, tenant.slug, token),
             )
-            enqueue_after_commit(db(), settings, "fivestar.deliver_outbox")
+            enqueue_after_commit(db(), settings, task_names.DELIVER_OUTBOX)
             db().commit()
     except ServiceError as exc:
         db().rollback()

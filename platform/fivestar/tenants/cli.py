@@ -300,6 +300,7 @@ def tenant_add_admin(
     from fivestar.accounts.services import create_tenant_admin, invitation_url
     from fivestar.broker import enqueue_after_commit
     from fivestar.cli import settings_or_exit
+    from fivestar.kernel import task_names
     from fivestar.tenancy import tenant_context
     from fivestar.tenants.services import get_tenant
 
@@ -320,7 +321,7 @@ def tenant_add_admin(
                 link_for=lambda token: invitation_url(settings, tenant.slug, token),
             )
             if link is not None:
-                enqueue_after_commit(session, settings, "fivestar.deliver_outbox")
+                enqueue_after_commit(session, settings, task_names.DELIVER_OUTBOX)
             session.commit()
         click.echo(f"已为单位 {tenant.slug} 添加管理员 {account.username} (tenant administrator added)")
         if link is None:

@@ -55,7 +55,7 @@ def _slow_reports(module: ModuleType) -> None:
 
 _PATCHES: dict[str, tuple[str, Callable[[ModuleType], None]]] = {
     "fivestar.member_rounds.opening": ("FAULTS_KILL_OPENING_FOR", _kill_opening),
-    "fivestar.reports.jobs.service": ("FAULTS_REPORT_ROW_SECONDS", _slow_reports),
+    "fivestar.reports.jobs.services": ("FAULTS_REPORT_ROW_SECONDS", _slow_reports),
 }
 
 

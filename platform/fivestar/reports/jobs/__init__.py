@@ -5,7 +5,7 @@ queue writes the file while the page shows its progress, and the file is kept fo
 - `kinds.py`: what can be asked for (kind × format) and what each needs (a member or branch round).
 - `content.py`: what each kind writes — the rows, from set-based streaming queries, into the
   writers of `tables.py` (or the member round's own Excel export, `member_rounds/exports.py`).
-- `service.py`: asking (`request_report`, enqueued only after commit), producing (`run_job`: claim
+- `services.py`: asking (`request_report`, enqueued only after commit), producing (`run_job`: claim
   with a conditional UPDATE, write, progress in short transactions, done or failed) and the sweep
   (`sweep`: jobs whose worker died go back to the queue or fail after N attempts; expired files
   are deleted).

@@ -29,7 +29,7 @@ from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _
 from fivestar.member_rounds.core import load_round as load_member_round
 from fivestar.member_rounds.models import MemberRound
-from fivestar.reports.jobs import content, kinds, service
+from fivestar.reports.jobs import content, kinds, services
 from fivestar.reports.jobs.models import JobState, ReportJob
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
@@ -77,7 +77,7 @@ def _status(job: ReportJob) -> dict[str, Any]:
 
 
 def _render_index(status: int = 200) -> Any:
-    jobs = service.recent_jobs(db())
+    jobs = services.recent_jobs(db())
     return (
         render_template(
             "reports/index.html",
@@ -105,7 +105,7 @@ def index() -> Any:
 def status() -> Any:
     """The listed reports' states and progress, for the page's poll (no personal data)."""
     _require_reader()
-    response = jsonify({"jobs": [_status(job) for job in service.recent_jobs(db())]})
+    response = jsonify({"jobs": [_status(job) for job in services.recent_jobs(db())]})
     response.headers["Cache-Control"] = "no-store"
     return response
 
@@ -113,7 +113,7 @@ def status() -> Any:
 def _request(subject: MemberRound | BranchRound) -> Any:
     _require_reader()
     try:
-        requested = service.request_report(
+        requested = services.request_report(
             db(),
             _settings(),
             tenant=current_tenant(),
@@ -159,12 +159,12 @@ def request_branch(branch_round_id: int) -> Any:
 @login_required
 def download(job_id: int) -> Any:
     try:
-        job = service.load_job(db(), job_id)
+        job = services.load_job(db(), job_id)
     except NotFoundError:
         abort(404)
     _require_reader()
     try:
-        path = service.download_path(_settings(), job)
+        path = services.download_path(_settings(), job)
     except ServiceError as error:
         flash(error.message, "error")
         return _render_index(error.status)

@@ -59,6 +59,7 @@ from fivestar.broker import enqueue, enqueue_after_commit
 from fivestar.config import Settings
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import lease, task_names
 from fivestar.member_rounds.models import MemberRound
 from fivestar.reports.jobs import content
 from fivestar.reports.jobs.kinds import KINDS
@@ -69,11 +70,6 @@ from fivestar.timekeeping import clock
 
 log = logging.getLogger(__name__)
 
-#: The queue of long reports (workers/app.py routes `fivestar.reports.*` there too).
-REPORTS_QUEUE = "reports"
-#: Task names: the contract with `workers/reports.py`.
-GENERATE_TASK = "fivestar.reports.generate"
-SWEEP_TASK = "fivestar.reports.sweep"
 
 #: Rows between two progress writes (each is one short transaction).
 PROGRESS_EVERY = 2000
@@ -159,7 +155,7 @@ def request_report(
     kind: str | None,
     fmt: str | None,
     subject: MemberRound | BranchRound,
-    queue: str = REPORTS_QUEUE,
+    queue: str = task_names.REPORTS_QUEUE,
 ) -> Requested:
     """Record that `principal` asks for a report about `subject` (a round of `tenant`); its message
     is sent once the caller commits. The caller has authorized the person for tenant-wide reading."""
@@ -210,7 +206,7 @@ def request_report(
         job,
         after=audit.snapshot(job, ["kind", "format", "parameters", "title", "requested_by"]),
     )
-    enqueue_after_commit(session, settings, GENERATE_TASK, tenant.id, job.id, queue=queue)
+    enqueue_after_commit(session, settings, task_names.REPORTS_GENERATE, tenant.id, job.id, queue=queue)
     return Requested(job, created=True)
 
 
@@ -241,35 +237,37 @@ class _ClaimLostError(Exception):
     """The job is no longer this attempt's (the sweep gave it to another worker)."""
 
 
+#: Report jobs as a queue of the one lease (fivestar.kernel.lease): claimed from `queued`, held in
+#: `running` with a heartbeat while the file grows. Errors are not retried (the same data would fail
+#: the same way); only a job whose worker died goes back to the queue.
+REPORT_QUEUE = lease.JobQueue(
+    name="report_jobs",
+    model=ReportJob,
+    ready=(JobState.QUEUED,),
+    leased=JobState.RUNNING,
+    failed=JobState.FAILED,
+    alive="heartbeat_at",
+    claimed_at="started_at",
+)
+
+
 @dataclass(frozen=True)
 class _Claim:
-    job_id: int
-    attempt: int
-    key: str
+    lease: lease.Lease
+    key: str  # the file's random name, new at each claim
+
+    @property
+    def job_id(self) -> int:
+        return self.lease.id
 
 
 def _claim(session_factory: Callable[[], Session], job_id: int) -> _Claim | None:
     key = secrets.token_hex(24)
-    now = clock.now()
     with session_factory() as session:
-        won = _rowcount(session.execute(
-            update(ReportJob)
-            .where(ReportJob.id == job_id, ReportJob.state == JobState.QUEUED)
-            .values(state=JobState.RUNNING, attempts=ReportJob.attempts + 1, file_key=key, progress=0,
-                    started_at=now, heartbeat_at=now, failure_reason=None)
-            .execution_options(synchronize_session=False)
-        ))
+        held = lease.claim(session, REPORT_QUEUE, job_id, clock.now(),
+                           values={"file_key": key, "progress": 0, "failure_reason": None})
         session.commit()
-        if not won:
-            return None
-        attempt = session.scalar(select(ReportJob.attempts).where(ReportJob.id == job_id))
-    return _Claim(job_id, int(attempt or 0), key)
-
-
-def _while_claimed(claim: _Claim) -> Any:
-    return (ReportJob.id == claim.job_id) & (ReportJob.state == JobState.RUNNING) & (
-        ReportJob.attempts == claim.attempt
-    )
+    return _Claim(held, key) if held is not None else None
 
 
 class _Progress:
@@ -289,35 +287,23 @@ class _Progress:
         self.last = rows
         percent = min(99, rows * 100 // self.total) if self.total > 0 else 0
         with self.session_factory() as session:
-            held = _rowcount(session.execute(
-                update(ReportJob)
-                .where(_while_claimed(self.claim))
-                .values(progress=percent, heartbeat_at=clock.now())
-                .execution_options(synchronize_session=False)
-            ))
+            alive = lease.heartbeat(session, self.claim.lease, clock.now(), progress=percent)
             session.commit()
-        if not held:
+        if not alive:
             raise _ClaimLostError
 
 
-def _finish(session_factory: Callable[[], Session], claim: _Claim, values: dict[str, Any]) -> bool:
+def _finish(session_factory: Callable[[], Session], claim: _Claim, state: JobState, **values: Any) -> bool:
     with session_factory() as session:
-        held = _rowcount(session.execute(
-            update(ReportJob).where(_while_claimed(claim)).values(**values).execution_options(synchronize_session=False)
-        ))
+        held = lease.finish(session, claim.lease, state, **values)
         session.commit()
-    return held == 1
+    return held
 
 
 def _fail(session_factory: Callable[[], Session], settings: Settings, claim: _Claim, reason: str) -> bool:
     now = clock.now()
-    return _finish(session_factory, claim, {
-        "state": JobState.FAILED,
-        "failure_reason": reason[:FAILURE_MAX],
-        "finished_at": now,
-        "expires_at": now + dt.timedelta(days=settings.report_keep_days),
-        "file_key": None,
-    })
+    return _finish(session_factory, claim, JobState.FAILED, failure_reason=reason[:FAILURE_MAX], finished_at=now,
+                   expires_at=now + dt.timedelta(days=settings.report_keep_days), file_key=None)
 
 
 def _sqlite_statistics(session_factory: Callable[[], Session]) -> None:
@@ -376,17 +362,9 @@ def run_job(
         size = partial.stat().st_size
         os.replace(partial, final)
         now = clock.now()
-        done = _finish(session_factory, claim, {
-            "state": JobState.DONE,
-            "progress": 100,
-            "rows": rows,
-            "file_size": size,
-            "filename": made.filename[:200],
-            "audit_head": str(head),
-            "finished_at": now,
-            "heartbeat_at": now,
-            "expires_at": now + dt.timedelta(days=settings.report_keep_days),
-        })
+        done = _finish(session_factory, claim, JobState.DONE, progress=100, rows=rows, file_size=size,
+                       filename=made.filename[:200], audit_head=str(head), finished_at=now, heartbeat_at=now,
+                       expires_at=now + dt.timedelta(days=settings.report_keep_days))
         if not done:
             _discard(settings, tenant_id, claim.key)
             log.warning("report job %s of tenant %s: claim lost at the end; file discarded", job_id, tenant_id)
@@ -441,7 +419,7 @@ class SweepReport:
 
 def _send(settings: Settings, tenant_id: int, job_id: int, queue: str, report: SweepReport) -> None:
     try:
-        enqueue(settings, GENERATE_TASK, tenant_id, job_id, queue=queue)
+        enqueue(settings, task_names.REPORTS_GENERATE, tenant_id, job_id, queue=queue)
     except Exception as error:
         log.warning("could not enqueue report job %s; the next sweep tries again", job_id, exc_info=True)
         report.errors.append(f"{type(error).__name__}: {error}"[:200])
@@ -454,13 +432,13 @@ def sweep(
     now: dt.datetime | None = None,
     stuck_after: dt.timedelta = STUCK_AFTER,
     requeue_after: dt.timedelta = REQUEUE_AFTER,
-    queue: str = REPORTS_QUEUE,
+    queue: str = task_names.REPORTS_QUEUE,
     limit: int = 200,
 ) -> SweepReport:
     """Give back or fail the jobs of dead workers, resend lost messages, expire old files."""
     report = SweepReport()
     moment = now or clock.now()
-    _reclaim_stuck(session_factory, settings, moment - stuck_after, queue, limit, report)
+    _reclaim_stuck(session_factory, settings, moment, stuck_after, queue, limit, report)
     _resend_lost(session_factory, settings, moment, moment - requeue_after, queue, limit, report)
     _expire(session_factory, settings, moment, limit, report)
     if report.requeued or report.failed or report.resent or report.expired:
@@ -468,49 +446,38 @@ def sweep(
     return report
 
 
-def _reclaim_stuck(session_factory: Callable[[], Session], settings: Settings, cutoff: dt.datetime, queue: str,
-                   limit: int, report: SweepReport) -> None:
+def _reclaim_stuck(session_factory: Callable[[], Session], settings: Settings, moment: dt.datetime,
+                   stuck_after: dt.timedelta, queue: str, limit: int, report: SweepReport) -> None:
+    """Each job of a dead worker in its own transaction; its partial file and new message after that."""
     with session_factory() as session, cross_tenant(_REASON):
-        stuck = session.execute(
-            select(ReportJob.id, ReportJob.tenant_id, ReportJob.attempts, ReportJob.max_attempts, ReportJob.file_key)
-            .where(ReportJob.state == JobState.RUNNING, ReportJob.heartbeat_at < cutoff)
-            .order_by(ReportJob.id)
-            .limit(limit)
-        ).all()
+        stuck = lease.expired(session, REPORT_QUEUE, moment, stuck_after, limit=limit, extra=("file_key",))
     for row in stuck:
-        claim = _Claim(row.id, row.attempts, row.file_key or "")
-        give_up = row.attempts >= row.max_attempts
         now = clock.now()
         with session_factory() as session, cross_tenant(_REASON):
-            if give_up:
-                values: dict[str, Any] = {
-                    "state": JobState.FAILED,
+            won = lease.reclaim(
+                session, REPORT_QUEUE, row, now,
+                file_key=None,
+                retry={"queued_at": now, "progress": 0, "started_at": None, "heartbeat_at": None},
+                failed={
                     "failure_reason": _(
                         "生成过程中断了 %(n)d 次（工作进程退出或超时），已停止。请重新生成；如仍失败请联系管理员。",
                         n=row.attempts,
                     ),
                     "finished_at": now,
                     "expires_at": now + dt.timedelta(days=settings.report_keep_days),
-                    "file_key": None,
-                }
-            else:
-                values = {"state": JobState.QUEUED, "queued_at": now, "progress": 0, "started_at": None,
-                          "heartbeat_at": None, "file_key": None}
-            won = _rowcount(session.execute(
-                update(ReportJob).where(_while_claimed(claim)).values(**values)
-                .execution_options(synchronize_session=False)
-            ))
+                },
+            )
             session.commit()
         if not won:
             continue  # it finished (or was taken) meanwhile
-        _discard(settings, row.tenant_id, row.file_key)
-        if give_up:
+        _discard(settings, int(row.tenant_id or 0), row.extra["file_key"])
+        if row.exhausted:
             report.failed += 1
             log.error("report job %s of tenant %s failed after %d interrupted attempts", row.id, row.tenant_id,
                       row.attempts)
         else:
             report.requeued += 1
-            _send(settings, row.tenant_id, row.id, queue, report)
+            _send(settings, int(row.tenant_id or 0), row.id, queue, report)
 
 
 def _resend_lost(session_factory: Callable[[], Session], settings: Settings, moment: dt.datetime,
@@ -569,9 +536,7 @@ def _expire(session_factory: Callable[[], Session], settings: Settings, moment: 
 
 
 __all__ = [
-    "GENERATE_TASK",
-    "REPORTS_QUEUE",
-    "SWEEP_TASK",
+    "REPORT_QUEUE",
     "ReportGoneError",
     "Requested",
     "SweepReport",
