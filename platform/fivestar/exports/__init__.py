@@ -10,9 +10,10 @@ an `ExportDelivery` row per (target, round), unique in the database.
 - `services.py`: validating and saving targets (the administrator's pages call it), "send again".
 - `transports.py`: the three ways a file leaves the server, each idempotent at the receiver
   (a delivery id in the HTTPS headers, a stable e-mail Message-ID, an SFTP temporary name renamed).
-- `sweep.py`: the worker's sweep from every tick — plans deliveries, asks the report workers for
-  the file, sends it once it is done, retries with backoff and alerts the administrators once when
-  a delivery fails for good.
+- `sweep.py`: the worker's sweep from every tick — plans deliveries (`planning.py`), asks the report
+  workers for the file, sends it once it is done (`sending.py`, under the one lease of
+  fivestar.kernel.lease, described for this table in `queue.py`), retries with backoff and alerts the
+  administrators once when a delivery fails for good (`alerts.py`).
 - `views.py`: `/t/<slug>/exports/` — the targets and the delivery log.
 
 How a receiver checks an HTTPS delivery is described in `transports.py` and in README.md

@@ -131,6 +131,13 @@ class Lease:
     def last_attempt(self) -> bool:
         return self.attempts >= self.max_attempts
 
+    @property
+    def tenant(self) -> int:
+        """The row's tenant, for `tenant_context` (a queue of a tenant-owned table)."""
+        if self.tenant_id is None:
+            raise TypeError(f"{self.queue.name} rows have no tenant")
+        return self.tenant_id
+
 
 @dataclass(frozen=True)
 class Expired:
@@ -179,7 +186,7 @@ def _update(session: Session, queue: JobQueue, where: ColumnElement[bool], value
 
 def claimable(queue: JobQueue, now: dt.datetime | None = None) -> ColumnElement[bool]:
     """The rows a worker may claim at `now` — for the queue's own listing (with its joins and order)."""
-    condition = queue.column("state").in_(queue.ready)
+    condition: ColumnElement[bool] = queue.column("state").in_(queue.ready)
     if queue.due is not None:
         condition = and_(condition, queue.column(queue.due) <= _now(now))
     return condition
