@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.audit.service import SYSTEM, Actor, acting_as, current_actor, set_actor
 from fivestar.config import load_settings
+from fivestar.kernel import task_names
 from fivestar.tenancy import current_tenant_id, set_tenant, tenant_context
 from workers.base import FivestarTask, TenantTask
 
@@ -130,3 +131,8 @@ def test_the_real_app_keeps_delivery_guarantees(tmp_path: Path) -> None:
         "fivestar.run_due",
         "fivestar.tick",
     ]
+    # One registry of names (fivestar.kernel.task_names): every task the app registers is in it, and
+    # every name in it is a task the app registers; the queues are the registry's.
+    assert set(conf["tasks"]) == task_names.TASKS
+    assert conf["queues"] == sorted(task_names.QUEUES)
+    assert conf["beat"] == {"fivestar-minute-tick": task_names.TICK}

@@ -46,17 +46,23 @@ def alert_failed(session: Session, settings: Settings, tenant_id: int, delivery_
     path = f"/t/{tenant.slug}/exports/"
     detail = _(
         "“%(what)s”未能上报到“%(target)s”（%(method)s：%(where)s），已尝试 %(attempts)d 次。最后一次的错误：%(error)s",
-        what=what, target=target.name, method=str(METHOD_LABELS[target.method]),
+        what=what,
+        target=target.name,
+        method=str(METHOD_LABELS[target.method]),
         where=describe_destination(target),
-        attempts=delivery.attempts, error=error,
+        attempts=delivery.attempts,
+        error=error,
     )
     advice = _("请到“上报上级”页面检查设置，修正后点“重新发送”。")
     key = f"export-failed:{delivery.id}:{delivery.resends}"
     messages: list[Outgoing] = []
     for admin in admins:
         body = f"{admin.display_name}，您好：\n\n{detail}\n\n{advice}\n\n{tenant.name}"
-        messages.append(Outgoing(Channel.INAPP, admin.display_name, subject, body, f"{key}:a:{admin.id}",
-                                 account_id=admin.id, link=path))
+        messages.append(
+            Outgoing(
+                Channel.INAPP, admin.display_name, subject, body, f"{key}:a:{admin.id}", account_id=admin.id, link=path
+            )
+        )
         if admin.email:
             try:
                 address = normalise_recipient(admin.email)
@@ -65,8 +71,9 @@ def alert_failed(session: Session, settings: Settings, tenant_id: int, delivery_
             link = settings.base_url.rstrip("/") + path
             messages.append(Outgoing(Channel.EMAIL, address, subject, f"{body}\n\n{link}\n", f"{key}:e:{admin.id}"))
     if not messages:
-        log.warning("export delivery %s of tenant %s failed and the tenant has no active administrator",
-                    delivery_id, tenant_id)
+        log.warning(
+            "export delivery %s of tenant %s failed and the tenant has no active administrator", delivery_id, tenant_id
+        )
         return 0
     queue_many(session, tenant_id, messages)
     return len(messages)

@@ -40,16 +40,32 @@ def _insert(session: Session) -> Any:
     return pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
 
 
-_DELIVERY_COLUMNS = ("tenant_id", "target_id", "trigger", "round_type", "round_id", "round_key", "state",
-                     "attempts", "max_attempts", "next_attempt_at", "resends", "created_at")
+_DELIVERY_COLUMNS = (
+    "tenant_id",
+    "target_id",
+    "trigger",
+    "round_type",
+    "round_id",
+    "round_key",
+    "state",
+    "attempts",
+    "max_attempts",
+    "next_attempt_at",
+    "resends",
+    "created_at",
+)
 _UNIQUE = ["tenant_id", "target_id", "round_type", "round_id"]
 
 
 def _finalised(round_type: str) -> tuple[Any, Any, Any, Any]:
     """(round id, key as text, when finalised, finalised condition) of a round type."""
     if round_type == "branch":
-        return (BranchRound.id, sql_cast(BranchRound.year, String(16)), BranchRound.finalised_at,
-                BranchRound.state == BranchRoundState.FINALISED)
+        return (
+            BranchRound.id,
+            sql_cast(BranchRound.year, String(16)),
+            BranchRound.finalised_at,
+            BranchRound.state == BranchRoundState.FINALISED,
+        )
     return MemberRound.id, MemberRound.period_key, MemberRound.closed_at, MemberRound.state == RoundState.CLOSED
 
 
@@ -114,8 +130,15 @@ def plan_on_date(session_factory: Callable[[], Session], moment: dt.datetime, li
     that instant — one transaction, so the date is never used up without its delivery."""
     with session_factory() as session, cross_tenant(_REASON):
         due = session.execute(
-            select(ExportTarget.id, ExportTarget.tenant_id, ExportTarget.next_run_at, ExportTarget.on_month,
-                   ExportTarget.on_day, ExportTarget.report_kind, Tenant.timezone)
+            select(
+                ExportTarget.id,
+                ExportTarget.tenant_id,
+                ExportTarget.next_run_at,
+                ExportTarget.on_month,
+                ExportTarget.on_day,
+                ExportTarget.report_kind,
+                Tenant.timezone,
+            )
             .join(Tenant, Tenant.id == ExportTarget.tenant_id)
             .where(
                 Tenant.status == TenantStatus.ACTIVE,
@@ -132,31 +155,55 @@ def plan_on_date(session_factory: Callable[[], Session], moment: dt.datetime, li
             continue
         following = next_on_date(row.on_month, row.on_day, row.timezone, moment)
         with session_factory() as session, tenant_context(row.tenant_id):
-            won = _rowcount(session.execute(
-                update(ExportTarget)
-                .where(ExportTarget.id == row.id, ExportTarget.next_run_at == row.next_run_at,
-                       ExportTarget.active.is_(True), ExportTarget.trigger == ExportTrigger.ON_DATE)
-                .values(next_run_at=following)
-                .execution_options(synchronize_session=False)
-            ))
+            won = _rowcount(
+                session.execute(
+                    update(ExportTarget)
+                    .where(
+                        ExportTarget.id == row.id,
+                        ExportTarget.next_run_at == row.next_run_at,
+                        ExportTarget.active.is_(True),
+                        ExportTarget.trigger == ExportTrigger.ON_DATE,
+                    )
+                    .values(next_run_at=following)
+                    .execution_options(synchronize_session=False)
+                )
+            )
             if not won:
                 session.rollback()  # another sweep took this instant, or the target changed
                 continue
             round_type = KINDS[row.report_kind].round_type
             latest = _latest_finalised(session, round_type, row.next_run_at)
             if latest is None:
-                log.info("export target %s of tenant %s: no round finalised by %s; nothing to send",
-                         row.id, row.tenant_id, row.next_run_at.isoformat())
+                log.info(
+                    "export target %s of tenant %s: no round finalised by %s; nothing to send",
+                    row.id,
+                    row.tenant_id,
+                    row.next_run_at.isoformat(),
+                )
             else:
                 round_id, round_key = latest
-                values = {"tenant_id": row.tenant_id, "target_id": row.id, "trigger": ExportTrigger.ON_DATE,
-                          "round_type": round_type, "round_id": round_id, "round_key": round_key,
-                          "state": ExportState.WAITING, "attempts": 0, "max_attempts": MAX_ATTEMPTS,
-                          "next_attempt_at": moment, "resends": 0, "created_at": moment}
-                added += _rowcount(session.execute(
-                    _insert(session)(ExportDelivery).values(values).on_conflict_do_nothing(index_elements=_UNIQUE)
-                    .execution_options(preserve_rowcount=True)
-                ))
+                values = {
+                    "tenant_id": row.tenant_id,
+                    "target_id": row.id,
+                    "trigger": ExportTrigger.ON_DATE,
+                    "round_type": round_type,
+                    "round_id": round_id,
+                    "round_key": round_key,
+                    "state": ExportState.WAITING,
+                    "attempts": 0,
+                    "max_attempts": MAX_ATTEMPTS,
+                    "next_attempt_at": moment,
+                    "resends": 0,
+                    "created_at": moment,
+                }
+                added += _rowcount(
+                    session.execute(
+                        _insert(session)(ExportDelivery)
+                        .values(values)
+                        .on_conflict_do_nothing(index_elements=_UNIQUE)
+                        .execution_options(preserve_rowcount=True)
+                    )
+                )
             session.commit()
     return added
 

@@ -57,8 +57,9 @@ class _NotNowError(Exception):
         self.report_gone = report_gone
 
 
-def _prepare(session_factory: Callable[[], Session], settings: Settings,
-             claim: _Claim) -> tuple[transports.Parcel, transports.Destination]:
+def _prepare(
+    session_factory: Callable[[], Session], settings: Settings, claim: _Claim
+) -> tuple[transports.Parcel, transports.Destination]:
     """What to send and where, read as the delivery's tenant in a read-only transaction."""
     with session_factory() as session, tenant_context(claim.tenant):
         delivery = session.scalar(select(ExportDelivery).where(ExportDelivery.id == claim.id))
@@ -66,8 +67,11 @@ def _prepare(session_factory: Callable[[], Session], settings: Settings,
         if delivery is None or target is None or not target.active:
             raise _NotNowError(report_gone=False)
         tenant = session.get(Tenant, claim.tenant)
-        job = (session.scalar(select(ReportJob).where(ReportJob.id == delivery.report_job_id))
-               if delivery.report_job_id is not None else None)
+        job = (
+            session.scalar(select(ReportJob).where(ReportJob.id == delivery.report_job_id))
+            if delivery.report_job_id is not None
+            else None
+        )
         if tenant is None or job is None:
             raise _NotNowError(report_gone=True)
         try:
@@ -82,8 +86,7 @@ def _prepare(session_factory: Callable[[], Session], settings: Settings,
                 username=target.username,
                 host_key=target.host_key,
                 secret=decrypt(settings, target.secret_encrypted) if target.secret_encrypted else None,
-                private_key=(decrypt(settings, target.private_key_encrypted)
-                             if target.private_key_encrypted else None),
+                private_key=(decrypt(settings, target.private_key_encrypted) if target.private_key_encrypted else None),
             )
         except DecryptionError:
             raise transports.PermanentSendError(
@@ -113,19 +116,35 @@ def _local(moment: dt.datetime, timezone: str) -> str:
     return moment.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M") + f"（{timezone}）"
 
 
-def send_due(session_factory: Callable[[], Session], settings: Settings, moment: dt.datetime, limit: int,
-              budget: dt.timedelta, report: ExportSweepReport) -> None:
+def send_due(
+    session_factory: Callable[[], Session],
+    settings: Settings,
+    moment: dt.datetime,
+    limit: int,
+    budget: dt.timedelta,
+    report: ExportSweepReport,
+) -> None:
     with session_factory() as session, cross_tenant(_REASON):
-        due = list(session.scalars(
-            select(ExportDelivery.id)
-            .join(ExportTarget, and_(ExportTarget.tenant_id == ExportDelivery.tenant_id,
-                                     ExportTarget.id == ExportDelivery.target_id))
-            .join(Tenant, Tenant.id == ExportDelivery.tenant_id)
-            .where(ExportDelivery.state == ExportState.PENDING, ExportDelivery.next_attempt_at <= moment,
-                   ExportTarget.active.is_(True), Tenant.status == TenantStatus.ACTIVE)
-            .order_by(ExportDelivery.next_attempt_at, ExportDelivery.id)
-            .limit(limit)
-        ))
+        due = list(
+            session.scalars(
+                select(ExportDelivery.id)
+                .join(
+                    ExportTarget,
+                    and_(
+                        ExportTarget.tenant_id == ExportDelivery.tenant_id, ExportTarget.id == ExportDelivery.target_id
+                    ),
+                )
+                .join(Tenant, Tenant.id == ExportDelivery.tenant_id)
+                .where(
+                    ExportDelivery.state == ExportState.PENDING,
+                    ExportDelivery.next_attempt_at <= moment,
+                    ExportTarget.active.is_(True),
+                    Tenant.status == TenantStatus.ACTIVE,
+                )
+                .order_by(ExportDelivery.next_attempt_at, ExportDelivery.id)
+                .limit(limit)
+            )
+        )
     if not due:
         return
     started = time.monotonic()
@@ -165,8 +184,14 @@ def _give_back(session_factory: Callable[[], Session], claim: _Claim, *, report_
     no longer kept (it is asked for again)."""
     with session_factory() as session, tenant_context(claim.tenant):
         if report_gone:
-            lease.give_back(session, claim, state=ExportState.WAITING, claimed_at=None, report_job_id=None,
-                            next_attempt_at=clock.now())
+            lease.give_back(
+                session,
+                claim,
+                state=ExportState.WAITING,
+                claimed_at=None,
+                report_job_id=None,
+                next_attempt_at=clock.now(),
+            )
         else:
             lease.give_back(session, claim, claimed_at=None)
         session.commit()
@@ -174,8 +199,15 @@ def _give_back(session_factory: Callable[[], Session], claim: _Claim, *, report_
 
 def _mark_sent(session_factory: Callable[[], Session], claim: _Claim, sent_to: str, report: ExportSweepReport) -> None:
     with session_factory() as session, tenant_context(claim.tenant):
-        won = lease.finish(session, claim, ExportState.SENT, sent_at=clock.now(), sent_to=sent_to[:600],
-                           claimed_at=None, last_error=None)
+        won = lease.finish(
+            session,
+            claim,
+            ExportState.SENT,
+            sent_at=clock.now(),
+            sent_to=sent_to[:600],
+            claimed_at=None,
+            last_error=None,
+        )
         session.commit()
     if won:
         report.sent += 1
@@ -183,25 +215,43 @@ def _mark_sent(session_factory: Callable[[], Session], claim: _Claim, sent_to: s
         log.warning("export delivery %s was sent after its claim had been taken back", claim.id)
 
 
-def _record_failure(session_factory: Callable[[], Session], settings: Settings, claim: _Claim, error: str,
-                    report: ExportSweepReport, *, final: bool = False) -> None:
+def _record_failure(
+    session_factory: Callable[[], Session],
+    settings: Settings,
+    claim: _Claim,
+    error: str,
+    report: ExportSweepReport,
+    *,
+    final: bool = False,
+) -> None:
     with session_factory() as session, tenant_context(claim.tenant):
-        outcome = lease.fail_attempt(session, claim, clock.now(), final=final, claimed_at=None,
-                                     last_error=error[:ERROR_MAX])
+        outcome = lease.fail_attempt(
+            session, claim, clock.now(), final=final, claimed_at=None, last_error=error[:ERROR_MAX]
+        )
         if outcome is lease.Outcome.FAILED:
             report.alerted += alert_failed(session, settings, claim.tenant, claim.id, error)
         session.commit()
     report.errors.append(error[:200])
     if outcome is lease.Outcome.FAILED:
         report.failed += 1
-        log.warning("export delivery %s of tenant %s failed after %d attempts: %s", claim.id, claim.tenant_id,
-                    claim.attempts, error)
+        log.warning(
+            "export delivery %s of tenant %s failed after %d attempts: %s",
+            claim.id,
+            claim.tenant_id,
+            claim.attempts,
+            error,
+        )
     elif outcome is lease.Outcome.RETRY:
         report.retried += 1
 
 
-def reclaim_stuck(session_factory: Callable[[], Session], settings: Settings, moment: dt.datetime,
-                  stuck_after: dt.timedelta, report: ExportSweepReport) -> None:
+def reclaim_stuck(
+    session_factory: Callable[[], Session],
+    settings: Settings,
+    moment: dt.datetime,
+    stuck_after: dt.timedelta,
+    report: ExportSweepReport,
+) -> None:
     """Deliveries whose sweep died while sending: back to pending (the claim counted as an
     attempt), or failed — with the alert — once they have used their attempts."""
     with session_factory() as session, cross_tenant(_REASON):

@@ -178,9 +178,7 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 
 def _update(session: Session, queue: JobQueue, where: ColumnElement[bool], values: Mapping[str, Any]) -> int:
     return _rowcount(
-        session.execute(
-            update(queue.model).where(where).values(**values).execution_options(synchronize_session=False)
-        )
+        session.execute(update(queue.model).where(where).values(**values).execution_options(synchronize_session=False))
     )
 
 
@@ -306,8 +304,13 @@ def expired(
     `extra` columns the caller needs for its side effects."""
     cutoff = _now(now) - stuck_after
     tenant = getattr(queue.model, "tenant_id", None)
-    columns = [queue.column("id"), queue.column("lease_token"), queue.column("attempts"),
-               queue.column("max_attempts"), *(queue.column(name) for name in extra)]
+    columns = [
+        queue.column("id"),
+        queue.column("lease_token"),
+        queue.column("attempts"),
+        queue.column("max_attempts"),
+        *(queue.column(name) for name in extra),
+    ]
     if tenant is not None:
         columns.append(tenant)
     query = (
