@@ -1,6 +1,8 @@
 """The kernel: what every feature stands on and that knows no feature.
 
 * `versioning` — optimistic locking for every edit form of a versioned record.
+* `lease` — claim, heartbeat, finish, retry with backoff and reclaim: the one lease of every job queue.
+* `task_names` — every Celery task name and queue name, shared by senders and `workers/`.
 
 Kernel modules import only the foundation (`fivestar.db`, `fivestar.tenancy`, `fivestar.errors`,
 `fivestar.i18n`, `fivestar.timekeeping`, `fivestar.audit`) and never a feature package or Flask; the

@@ -1,8 +1,9 @@
 """`report_jobs`: one row per report a tenant asked for, and the truth about it.
 
 The row, not the broker message, says what happens (CONTRIBUTING.md "Workers"): a worker *claims* it with a
-conditional UPDATE (`queued` → `running`, attempts + 1, a fresh file key), writes the file, and marks
-it `done` only while its claim still holds (same attempt number). So a redelivered message finds
+conditional UPDATE (`queued` → `running`, attempts + 1, a fresh file key and lease token: the one lease of
+fivestar.kernel.lease), writes the file, and marks it `done` only while its claim still holds (same
+lease token). So a redelivered message finds
 nothing to claim, and a worker that was written off as dead and comes back cannot overwrite the
 result of the attempt that replaced it. Progress and a heartbeat are written in their own short
 transactions while the file grows; a `running` row whose heartbeat stopped belongs to a dead worker

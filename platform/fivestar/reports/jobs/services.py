@@ -8,12 +8,13 @@ again for a report that is still queued or running gives that job back instead o
 **Producing** (`run_job`, in the worker, as the job's tenant). Messages are delivered at least once
 (`task_acks_late`), so running it twice must change nothing:
 
-1. *claim* — `UPDATE … SET state='running', attempts=attempts+1, file_key=<new> WHERE id=:id AND
-   state='queued'`, committed at once. A second delivery of a job that is running, done, failed or
-   expired matches no row and returns without touching anything.
+1. *claim* — through the one lease (fivestar.kernel.lease): `UPDATE … SET state='running',
+   attempts=attempts+1, lease_token=<new>, file_key=<new> WHERE id=:id AND state='queued'`, committed at
+   once. A second delivery of a job that is running, done, failed or expired matches no row and returns
+   without touching anything.
 2. *write* — the file goes to `reports/<tenant>/.<key>.part` in the data folder; every
    `progress_every` rows the percentage and a heartbeat are written in their own short transaction,
-   conditional on the claim (same attempt). If the claim is gone — the sweep gave the job to another
+   conditional on the claim (same lease token). If the claim is gone — the sweep gave the job to another
    worker because this one looked dead — writing stops and the partial file is removed.
 3. *finish* — the file is synced and renamed to its key, then `state='done'` (with size, rows and
    `expires_at`) is written, again only while the claim holds. A refusal the person can act on
