@@ -17,7 +17,7 @@ from kombu import Exchange, Queue
 
 from fivestar.broker import transport_options
 from fivestar.config import Settings, load_settings
-from fivestar.kernel.task_names import DEFAULT_QUEUE, REPORTS_QUEUE, TICK
+from fivestar.kernel.task_names import DEFAULT_QUEUE, REPORTS_QUEUE, REPORTS_TASK_PATTERN, TICK
 
 #: The default tick interval; `FIVESTAR_TICK_SECONDS` (Settings.tick_seconds) overrides it.
 TICK_SECONDS = 60.0
@@ -55,7 +55,7 @@ def configure(app: Celery, settings: Settings) -> None:
         ),
         # Long reports get their own queue (and time limits) so they never delay reminders.
         # Report tasks are named `fivestar.reports.*` (fivestar.kernel.task_names).
-        task_routes={"fivestar.reports.*": {"queue": REPORTS_QUEUE}},
+        task_routes={REPORTS_TASK_PATTERN: {"queue": REPORTS_QUEUE}},
         task_time_limit=15 * 60,
         task_soft_time_limit=14 * 60,
         worker_hijack_root_logger=True,

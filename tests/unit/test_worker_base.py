@@ -6,6 +6,7 @@ worker's tracer runs them; nothing here uses `task_always_eager`.
 
 from __future__ import annotations
 
+import fnmatch
 from pathlib import Path
 from typing import Any
 
@@ -136,3 +137,8 @@ def test_the_real_app_keeps_delivery_guarantees(tmp_path: Path) -> None:
     assert set(conf["tasks"]) == task_names.TASKS
     assert conf["queues"] == sorted(task_names.QUEUES)
     assert conf["beat"] == {"fivestar-minute-tick": task_names.TICK}
+
+
+def test_report_tasks_are_routed_to_the_reports_queue_and_no_other_task_is() -> None:
+    routed = {name for name in task_names.TASKS if fnmatch.fnmatch(name, task_names.REPORTS_TASK_PATTERN)}
+    assert routed == {task_names.REPORTS_GENERATE, task_names.REPORTS_SWEEP}

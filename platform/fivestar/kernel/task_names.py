@@ -21,6 +21,7 @@ __all__ = [
     "REPORTS_GENERATE",
     "REPORTS_QUEUE",
     "REPORTS_SWEEP",
+    "REPORTS_TASK_PATTERN",
     "RUN_DUE",
     "TASKS",
     "TICK",
@@ -49,5 +50,8 @@ REPORTS_GENERATE: Final = "fivestar.reports.generate"
 REPORTS_SWEEP: Final = "fivestar.reports.sweep"
 #: Plan, ask for the reports of, and send the exports to superior committees (fivestar.exports).
 EXPORTS_SWEEP: Final = "fivestar.exports.sweep"
+
+#: Every report task's name matches this: the Celery app routes them to REPORTS_QUEUE.
+REPORTS_TASK_PATTERN: Final = "fivestar.reports.*"
 
 TASKS: Final = frozenset({TICK, DELIVER_OUTBOX, RUN_DUE, REPORTS_GENERATE, REPORTS_SWEEP, EXPORTS_SWEEP})
