@@ -113,7 +113,8 @@ def test_edit_and_move_with_set_based_paths(
     login(world["tenant"], world["admin"])
     response = client.post(
         _url(world, f"/orgs/{world['general'].id}/edit"),
-        data={"kind": "general_branch", "name": "教研党总支（新）", "code": "", "sort_order": "1"},
+        data={"kind": "general_branch", "name": "教研党总支（新）", "code": "", "sort_order": "1",
+              "version": str(world["general"].version)},
     )
     assert response.status_code == 302
     general = _org(session, world, id=world["general"].id)
@@ -173,7 +174,11 @@ def test_root_can_be_renamed_not_moved_or_deactivated(
     root_id = int(world["party"].path.strip("/").split("/")[0])
     page = _text(client.get(_url(world, f"/orgs/{root_id}")))
     assert f"/orgs/{root_id}/move" not in page and f"/orgs/{root_id}/deactivate" not in page
-    response = client.post(_url(world, f"/orgs/{root_id}/edit"), data={"kind": "committee", "name": "新名称工委"})
+    root = _org(session, world, id=root_id)
+    assert root is not None
+    response = client.post(
+        _url(world, f"/orgs/{root_id}/edit"), data={"kind": "committee", "name": "新名称工委", "version": root.version}
+    )
     assert response.status_code == 302
     root = _org(session, world, id=root_id)
     assert root is not None and root.name == "新名称工委"

@@ -58,9 +58,16 @@ def start_session(
             user_agent=(user_agent or "")[:300] or None,
         )
     )
-    target = account if account is not None else operator
-    assert target is not None
-    target.last_login_at = now
+    if account is not None:
+        # A plain UPDATE: signing in is not an edit, so it must neither move the account's version
+        # (an administrator's open edit page stays current) nor collide with a concurrent edit.
+        session.execute(
+            update(Account)
+            .where(Account.tenant_id == account.tenant_id, Account.id == account.id)
+            .values(last_login_at=now)
+        )
+    elif operator is not None:
+        operator.last_login_at = now
     return token
 
 

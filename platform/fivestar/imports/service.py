@@ -289,6 +289,7 @@ def _write(session: Session, tenant_id: int, plan: Plan, *, reason: str) -> None
                 kind=bindparam("b_kind"),
                 sort_order=bindparam("b_sort"),
                 updated_at=bindparam("b_now"),
+                version=ORG_TABLE.c.version + 1,  # an edit page opened before the import is stale
             ),
             org_rows,
         )

@@ -4,7 +4,7 @@ the forms only collect them, so a refused value comes back with the service's me
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from fivestar.i18n import _l
@@ -31,6 +31,7 @@ class OrgEditForm(OrgCreateForm):
         validators=[Length(max=40, message=_l("组织代码最长 40 位"))],
         description=_l("留空则保持不变"),
     )
+    version = HiddenField()  # the version the page was opened on (fivestar.kernel.versioning)
 
 
 class OrgMoveForm(FlaskForm):

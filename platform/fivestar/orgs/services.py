@@ -20,6 +20,7 @@ from fivestar import audit
 from fivestar.enums import MemberStatus, OrgKind
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel.versioning import UNCHECKED, Submitted, expect_version, saving
 from fivestar.orgs.models import Organisation
 from fivestar.orgs.structure import kind_label, placement_problem
 from fivestar.people.models import Member
@@ -85,10 +86,11 @@ def _sibling_named(session: Session, parent_id: int | None, name: str, *, except
 
 @contextmanager
 def _writing(session: Session, code: str) -> Iterator[None]:
-    """Make the block's changes in a savepoint, so a code taken by a concurrent request is a
-    message rather than a 500 and the session stays usable."""
+    """Make the block's changes in a savepoint, so a code taken by a concurrent request, or a concurrent
+    save of the same organisation (its version moved on), is a message rather than a 500 and the
+    session stays usable."""
     try:
-        with session.begin_nested():
+        with saving(session):
             yield
     except IntegrityError:
         raise ServiceError(_("组织代码 %(code)s 已被使用", code=code), field="code") from None
@@ -169,13 +171,16 @@ def update_org(
     code: str | None = None,
     sort_order: int | None = None,
     kind: OrgKind | None = None,
+    version: Submitted = UNCHECKED,
 ) -> Organisation:
     """Rename or re-code an organisation (the root committee too), or change its kind.
 
     A kind may change only where the tree stays valid: the node must still fit under its parent,
     its children under it, and members stay only in branches. The code stays when left blank.
+    `version` is what the edit form sent: a page opened before someone else's save is refused.
     """
     require_tenant_id()
+    expect_version(org, version)
     before = _snapshot(org)
     name = clean_name(name)
     wanted = clean_code(code)

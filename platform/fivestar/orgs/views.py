@@ -23,6 +23,7 @@ from fivestar.orgs.models import Organisation
 from fivestar.orgs.queries import choice_label, load_org, org_choices, org_overview, visible_tree
 from fivestar.orgs.structure import ALLOWED_PARENTS
 from fivestar.people.queries import branch_roll
+from fivestar.web.editing import refuse_edit
 from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
@@ -35,7 +36,6 @@ def _org_or_404(org_id: int) -> Organisation:
     if org is None:
         abort(404)
     return org
-
 
 
 def _child_kinds(parent: Organisation) -> list[OrgKind]:
@@ -138,7 +138,7 @@ def edit(org_id: int) -> Any:
         kinds = [OrgKind.COMMITTEE]
     else:
         kinds = [kind for kind in OrgKind if parent is not None and parent.kind in ALLOWED_PARENTS[kind]]
-    form = OrgEditForm(obj=org) if request.method == "GET" else OrgEditForm()
+    form = OrgEditForm(obj=org) if request.method == "GET" else OrgEditForm()  # GET: `version` from the org too
     form.kind.choices = _kind_choices(kinds)
     if request.method == "GET":
         form.kind.data = org.kind.value
@@ -150,12 +150,17 @@ def edit(org_id: int) -> Any:
             kind = org.kind
         try:
             services.update_org(
-                db(), org, name=form.name.data or "", code=form.code.data, sort_order=form.sort_order.data, kind=kind
+                db(),
+                org,
+                name=form.name.data or "",
+                code=form.code.data,
+                sort_order=form.sort_order.data,
+                kind=kind,
+                version=form.version.data,
             )
             db().commit()
         except ServiceError as error:
-            status = refuse(error, form)
-            org = _org_or_404(org_id)
+            status, org = refuse_edit(error, form, lambda: _org_or_404(org_id))
         else:
             flash(_("已保存。"), "success")
             return redirect(url_for(".detail", org_id=org.id))
