@@ -113,8 +113,13 @@ def test_edit_and_move_with_set_based_paths(
     login(world["tenant"], world["admin"])
     response = client.post(
         _url(world, f"/orgs/{world['general'].id}/edit"),
-        data={"kind": "general_branch", "name": "教研党总支（新）", "code": "", "sort_order": "1",
-              "version": str(world["general"].version)},
+        data={
+            "kind": "general_branch",
+            "name": "教研党总支（新）",
+            "code": "",
+            "sort_order": "1",
+            "version": str(world["general"].version),
+        },
     )
     assert response.status_code == 302
     general = _org(session, world, id=world["general"].id)
@@ -185,3 +190,38 @@ def test_root_can_be_renamed_not_moved_or_deactivated(
     assert client.get(_url(world, f"/orgs/{root_id}/move")).status_code == 302
     response = client.post(_url(world, f"/orgs/{root_id}/deactivate"), data={"reason": "x"})
     assert response.status_code == 400 and "不能停用" in _text(response)
+
+
+def test_a_party_committees_own_staff_rename_it_and_nothing_above_or_beside(
+    client: FlaskClient, login: Any, world: dict[str, Any], session: Session
+) -> None:
+    """Staff scoped to a 机关党委 edit that 机关党委 itself (its name is theirs to keep right), through the
+    same versioned form; the root and another 机关党委 stay out of reach."""
+    login(world["tenant"], world["staff"])
+    party_id = world["party"].id
+    page = _text(client.get(_url(world, f"/orgs/{party_id}")))
+    assert f"/orgs/{party_id}/edit" in page
+    form = _text(client.get(_url(world, f"/orgs/{party_id}/edit")))
+    assert 'name="version"' in form
+    data = {
+        "kind": "party_committee",
+        "name": "财政局机关党委（更名）",
+        "code": "P001",
+        "sort_order": "0",
+        "version": str(world["party"].version),
+    }
+    response = client.post(_url(world, f"/orgs/{party_id}/edit"), data=data)
+    assert response.status_code == 302, _text(response)[:2000]
+    party = _org(session, world, id=party_id)
+    assert party is not None and party.name == "财政局机关党委（更名）"
+    with tenant_context(world["tenant"].id):
+        event = session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "org.update", AuditEvent.object_id == str(party_id))
+        )
+    assert event is not None and event.after["name"] == "财政局机关党委（更名）"
+    root_id = int(party.path.strip("/").split("/")[0])
+    for other in (root_id, world["health"].id):
+        assert client.post(_url(world, f"/orgs/{other}/edit"), data={**data, "name": "不该改"}).status_code in (
+            403,
+            404,
+        )

@@ -19,6 +19,7 @@ from fivestar.accounts.principal import Grant, Principal
 from fivestar.db import utcnow
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
+from fivestar.tenancy import tenant_context
 
 LAST_SEEN_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -60,12 +61,14 @@ def start_session(
     )
     if account is not None:
         # A plain UPDATE: signing in is not an edit, so it must neither move the account's version
-        # (an administrator's open edit page stays current) nor collide with a concurrent edit.
-        session.execute(
-            update(Account)
-            .where(Account.tenant_id == account.tenant_id, Account.id == account.id)
-            .values(last_login_at=now)
-        )
+        # (an administrator's open edit page stays current) nor collide with a concurrent edit. As the
+        # account's own tenant, whoever calls (a login request has that tenant set already).
+        with tenant_context(account.tenant_id):
+            session.execute(
+                update(Account)
+                .where(Account.tenant_id == account.tenant_id, Account.id == account.id)
+                .values(last_login_at=now)
+            )
     elif operator is not None:
         operator.last_login_at = now
     return token

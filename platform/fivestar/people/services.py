@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fivestar import audit
+from fivestar.accounts.branch_grants import withdraw_grants_left_behind
 from fivestar.enums import MemberStatus
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
@@ -180,7 +181,8 @@ def update_member(session: Session, member: Member, data: MemberInput, *, versio
 def move_member(
     session: Session, member: Member, new_branch: Organisation, *, reason: str | None, version: Submitted = UNCHECKED
 ) -> Member:
-    """Move a member to another branch of the tenant; the reason is required and recorded."""
+    """Move a member to another branch of the tenant; the reason is required and recorded. The roles their
+    account held only for the branch they left are revoked (fivestar.accounts.branch_grants)."""
     require_tenant_id()
     _check_version(member, version)
     text = _clean_reason(reason, required=True, message=_("调整支部须填写原因"))
@@ -195,6 +197,7 @@ def move_member(
         member.branch_id = new_branch.id
     session.expire(member, ["branch"])
     audit.record(session, "member.move", member, before=before, after=_snapshot(member, ("branch_id",)), reason=text)
+    withdraw_grants_left_behind(session, {member.id: (old_branch_id, new_branch.id)}, reason=text)
     from fivestar.member_rounds.membership import member_moved  # late: rounds build on people
 
     member_moved(session, member, old_branch_id, text)
