@@ -130,7 +130,15 @@ def test_edit_and_move_with_set_based_paths(
     assert "卫健委机关党委" in page and "教研第一支部" not in page  # never under its own subtree
     response = client.post(move_url, data={"parent_id": str(world["inner"].id), "reason": "x"})
     assert response.status_code == 400 and "请选择新的上级组织" in _text(response)
-    response = client.post(move_url, data={"parent_id": str(world["health"].id), "reason": "机构改革"})
+    moving = _org(session, world, id=world["general"].id)
+    assert moving is not None
+    stale = client.post(
+        move_url, data={"parent_id": str(world["health"].id), "reason": "旧页面的原因", "version": moving.version - 1}
+    )
+    assert stale.status_code == 409 and "已被他人修改" in _text(stale) and "旧页面的原因" in _text(stale)
+    response = client.post(
+        move_url, data={"parent_id": str(world["health"].id), "reason": "机构改革", "version": moving.version}
+    )
     assert response.status_code == 302
     inner = _org(session, world, id=world["inner"].id)
     assert inner is not None
@@ -151,7 +159,7 @@ def test_deactivate_is_refused_with_members_and_works_when_empty(
     url = _url(world, f"/orgs/{world['branch'].id}/deactivate")
     page = _text(client.get(url))
     assert "3 名在册党员" in page
-    response = client.post(url, data={"reason": "合并"})
+    response = client.post(url, data={"reason": "合并", "version": world["branch"].version})
     assert response.status_code == 400 and "3 名在册党员" in _text(response)
     branch = _org(session, world, id=world["branch"].id)
     assert branch is not None and branch.active
@@ -160,13 +168,19 @@ def test_deactivate_is_refused_with_members_and_works_when_empty(
         for member in world["members"]:
             member.status = MemberStatus.TRANSFERRED_OUT
         session.flush()
-    response = client.post(url, data={"reason": "合并"})
+    branch = _org(session, world, id=world["branch"].id)
+    assert branch is not None
+    response = client.post(url, data={"reason": "合并", "version": branch.version})
     assert response.status_code == 302
     branch = _org(session, world, id=world["branch"].id)
     assert branch is not None and not branch.active
     assert "第一党支部" not in _text(client.get(_url(world, "/orgs/")))
     assert "第一党支部" in _text(client.get(_url(world, "/orgs/?inactive=1")))
-    response = client.post(_url(world, f"/orgs/{world['branch'].id}/reactivate"), data={})
+    page = _text(client.get(_url(world, f"/orgs/{world['branch'].id}")))
+    assert f'name="version" value="{branch.version}"' in page  # the reactivate button carries it
+    stale = client.post(_url(world, f"/orgs/{world['branch'].id}/reactivate"), data={"version": branch.version - 1})
+    assert stale.status_code == 409 and "已被他人修改" in _text(stale)
+    response = client.post(_url(world, f"/orgs/{world['branch'].id}/reactivate"), data={"version": branch.version})
     assert response.status_code == 302
     branch = _org(session, world, id=world["branch"].id)
     assert branch is not None and branch.active
@@ -188,7 +202,7 @@ def test_root_can_be_renamed_not_moved_or_deactivated(
     root = _org(session, world, id=root_id)
     assert root is not None and root.name == "新名称工委"
     assert client.get(_url(world, f"/orgs/{root_id}/move")).status_code == 302
-    response = client.post(_url(world, f"/orgs/{root_id}/deactivate"), data={"reason": "x"})
+    response = client.post(_url(world, f"/orgs/{root_id}/deactivate"), data={"reason": "x", "version": root.version})
     assert response.status_code == 400 and "不能停用" in _text(response)
 
 

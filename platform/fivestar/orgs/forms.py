@@ -37,9 +37,11 @@ class OrgEditForm(OrgCreateForm):
 class OrgMoveForm(FlaskForm):
     parent_id = SelectField(_l("新的上级组织"), choices=[], validate_choice=False)
     reason = TextAreaField(_l("调整原因"), validators=[Length(max=500, message=_l("原因最长 500 个字"))])
+    version = HiddenField()
 
 
 class OrgReasonForm(FlaskForm):
     """Deactivating or reactivating: a confirmation with an optional reason."""
 
     reason = TextAreaField(_l("原因"), validators=[Length(max=500, message=_l("原因最长 500 个字"))])
+    version = HiddenField()
