@@ -336,7 +336,8 @@ def test_reset_by_link_mails_the_holder_and_ends_the_old_password(
     tenant = a["tenant"]
     assert (
         admin.post(
-            url(tenant, f"/{a['secretary'].id}/edit"), data={"display_name": "张1", "email": "sec@example.org"}
+            url(tenant, f"/{a['secretary'].id}/edit"),
+            data={"display_name": "张1", "email": "sec@example.org", "version": str(a["secretary"].version)},
         ).status_code
         == 302
     )

@@ -113,7 +113,13 @@ def test_edit_and_move_with_set_based_paths(
     login(world["tenant"], world["admin"])
     response = client.post(
         _url(world, f"/orgs/{world['general'].id}/edit"),
-        data={"kind": "general_branch", "name": "教研党总支（新）", "code": "", "sort_order": "1"},
+        data={
+            "kind": "general_branch",
+            "name": "教研党总支（新）",
+            "code": "",
+            "sort_order": "1",
+            "version": str(world["general"].version),
+        },
     )
     assert response.status_code == 302
     general = _org(session, world, id=world["general"].id)
@@ -124,7 +130,15 @@ def test_edit_and_move_with_set_based_paths(
     assert "卫健委机关党委" in page and "教研第一支部" not in page  # never under its own subtree
     response = client.post(move_url, data={"parent_id": str(world["inner"].id), "reason": "x"})
     assert response.status_code == 400 and "请选择新的上级组织" in _text(response)
-    response = client.post(move_url, data={"parent_id": str(world["health"].id), "reason": "机构改革"})
+    moving = _org(session, world, id=world["general"].id)
+    assert moving is not None
+    stale = client.post(
+        move_url, data={"parent_id": str(world["health"].id), "reason": "旧页面的原因", "version": moving.version - 1}
+    )
+    assert stale.status_code == 409 and "已被他人修改" in _text(stale) and "旧页面的原因" in _text(stale)
+    response = client.post(
+        move_url, data={"parent_id": str(world["health"].id), "reason": "机构改革", "version": moving.version}
+    )
     assert response.status_code == 302
     inner = _org(session, world, id=world["inner"].id)
     assert inner is not None
@@ -145,7 +159,7 @@ def test_deactivate_is_refused_with_members_and_works_when_empty(
     url = _url(world, f"/orgs/{world['branch'].id}/deactivate")
     page = _text(client.get(url))
     assert "3 名在册党员" in page
-    response = client.post(url, data={"reason": "合并"})
+    response = client.post(url, data={"reason": "合并", "version": world["branch"].version})
     assert response.status_code == 400 and "3 名在册党员" in _text(response)
     branch = _org(session, world, id=world["branch"].id)
     assert branch is not None and branch.active
@@ -154,13 +168,19 @@ def test_deactivate_is_refused_with_members_and_works_when_empty(
         for member in world["members"]:
             member.status = MemberStatus.TRANSFERRED_OUT
         session.flush()
-    response = client.post(url, data={"reason": "合并"})
+    branch = _org(session, world, id=world["branch"].id)
+    assert branch is not None
+    response = client.post(url, data={"reason": "合并", "version": branch.version})
     assert response.status_code == 302
     branch = _org(session, world, id=world["branch"].id)
     assert branch is not None and not branch.active
     assert "第一党支部" not in _text(client.get(_url(world, "/orgs/")))
     assert "第一党支部" in _text(client.get(_url(world, "/orgs/?inactive=1")))
-    response = client.post(_url(world, f"/orgs/{world['branch'].id}/reactivate"), data={})
+    page = _text(client.get(_url(world, f"/orgs/{world['branch'].id}")))
+    assert f'name="version" value="{branch.version}"' in page  # the reactivate button carries it
+    stale = client.post(_url(world, f"/orgs/{world['branch'].id}/reactivate"), data={"version": branch.version - 1})
+    assert stale.status_code == 409 and "已被他人修改" in _text(stale)
+    response = client.post(_url(world, f"/orgs/{world['branch'].id}/reactivate"), data={"version": branch.version})
     assert response.status_code == 302
     branch = _org(session, world, id=world["branch"].id)
     assert branch is not None and branch.active
@@ -173,10 +193,49 @@ def test_root_can_be_renamed_not_moved_or_deactivated(
     root_id = int(world["party"].path.strip("/").split("/")[0])
     page = _text(client.get(_url(world, f"/orgs/{root_id}")))
     assert f"/orgs/{root_id}/move" not in page and f"/orgs/{root_id}/deactivate" not in page
-    response = client.post(_url(world, f"/orgs/{root_id}/edit"), data={"kind": "committee", "name": "新名称工委"})
+    root = _org(session, world, id=root_id)
+    assert root is not None
+    response = client.post(
+        _url(world, f"/orgs/{root_id}/edit"), data={"kind": "committee", "name": "新名称工委", "version": root.version}
+    )
     assert response.status_code == 302
     root = _org(session, world, id=root_id)
     assert root is not None and root.name == "新名称工委"
     assert client.get(_url(world, f"/orgs/{root_id}/move")).status_code == 302
-    response = client.post(_url(world, f"/orgs/{root_id}/deactivate"), data={"reason": "x"})
+    response = client.post(_url(world, f"/orgs/{root_id}/deactivate"), data={"reason": "x", "version": root.version})
     assert response.status_code == 400 and "不能停用" in _text(response)
+
+
+def test_a_party_committees_own_staff_rename_it_and_nothing_above_or_beside(
+    client: FlaskClient, login: Any, world: dict[str, Any], session: Session
+) -> None:
+    """Staff scoped to a 机关党委 edit that 机关党委 itself (its name is theirs to keep right), through the
+    same versioned form; the root and another 机关党委 stay out of reach."""
+    login(world["tenant"], world["staff"])
+    party_id = world["party"].id
+    page = _text(client.get(_url(world, f"/orgs/{party_id}")))
+    assert f"/orgs/{party_id}/edit" in page
+    form = _text(client.get(_url(world, f"/orgs/{party_id}/edit")))
+    assert 'name="version"' in form
+    data = {
+        "kind": "party_committee",
+        "name": "财政局机关党委（更名）",
+        "code": "P001",
+        "sort_order": "0",
+        "version": str(world["party"].version),
+    }
+    response = client.post(_url(world, f"/orgs/{party_id}/edit"), data=data)
+    assert response.status_code == 302, _text(response)[:2000]
+    party = _org(session, world, id=party_id)
+    assert party is not None and party.name == "财政局机关党委（更名）"
+    with tenant_context(world["tenant"].id):
+        event = session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "org.update", AuditEvent.object_id == str(party_id))
+        )
+    assert event is not None and event.after["name"] == "财政局机关党委（更名）"
+    root_id = int(party.path.strip("/").split("/")[0])
+    for other in (root_id, world["health"].id):
+        assert client.post(_url(world, f"/orgs/{other}/edit"), data={**data, "name": "不该改"}).status_code in (
+            403,
+            404,
+        )

@@ -30,6 +30,7 @@ from fivestar.orgs.models import Organisation
 from fivestar.outbox import services as outbox_services
 from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.people.models import Member
+from fivestar.web.editing import refuse_edit
 from fivestar.web.session import db
 
 accounts_bp = Blueprint("accounts", __name__, url_prefix="/accounts")
@@ -119,7 +120,7 @@ def _render_detail(account: Account, status: int = 200, **forms: Any) -> Any:
         .limit(1)
     )
     edit_form = forms.pop("edit_form", None) or AccountEditForm(
-        formdata=None, display_name=account.display_name, email=account.email or ""
+        formdata=None, display_name=account.display_name, email=account.email or "", version=str(account.version)
     )
     return (
         render_template(
@@ -282,9 +283,13 @@ def edit(account_id: int) -> Any:
     if not form.validate():
         return _render_detail(account, 400, edit_form=form)
     try:
-        services.update_account(db(), account, display_name=form.display_name.data or "", email=form.email.data)
+        services.update_account(
+            db(), account, display_name=form.display_name.data or "", email=form.email.data,
+            version=form.version.data,
+        )
     except ServiceError as error:
-        return _refused(account, error, edit_form=form)
+        status, account = refuse_edit(error, form, lambda: _load_account(account_id))
+        return _render_detail(account, status, edit_form=form)
     db().commit()
     flash(_("账号信息已保存。"), "success")
     return redirect(url_for("tenant.accounts.detail", account_id=account.id))

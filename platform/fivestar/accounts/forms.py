@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, RadioField, SelectField, StringField
+from wtforms import HiddenField, PasswordField, RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from fivestar.i18n import _l
@@ -61,6 +61,7 @@ class AccountForm(FlaskForm):
 class AccountEditForm(FlaskForm):
     display_name = StringField(_l("姓名"), validators=[DataRequired(message=_l("请填写姓名")), Length(max=60)])
     email = StringField(_l("电子邮箱"), validators=[Optional(), Length(max=254)], render_kw={"type": "email"})
+    version = HiddenField()  # the version the page was opened on (fivestar.kernel.versioning)
 
 
 class GrantRoleForm(FlaskForm):

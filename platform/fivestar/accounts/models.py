@@ -42,11 +42,15 @@ class Account(TenantOwned, Base):
     must_change_password: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column()
+    # Bumped by every ORM UPDATE: the edit form carries it (fivestar.kernel.versioning). Signing in
+    # stamps `last_login_at` with a plain UPDATE that leaves it alone (accounts.sessions).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     grants: Mapped[list[RoleGrant]] = relationship(
         back_populates="account", lazy="selectin", cascade="all, delete-orphan", order_by="RoleGrant.id"
     )
 
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it from the class
     __table_args__ = (
         UniqueConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "username"),

@@ -26,6 +26,7 @@ from fivestar.db import utcnow
 from fivestar.enums import MemberStatus, OrgKind, Role
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _
+from fivestar.kernel.versioning import UNCHECKED, Submitted, expect_version, saving
 from fivestar.labels import label
 from fivestar.orgs.models import Organisation
 from fivestar.outbox.services import normalise_recipient, queue_email
@@ -180,8 +181,12 @@ def create_account(
     return account
 
 
-def update_account(session: Session, account: Account, *, display_name: str, email: str | None) -> Account:
-    """Correct the name or the e-mail address (where invitations and reset links go)."""
+def update_account(
+    session: Session, account: Account, *, display_name: str, email: str | None, version: Submitted = UNCHECKED
+) -> Account:
+    """Correct the name or the e-mail address (where invitations and reset links go). `version` is what
+    the edit form sent: a page opened before someone else's save is refused, nothing written."""
+    expect_version(account, version)
     display_name = display_name.strip()
     if not display_name:
         raise ServiceError(_("请填写姓名"), field="display_name")
@@ -192,8 +197,9 @@ def update_account(session: Session, account: Account, *, display_name: str, ema
         return account
     before = _snapshot(account)
     email_changed = account.email != new_email
-    account.display_name = display_name
-    account.email = new_email
+    with saving(session):
+        account.display_name = display_name
+        account.email = new_email
     if email_changed:
         _revoke_open_links(session, account)  # a link mailed to the old address must not stay usable
     session.flush()

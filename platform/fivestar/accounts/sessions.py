@@ -19,6 +19,7 @@ from fivestar.accounts.principal import Grant, Principal
 from fivestar.db import utcnow
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
+from fivestar.tenancy import tenant_context
 
 LAST_SEEN_RESOLUTION = dt.timedelta(minutes=1)
 
@@ -58,9 +59,18 @@ def start_session(
             user_agent=(user_agent or "")[:300] or None,
         )
     )
-    target = account if account is not None else operator
-    assert target is not None
-    target.last_login_at = now
+    if account is not None:
+        # A plain UPDATE: signing in is not an edit, so it must neither move the account's version
+        # (an administrator's open edit page stays current) nor collide with a concurrent edit. As the
+        # account's own tenant, whoever calls (a login request has that tenant set already).
+        with tenant_context(account.tenant_id):
+            session.execute(
+                update(Account)
+                .where(Account.tenant_id == account.tenant_id, Account.id == account.id)
+                .values(last_login_at=now)
+            )
+    elif operator is not None:
+        operator.last_login_at = now
     return token
 
 

@@ -32,13 +32,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit
 from fivestar.config import Settings
-from fivestar.errors import ConflictError, ServiceError
+from fivestar.errors import ServiceError
 from fivestar.exports.models import ExportDelivery, ExportMethod, ExportState, ExportTarget, ExportTrigger
 from fivestar.i18n import _, _l
+from fivestar.kernel.versioning import Submitted, expect_version, saving
 from fivestar.notify.webhooks import DecryptionError, decrypt, encrypt
 from fivestar.outbox.services import normalise_recipient
 from fivestar.reports.jobs.kinds import KINDS, RoundType
@@ -450,17 +450,14 @@ def _writing(session: Session) -> Iterator[None]:
     """The block's changes in a savepoint, flushed at its end: a concurrent save of the same target
     (the version no longer matches) or of the same name becomes a message, and the session stays usable."""
     try:
-        with session.begin_nested():
+        with saving(session, message=_stale_message()):
             yield
-    except StaleDataError:
-        raise ConflictError(_("该上报设置已被他人修改，请刷新后重试。")) from None
     except IntegrityError:
         raise ServiceError(_("已有同名的上报设置"), field="name") from None
 
 
-def check_version(target: ExportTarget, version: int | None) -> None:
-    if version is not None and int(version) != target.version:
-        raise ConflictError(_("该上报设置已被他人修改（您打开后有新的保存），请核对后重新填写。"))
+def _stale_message() -> str:
+    return _("该上报设置已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。")
 
 
 def create_target(session: Session, settings: Settings, timezone: str, data: TargetInput) -> ExportTarget:
@@ -477,10 +474,10 @@ def create_target(session: Session, settings: Settings, timezone: str, data: Tar
 
 def update_target(
     session: Session, settings: Settings, timezone: str, target: ExportTarget, data: TargetInput,
-    *, version: int | None,
+    *, version: Submitted,
 ) -> ExportTarget:
     require_tenant_id()
-    check_version(target, version)
+    expect_version(target, version, message=_stale_message())
     checked = _check(session, settings, data, target)
     changed = {key: value for key, value in checked.values.items() if getattr(target, key) != value}
     if not changed:
@@ -499,10 +496,10 @@ def update_target(
 
 
 def set_active(session: Session, timezone: str, target: ExportTarget, active: bool, *,
-               version: int | None) -> ExportTarget:
+               version: Submitted) -> ExportTarget:
     """Switch a target off (nothing more is planned or sent for it) or on again (from now on)."""
     require_tenant_id()
-    check_version(target, version)
+    expect_version(target, version, message=_stale_message())
     if target.active is active:
         raise ServiceError(_("该上报设置已启用") if active else _("该上报设置已停用"))
     before = _snapshot(target)
@@ -515,11 +512,11 @@ def set_active(session: Session, timezone: str, target: ExportTarget, active: bo
     return target
 
 
-def delete_target(session: Session, target: ExportTarget, *, version: int | None) -> None:
+def delete_target(session: Session, target: ExportTarget, *, version: Submitted) -> None:
     """Remove a target, its secrets and its delivery log (the audit keeps its settings and how many
     deliveries it had)."""
     require_tenant_id()
-    check_version(target, version)
+    expect_version(target, version, message=_stale_message())
     before = _snapshot(target)
     counts = {
         state.value: int(n)

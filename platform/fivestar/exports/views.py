@@ -22,14 +22,15 @@ from wtforms.validators import Length, Optional
 from fivestar.accounts.policy import Action, require
 from fivestar.broker import enqueue_after_commit
 from fivestar.config import Settings
-from fivestar.errors import ConflictError, ServiceError
+from fivestar.errors import ServiceError
 from fivestar.exports import services
 from fivestar.exports.models import ExportDelivery, ExportMethod, ExportState, ExportTarget, ExportTrigger
 from fivestar.i18n import _, _l
 from fivestar.kernel import task_names
 from fivestar.reports.jobs.kinds import KINDS, format_label, kind_label
 from fivestar.reports.jobs.models import ReportFormat, ReportKind
-from fivestar.web.confirmed import ConfirmForm, confirm_delete, form_version, switch_active
+from fivestar.web.confirmed import ConfirmForm, confirm_delete, switch_active
+from fivestar.web.editing import refuse_edit
 from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
@@ -126,7 +127,6 @@ def _input(form: TargetForm) -> services.TargetInput:
         clear_private_key=bool(form.clear_private_key.data),
         active=bool(form.active.data),
     )
-
 
 
 def _when(target: ExportTarget) -> str:
@@ -241,13 +241,10 @@ def edit(target_id: int) -> Any:
     if form.validate_on_submit():
         try:
             services.update_target(db(), _settings(), current_tenant().timezone, target, _input(form),
-                                   version=form_version(form))
+                                   version=form.version.data)
             db().commit()
         except ServiceError as error:
-            status = refuse(error, form)
-            target = _load(target_id)
-            if isinstance(error, ConflictError):
-                form.version.data = str(target.version)  # a second save is deliberate
+            status, target = refuse_edit(error, form, lambda: _load(target_id))
         else:
             flash(_("已保存。"), "success")
             return redirect(url_for(".index"), code=303)

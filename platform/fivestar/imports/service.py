@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fivestar import audit
+from fivestar.accounts.branch_grants import withdraw_grants_left_behind
 from fivestar.db import utcnow
 from fivestar.enums import MemberStatus
 from fivestar.errors import ConflictError, ServiceError
@@ -289,6 +290,7 @@ def _write(session: Session, tenant_id: int, plan: Plan, *, reason: str) -> None
                 kind=bindparam("b_kind"),
                 sort_order=bindparam("b_sort"),
                 updated_at=bindparam("b_now"),
+                version=ORG_TABLE.c.version + 1,  # an edit page opened before the import is stale
             ),
             org_rows,
         )
@@ -368,6 +370,14 @@ def _write(session: Session, tenant_id: int, plan: Plan, *, reason: str) -> None
     # 5. Members who joined, moved or left while a member round is open follow it (one query when
     #    no round is open, which is the usual case when a district is onboarded).
     _sync_open_rounds(session, plan, member_ids, reason=reason)
+
+    # 6. A member who changed branch keeps no role of the branch they left (as on the member page).
+    moves = {
+        old.id: (old.branch_id, ids[changes["branch_code"][1]])
+        for old, _record, changes in plan.member_updates
+        if "branch_code" in changes
+    }
+    withdraw_grants_left_behind(session, moves, reason=reason)
 
 
 def _sync_open_rounds(session: Session, plan: Plan, member_ids: dict[str, int], *, reason: str) -> None:

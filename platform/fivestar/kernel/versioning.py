@@ -13,13 +13,22 @@ field. Saving checks it twice:
    same `StaleEditError`, and the session stays usable for the error page.
 
 `StaleEditError` is a `ConflictError` (409). The web layer answers it by showing the form again with what
-the person typed and the message, never by reloading the stored values over their input.
+the person typed and the message, never by reloading the stored values over their input
+(`fivestar.web.editing.refuse_edit`); the form then carries the current version, so saving again after
+checking is a deliberate overwrite.
+
+A service that edits a versioned record takes `version` as the raw value the form sent and passes it
+here unchanged (a view never turns a missing version into "no check"). Only callers that answer no
+form — the importer, the CLI, a reaction to another feature's event — leave the argument at its
+default, `UNCHECKED`: they have no page that could be out of date.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from enum import Enum
+from typing import Final, Literal
 
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -27,7 +36,18 @@ from sqlalchemy.orm.exc import StaleDataError
 from fivestar.errors import ConflictError
 from fivestar.i18n import _
 
-__all__ = ["StaleEditError", "expect_version", "parse_version", "saving"]
+__all__ = ["UNCHECKED", "StaleEditError", "Submitted", "expect_version", "parse_version", "saving"]
+
+
+class _NoForm(Enum):
+    UNCHECKED = "unchecked"
+
+
+UNCHECKED: Final = _NoForm.UNCHECKED
+"""The default `version` of an editing service: the caller answers no form, so there is nothing to check."""
+
+# What an editing service's `version` accepts: what a form sent (anything, even nothing), or UNCHECKED.
+Submitted = int | str | None | Literal[_NoForm.UNCHECKED]
 
 
 class StaleEditError(ConflictError):
@@ -43,14 +63,15 @@ def parse_version(submitted: object) -> int | None:
         return None
     if isinstance(submitted, int):
         return submitted
-    try:
-        return int(str(submitted).strip())
-    except ValueError:
-        return None
+    text = str(submitted).strip()
+    # Plain ASCII digits only: int() would also take "+1", "1_0" or full-width digits.
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def expect_version(record: object, submitted: object, *, message: str | None = None) -> None:
-    """Refuse (StaleEditError) unless `submitted` is the record's current version."""
+    """Refuse (StaleEditError) unless `submitted` is the record's current version (UNCHECKED: no form)."""
+    if submitted is UNCHECKED:
+        return
     expected = parse_version(submitted)
     if expected is None or expected != getattr(record, "version", None):
         raise StaleEditError(message)

@@ -4,7 +4,7 @@ the forms only collect them, so a refused value comes back with the service's me
 from __future__ import annotations
 
 from flask_wtf import FlaskForm
-from wtforms import IntegerField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, IntegerField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length, NumberRange, Optional
 
 from fivestar.i18n import _l
@@ -31,14 +31,17 @@ class OrgEditForm(OrgCreateForm):
         validators=[Length(max=40, message=_l("组织代码最长 40 位"))],
         description=_l("留空则保持不变"),
     )
+    version = HiddenField()  # the version the page was opened on (fivestar.kernel.versioning)
 
 
 class OrgMoveForm(FlaskForm):
     parent_id = SelectField(_l("新的上级组织"), choices=[], validate_choice=False)
     reason = TextAreaField(_l("调整原因"), validators=[Length(max=500, message=_l("原因最长 500 个字"))])
+    version = HiddenField()
 
 
 class OrgReasonForm(FlaskForm):
     """Deactivating or reactivating: a confirmation with an optional reason."""
 
     reason = TextAreaField(_l("原因"), validators=[Length(max=500, message=_l("原因最长 500 个字"))])
+    version = HiddenField()

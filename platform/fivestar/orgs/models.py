@@ -31,6 +31,8 @@ class Organisation(TenantOwned, Base):
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    # Bumped by every UPDATE: the edit form carries it (fivestar.kernel.versioning).
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     parent: Mapped[Organisation | None] = relationship(
         remote_side="Organisation.id",
@@ -39,6 +41,7 @@ class Organisation(TenantOwned, Base):
         lazy="raise_on_sql",
     )
 
+    __mapper_args__ = {"version_id_col": version}  # noqa: RUF012 - SQLAlchemy reads it from the class
     __table_args__ = (
         UniqueConstraint("tenant_id", "id"),
         UniqueConstraint("tenant_id", "code"),

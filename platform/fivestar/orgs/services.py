@@ -20,6 +20,7 @@ from fivestar import audit
 from fivestar.enums import MemberStatus, OrgKind
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel.versioning import UNCHECKED, Submitted, expect_version, saving
 from fivestar.orgs.models import Organisation
 from fivestar.orgs.structure import kind_label, placement_problem
 from fivestar.people.models import Member
@@ -85,10 +86,11 @@ def _sibling_named(session: Session, parent_id: int | None, name: str, *, except
 
 @contextmanager
 def _writing(session: Session, code: str) -> Iterator[None]:
-    """Make the block's changes in a savepoint, so a code taken by a concurrent request is a
-    message rather than a 500 and the session stays usable."""
+    """Make the block's changes in a savepoint, so a code taken by a concurrent request, or a concurrent
+    save of the same organisation (its version moved on), is a message rather than a 500 and the
+    session stays usable."""
     try:
-        with session.begin_nested():
+        with saving(session):
             yield
     except IntegrityError:
         raise ServiceError(_("组织代码 %(code)s 已被使用", code=code), field="code") from None
@@ -169,13 +171,16 @@ def update_org(
     code: str | None = None,
     sort_order: int | None = None,
     kind: OrgKind | None = None,
+    version: Submitted = UNCHECKED,
 ) -> Organisation:
     """Rename or re-code an organisation (the root committee too), or change its kind.
 
     A kind may change only where the tree stays valid: the node must still fit under its parent,
     its children under it, and members stay only in branches. The code stays when left blank.
+    `version` is what the edit form sent: a page opened before someone else's save is refused.
     """
     require_tenant_id()
+    expect_version(org, version)
     before = _snapshot(org)
     name = clean_name(name)
     wanted = clean_code(code)
@@ -219,13 +224,22 @@ def update_org(
     return org
 
 
-def move_org(session: Session, org: Organisation, new_parent: Organisation, *, reason: str | None = None) -> int:
+def move_org(
+    session: Session,
+    org: Organisation,
+    new_parent: Organisation,
+    *,
+    reason: str | None = None,
+    version: Submitted = UNCHECKED,
+) -> int:
     """Put `org` and its whole subtree under `new_parent`; returns how many paths were rewritten.
 
     The paths of the node and every descendant change with one UPDATE. A bulk UPDATE is not
-    covered by the tenant hook's row filtering, so it names `tenant_id` itself.
+    covered by the tenant hook's row filtering, so it names `tenant_id` itself. The descendants'
+    versions do not move: their own fields are unchanged, only where the tree stores them.
     """
     tenant_id = require_tenant_id()
+    expect_version(org, version)
     if org.kind is OrgKind.COMMITTEE or org.parent_id is None:
         raise ServiceError(_("工委是组织树的根，不能新建或移动"))
     if new_parent.tenant_id != org.tenant_id:
@@ -242,8 +256,8 @@ def move_org(session: Session, org: Organisation, new_parent: Organisation, *, r
     before = _snapshot(org)
     old_prefix = org.path
     new_prefix = f"{new_parent.path}{org.id}/"
-    org.parent_id = new_parent.id
-    session.flush()
+    with saving(session):
+        org.parent_id = new_parent.id
     result = session.execute(
         update(Organisation)
         .where(Organisation.tenant_id == tenant_id, Organisation.path.startswith(old_prefix, autoescape=True))
@@ -263,9 +277,12 @@ def move_org(session: Session, org: Organisation, new_parent: Organisation, *, r
     return rewritten
 
 
-def deactivate_org(session: Session, org: Organisation, *, reason: str | None = None) -> Organisation:
+def deactivate_org(
+    session: Session, org: Organisation, *, reason: str | None = None, version: Submitted = UNCHECKED
+) -> Organisation:
     """Stop using an organisation. Refused while it still has active members or active children."""
     require_tenant_id()
+    expect_version(org, version)
     if org.kind is OrgKind.COMMITTEE:
         raise ServiceError(_("工委是组织树的根，不能停用"))
     if not org.active:
@@ -277,26 +294,29 @@ def deactivate_org(session: Session, org: Organisation, *, reason: str | None = 
     if children:
         raise ServiceError(_("该组织还有 %(n)d 个下级组织在用，请先停用或移走下级组织", n=children))
     before = _snapshot(org)
-    org.active = False
-    session.flush()
+    with saving(session):
+        org.active = False
     audit.record(
         session, "org.deactivate", org, before=before, after=_snapshot(org), reason=(reason or "").strip() or None
     )
     return org
 
 
-def reactivate_org(session: Session, org: Organisation, *, reason: str | None = None) -> Organisation:
+def reactivate_org(
+    session: Session, org: Organisation, *, reason: str | None = None, version: Submitted = UNCHECKED
+) -> Organisation:
     """Use an organisation again; its parent must be active (an active node never hangs under a
     stopped one, so the tree pages never hide an active branch)."""
     require_tenant_id()
+    expect_version(org, version)
     if org.active:
         raise ServiceError(_("该组织正在使用中"))
     parent = _parent_of(session, org)
     if parent is not None and not parent.active:
         raise ServiceError(_("上级组织已停用，请先启用上级组织"))
     before = _snapshot(org)
-    org.active = True
-    session.flush()
+    with saving(session):
+        org.active = True
     audit.record(
         session, "org.reactivate", org, before=before, after=_snapshot(org), reason=(reason or "").strip() or None
     )

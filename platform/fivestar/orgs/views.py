@@ -23,6 +23,7 @@ from fivestar.orgs.models import Organisation
 from fivestar.orgs.queries import choice_label, load_org, org_choices, org_overview, visible_tree
 from fivestar.orgs.structure import ALLOWED_PARENTS
 from fivestar.people.queries import branch_roll
+from fivestar.web.editing import opened_version, refuse_edit
 from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
@@ -35,7 +36,6 @@ def _org_or_404(org_id: int) -> Organisation:
     if org is None:
         abort(404)
     return org
-
 
 
 def _child_kinds(parent: Organisation) -> list[OrgKind]:
@@ -138,7 +138,7 @@ def edit(org_id: int) -> Any:
         kinds = [OrgKind.COMMITTEE]
     else:
         kinds = [kind for kind in OrgKind if parent is not None and parent.kind in ALLOWED_PARENTS[kind]]
-    form = OrgEditForm(obj=org) if request.method == "GET" else OrgEditForm()
+    form = OrgEditForm(obj=org) if request.method == "GET" else OrgEditForm()  # GET: `version` from the org too
     form.kind.choices = _kind_choices(kinds)
     if request.method == "GET":
         form.kind.data = org.kind.value
@@ -150,12 +150,17 @@ def edit(org_id: int) -> Any:
             kind = org.kind
         try:
             services.update_org(
-                db(), org, name=form.name.data or "", code=form.code.data, sort_order=form.sort_order.data, kind=kind
+                db(),
+                org,
+                name=form.name.data or "",
+                code=form.code.data,
+                sort_order=form.sort_order.data,
+                kind=kind,
+                version=form.version.data,
             )
             db().commit()
         except ServiceError as error:
-            status = refuse(error, form)
-            org = _org_or_404(org_id)
+            status, org = refuse_edit(error, form, lambda: _org_or_404(org_id))
         else:
             flash(_("已保存。"), "success")
             return redirect(url_for(".detail", org_id=org.id))
@@ -178,6 +183,8 @@ def move(org_id: int) -> Any:
     names = {candidate.id: candidate.name for candidate in candidates}
     by_id = {candidate.id: candidate for candidate in candidates if candidate.id != org.parent_id}
     form = OrgMoveForm()
+    if request.method == "GET":
+        opened_version(form, org)
     form.parent_id.choices = [("", _("请选择"))] + [
         (str(candidate.id), choice_label(candidate, names)) for candidate in by_id.values()
     ]
@@ -190,11 +197,10 @@ def move(org_id: int) -> Any:
         else:
             require(current_user, Action.ORG_MANAGE, new_parent)
             try:
-                services.move_org(db(), org, new_parent, reason=form.reason.data)
+                services.move_org(db(), org, new_parent, reason=form.reason.data, version=form.version.data)
                 db().commit()
             except ServiceError as error:
-                status = refuse(error, form)
-                org = _org_or_404(org_id)
+                status, org = refuse_edit(error, form, lambda: _org_or_404(org_id))
             else:
                 flash(_("已调整上级组织。"), "success")
                 return redirect(url_for(".detail", org_id=org.id))
@@ -209,14 +215,15 @@ def deactivate(org_id: int) -> Any:
     org = _org_or_404(org_id)
     require(current_user, Action.ORG_MANAGE, org)
     form = OrgReasonForm()
+    if request.method == "GET":
+        opened_version(form, org)
     status = 200
     if form.validate_on_submit():
         try:
-            services.deactivate_org(db(), org, reason=form.reason.data)
+            services.deactivate_org(db(), org, reason=form.reason.data, version=form.version.data)
             db().commit()
         except ServiceError as error:
-            status = refuse(error, form)
-            org = _org_or_404(org_id)
+            status, org = refuse_edit(error, form, lambda: _org_or_404(org_id))
         else:
             flash(_("已停用该组织。"), "success")
             return redirect(url_for(".detail", org_id=org.id))
@@ -235,7 +242,7 @@ def reactivate(org_id: int) -> Any:
     if not form.validate_on_submit():
         abort(400)
     try:
-        services.reactivate_org(db(), org, reason=form.reason.data)
+        services.reactivate_org(db(), org, reason=form.reason.data, version=form.version.data)
         db().commit()
     except ServiceError as error:
         db().rollback()

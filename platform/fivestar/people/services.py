@@ -2,8 +2,8 @@
 
 Values go through `fivestar.people.fields`, the same parsers the Excel importer uses, so a value
 accepted on a form is accepted in a spreadsheet and the other way round. Edits carry the version
-the user started from: if someone saved in between, the edit is refused with `ConflictError`
-instead of silently overwriting their change. Services flush, never commit, and write one audit
+the user started from: if someone saved in between, the edit is refused (`fivestar.kernel.versioning`,
+a 409) instead of silently overwriting their change. Services flush, never commit, and write one audit
 event per change with before/after and the reason.
 """
 
@@ -17,12 +17,13 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit
+from fivestar.accounts.branch_grants import withdraw_grants_left_behind
 from fivestar.enums import MemberStatus
-from fivestar.errors import ConflictError, ServiceError
+from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel.versioning import UNCHECKED, Submitted, expect_version, saving
 from fivestar.orgs.models import Organisation
 from fivestar.people import fields
 from fivestar.people.models import Member
@@ -119,11 +120,12 @@ def _check_branch(branch: Organisation, *, field: str = "branch_id") -> None:
         raise ServiceError(_("所选支部已停用"), field=field)
 
 
-def _check_version(member: Member, version: int | None) -> None:
-    if version is not None and int(version) != member.version:
-        raise ConflictError(
-            _("该党员信息已被他人修改（您打开后有新的保存）。您填写的内容仍保留在下方，请核对最新信息后再保存。")
-        )
+def _check_version(member: Member, version: Submitted) -> None:
+    expect_version(member, version, message=_stale_message())
+
+
+def _stale_message() -> str:
+    return _("该党员信息已被他人修改（您打开后有新的保存）。您填写的内容仍保留在下方，请核对最新信息后再保存。")
 
 
 @contextmanager
@@ -135,10 +137,8 @@ def _writing(session: Session, member_no: str) -> Iterator[None]:
     (the savepoint is rolled back and loaded objects are expired, as SQLAlchemy documents).
     """
     try:
-        with session.begin_nested():
+        with saving(session, message=_stale_message()):
             yield
-    except StaleDataError:
-        raise ConflictError(_("该党员信息已被他人修改，请刷新后重试。")) from None
     except IntegrityError:
         raise ServiceError(_taken_message(member_no), field="member_no") from None
 
@@ -160,7 +160,7 @@ def create_member(session: Session, branch: Organisation, data: MemberInput) -> 
     return member
 
 
-def update_member(session: Session, member: Member, data: MemberInput, *, version: int | None) -> Member:
+def update_member(session: Session, member: Member, data: MemberInput, *, version: Submitted) -> Member:
     """Change the office's facts about a member (not the branch or status: those have their own steps)."""
     require_tenant_id()
     _check_version(member, version)
@@ -179,9 +179,10 @@ def update_member(session: Session, member: Member, data: MemberInput, *, versio
 
 
 def move_member(
-    session: Session, member: Member, new_branch: Organisation, *, reason: str | None, version: int | None = None
+    session: Session, member: Member, new_branch: Organisation, *, reason: str | None, version: Submitted = UNCHECKED
 ) -> Member:
-    """Move a member to another branch of the tenant; the reason is required and recorded."""
+    """Move a member to another branch of the tenant; the reason is required and recorded. The roles their
+    account held only for the branch they left are revoked (fivestar.accounts.branch_grants)."""
     require_tenant_id()
     _check_version(member, version)
     text = _clean_reason(reason, required=True, message=_("调整支部须填写原因"))
@@ -196,6 +197,7 @@ def move_member(
         member.branch_id = new_branch.id
     session.expire(member, ["branch"])
     audit.record(session, "member.move", member, before=before, after=_snapshot(member, ("branch_id",)), reason=text)
+    withdraw_grants_left_behind(session, {member.id: (old_branch_id, new_branch.id)}, reason=text)
     from fivestar.member_rounds.membership import member_moved  # late: rounds build on people
 
     member_moved(session, member, old_branch_id, text)
@@ -203,7 +205,7 @@ def move_member(
 
 
 def transfer_out(
-    session: Session, member: Member, *, left_on: object, reason: str | None, version: int | None = None
+    session: Session, member: Member, *, left_on: object, reason: str | None, version: Submitted = UNCHECKED
 ) -> Member:
     """Record that a member left (组织关系转出): the record stays, marked `transferred_out`."""
     require_tenant_id()
@@ -233,7 +235,7 @@ def reactivate_member(
     *,
     reason: str | None,
     branch: Organisation | None = None,
-    version: int | None = None,
+    version: Submitted = UNCHECKED,
 ) -> Member:
     """Put a transferred-out member back on the roll, in their old branch or in `branch`.
 

@@ -17,8 +17,9 @@ from sqlalchemy import select
 from fivestar.accounts.policy import Action, authorize, org_scope, require
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import MemberStatus, OrgKind, Position, Standing
-from fivestar.errors import ConflictError, ServiceError
+from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel.versioning import StaleEditError
 from fivestar.orgs.models import Organisation
 from fivestar.orgs.queries import choice_label, org_choices
 from fivestar.people import services
@@ -34,6 +35,7 @@ from fivestar.people.forms import (
 from fivestar.people.models import Member
 from fivestar.people.queries import MemberFilters, load_member, search_members
 from fivestar.tenancy import require_tenant_id
+from fivestar.web.editing import refuse_edit
 from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
@@ -56,12 +58,6 @@ def _int_or_none(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
-
-
-def _posted_version(form: Any) -> int:
-    """The version the user's page was built from. A missing or garbled one counts as stale
-    (versions start at 1), so the user sees the stored values before anything is overwritten."""
-    return _int_or_none(form.version.data) or 0
 
 
 
@@ -216,15 +212,12 @@ def edit(member_id: int) -> Any:
     current = None
     if form.validate_on_submit():
         try:
-            services.update_member(db(), member, _input(form), version=_posted_version(form))
+            services.update_member(db(), member, _input(form), version=form.version.data)
             db().commit()
         except ServiceError as error:
-            status = refuse(error, form)
-            member = _member_or_404(member_id)
-            if isinstance(error, ConflictError):
-                # Keep what the user typed; show what is stored now; a second save is deliberate.
-                current = member
-                form.version.data = str(member.version)
+            status, member = refuse_edit(error, form, lambda: _member_or_404(member_id))
+            if isinstance(error, StaleEditError):
+                current = member  # what is stored now, beside what the user typed
         else:
             flash(_("已保存。"), "success")
             return redirect(url_for(".detail", member_id=member_id))
@@ -254,13 +247,11 @@ def move(member_id: int) -> Any:
             require(current_user, Action.MEMBER_MOVE, target)
             try:
                 services.move_member(
-                    db(), member, target, reason=form.reason.data, version=_posted_version(form)
+                    db(), member, target, reason=form.reason.data, version=form.version.data
                 )
                 db().commit()
             except ServiceError as error:
-                status = refuse(error, form)
-                member = _member_or_404(member_id)
-                form.version.data = str(member.version)
+                status, member = refuse_edit(error, form, lambda: _member_or_404(member_id))
             else:
                 flash(_("已调整支部。"), "success")
                 return redirect(url_for(".detail", member_id=member_id))
@@ -286,13 +277,11 @@ def deactivate(member_id: int) -> Any:
                 member,
                 left_on=form.left_on.data,
                 reason=form.reason.data,
-                version=_posted_version(form),
+                version=form.version.data,
             )
             db().commit()
         except ServiceError as error:
-            status = refuse(error, form)
-            member = _member_or_404(member_id)
-            form.version.data = str(member.version)
+            status, member = refuse_edit(error, form, lambda: _member_or_404(member_id))
         else:
             flash(_("已办理转出。"), "success")
             return redirect(url_for(".detail", member_id=member_id))
@@ -322,13 +311,11 @@ def reactivate(member_id: int) -> Any:
             require(current_user, Action.MEMBER_EDIT, target)
             try:
                 services.reactivate_member(
-                    db(), member, reason=form.reason.data, branch=target, version=_posted_version(form)
+                    db(), member, reason=form.reason.data, branch=target, version=form.version.data
                 )
                 db().commit()
             except ServiceError as error:
-                status = refuse(error, form)
-                member = _member_or_404(member_id)
-                form.version.data = str(member.version)
+                status, member = refuse_edit(error, form, lambda: _member_or_404(member_id))
             else:
                 flash(_("已恢复在册。"), "success")
                 return redirect(url_for(".detail", member_id=member_id))
