@@ -26,7 +26,7 @@ import click
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from fivestar.audit.service import Actor, reset_actor, set_actor
+from fivestar.audit.recording import Actor, reset_actor, set_actor
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
 

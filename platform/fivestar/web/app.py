@@ -130,7 +130,7 @@ def _install_actor(app: Flask) -> None:
     """Make the logged-in person the actor of every audit event written during the request."""
     from flask_login import current_user
 
-    from fivestar.audit.service import Actor, reset_actor, set_actor
+    from fivestar.audit.recording import Actor, reset_actor, set_actor
 
     @app.before_request
     def _set_actor() -> None:
