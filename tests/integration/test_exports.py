@@ -37,7 +37,7 @@ from fivestar.exports import services
 from fivestar.exports.models import ExportDelivery, ExportState, ExportTarget, ExportTrigger
 from fivestar.exports.sweep import run_exports
 from fivestar.member_rounds.models import MemberRound, RoundState
-from fivestar.notify.webhooks import decrypt
+from fivestar.notify.encryption import decrypt
 from fivestar.outbox.models import OutboxMessage
 from fivestar.reports.jobs import service as report_service
 from fivestar.reports.jobs.models import JobState, ReportJob

@@ -53,7 +53,8 @@ from fivestar.exports.models import ExportDelivery, ExportState, ExportTarget, E
 from fivestar.exports.services import METHOD_LABELS, describe_destination, next_on_date, round_label
 from fivestar.i18n import _
 from fivestar.member_rounds.models import MemberRound, RoundState
-from fivestar.notify.webhooks import DecryptionError, decrypt
+from fivestar.notify.encryption import decrypt
+from fivestar.notify.errors import DecryptionError
 from fivestar.outbox.delivery import SmtpSender, backoff
 from fivestar.outbox.models import Channel
 from fivestar.outbox.services import Outgoing, normalise_recipient, queue_many
