@@ -23,13 +23,13 @@ log = logging.getLogger(__name__)
 @worker_init.connect
 @beat_init.connect
 def _demo_clock(**_kwargs: Any) -> None:
-    """In the demo, workers follow the same fast calendar as the web app (fivestar.demo.clock)."""
+    """In the demo, workers follow the same fast calendar as the web app (fivestar.demo.fast_calendar)."""
     from fivestar.config import load_settings
 
     settings = load_settings()
     if settings.demo_clock:
         from fivestar.db import make_sessionmaker
-        from fivestar.demo.clock import install
+        from fivestar.demo.fast_calendar import install
 
         install(make_sessionmaker(engine_for(settings)))
 

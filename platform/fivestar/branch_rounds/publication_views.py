@@ -27,7 +27,7 @@ from fivestar.branch_rounds.publication import LinkFor, PublishedGroup, Publishe
 from fivestar.extensions import limiter
 from fivestar.i18n import _, current_language
 from fivestar.reports import branch_stars
-from fivestar.reports.http import download
+from fivestar.reports.downloads import download
 from fivestar.timekeeping import clock
 from fivestar.web.errors import user_error
 from fivestar.web.session import db

@@ -148,7 +148,7 @@ def _install_actor(app: Flask) -> None:
 
 def _install_demo_clock(app: Flask) -> None:
     """The demo's fast calendar: `clock.now()` follows the stored offset; a banner moves it."""
-    from fivestar.demo.clock import current_offset, install
+    from fivestar.demo.fast_calendar import current_offset, install
     from fivestar.timekeeping import clock
     install(app.extensions["fivestar.sessionmaker"])
 
