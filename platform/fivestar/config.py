@@ -17,6 +17,8 @@ from typing import Any, Literal, Self
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fivestar.timekeeping import DEFAULT_TIMEZONE
+
 Environment = Literal["development", "production", "test"]
 
 
@@ -65,7 +67,7 @@ class Settings(BaseSettings):
     # fails it after its attempts). The fault tests, which kill workers, set a few seconds.
     report_stuck_seconds: int = Field(default=300, ge=5, le=3600)
     default_locale: Literal["zh", "en"] = "zh"
-    default_timezone: str = "Asia/Shanghai"
+    default_timezone: str = DEFAULT_TIMEZONE
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The production topology (ops/README.md). Beat's platform-wide tick: due times are rows, so a
     # shorter tick only makes them happen sooner after their instant (tests use 1–2 s).

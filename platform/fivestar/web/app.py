@@ -16,6 +16,7 @@ from fivestar.extensions import babel, csrf, limiter, login_manager
 from fivestar.i18n import SUPPORTED_LOCALES, _l
 from fivestar.paths import static_dir, templates_dir, translations_dir
 from fivestar.tenancy import current_tenant_id
+from fivestar.timekeeping import DEFAULT_TIMEZONE
 from fivestar.web import templating
 from fivestar.web.core import LANG_COOKIE, core_bp
 from fivestar.web.errors import install_error_handlers
@@ -103,7 +104,7 @@ def _select_timezone() -> str:
     if not has_request_context():
         return "UTC"
     tenant = g.get("tenant")
-    return str(tenant.timezone) if tenant is not None else "Asia/Shanghai"
+    return str(tenant.timezone) if tenant is not None else DEFAULT_TIMEZONE
 
 
 def _init_login(app: Flask) -> None:

@@ -8,6 +8,7 @@ from itertools import pairwise
 
 from .._reader import Reader
 from ..model import (
+    DEFAULT_TIMEZONE,
     BranchSchedule,
     MemberSchedule,
     MonthDay,
@@ -22,7 +23,7 @@ from .common import _NINE
 
 
 def _schedule(r: Reader) -> Schedule | None:
-    tz = r.text("timezone", required=False, default="Asia/Shanghai")
+    tz = r.text("timezone", required=False, default=DEFAULT_TIMEZONE)
     if tz is not None:
         try:
             zoneinfo.ZoneInfo(tz)

@@ -47,11 +47,12 @@ from .member import (
     SchemeScore,
 )
 from .rule_set import RuleSet
-from .schedule import BranchSchedule, MemberSchedule, MonthDay, PublicNotice, Reminders, Schedule
+from .schedule import DEFAULT_TIMEZONE, BranchSchedule, MemberSchedule, MonthDay, PublicNotice, Reminders, Schedule
 
 __all__ = [
     "BALLOT_GROUPS",
     "DEFAULT_JOINT_TOLERANCE",
+    "DEFAULT_TIMEZONE",
     "FORMAT_VERSION",
     "Advanced",
     "Aspect",

@@ -11,6 +11,10 @@ from typing import Literal
 
 from .common import Json
 
+#: The time zone of a rule set that names none, and the platform's default for a tenant
+#: (re-exported as `fivestar.timekeeping.DEFAULT_TIMEZONE`; the rule engine imports nothing of ours).
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+
 
 @dataclass(frozen=True, slots=True)
 class MonthDay:
