@@ -70,7 +70,7 @@ def _plain_table(engine: Any) -> Any:
 
 def _append(maker: Any, tenant_id: int, count: int, offset: int) -> float:
     from fivestar import audit
-    from fivestar.audit.service import Actor, acting_as
+    from fivestar.audit.recording import Actor, acting_as
     from fivestar.tenancy import tenant_context
 
     start = time.perf_counter()

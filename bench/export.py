@@ -86,7 +86,7 @@ def build(url: str, members: int) -> dict[str, Any]:
     from sqlalchemy import String, cast, insert, literal, select, update
 
     from fivestar import dbcli
-    from fivestar.audit.service import Actor, acting_as
+    from fivestar.audit.recording import Actor, acting_as
     from fivestar.db import make_engine, make_sessionmaker
     from fivestar.enums import Gender, MemberStatus, OrgKind, Position, Standing
     from fivestar.member_rounds.models import MemberRound

@@ -101,9 +101,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import fivestar.models  # noqa: F401 - every mapper
     from fivestar import dbcli
-    from fivestar.audit.service import Actor, acting_as
+    from fivestar.audit.recording import Actor, acting_as
     from fivestar.db import make_engine, make_sessionmaker
-    from fivestar.imports.service import import_workbook
+    from fivestar.imports.services import import_workbook
     from fivestar.orgs.models import Organisation
     from fivestar.people.models import Member
     from fivestar.tenancy import tenant_context

@@ -304,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     import fivestar.models  # noqa: F401 - every mapper
-    from fivestar.audit.service import Actor, acting_as
+    from fivestar.audit.recording import Actor, acting_as
     from fivestar.timekeeping import clock
 
     with tempfile.TemporaryDirectory(prefix="fivestar-bench-") as tmp, clock.frozen(NOW), \

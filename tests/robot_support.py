@@ -7,7 +7,7 @@ like WeCom's and DingTalk's webhook endpoints and keeps every request it receive
         robot.requests[0].json, robot.requests[0].query
 
 Settings must list `127.0.0.1` in `webhook_hosts` for the platform to post to it (see
-`fivestar.notify.webhooks.check_url`). Set `status`, `answer` or `delay` to make it misbehave.
+`fivestar.notify.url_policy.check_url`). Set `status`, `answer` or `delay` to make it misbehave.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from fivestar.notify.webhooks import WebhookKind
+from fivestar.notify.models import WebhookKind
 
 KEY = "693a91f6-7d9c-4bc4-97a0-0ec2feedbeef"  # a WeCom-like key
 ACCESS_TOKEN = "e9a8118c8a3dc6d0b7e1c6f4f2a1d9b8c7e6f5a4b3c2d1e0f9a8b7c6d5e4f3a2"  # a DingTalk-like token

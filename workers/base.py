@@ -22,7 +22,7 @@ from celery import Task
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivestar.audit.service import Actor, set_actor
+from fivestar.audit.recording import Actor, set_actor
 from fivestar.config import Settings, load_settings
 from fivestar.db import make_engine, make_sessionmaker
 from fivestar.tenancy import set_tenant, tenant_context

@@ -13,7 +13,7 @@ from typing import Any
 
 from celery.signals import beat_init, task_postrun, worker_init, worker_process_init, worker_ready
 
-from fivestar.audit.service import SYSTEM, current_actor
+from fivestar.audit.recording import SYSTEM, current_actor
 from fivestar.tenancy import current_tenant_id
 from workers.base import dispose_engines, engine_for
 
@@ -23,13 +23,13 @@ log = logging.getLogger(__name__)
 @worker_init.connect
 @beat_init.connect
 def _demo_clock(**_kwargs: Any) -> None:
-    """In the demo, workers follow the same fast calendar as the web app (fivestar.demo.clock)."""
+    """In the demo, workers follow the same fast calendar as the web app (fivestar.demo.fast_calendar)."""
     from fivestar.config import load_settings
 
     settings = load_settings()
     if settings.demo_clock:
         from fivestar.db import make_sessionmaker
-        from fivestar.demo.clock import install
+        from fivestar.demo.fast_calendar import install
 
         install(make_sessionmaker(engine_for(settings)))
 
@@ -63,7 +63,7 @@ def _check_no_context_leaked(task_id: str | None = None, task: Any = None, **_kw
     if current_tenant_id() is not None or current_actor() != SYSTEM:
         name = getattr(task, "name", "?")
         log.error("task %s[%s] left a tenant or actor set; resetting", name, task_id)
-        from fivestar.audit.service import set_actor
+        from fivestar.audit.recording import set_actor
         from fivestar.tenancy import set_tenant
 
         set_tenant(None)

@@ -24,7 +24,7 @@ from fivestar.member_rounds.branch_views import branch_round_bp
 from fivestar.member_rounds.committee_views import rounds_bp
 from fivestar.member_rounds.member_views import desk_card_bp, honour_bp, my_ratings_bp, self_assessment_bp
 from fivestar.member_rounds.notice_views import notice_bp
-from fivestar.notify.webhook_views import webhooks_bp
+from fivestar.notify.views import webhooks_bp
 from fivestar.ops.views import ops_bp
 from fivestar.orgs.views import orgs_bp
 from fivestar.people.views import people_bp

@@ -9,12 +9,15 @@ the data folder, which is what `fivestar demo` runs on.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, Self
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from fivestar.timekeeping import DEFAULT_TIMEZONE
 
 Environment = Literal["development", "production", "test"]
 
@@ -64,7 +67,7 @@ class Settings(BaseSettings):
     # fails it after its attempts). The fault tests, which kill workers, set a few seconds.
     report_stuck_seconds: int = Field(default=300, ge=5, le=3600)
     default_locale: Literal["zh", "en"] = "zh"
-    default_timezone: str = "Asia/Shanghai"
+    default_timezone: str = DEFAULT_TIMEZONE
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     # The production topology (ops/README.md). Beat's platform-wide tick: due times are rows, so a
     # shorter tick only makes them happen sooner after their instant (tests use 1–2 s).
@@ -89,7 +92,7 @@ class Settings(BaseSettings):
     # forward (never in production).
     demo_clock: bool = False
     # Hosts group-robot webhooks may be sent to (comma-separated): the SSRF guard of
-    # fivestar.notify.webhooks. Plain http is allowed only to 127.0.0.1, and only when listed here.
+    # fivestar.notify.url_policy. Plain http is allowed only to 127.0.0.1, and only when listed here.
     webhook_hosts: str = "qyapi.weixin.qq.com,oapi.dingtalk.com"
     # Hosts reports may be sent to upward (fivestar.exports: HTTPS endpoints and SFTP servers of
     # superior committees), comma-separated; empty allows none (e-mail needs no entry). The same
@@ -172,6 +175,16 @@ class Settings(BaseSettings):
         return self
 
     # Derived values -----------------------------------------------------------------------------
+    # Values worth computing once are `cached_property`s: the cache lives in the instance's
+    # `__dict__`, which pydantic's `model_copy` copies as it is, so `model_copy` below drops it.
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Self:
+        """A copy with `update` applied whose derived values are computed again from its own fields
+        (a copy with another data folder or host list must not answer with the original's)."""
+        copied = super().model_copy(update=update, deep=deep)
+        for name in _DERIVED:
+            copied.__dict__.pop(name, None)
+        return copied
 
     @cached_property
     def resolved_data_dir(self) -> Path:
@@ -224,19 +237,23 @@ class Settings(BaseSettings):
             key_file.chmod(0o600)
         return key_file.read_text(encoding="utf-8").strip()
 
-    @cached_property
+    @property
     def webhook_host_set(self) -> frozenset[str]:
-        """The lower-case host names of `webhook_hosts`."""
+        """The lower-case host names of `webhook_hosts` (cheap: computed on every use)."""
         return frozenset(host for host in self.webhook_hosts.split(",") if host)
 
     @property
     def export_host_set(self) -> frozenset[str]:
-        """The lower-case host names of `export_hosts` (a property, not cached: tests copy settings)."""
+        """The lower-case host names of `export_hosts` (cheap: computed on every use)."""
         return frozenset(host for host in self.export_hosts.split(",") if host)
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+
+# The cached derived values, forgotten by a copy (`Settings.model_copy`).
+_DERIVED = frozenset(name for name, value in vars(Settings).items() if isinstance(value, cached_property))
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -30,7 +30,7 @@ from fivestar.member_rounds.models import (
     RoundBranch,
     TalkRecord,
 )
-from fivestar.notify.webhooks import Webhook
+from fivestar.notify.models import Webhook
 from fivestar.orgs.models import Organisation
 from fivestar.outbox.models import OutboxMessage
 from fivestar.people.models import Member

@@ -14,7 +14,7 @@ from fivestar.accounts.models import Account, RoleGrant
 from fivestar.accounts.passwords import hash_password
 from fivestar.config import load_settings
 from fivestar.enums import OrgKind, Role
-from fivestar.notify.webhooks import Webhook, WebhookKind
+from fivestar.notify.models import Webhook, WebhookKind
 from fivestar.orgs.models import Organisation
 from fivestar.tenancy import tenant_context
 from fivestar.tenants.services import create_tenant

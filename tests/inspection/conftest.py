@@ -162,7 +162,7 @@ def add_event(
         "system", None, "system"
     )
     when = at or dt.datetime.now(dt.UTC)
-    with audit.acting_as(who), mock.patch("fivestar.audit.service.utcnow", return_value=when):
+    with audit.acting_as(who), mock.patch("fivestar.audit.recording.utcnow", return_value=when):
         event = audit.record(
             session, action, object_type=object_type, object_id=object_id, before=before, after=after,
             reason=reason, tenant_id=tenant.id,

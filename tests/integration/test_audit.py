@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from fivestar import audit
 from fivestar.audit.models import AuditEvent, AuditImmutableError
-from fivestar.audit.service import Actor, acting_as
+from fivestar.audit.recording import Actor, acting_as
 from fivestar.tenancy import tenant_context
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from fivestar import audit, dbcli
 from fivestar.audit.chain import GENESIS, canonical_bytes, current_head, link, verify_chain
 from fivestar.audit.models import AuditEvent
-from fivestar.audit.service import Actor, acting_as
+from fivestar.audit.recording import Actor, acting_as
 from fivestar.db import make_engine
 from fivestar.tenancy import tenant_context
 

@@ -38,7 +38,7 @@ from fivestar.exports.models import ExportDelivery, ExportState, ExportTarget, E
 from fivestar.exports.sweep import run_exports
 from fivestar.kernel import task_names
 from fivestar.member_rounds.models import MemberRound, RoundState
-from fivestar.notify.webhooks import decrypt
+from fivestar.notify.encryption import decrypt
 from fivestar.outbox.models import OutboxMessage
 from fivestar.reports.jobs import services as report_services
 from fivestar.reports.jobs.models import JobState, ReportJob

@@ -16,7 +16,7 @@ from fivestar.enums import Gender, MemberStatus, OrgKind, Position, Standing, Te
 from fivestar.errors import ServiceError
 from fivestar.imports.columns import MEMBER_COLUMNS, MEMBER_SHEET, ORG_SHEET
 from fivestar.imports.report import ImportReport
-from fivestar.imports.service import import_workbook
+from fivestar.imports.services import import_workbook
 from fivestar.imports.template import build_template
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member

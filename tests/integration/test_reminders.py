@@ -267,7 +267,8 @@ def test_group_robots_hear_of_the_reminders_of_their_organisations(
 ) -> None:
     """A district-wide WeCom robot and a DingTalk robot on the second branch: each gets one post per
     reminder about the organisations it covers, through the outbox, delivered to a loopback robot."""
-    from fivestar.notify.webhooks import WebhookInput, WebhookKind, create_webhook
+    from fivestar.notify.models import WebhookKind
+    from fivestar.notify.services import WebhookInput, create_webhook
     from tests.robot_support import LoopbackRobot
 
     _mailbox, port = smtp

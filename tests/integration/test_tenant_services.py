@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from fivestar.accounts.models import AuthSession, Operator
 from fivestar.audit.models import AuditEvent
-from fivestar.audit.service import Actor, acting_as
+from fivestar.audit.recording import Actor, acting_as
 from fivestar.enums import OrgKind, Role, TenantStatus
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.ops import services as ops

@@ -12,7 +12,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fivestar.config import Settings
-from fivestar.notify.webhooks import Webhook, WebhookKind, encrypt, webhooks_for
+from fivestar.notify.encryption import encrypt
+from fivestar.notify.models import Webhook, WebhookKind
+from fivestar.notify.services import webhooks_for
 from fivestar.tenancy import TenantScopeError, tenant_context
 from tests.support import count_queries
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivestar.imports.columns import MEMBER_COLUMNS, MEMBER_SHEET
-from fivestar.imports.service import import_workbook
+from fivestar.imports.services import import_workbook
 from fivestar.imports.template import build_template
 from fivestar.member_rounds.models import Evaluation, EvaluationStatus
 from fivestar.people.models import Member

@@ -70,3 +70,25 @@ def test_cli_refuses_to_start_with_a_clear_message(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "FIVESTAR_SECRET_KEY" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_copy_with_other_webhook_hosts_sees_its_own_list(tmp_path: Path) -> None:
+    # Tests copy the settings with another host list (`model_copy(update=...)`); the copy must
+    # answer with its own list even after the original has been asked (it once kept the original's).
+    settings = load_settings(env="test", data_dir=tmp_path, webhook_hosts="qyapi.weixin.qq.com")
+    assert settings.webhook_host_set == frozenset({"qyapi.weixin.qq.com"})
+    copied = settings.model_copy(update={"webhook_hosts": "127.0.0.1,oapi.dingtalk.com"})
+    assert copied.webhook_host_set == frozenset({"127.0.0.1", "oapi.dingtalk.com"})
+    assert settings.webhook_host_set == frozenset({"qyapi.weixin.qq.com"})
+
+
+def test_a_copy_computes_its_derived_values_again(tmp_path: Path) -> None:
+    first, second = tmp_path / "first", tmp_path / "second"
+    settings = load_settings(env="test", data_dir=first, secret_key="")
+    assert settings.resolved_data_dir == first and settings.resolved_database_url.endswith("first/fivestar.sqlite3")
+    key = settings.resolved_secret_key
+    copied = settings.model_copy(update={"data_dir": second, "secret_key": "a-copy-has-its-own-secret-key"})
+    assert copied.resolved_data_dir == second
+    assert copied.resolved_database_url == f"sqlite:///{second / 'fivestar.sqlite3'}"
+    assert copied.resolved_secret_key == "a-copy-has-its-own-secret-key"
+    assert settings.resolved_secret_key == key and settings.resolved_data_dir == first

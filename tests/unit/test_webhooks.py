@@ -13,19 +13,12 @@ import pytest
 
 from fivestar.config import ConfigError, Settings, load_settings
 from fivestar.errors import ServiceError
-from fivestar.notify import webhooks
-from fivestar.notify.webhooks import (
-    DecryptionError,
-    Webhook,
-    WebhookError,
-    WebhookKind,
-    check_url,
-    decrypt,
-    encrypt,
-    mask_url,
-    payload,
-    send,
-)
+from fivestar.notify import sending
+from fivestar.notify.encryption import decrypt, encrypt
+from fivestar.notify.errors import DecryptionError, WebhookError
+from fivestar.notify.models import Webhook, WebhookKind
+from fivestar.notify.sending import payload, send
+from fivestar.notify.url_policy import check_url, mask_url, masked_url
 from tests.robot_support import ACCESS_TOKEN, KEY, SECRET, LoopbackRobot, expected_sign, free_port
 
 WECOM_URL = f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={KEY}"
@@ -102,7 +95,7 @@ def test_send_with_a_changed_secret_key_fails_readably(settings: Settings, tmp_p
     other = make_settings(tmp_path, secret_key="another-secret-key-0123456789-abcdefghijkl")
     with pytest.raises(DecryptionError):
         send(other, row, "标题", "正文")
-    assert "服务器密钥" in webhooks.masked_url(other, row)
+    assert "服务器密钥" in masked_url(other, row)
 
 
 # --- the address guard ---------------------------------------------------------------------------
@@ -266,7 +259,7 @@ def test_send_to_dingtalk_signs_the_request(settings: Settings, robot: LoopbackR
 
 
 def test_dingtalk_sign_is_url_encoded_in_the_request_line(settings: Settings) -> None:
-    signed = webhooks._signed("https://oapi.dingtalk.com/robot/send?access_token=abc", SECRET, 1577000000000)
+    signed = sending._signed("https://oapi.dingtalk.com/robot/send?access_token=abc", SECRET, 1577000000000)
     sign = expected_sign(SECRET, "1577000000000")
     assert signed.endswith(
         "&timestamp=1577000000000&sign=" + sign.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")

@@ -15,7 +15,7 @@ from celery import Celery
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from fivestar.audit.service import SYSTEM, Actor, acting_as, current_actor, set_actor
+from fivestar.audit.recording import SYSTEM, Actor, acting_as, current_actor, set_actor
 from fivestar.config import load_settings
 from fivestar.kernel import task_names
 from fivestar.tenancy import current_tenant_id, set_tenant, tenant_context

@@ -18,7 +18,7 @@ from fivestar.audit.models import AuditEvent
 from fivestar.config import load_settings
 from fivestar.enums import Role
 from fivestar.exports.models import ExportDelivery, ExportMethod, ExportState, ExportTarget, ExportTrigger
-from fivestar.notify.webhooks import decrypt, encrypt
+from fivestar.notify.encryption import decrypt, encrypt
 from fivestar.reports.jobs.models import ReportFormat, ReportKind
 from fivestar.tenancy import tenant_context
 

@@ -364,7 +364,7 @@ def _b_has_spot_check(session: Session, b: dict[str, Any]) -> None:
 def _b_has_webhook(session: Session, b: dict[str, Any]) -> None:
     """A group robot of district B on its branch (the walk must be refused before anything is
     decrypted or sent, so the stored token need not be a real one)."""
-    from fivestar.notify.webhooks import Webhook, WebhookKind
+    from fivestar.notify.models import Webhook, WebhookKind
 
     with tenant_context(b["tenant"].id):
         b["webhook"] = Webhook(

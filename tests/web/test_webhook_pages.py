@@ -18,7 +18,9 @@ from sqlalchemy.orm import Session
 from fivestar.audit.models import AuditEvent
 from fivestar.config import load_settings
 from fivestar.enums import Role
-from fivestar.notify.webhooks import Webhook, WebhookKind, decrypt, encrypt, webhooks_for
+from fivestar.notify.encryption import decrypt, encrypt
+from fivestar.notify.models import Webhook, WebhookKind
+from fivestar.notify.services import webhooks_for
 from fivestar.tenancy import tenant_context
 from tests.robot_support import ACCESS_TOKEN, KEY, SECRET, LoopbackRobot, expected_sign
 from tests.support import count_queries

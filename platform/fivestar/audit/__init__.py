@@ -4,6 +4,6 @@ Every service that changes state calls `record` (or `record_many` for set-based 
 session it is using, so the event commits or rolls back with the change itself.
 """
 
-from fivestar.audit.service import Actor, acting_as, current_actor, record, record_many, snapshot
+from fivestar.audit.recording import Actor, acting_as, current_actor, record, record_many, snapshot
 
 __all__ = ["Actor", "acting_as", "current_actor", "record", "record_many", "snapshot"]

@@ -215,7 +215,7 @@ def setup(rating_id: int) -> Any:
 
 def _slips_response(ctx: ballot.MeetingContext, issued: ballot.IssuedSlips) -> Response:
     """The slips PDF, made before the commit: if it cannot be made, nothing was issued."""
-    from fivestar.reports.http import download
+    from fivestar.reports.downloads import download
 
     meeting = issued.meeting
     sheet = SlipSheet(

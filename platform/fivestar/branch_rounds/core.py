@@ -29,7 +29,7 @@ from fivestar.orgs.models import Organisation
 from fivestar.rules import BranchInput, BranchResult, RuleSet, evaluate_branch
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import pinned_rules
-from fivestar.timekeeping import clock
+from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
 
 HUNDRED = Decimal(100)
 MIDDLE_KINDS = (OrgKind.PARTY_COMMITTEE, OrgKind.GENERAL_BRANCH)
@@ -131,7 +131,7 @@ def evaluate(session: Session, rules: RuleSet, rating: BranchRating) -> BranchRe
 
 
 def tenant_timezone(session: Session, tenant_id: int) -> str:
-    return session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id)) or "Asia/Shanghai"
+    return session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id)) or DEFAULT_TIMEZONE
 
 
 def facts_for(

@@ -27,8 +27,8 @@ from fivestar.branch_rounds.publication import LinkFor, PublishedGroup, Publishe
 from fivestar.extensions import limiter
 from fivestar.i18n import _, current_language
 from fivestar.reports import branch_stars
-from fivestar.reports.http import download
-from fivestar.timekeeping import clock
+from fivestar.reports.downloads import download
+from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
 from fivestar.web.errors import user_error
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
@@ -62,7 +62,7 @@ def long_date(day: dt.date | dt.datetime | None, timezone: str | None = None) ->
     if day is None:
         return ""
     if isinstance(day, dt.datetime):
-        day = day.astimezone(ZoneInfo(timezone or "Asia/Shanghai")).date()
+        day = day.astimezone(ZoneInfo(timezone or DEFAULT_TIMEZONE)).date()
     if current_language() == "en":
         return f"{day.day} {day:%b} {day.year}"
     return f"{day.year}年{day.month}月{day.day}日"

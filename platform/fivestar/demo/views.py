@@ -15,7 +15,7 @@ from typing import Any
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request
 from flask_login import current_user, login_required
 
-from fivestar.demo.clock import advance
+from fivestar.demo.fast_calendar import advance
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
 from fivestar.web.core import _safe_next

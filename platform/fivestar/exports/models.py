@@ -1,7 +1,7 @@
 """`export_targets` and `export_deliveries`: where a district's reports go, and what was sent.
 
 A target's secrets (the HMAC key of an HTTPS endpoint, the password or private key of an SFTP
-account) are Fernet tokens made with `fivestar.notify.webhooks.encrypt`; pages, audit events and
+account) are Fernet tokens made with `fivestar.notify.encryption.encrypt`; pages, audit events and
 logs never see them.
 
 A delivery is the row that says what happens (CONTRIBUTING.md "Workers"): `(tenant_id, target_id, round_type,

@@ -29,7 +29,8 @@ from fivestar.exports.queue import ERROR_MAX, EXPORT_QUEUE, ExportSweepReport
 from fivestar.exports.queue import SWEEP_REASON as _REASON
 from fivestar.i18n import _
 from fivestar.kernel import lease
-from fivestar.notify.webhooks import DecryptionError, decrypt
+from fivestar.notify.encryption import decrypt
+from fivestar.notify.errors import DecryptionError
 from fivestar.outbox.delivery import SmtpSender
 from fivestar.reports.jobs import content, services
 from fivestar.reports.jobs.models import ReportJob

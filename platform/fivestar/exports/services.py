@@ -8,10 +8,10 @@ Why the host list (`FIVESTAR_EXPORT_HOSTS`): the server sends files to an addres
 typed. Without a guard an administrator of one district could make the server talk to anything
 in its network (SSRF). Only hosts the operator listed are allowed for HTTPS and SFTP; plain http
 only to a listed 127.0.0.1 (the tests' receiver), the same rule as group robots
-(`fivestar.notify.webhooks.check_url`). The address is checked again at every sending, since the
+(`fivestar.notify.url_policy.check_url`). The address is checked again at every sending, since the
 list may have changed. E-mail goes through the instance's own SMTP server and needs no entry.
 
-Secrets are encrypted with `fivestar.notify.webhooks.encrypt` (Fernet, key derived from the
+Secrets are encrypted with `fivestar.notify.encryption.encrypt` (Fernet, key derived from the
 instance's secret key), never shown (a page shows only that one is stored, masked), and never in
 an audit event. On an edit an empty secret keeps the stored one — unless the method changes: an
 HTTPS key must not become an SFTP password.
@@ -39,7 +39,8 @@ from fivestar.errors import ServiceError
 from fivestar.exports.models import ExportDelivery, ExportMethod, ExportState, ExportTarget, ExportTrigger
 from fivestar.i18n import _, _l
 from fivestar.kernel.versioning import Submitted, expect_version, saving
-from fivestar.notify.webhooks import DecryptionError, decrypt, encrypt
+from fivestar.notify.encryption import decrypt, encrypt
+from fivestar.notify.errors import DecryptionError
 from fivestar.outbox.services import normalise_recipient
 from fivestar.reports.jobs.kinds import KINDS, RoundType
 from fivestar.reports.jobs.models import JobState, ReportFormat, ReportJob, ReportKind

@@ -56,11 +56,11 @@ def import_command(slug: str, file: Path, dry_run: bool, max_rows: int) -> None:
     from sqlalchemy import select
 
     import fivestar.models  # noqa: F401 - every mapper, before the first query
-    from fivestar.audit.service import Actor, acting_as
+    from fivestar.audit.recording import Actor, acting_as
     from fivestar.cli import settings_or_exit
     from fivestar.db import make_engine, make_sessionmaker
     from fivestar.errors import ServiceError
-    from fivestar.imports.service import import_workbook
+    from fivestar.imports.services import import_workbook
     from fivestar.tenancy import tenant_context
     from fivestar.tenants.models import Tenant
 

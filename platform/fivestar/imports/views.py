@@ -23,7 +23,7 @@ from fivestar.i18n import _
 from fivestar.imports.columns import DEFAULT_MAX_ROWS
 from fivestar.imports.forms import UploadForm
 from fivestar.imports.report import ImportReport, SheetCounts
-from fivestar.imports.service import import_workbook
+from fivestar.imports.services import import_workbook
 from fivestar.imports.template import OrgListing, build_template
 from fivestar.labels import label
 from fivestar.orgs.models import Organisation

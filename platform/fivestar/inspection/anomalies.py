@@ -35,7 +35,8 @@ from fivestar.branch_rounds import ballot
 from fivestar.branch_rounds import core as branch_core
 from fivestar.branch_rounds.models import BranchRating, BranchRound
 from fivestar.i18n import _, _l
-from fivestar.inspection.trail import TrailFilters, action_label, describe, filter_clauses
+from fivestar.inspection.trail import TrailFilters, describe, filter_clauses
+from fivestar.inspection.trail_labels import action_label
 from fivestar.member_rounds import core as member_core
 from fivestar.member_rounds.models import (
     Evaluation,

@@ -37,7 +37,7 @@ from fivestar.rules import MemberInput, MemberResult, RuleSet, evaluate_member
 from fivestar.tenancy import require_tenant_id
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import pinned_rules
-from fivestar.timekeeping import clock
+from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
 
 TWO_PLACES = Decimal("0.01")
 
@@ -256,7 +256,7 @@ def load_evaluation(session: Session, evaluation_id: int) -> Evaluation:
 
 def tenant_timezone(session: Session, tenant_id: int) -> str:
     zone = session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))
-    return zone or "Asia/Shanghai"
+    return zone or DEFAULT_TIMEZONE
 
 
 def facts_for(session: Session, member_round: MemberRound, round_branch: RoundBranch) -> RoundFacts:

@@ -28,7 +28,7 @@ from fivestar.member_rounds.models import Evaluation, EvaluationStatus, RoundSta
 from fivestar.member_rounds.self_assessment import FieldGroup
 from fivestar.member_rounds.workflow import EDITABLE_SELF, step_label
 from fivestar.reports import desk_card as desk_card_report
-from fivestar.reports.http import download
+from fivestar.reports.downloads import download
 from fivestar.tenants.models import RuleSetVersion
 from fivestar.web.errors import user_error
 from fivestar.web.session import db

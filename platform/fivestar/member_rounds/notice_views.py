@@ -119,7 +119,7 @@ def public(token: str) -> Any:
 
 @notice_bp.get("/<token>/pdf")
 def pdf(token: str) -> Any:
-    from fivestar.reports.http import download
+    from fivestar.reports.downloads import download
 
     round_branch = _notice_or_404(token)
     view = notice.notice_view(db(), round_branch)

@@ -262,7 +262,9 @@ class _WebhookFailedError(Exception):
 
 
 def _send_webhook(session_factory: Callable[[], Session], settings: Settings, message: _Claimed) -> None:
-    from fivestar.notify.webhooks import Webhook, WebhookError, send
+    from fivestar.notify.errors import WebhookError
+    from fivestar.notify.models import Webhook
+    from fivestar.notify.sending import send
 
     with session_factory() as session:
         webhook = session.get(Webhook, message.webhook_id) if message.webhook_id is not None else None

@@ -20,7 +20,7 @@ from fivestar.tenancy import TenantOwned
 class Channel(enum.StrEnum):
     EMAIL = "email"  # SMTP, to `recipient`
     INAPP = "inapp"  # a notice in the account's inbox (`account_id`)
-    WEBHOOK = "webhook"  # a group robot (`webhook_id`: fivestar.notify.webhooks)
+    WEBHOOK = "webhook"  # a group robot (`webhook_id`: fivestar.notify.models.Webhook)
 
 
 class DeliveryState(enum.StrEnum):

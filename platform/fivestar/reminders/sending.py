@@ -211,7 +211,7 @@ def _organisation_names(session: Session, ids: set[int]) -> dict[int, str]:
 def _robot_messages(session: Session, key: ReminderKey, subject: str, owing: Iterable[Owing],
                     names: dict[int, str]) -> list[Outgoing]:
     """One post per group robot that covers any organisation involved (or the whole district)."""
-    from fivestar.notify.webhooks import webhooks_for
+    from fivestar.notify.services import webhooks_for
 
     duties = list(owing)
     involved = {d.organisation_id for d in duties if d.organisation_id is not None}

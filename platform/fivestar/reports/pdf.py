@@ -16,7 +16,7 @@ The API is deliberately small::
     pdf.centred(doc, "第一党支部党员星级评定结果公示", y=20, size=16)
     with doc.table() as table:            # fpdf2's own tables, in the embedded font
         ...
-    data = pdf.finish(doc)                # bytes, ready for reports.http.download(...)
+    data = pdf.finish(doc)                # bytes, ready for reports.downloads.download(...)
 
 Anything else fpdf2 offers (cells, tables, lines, images) may be used on the returned document;
 keep to the registered font family `FONT_FAMILY` and the colours below so reports look alike.

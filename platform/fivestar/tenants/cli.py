@@ -26,9 +26,10 @@ import click
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from fivestar.audit.service import Actor, reset_actor, set_actor
+from fivestar.audit.recording import Actor, reset_actor, set_actor
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.timekeeping import DEFAULT_TIMEZONE
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -160,7 +161,7 @@ def tenant_cli() -> None:
 @click.argument("slug")
 @click.option("--name", required=True, help="单位名称 (tenant name), e.g. 某某区直机关工委")
 @click.option("--rules", "rules_file", required=True, help="规则文件 TOML (rule-set file)")
-@click.option("--timezone", default="Asia/Shanghai", show_default=True, help="时区 (IANA time zone)")
+@click.option("--timezone", default=DEFAULT_TIMEZONE, show_default=True, help="时区 (IANA time zone)")
 @click.option("--locale", default="zh", show_default=True, help="界面语言 zh 或 en (interface language)")
 @click.option("--committee-name", default=None, help="工委（根组织）名称，默认同单位名称 (root committee name)")
 @handles_errors
@@ -410,7 +411,7 @@ def operator_list() -> None:
                 op.display_name,
                 op.email or "",
                 "在用 active" if op.active else "已停用 inactive",
-                _local(op.last_login_at, "Asia/Shanghai"),
+                _local(op.last_login_at, DEFAULT_TIMEZONE),
             ]
             for op in operators
         ],

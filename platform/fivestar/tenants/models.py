@@ -11,6 +11,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from fivestar.db import Base, utcnow
 from fivestar.enums import TenantStatus, db_enum
 from fivestar.tenancy import TenantOwned
+from fivestar.timekeeping import DEFAULT_TIMEZONE
 
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
 
@@ -23,7 +24,7 @@ class Tenant(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(40), unique=True)
     name: Mapped[str] = mapped_column(String(120))
-    timezone: Mapped[str] = mapped_column(String(64), default="Asia/Shanghai")
+    timezone: Mapped[str] = mapped_column(String(64), default=DEFAULT_TIMEZONE)
     locale: Mapped[str] = mapped_column(String(8), default="zh")
     status: Mapped[TenantStatus] = mapped_column(db_enum(TenantStatus, "tenant_status"), default=TenantStatus.ACTIVE)
     status_reason: Mapped[str | None] = mapped_column(Text)

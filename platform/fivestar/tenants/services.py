@@ -30,6 +30,7 @@ from fivestar.people.models import Member
 from fivestar.rules import RuleError, RuleSet, RuleSetError, load_rules, load_rules_data
 from fivestar.tenancy import cross_tenant, tenant_context
 from fivestar.tenants.models import SLUG_PATTERN, RuleSetVersion, Tenant
+from fivestar.timekeeping import DEFAULT_TIMEZONE
 
 TENANT_FIELDS = ("slug", "name", "timezone", "locale", "status", "status_reason")
 LOCALES = ("zh", "en")
@@ -40,7 +41,7 @@ RULES_MAX_BYTES = 512 * 1024
 
 #: Time zones offered on the operator's form (the command line accepts any IANA name).
 COMMON_TIMEZONES: tuple[tuple[str, str], ...] = (
-    ("Asia/Shanghai", "北京时间"),
+    (DEFAULT_TIMEZONE, "北京时间"),
     ("Asia/Urumqi", "乌鲁木齐"),
     ("Asia/Hong_Kong", "香港"),
     ("Asia/Macau", "澳门"),
@@ -143,7 +144,7 @@ def create_tenant(
     slug: str,
     name: str,
     rules_toml: str,
-    timezone: str = "Asia/Shanghai",
+    timezone: str = DEFAULT_TIMEZONE,
     locale: str = "zh",
     committee_name: str | None = None,
 ) -> Tenant:

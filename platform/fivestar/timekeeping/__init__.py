@@ -8,4 +8,11 @@
 
 The rule engine's pure date arithmetic (`fivestar.rules.schedule`) stays with the rules, which depend
 on nothing of ours; this package feeds it the calendar.
+
+`DEFAULT_TIMEZONE` is the zone of a tenant, a rule set or a page that names none (and the default of
+`FIVESTAR_DEFAULT_TIMEZONE`); it is defined with the rule set's schedule, the lowest layer.
 """
+
+from fivestar.rules.model.schedule import DEFAULT_TIMEZONE
+
+__all__ = ["DEFAULT_TIMEZONE"]

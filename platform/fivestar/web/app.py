@@ -16,6 +16,7 @@ from fivestar.extensions import babel, csrf, limiter, login_manager
 from fivestar.i18n import SUPPORTED_LOCALES, _l
 from fivestar.paths import static_dir, templates_dir, translations_dir
 from fivestar.tenancy import current_tenant_id
+from fivestar.timekeeping import DEFAULT_TIMEZONE
 from fivestar.web import templating
 from fivestar.web.core import LANG_COOKIE, core_bp
 from fivestar.web.errors import install_error_handlers
@@ -103,7 +104,7 @@ def _select_timezone() -> str:
     if not has_request_context():
         return "UTC"
     tenant = g.get("tenant")
-    return str(tenant.timezone) if tenant is not None else "Asia/Shanghai"
+    return str(tenant.timezone) if tenant is not None else DEFAULT_TIMEZONE
 
 
 def _init_login(app: Flask) -> None:
@@ -130,7 +131,7 @@ def _install_actor(app: Flask) -> None:
     """Make the logged-in person the actor of every audit event written during the request."""
     from flask_login import current_user
 
-    from fivestar.audit.service import Actor, reset_actor, set_actor
+    from fivestar.audit.recording import Actor, reset_actor, set_actor
 
     @app.before_request
     def _set_actor() -> None:
@@ -148,7 +149,7 @@ def _install_actor(app: Flask) -> None:
 
 def _install_demo_clock(app: Flask) -> None:
     """The demo's fast calendar: `clock.now()` follows the stored offset; a banner moves it."""
-    from fivestar.demo.clock import current_offset, install
+    from fivestar.demo.fast_calendar import current_offset, install
     from fivestar.timekeeping import clock
     install(app.extensions["fivestar.sessionmaker"])
 

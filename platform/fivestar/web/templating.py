@@ -12,6 +12,7 @@ from flask_login import current_user
 
 from fivestar.accounts.policy import Action, authorize
 from fivestar.labels import label
+from fivestar.timekeeping import DEFAULT_TIMEZONE
 from fivestar.web.nav import tenant_nav
 
 
@@ -23,7 +24,7 @@ def _local(value: dt.datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     if value is None:
         return ""
     tenant = g.get("tenant")
-    zone = ZoneInfo(tenant.timezone if tenant is not None else "Asia/Shanghai")
+    zone = ZoneInfo(tenant.timezone if tenant is not None else DEFAULT_TIMEZONE)
     return value.astimezone(zone).strftime(fmt)
 
 

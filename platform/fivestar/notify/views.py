@@ -23,8 +23,11 @@ from fivestar.enums import OrgKind
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _, _l
 from fivestar.labels import label
-from fivestar.notify import webhooks
-from fivestar.notify.webhooks import KIND_LABELS, Webhook, WebhookError, WebhookKind
+from fivestar.notify import services
+from fivestar.notify.errors import WebhookError
+from fivestar.notify.models import KIND_LABELS, Webhook, WebhookKind
+from fivestar.notify.sending import send
+from fivestar.notify.url_policy import MAX_URL, masked_url
 from fivestar.orgs.models import Organisation
 from fivestar.web.confirmed import ConfirmForm, confirm_delete, form_version, switch_active
 from fivestar.web.refusals import refuse
@@ -45,12 +48,12 @@ class WebhookForm(FlaskForm):
     organisation_id = SelectField(_l("适用范围"), choices=[])
     url = StringField(
         _l("Webhook 地址"),
-        validators=[Optional(), Length(max=webhooks.MAX_URL, message=_l("Webhook 地址太长"))],
+        validators=[Optional(), Length(max=MAX_URL, message=_l("Webhook 地址太长"))],
         render_kw={"autocomplete": "off", "spellcheck": "false", "inputmode": "url"},
     )
     secret = PasswordField(
         _l("加签密钥（仅钉钉，可选）"),
-        validators=[Optional(), Length(max=webhooks.MAX_SECRET, message=_l("加签密钥太长"))],
+        validators=[Optional(), Length(max=services.MAX_SECRET, message=_l("加签密钥太长"))],
         render_kw={"autocomplete": "new-password", "spellcheck": "false"},
     )
     clear_secret = BooleanField(_l("删除已保存的加签密钥"))
@@ -102,9 +105,9 @@ def _form(**kwargs: Any) -> WebhookForm:
     return form
 
 
-def _input(form: WebhookForm) -> webhooks.WebhookInput:
+def _input(form: WebhookForm) -> services.WebhookInput:
     raw = form.organisation_id.data or ""
-    return webhooks.WebhookInput(
+    return services.WebhookInput(
         name=form.name.data or "",
         kind=form.kind.data or "",
         organisation_id=int(raw) if raw.isdigit() else None,
@@ -113,7 +116,6 @@ def _input(form: WebhookForm) -> webhooks.WebhookInput:
         clear_secret=bool(form.clear_secret.data),
         active=bool(form.active.data),
     )
-
 
 
 # --- pages ---------------------------------------------------------------------------------------
@@ -136,7 +138,7 @@ def index() -> Any:
             "webhook": row,
             "kind": KIND_LABELS[WebhookKind(row.kind)],
             "scope": names.get(row.organisation_id, "") if row.organisation_id is not None else _("全区"),
-            "url": webhooks.masked_url(settings, row),
+            "url": masked_url(settings, row),
             "signed": row.secret_encrypted is not None,
         }
         for row in rows
@@ -156,7 +158,7 @@ def create() -> Any:
             status = 400
         else:
             try:
-                webhooks.create_webhook(db(), _settings(), _input(form))
+                services.create_webhook(db(), _settings(), _input(form))
                 db().commit()
             except ServiceError as error:
                 status = refuse(error, form)
@@ -186,7 +188,7 @@ def edit(webhook_id: int) -> Any:
     status = 200
     if form.validate_on_submit():
         try:
-            webhooks.update_webhook(db(), _settings(), webhook, _input(form), version=form_version(form))
+            services.update_webhook(db(), _settings(), webhook, _input(form), version=form_version(form))
             db().commit()
         except ServiceError as error:
             status = refuse(error, form)
@@ -198,7 +200,7 @@ def edit(webhook_id: int) -> Any:
             return redirect(url_for(".index"))
     elif request.method == "POST":
         status = 400
-    current_url = webhooks.masked_url(_settings(), webhook)
+    current_url = masked_url(_settings(), webhook)
     return render_template("notify/form.html", form=form, webhook=webhook, current_url=current_url), status
 
 
@@ -209,23 +211,26 @@ def toggle(webhook_id: int) -> Any:
     webhook = _load(webhook_id)
 
     def switch(version: int) -> bool:
-        webhooks.set_active(db(), webhook, not webhook.active, version=version)
+        services.set_active(db(), webhook, not webhook.active, version=version)
         return webhook.active
 
-    return switch_active(switch, switched_on=_("已启用“%(name)s”。", name=webhook.name),
-                         switched_off=_("已停用“%(name)s”。", name=webhook.name))
+    return switch_active(
+        switch,
+        switched_on=_("已启用“%(name)s”。", name=webhook.name),
+        switched_off=_("已停用“%(name)s”。", name=webhook.name),
+    )
 
 
 @webhooks_bp.route("/<int:webhook_id>/delete", methods=["GET", "POST"])
 @login_required
 def delete(webhook_id: int) -> Any:
     def page(webhook: Webhook, form: ConfirmForm) -> str:
-        url = webhooks.masked_url(_settings(), webhook)
+        url = masked_url(_settings(), webhook)
         return render_template("notify/delete.html", form=form, webhook=webhook, url=url)
 
     return confirm_delete(
         lambda: _load(webhook_id),
-        lambda webhook, version: webhooks.delete_webhook(db(), webhook, version=version),
+        lambda webhook, version: services.delete_webhook(db(), webhook, version=version),
         done=lambda webhook: _("已删除群机器人“%(name)s”。", name=webhook.name),
         page=page,
     )
@@ -241,8 +246,7 @@ def test(webhook_id: int) -> Any:
     tenant = current_tenant()
     title = _("五星争创 · 测试消息")
     text = _(
-        "这是%(tenant)s五星争创平台发给“%(name)s”的测试消息。收到即表示群机器人设置正确，"
-        "评定的提醒会发到这里。",
+        "这是%(tenant)s五星争创平台发给“%(name)s”的测试消息。收到即表示群机器人设置正确，评定的提醒会发到这里。",
         tenant=tenant.name,
         name=webhook.name,
     )
@@ -251,7 +255,7 @@ def test(webhook_id: int) -> Any:
     db().expunge(webhook)
     db().rollback()
     try:
-        webhooks.send(_settings(), webhook, title, text, timeout=TEST_TIMEOUT)
+        send(_settings(), webhook, title, text, timeout=TEST_TIMEOUT)
     except WebhookError as error:
         flash(_("测试消息发送失败：%(reason)s", reason=str(error)), "error")
     else:
