@@ -40,8 +40,8 @@ from fivestar.web.tenant import current_tenant
 
 log = logging.getLogger(__name__)
 
-deliberation_bp = Blueprint("deliberation", __name__, url_prefix="/branch-rating/deliberation")
-vote_bp = Blueprint("vote", __name__, url_prefix="/vote")
+deliberation_bp = Blueprint("branch_rating_deliberation", __name__, url_prefix="/branch-rating/deliberation")
+vote_bp = Blueprint("branch_rating_vote", __name__, url_prefix="/vote")
 
 # Failed attempts (unknown or used codes) per address: a meeting room shares one address, so the
 # voters' own ballots do not count, only guesses — and 10-character codes make guessing hopeless.
@@ -155,10 +155,10 @@ def _page(
         "step_label": workflow.step_label(rating.step),
         "submitted": rating.step is not RatingStep.DELIBERATE and rating.opinion_at is not None,
         "links": {
-            "dashboard": _link("tenant.branch_rating.dashboard", rating_id=rating.id),
-            "recommend": _link("tenant.branch_rating.recommend", rating_id=rating.id),
+            "dashboard": _link("tenant.branch_rating_branch.dashboard", rating_id=rating.id),
+            "recommend": _link("tenant.branch_rating_branch.recommend", rating_id=rating.id),
         },
-        "vote_url": url_for("tenant.vote.cast", _external=True),
+        "vote_url": url_for("tenant.branch_rating_vote.cast", _external=True),
     }
     return render_template("branch/ballot/meeting.html", **page), status
 
@@ -224,7 +224,7 @@ def _slips_response(ctx: ballot.MeetingContext, issued: ballot.IssuedSlips) -> R
         year=ctx.branch_round.year,
         meeting_date=meeting.meeting_date,
         place=meeting.place,
-        vote_url=url_for("tenant.vote.cast", _external=True),
+        vote_url=url_for("tenant.branch_rating_vote.cast", _external=True),
     )
     data = slips_pdf(sheet, issued.slips)
     db().commit()

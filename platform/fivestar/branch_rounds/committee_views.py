@@ -40,9 +40,9 @@ from fivestar.web.refusals import refuse, require_on
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
-branch_rounds_bp = Blueprint("branch_rounds", __name__, url_prefix="/branch-rating")
-org_review_bp = Blueprint("org_review", __name__, url_prefix="/branch-rating/org-review")
-quarterly_bp = Blueprint("quarterly", __name__, url_prefix="/branch-rating/quarterly")
+branch_rounds_bp = Blueprint("branch_rating_committee", __name__, url_prefix="/branch-rating")
+org_review_bp = Blueprint("branch_rating_org_review", __name__, url_prefix="/branch-rating/org-review")
+quarterly_bp = Blueprint("branch_rating_quarterly", __name__, url_prefix="/branch-rating/quarterly")
 
 
 

@@ -34,7 +34,7 @@ from fivestar.rules import level_label, medal_label
 from fivestar.web.errors import user_error
 from fivestar.web.session import db
 
-branch_rating_bp = Blueprint("branch_rating", __name__, url_prefix="/branch-rating/ratings")
+branch_rating_branch_bp = Blueprint("branch_rating_branch", __name__, url_prefix="/branch-rating/ratings")
 
 BRANCH_ROLES = (Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
@@ -79,21 +79,21 @@ def _link(endpoint: str, **values: Any) -> str | None:
 def _links(ctx: RatingContext) -> dict[str, str | None]:
     rating = ctx.rating
     links: dict[str, str | None] = {
-        "rounds": _link("tenant.branch_rounds.index"),
+        "rounds": _link("tenant.branch_rating_committee.index"),
         "meeting": None,
         "org_review": None,
         "dossier": None,
-        "quarterly": _link("tenant.quarterly.index"),
+        "quarterly": _link("tenant.branch_rating_quarterly.index"),
         "public": None,
     }
     if rating.step is not RatingStep.RECOMMEND:
-        links["meeting"] = _link("tenant.deliberation.meeting", rating_id=rating.id)
+        links["meeting"] = _link("tenant.branch_rating_deliberation.meeting", rating_id=rating.id)
     if rating.step is RatingStep.ORG_REVIEW and authorize(current_user, Action.BRANCH_FORWARD, rating):
-        links["org_review"] = _link("tenant.org_review.review", rating_id=rating.id)
+        links["org_review"] = _link("tenant.branch_rating_org_review.review", rating_id=rating.id)
     if authorize(current_user, Action.BRANCH_DECIDE, rating):
-        links["dossier"] = _link("tenant.branch_rounds.dossier", rating_id=rating.id)
+        links["dossier"] = _link("tenant.branch_rating_committee.dossier", rating_id=rating.id)
     if ctx.round.state.value == "finalised":
-        links["public"] = _link("tenant.stars.public")
+        links["public"] = _link("tenant.branch_rating_stars.public")
     return links
 
 
@@ -131,7 +131,7 @@ def branch_rating_links() -> list[dict[str, Any]]:
     ids = sorted({g.organisation_id for g in principal.grants if g.role in BRANCH_ROLES and g.organisation_id})
     return [
         {
-            "url": url_for("tenant.branch_rating.dashboard", rating_id=item.rating_id),
+            "url": url_for("tenant.branch_rating_branch.dashboard", rating_id=item.rating_id),
             "branch": item.branch,
             "year": item.year,
             "step": workflow.step_label(item.step),
@@ -140,7 +140,7 @@ def branch_rating_links() -> list[dict[str, Any]]:
     ]
 
 
-branch_rating_bp.add_app_template_global(branch_rating_links, "branch_rating_links")
+branch_rating_branch_bp.add_app_template_global(branch_rating_links, "branch_rating_links")
 
 
 # --- dashboard ------------------------------------------------------------------------------------------
@@ -150,13 +150,13 @@ def _render_dashboard(ctx: RatingContext, status: int = 200) -> Any:
     return _render("branch/rating/dashboard.html", ctx, status, board=recommend.dashboard(db(), ctx))
 
 
-@branch_rating_bp.get("/<int:rating_id>")
+@branch_rating_branch_bp.get("/<int:rating_id>")
 @login_required
 def dashboard(rating_id: int) -> Any:
     return _render_dashboard(_context(rating_id))
 
 
-@branch_rating_bp.post("/<int:rating_id>/step")
+@branch_rating_branch_bp.post("/<int:rating_id>/step")
 @login_required
 def step(rating_id: int) -> Any:
     ctx = _context(rating_id, Action.BRANCH_RATE)
@@ -198,7 +198,7 @@ def _render_recommend(
 
 
 # Endpoint `recommend` as agreed; the function has another name so as not to hide the service module.
-@branch_rating_bp.route("/<int:rating_id>/recommend", methods=["GET", "POST"], endpoint="recommend")
+@branch_rating_branch_bp.route("/<int:rating_id>/recommend", methods=["GET", "POST"], endpoint="recommend")
 @login_required
 def recommend_view(rating_id: int) -> Any:
     if request.method == "GET":
@@ -236,7 +236,7 @@ def recommend_view(rating_id: int) -> Any:
 
 
 
-@branch_rating_bp.post("/<int:rating_id>/recommend/preview")
+@branch_rating_branch_bp.post("/<int:rating_id>/recommend/preview")
 @login_required
 def preview(rating_id: int) -> Any:
     """The rule engine's result for what is typed now (JSON for recommend.js; nothing is saved)."""
@@ -269,13 +269,13 @@ def _render_evidence(ctx: RatingContext, status: int = 200, **values: Any) -> An
     return _render("branch/rating/evidence.html", ctx, status, page=page, limits=_limits(), **values)
 
 
-@branch_rating_bp.get("/<int:rating_id>/evidence")
+@branch_rating_branch_bp.get("/<int:rating_id>/evidence")
 @login_required
 def evidence_index(rating_id: int) -> Any:
     return _render_evidence(_context(rating_id))
 
 
-@branch_rating_bp.post("/<int:rating_id>/evidence")
+@branch_rating_branch_bp.post("/<int:rating_id>/evidence")
 @login_required
 def upload(rating_id: int) -> Any:
     ctx = _context(rating_id, Action.BRANCH_RATE)
@@ -314,7 +314,7 @@ def _evidence(evidence_id: int, action: Action) -> tuple[Any, RatingContext]:
     return item, _context(item.rating_id, action)
 
 
-@branch_rating_bp.get("/evidence/<int:evidence_id>")
+@branch_rating_branch_bp.get("/evidence/<int:evidence_id>")
 @login_required
 def evidence_file(evidence_id: int) -> Any:
     """The file as a download only: the stored (sniffed) type, `nosniff`, and a CSP that forbids
@@ -337,7 +337,7 @@ def evidence_file(evidence_id: int) -> Any:
     return response
 
 
-@branch_rating_bp.post("/evidence/<int:evidence_id>/delete")
+@branch_rating_branch_bp.post("/evidence/<int:evidence_id>/delete")
 @login_required
 def delete_evidence(evidence_id: int) -> Any:
     item, ctx = _evidence(evidence_id, Action.BRANCH_RATE)

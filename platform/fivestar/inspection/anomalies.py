@@ -253,7 +253,7 @@ def _objections_without_reason(session: Session, member_round: MemberRound) -> l
             _("第 %(id)d 号异议被驳回，答复为空", id=ident),
             branch_name=branch_name,
             member_name=member_name,
-            endpoint="tenant.rounds.objections",
+            endpoint="tenant.member_round_committee.objections",
             values={"round_branch_id": round_branch_id},
         )
         for ident, round_branch_id, _answered, branch_name, member_name in rows
@@ -350,7 +350,7 @@ def _proposed_above(session: Session, branch_round: BranchRound) -> list[Anomaly
                     "proposed_above",
                     _("荐星 %(level)d 星，高于%(what)s", level=proposed, what="、".join(reasons)),
                     branch_name=name,
-                    endpoint="tenant.branch_rounds.dossier",
+                    endpoint="tenant.branch_rating_committee.dossier",
                     values={"rating_id": rating_id},
                 )
             )

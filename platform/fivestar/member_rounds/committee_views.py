@@ -51,7 +51,7 @@ from fivestar.web.refusals import refuse, require_on
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
-rounds_bp = Blueprint("rounds", __name__, url_prefix="/rounds")
+rounds_bp = Blueprint("member_round_committee", __name__, url_prefix="/rounds")
 
 CHUNK = 64 * 1024
 

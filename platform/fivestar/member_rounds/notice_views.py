@@ -24,7 +24,7 @@ from fivestar.member_rounds.models import RoundBranch
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
-notice_bp = Blueprint("notice", __name__, url_prefix="/notice")
+notice_bp = Blueprint("member_round_notice", __name__, url_prefix="/notice")
 
 DEFAULT_LIMIT = "10 per hour"
 
