@@ -54,9 +54,10 @@ READ_ONLY = {
     "core.load_evaluation", "core.load_round", "core.load_round_branch", "core.member_input", "core.now",
     "core.parse_scores", "core.read_scores", "core.round_rules", "core.score_fields", "core.tenant_timezone",
     # Workbooks and PDFs written to a file or bytes, from stored results.
-    "exports.export_filename", "exports.export_header", "exports.generated_stamp", "exports.notice_pdf",
-    "exports.result_headers", "exports.results_statement", "exports.streaming_workbook",
-    "exports.workbook_formats", "exports.write_about", "exports.write_five_star", "exports.write_results",
+    "notice_paper.notice_pdf",
+    "workbooks.download_filename", "workbooks.workbook_header", "workbooks.generated_stamp",
+    "workbooks.result_headers", "workbooks.results_statement", "workbooks.streaming_workbook",
+    "workbooks.workbook_formats", "workbooks.write_about", "workbooks.write_five_star", "workbooks.write_results",
     "followups.default_due", "followups.follow_up_page", "followups.needs_mentors",
     "followups.needs_rectification", "followups.needs_talk",
     "honour.honour_roll", "honour.member_ratings", "honour.period_label", "honour.results_published",
