@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
-from fivestar.branch_rounds import ballot
+from fivestar.branch_rounds import ballot_results
 from fivestar.branch_rounds import core as branch_core
 from fivestar.branch_rounds.models import BranchRating, BranchRound
 from fivestar.i18n import _, _l
@@ -321,7 +321,7 @@ def ballot_levels(session: Session, branch_round: BranchRound) -> dict[int, Deci
     rating_ids = list(session.scalars(select(BranchRating.id).where(BranchRating.round_id == branch_round.id)))
     return {
         rating_id: result.weighted
-        for rating_id, result in ballot.results_for_ratings(session, rating_ids).items()
+        for rating_id, result in ballot_results.results_for_ratings(session, rating_ids).items()
         if result.weighted is not None
     }
 
