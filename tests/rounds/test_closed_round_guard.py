@@ -40,10 +40,11 @@ PACKAGE = "fivestar.member_rounds"
 
 # Read-only: they compute, format, load or list; none writes.
 READ_ONLY = {
-    "branch.branch_evaluations", "branch.cell_name", "branch.context_for", "branch.dashboard",
-    "branch.evaluation_in_branch", "branch.fmt", "branch.joint_grid", "branch.meeting_shortfall",
-    "branch.minimum_public", "branch.parse_review_row", "branch.preview", "branch.preview_row",
-    "branch.public_min_share", "branch.result_label", "branch.review_grid", "branch.row_input",
+    "branch.branch_evaluations", "branch.cell_name", "branch.context_for", "branch.evaluation_in_branch",
+    "branch.meeting_shortfall", "branch.minimum_public", "branch.parse_review_row", "branch.posted_version",
+    "branch.public_min_share", "branch.row_input",
+    "branch_pages.dashboard", "branch_pages.fmt", "branch_pages.joint_grid", "branch_pages.preview",
+    "branch_pages.preview_row", "branch_pages.result_label", "branch_pages.review_grid", "branch_pages.scheme_total",
     "closing.branches_by_step", "closing.deadline_label",
     "committee.branch_progress", "committee.current_rule_set", "committee.five_star_rows",
     "committee.flag_threshold", "committee.flagged_members", "committee.level_distribution",

@@ -24,7 +24,7 @@ from werkzeug.routing import BuildError
 
 from fivestar.accounts.policy import Action, authorize, require
 from fivestar.accounts.principal import Principal
-from fivestar.branch_rounds import core, evidence, recommend, workflow
+from fivestar.branch_rounds import core, evidence, recommend, recommend_pages, workflow
 from fivestar.branch_rounds.models import BranchRating, RatingStep
 from fivestar.branch_rounds.recommend import RatingContext
 from fivestar.enums import Role
@@ -136,7 +136,7 @@ def branch_rating_links() -> list[dict[str, Any]]:
             "year": item.year,
             "step": workflow.step_label(item.step),
         }
-        for item in recommend.open_ratings(db(), ids)
+        for item in recommend_pages.open_ratings(db(), ids)
     ]
 
 
@@ -147,7 +147,7 @@ branch_rating_branch_bp.add_app_template_global(branch_rating_links, "branch_rat
 
 
 def _render_dashboard(ctx: RatingContext, status: int = 200) -> Any:
-    return _render("branch/rating/dashboard.html", ctx, status, board=recommend.dashboard(db(), ctx))
+    return _render("branch/rating/dashboard.html", ctx, status, board=recommend_pages.dashboard(db(), ctx))
 
 
 @branch_rating_branch_bp.get("/<int:rating_id>")
@@ -184,7 +184,7 @@ def _render_recommend(
     rows: recommend.Stored | None = None,
     status: int = 200,
 ) -> Any:
-    page = recommend.recommend_page(db(), ctx, rows)
+    page = recommend_pages.recommend_page(db(), ctx, rows)
     return _render(
         "branch/rating/recommend.html",
         ctx,
@@ -263,7 +263,7 @@ def _limits() -> evidence.Limits:
 
 
 def _render_evidence(ctx: RatingContext, status: int = 200, **values: Any) -> Any:
-    page = recommend.recommend_page(db(), ctx)
+    page = recommend_pages.recommend_page(db(), ctx)
     values.setdefault("errors", {})
     values.setdefault("selected", None)
     return _render("branch/rating/evidence.html", ctx, status, page=page, limits=_limits(), **values)
@@ -296,13 +296,13 @@ def upload(rating_id: int) -> Any:
         evidence.discard(paths)
         ctx = _fresh(rating_id, Action.BRANCH_RATE)
         flash(error.message, "error")
-        selected = recommend.anchor(indicator_key, criterion_key)
+        selected = recommend_pages.anchor(indicator_key, criterion_key)
         return _render_evidence(ctx, error.status, errors={selected: error.message}, selected=selected)
     except BaseException:
         evidence.discard(paths)
         raise
     flash(_("已上传 %(n)d 个文件。", n=len(rows)), "success")
-    where = recommend.anchor(indicator_key, criterion_key)
+    where = recommend_pages.anchor(indicator_key, criterion_key)
     return redirect(url_for(".evidence_index", rating_id=rating_id) + "#" + where)
 
 
@@ -342,7 +342,7 @@ def evidence_file(evidence_id: int) -> Any:
 def delete_evidence(evidence_id: int) -> Any:
     item, ctx = _evidence(evidence_id, Action.BRANCH_RATE)
     rating_id = ctx.rating.id
-    where = recommend.anchor(item.indicator_key, item.criterion_key)
+    where = recommend_pages.anchor(item.indicator_key, item.criterion_key)
     name = item.original_name
     try:
         path = evidence.delete(db(), ctx, item, root=_evidence_root())

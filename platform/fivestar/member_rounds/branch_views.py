@@ -23,7 +23,7 @@ from fivestar.accounts.principal import Principal
 from fivestar.enums import Role
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _
-from fivestar.member_rounds import branch, core, followups, workflow
+from fivestar.member_rounds import branch, branch_pages, core, followups, workflow
 from fivestar.member_rounds.models import Evaluation, MemberRound, RoundBranch, RoundState, ScoreStage
 from fivestar.orgs.models import Organisation
 from fivestar.rules import level_label
@@ -88,7 +88,7 @@ def _render(template: str, ctx: branch.BranchContext, status: int = 200, **value
         return level_label(level, "member", rules.member.below_label)
 
     values.setdefault("links", _links(ctx))
-    return render_template(template, ctx=ctx, fmt=branch.fmt, level_name=level_name, **values), status
+    return render_template(template, ctx=ctx, fmt=branch_pages.fmt, level_name=level_name, **values), status
 
 
 # --- the home page's "本支部评定" -------------------------------------------------------------------
@@ -135,7 +135,7 @@ member_round_branch_bp.add_app_template_global(branch_round_links, "branch_round
 
 
 def _render_dashboard(ctx: branch.BranchContext, status: int = 200) -> Any:
-    board = branch.dashboard(db(), ctx)
+    board = branch_pages.dashboard(db(), ctx)
     return _render("rounds/branch/dashboard.html", ctx, status, board=board)
 
 
@@ -207,7 +207,7 @@ def enter_self(evaluation_id: int) -> Any:
         (evaluation.id, ScoreStage.SELF), {}
     )
     form: Mapping[str, str] = {
-        **{f.name: branch.fmt(stored.get(f.key)) for f in fields if f.key in stored},
+        **{f.name: branch_pages.fmt(stored.get(f.key)) for f in fields if f.key in stored},
         "pledge": evaluation.pledge or "",
         "summary": evaluation.summary or "",
         "version": str(evaluation.version),
@@ -238,7 +238,7 @@ def enter_self(evaluation_id: int) -> Any:
 
 
 def _render_joint(
-    ctx: branch.BranchContext, grid: branch.Grid, *, meeting_form: Mapping[str, str] | None = None,
+    ctx: branch.BranchContext, grid: branch_pages.Grid, *, meeting_form: Mapping[str, str] | None = None,
     meeting_errors: Mapping[str, str] | None = None, status: int = 200,
 ) -> Any:
     rb = ctx.round_branch
@@ -267,23 +267,23 @@ def joint(round_branch_id: int) -> Any:
     round_branch = _round_branch(round_branch_id)
     ctx = branch.context_for(db(), round_branch)
     if request.method == "GET":
-        return _render_joint(ctx, branch.joint_grid(db(), ctx))
+        return _render_joint(ctx, branch_pages.joint_grid(db(), ctx))
     try:
         saved = branch.save_joint(db(), ctx, request.form)
         db().commit()
     except branch.GridError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        return _render_joint(ctx, branch.joint_grid(db(), ctx, request.form, error.errors), status=error.status)
+        return _render_joint(ctx, branch_pages.joint_grid(db(), ctx, request.form, error.errors), status=error.status)
     except branch.StaleRowsError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        grid = branch.joint_grid(db(), ctx, request.form, stale=error.evaluation_ids)
+        grid = branch_pages.joint_grid(db(), ctx, request.form, stale=error.evaluation_ids)
         return _render_joint(ctx, grid, status=error.status)
     except ServiceError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        return _render_joint(ctx, branch.joint_grid(db(), ctx, request.form), status=error.status)
+        return _render_joint(ctx, branch_pages.joint_grid(db(), ctx, request.form), status=error.status)
     flash(_("已保存 %(n)d 名党员的党群联评。", n=saved), "success")
     return redirect(url_for(".joint", round_branch_id=round_branch_id))
 
@@ -302,7 +302,11 @@ def meeting(round_branch_id: int) -> Any:
         if not errors:
             flash(error.message, "error")
         return _render_joint(
-            ctx, branch.joint_grid(db(), ctx), meeting_form=request.form, meeting_errors=errors, status=error.status
+            ctx,
+            branch_pages.joint_grid(db(), ctx),
+            meeting_form=request.form,
+            meeting_errors=errors,
+            status=error.status,
         )
     flash(_("已保存党群联评会议情况。"), "success")
     if shortfall:
@@ -313,7 +317,7 @@ def meeting(round_branch_id: int) -> Any:
 # --- 支部审评 ---------------------------------------------------------------------------------------
 
 
-def _render_review(ctx: branch.BranchContext, grid: branch.Grid, status: int = 200) -> Any:
+def _render_review(ctx: branch.BranchContext, grid: branch_pages.Grid, status: int = 200) -> Any:
     return _render("rounds/branch/review.html", ctx, status, grid=grid)
 
 
@@ -323,23 +327,23 @@ def review(round_branch_id: int) -> Any:
     round_branch = _round_branch(round_branch_id)
     ctx = branch.context_for(db(), round_branch)
     if request.method == "GET":
-        return _render_review(ctx, branch.review_grid(db(), ctx))
+        return _render_review(ctx, branch_pages.review_grid(db(), ctx))
     try:
         saved = branch.save_review(db(), ctx, request.form)
         db().commit()
     except branch.GridError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        return _render_review(ctx, branch.review_grid(db(), ctx, request.form, error.errors), error.status)
+        return _render_review(ctx, branch_pages.review_grid(db(), ctx, request.form, error.errors), error.status)
     except branch.StaleRowsError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        return _render_review(ctx, branch.review_grid(db(), ctx, request.form, stale=error.evaluation_ids),
+        return _render_review(ctx, branch_pages.review_grid(db(), ctx, request.form, stale=error.evaluation_ids),
                               error.status)
     except ServiceError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        return _render_review(ctx, branch.review_grid(db(), ctx, request.form), error.status)
+        return _render_review(ctx, branch_pages.review_grid(db(), ctx, request.form), error.status)
     flash(_("已保存 %(n)d 名党员的支部审评结果。", n=saved), "success")
     return redirect(url_for(".review", round_branch_id=round_branch_id))
 
@@ -350,7 +354,7 @@ def preview(round_branch_id: int) -> Any:
     """The level the rule engine gives one row's values (JSON for review.js; nothing is saved)."""
     round_branch = _round_branch(round_branch_id)
     rules = core.round_rules(db(), core.load_round(db(), round_branch.round_id))
-    return jsonify(branch.preview(rules, request.form))
+    return jsonify(branch_pages.preview(rules, request.form))
 
 
 # --- follow-ups ------------------------------------------------------------------------------------
