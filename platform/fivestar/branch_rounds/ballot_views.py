@@ -44,6 +44,7 @@ from fivestar.branch_rounds.models import BranchRating, MeetingState, RatingStep
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.extensions import limiter
 from fivestar.i18n import _
+from fivestar.reports.http import download
 from fivestar.rules import level_label
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
@@ -225,8 +226,6 @@ def setup(rating_id: int) -> Any:
 
 def _slips_response(ctx: ballot_meeting.MeetingContext, issued: ballot_codes.IssuedSlips) -> Response:
     """The slips PDF, made before the commit: if it cannot be made, nothing was issued."""
-    from fivestar.reports.http import download
-
     meeting = issued.meeting
     sheet = SlipSheet(
         tenant_name=current_tenant().name,
