@@ -65,7 +65,7 @@ def seed(url: str, voters: int) -> list[str]:
     from sqlalchemy import select
 
     from fivestar import dbcli
-    from fivestar.branch_rounds import ballot, core
+    from fivestar.branch_rounds import ballot_codes, ballot_meeting, core
     from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
     from fivestar.db import make_engine, make_sessionmaker
     from fivestar.enums import OrgKind
@@ -102,14 +102,14 @@ def seed(url: str, voters: int) -> list[str]:
                                       step=RatingStep.DELIBERATE)
                 session.add(rating)
                 session.flush()
-                ctx = ballot.context_for(session, core.load_rating(session, rating.id))
+                ctx = ballot_meeting.context_for(session, core.load_rating(session, rating.id))
                 groups = {"members_count": voters - voters // 3, "public_count": voters // 3}
                 today = clock.today_in(tenant.timezone).isoformat()
-                ballot.save_meeting(session, ctx, {"meeting_date": today, "place": "会议室",
+                ballot_meeting.save_meeting(session, ctx, {"meeting_date": today, "place": "会议室",
                                                    **{k: str(v) for k, v in groups.items()}}, 0)
-                ctx = ballot.context_for(session, ctx.rating)
+                ctx = ballot_meeting.context_for(session, ctx.rating)
                 assert ctx.meeting is not None
-                issued = ballot.issue_slips(session, ctx, ctx.meeting.version, secret_key=SECRET_KEY)
+                issued = ballot_codes.issue_slips(session, ctx, ctx.meeting.version, secret_key=SECRET_KEY)
             session.commit()
             return [slip.code for slip in issued.slips]
     finally:

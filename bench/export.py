@@ -12,7 +12,7 @@ and memory are the process's own:
   (a) platform — a report job asked for through `reports.jobs.services.request_report` and produced by
       `run_job`, exactly as the `fivestar.reports.generate` task does: the claim (a conditional
       UPDATE), the row count, the streaming query with the final scores pivoted per batch, the
-      workbook (`member_rounds.exports.write_results`, XlsxWriter `constant_memory`), a progress
+      workbook (`member_rounds.workbooks.write_results`, XlsxWriter `constant_memory`), a progress
       write every 2,000 rows, fsync and rename, and the `done` UPDATE;
   (b) plain — XlsxWriter `constant_memory` writing the very same cells with the same formats, column
       widths and about-sheet: the rows are taken from (a)'s workbook beforehand (untimed) into a

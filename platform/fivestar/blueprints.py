@@ -13,14 +13,14 @@ from fivestar.accounts.views import auth_bp
 from fivestar.branch_rounds.ballot_views import deliberation_bp, vote_bp
 from fivestar.branch_rounds.committee_views import branch_rounds_bp, org_review_bp, quarterly_bp
 from fivestar.branch_rounds.publication_views import stars_bp
-from fivestar.branch_rounds.rating_views import branch_rating_bp
+from fivestar.branch_rounds.rating_views import branch_rating_branch_bp
 from fivestar.demo.views import demo_bp
 from fivestar.exports.views import exports_bp
 from fivestar.home.views import home_bp
 from fivestar.imports.views import imports_bp
 from fivestar.inbox.views import inbox_bp
 from fivestar.inspection.views import inspection_bp
-from fivestar.member_rounds.branch_views import branch_round_bp
+from fivestar.member_rounds.branch_views import member_round_branch_bp
 from fivestar.member_rounds.committee_views import rounds_bp
 from fivestar.member_rounds.member_views import desk_card_bp, honour_bp, my_ratings_bp, self_assessment_bp
 from fivestar.member_rounds.notice_views import notice_bp
@@ -41,14 +41,14 @@ TENANT_BLUEPRINTS: list[Blueprint] = [
     imports_bp,
     rules_bp,
     demo_bp,
-    branch_round_bp,
+    member_round_branch_bp,
     self_assessment_bp,
     my_ratings_bp,
     honour_bp,
     desk_card_bp,
     rounds_bp,
     notice_bp,
-    branch_rating_bp,
+    branch_rating_branch_bp,
     branch_rounds_bp,
     org_review_bp,
     quarterly_bp,

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivestar.branch_rounds import ballot
+from fivestar.branch_rounds import ballot_casting, ballot_closing, ballot_codes, ballot_meeting, ballot_tallies
 from fivestar.branch_rounds.models import BallotMeeting, BranchRating, BranchRound, BranchRoundState, RatingStep
 from fivestar.enums import OrgKind
 from fivestar.orgs.models import Organisation
@@ -32,42 +32,44 @@ def as_tenant(world: Mapping[str, Any]) -> Iterator[None]:
         yield
 
 
-def ctx_of(session: Session, world: Mapping[str, Any], rating: BranchRating | None = None) -> ballot.MeetingContext:
+def ctx_of(
+    session: Session, world: Mapping[str, Any], rating: BranchRating | None = None
+) -> ballot_meeting.MeetingContext:
     with as_tenant(world):
-        return ballot.context_for(session, rating or world["rating_one"])
+        return ballot_meeting.context_for(session, rating or world["rating_one"])
 
 
 def setup_meeting(
     session: Session, world: Mapping[str, Any], *, members: int = 6, public: int = 6, deputies: int = 2,
     rating: BranchRating | None = None, place: str = "三楼会议室", meeting_date: str = "2026-01-20",
-) -> ballot.SavedMeeting:
+) -> ballot_meeting.SavedMeeting:
     ctx = ctx_of(session, world, rating)
     version = ctx.meeting.version if ctx.meeting else 0
     raw = {"meeting_date": meeting_date, "place": place, "members_count": str(members),
            "public_count": str(public), "deputies_count": str(deputies)}
     with as_tenant(world):
-        saved = ballot.save_meeting(session, ctx, raw, version)
+        saved = ballot_meeting.save_meeting(session, ctx, raw, version)
         session.flush()
     return saved
 
 
-def issue(session: Session, world: Mapping[str, Any], rating: BranchRating | None = None) -> ballot.IssuedSlips:
+def issue(session: Session, world: Mapping[str, Any], rating: BranchRating | None = None) -> ballot_codes.IssuedSlips:
     ctx = ctx_of(session, world, rating)
     assert ctx.meeting is not None
     with as_tenant(world):
-        issued = ballot.issue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
+        issued = ballot_codes.issue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
         session.flush()
     return issued
 
 
-def codes_of(issued: ballot.IssuedSlips, group: str) -> list[str]:
+def codes_of(issued: ballot_codes.IssuedSlips, group: str) -> list[str]:
     return [s.code for s in issued.slips if s.group.value == group]
 
 
 def cast(session: Session, world: Mapping[str, Any], code: str, **answers: Any) -> None:
     raw = {("level" if key == "level" else f"item.{key}"): str(value) for key, value in answers.items()}
     with as_tenant(world):
-        ballot.cast_ballot(session, world["tenant"].id, code, raw, secret_key=BOX_SECRET)
+        ballot_casting.cast_ballot(session, world["tenant"].id, code, raw, secret_key=BOX_SECRET)
         session.flush()
 
 
@@ -75,7 +77,7 @@ def close(session: Session, world: Mapping[str, Any], rating: BranchRating | Non
     ctx = ctx_of(session, world, rating)
     assert ctx.meeting is not None
     with as_tenant(world):
-        totals = ballot.close_voting(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
+        totals = ballot_closing.close_voting(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
         session.flush()
     return totals
 
@@ -85,7 +87,7 @@ def tally(session: Session, world: Mapping[str, Any], counts: Mapping[str, int],
     ctx = ctx_of(session, world, rating)
     assert ctx.meeting is not None
     with as_tenant(world):
-        ballot.save_tallies(session, ctx, {k: str(v) for k, v in counts.items()}, ctx.meeting.version)
+        ballot_tallies.save_tallies(session, ctx, {k: str(v) for k, v in counts.items()}, ctx.meeting.version)
         session.flush()
 
 
@@ -151,25 +153,25 @@ def seed_meeting(
             rating = session.scalars(select(BranchRating).where(BranchRating.id == rating.id)).one()
             from fivestar.branch_rounds import core
 
-            ctx = ballot.context_for(session, core.load_rating(session, rating.id))
-            ballot.save_meeting(session, ctx, {"meeting_date": "2026-01-06", "place": "会议室",
+            ctx = ballot_meeting.context_for(session, core.load_rating(session, rating.id))
+            ballot_meeting.save_meeting(session, ctx, {"meeting_date": "2026-01-06", "place": "会议室",
                                                "members_count": str(members)}, 0)
-            ctx = ballot.context_for(session, ctx.rating)
+            ctx = ballot_meeting.context_for(session, ctx.rating)
             assert ctx.meeting is not None
-            issued = ballot.issue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
+            issued = ballot_codes.issue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
         session.commit()
         return tenant.id, [s.code for s in issued.slips]
 
 
 
 
-def seeded_context(session: Session, tenant_id: int) -> ballot.MeetingContext:
+def seeded_context(session: Session, tenant_id: int) -> ballot_meeting.MeetingContext:
     """The meeting of a district made by `seed_meeting` (its only one), in the caller's tenant context."""
     from fivestar.branch_rounds import core
 
     rating_id = session.scalar(select(BallotMeeting.rating_id).where(BallotMeeting.tenant_id == tenant_id))
     assert rating_id is not None
-    ctx = ballot.context_for(session, core.load_rating(session, int(rating_id)))
+    ctx = ballot_meeting.context_for(session, core.load_rating(session, int(rating_id)))
     assert ctx.meeting is not None
     return ctx
 
@@ -177,7 +179,7 @@ def seeded_context(session: Session, tenant_id: int) -> ballot.MeetingContext:
 def cast_committed(maker: sessionmaker[Session], tenant_id: int, code: str, raw: Mapping[str, str]) -> None:
     """One voter's ballot in its own committed transaction, as the voting page casts it."""
     with maker() as session, tenant_context(tenant_id):
-        ballot.cast_ballot(session, tenant_id, code, raw, secret_key=BOX_SECRET)
+        ballot_casting.cast_ballot(session, tenant_id, code, raw, secret_key=BOX_SECRET)
         session.commit()
 
 
@@ -188,6 +190,6 @@ def close_committed(
     with maker() as session, tenant_context(tenant_id):
         ctx = seeded_context(session, tenant_id)
         assert ctx.meeting is not None
-        totals = ballot.close_voting(session, ctx, ctx.meeting.version, secret_key=secret_key)
+        totals = ballot_closing.close_voting(session, ctx, ctx.meeting.version, secret_key=secret_key)
         session.commit()
     return totals

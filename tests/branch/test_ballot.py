@@ -14,7 +14,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
-from fivestar.branch_rounds import ballot, ballot_box
+from fivestar.branch_rounds import (
+    ballot_box,
+    ballot_casting,
+    ballot_codes,
+    ballot_meeting,
+    ballot_results,
+    ballot_tallies,
+)
 from fivestar.branch_rounds.models import Ballot, BallotBoxEntry, BallotCode, MeetingState, PaperTally, VoterGroup
 from fivestar.errors import ConflictError, ServiceError
 from tests.branch.ballot_support import (
@@ -43,20 +50,21 @@ def _events(session: Session, world: dict[str, Any], action: str) -> list[AuditE
 
 
 def test_codes_are_random_unambiguous_and_normalised() -> None:
-    codes = {ballot.new_code() for _ in range(200)}
+    codes = {ballot_codes.new_code() for _ in range(200)}
     assert len(codes) == 200
-    assert all(len(c) == 10 and set(c) <= set(ballot.CODE_ALPHABET) for c in codes)
-    assert not set("0O1IL") & set(ballot.CODE_ALPHABET)
+    assert all(len(c) == 10 and set(c) <= set(ballot_codes.CODE_ALPHABET) for c in codes)
+    assert not set("0O1IL") & set(ballot_codes.CODE_ALPHABET)
     code = "ABCDE23456"
-    assert ballot.format_code(code) == "ABCDE-23456"
-    assert ballot.normalise_code(" abcde-23456 ") == code
-    assert ballot.normalise_code("ABCDE 23456") == code
+    assert ballot_codes.format_code(code) == "ABCDE-23456"
+    assert ballot_codes.normalise_code(" abcde-23456 ") == code
+    assert ballot_codes.normalise_code("ABCDE 23456") == code
     for bad in ("ABCDE2345", "ABCDE234567", "ABCDE2345O", "ABCDE23451", None, 12345):
-        assert ballot.normalise_code(bad) is None
-    assert ballot.legacy_code_hash(code) == hashlib.sha256(code.encode()).hexdigest()
+        assert ballot_codes.normalise_code(bad) is None
+    assert ballot_codes.legacy_code_hash(code) == hashlib.sha256(code.encode()).hexdigest()
     # stored keyed: without the instance's key a copy of the database cannot be searched for codes
-    keyed = ballot.code_hash(code, BOX_SECRET)
-    assert len(keyed) == 64 and keyed not in (ballot.legacy_code_hash(code), ballot.code_hash(code, "other" * 9))
+    keyed = ballot_codes.code_hash(code, BOX_SECRET)
+    assert len(keyed) == 64
+    assert keyed not in (ballot_codes.legacy_code_hash(code), ballot_codes.code_hash(code, "other" * 9))
 
 
 # --- the meeting -------------------------------------------------------------------------------------
@@ -76,17 +84,19 @@ def test_setup_records_the_meeting_and_audits_it(session: Session, deliberating:
 
 def test_setup_refuses_bad_input_field_by_field(session: Session, deliberating: dict[str, Any]) -> None:
     ctx = ctx_of(session, deliberating)
-    with as_tenant(deliberating), pytest.raises(ballot.FormError) as info:
-        ballot.save_meeting(
+    with as_tenant(deliberating), pytest.raises(ballot_meeting.FormError) as info:
+        ballot_meeting.save_meeting(
             session, ctx,
             {"meeting_date": "2026-13-01", "place": "", "members_count": "-1", "public_count": "x"}, 0,
         )
     assert set(info.value.errors) == {"meeting_date", "place", "members_count", "public_count"}
-    with as_tenant(deliberating), pytest.raises(ballot.FormError) as info:
-        ballot.save_meeting(session, ctx, {"meeting_date": "2026-01-20", "place": "会议室"}, 0)
+    with as_tenant(deliberating), pytest.raises(ballot_meeting.FormError) as info:
+        ballot_meeting.save_meeting(session, ctx, {"meeting_date": "2026-01-20", "place": "会议室"}, 0)
     assert set(info.value.errors) == {"members_count"}  # nobody attends
-    with as_tenant(deliberating), pytest.raises(ballot.FormError) as info:
-        ballot.save_meeting(session, ctx, {"meeting_date": "2025-12-31", "place": "会议室", "members_count": "3"}, 0)
+    with as_tenant(deliberating), pytest.raises(ballot_meeting.FormError) as info:
+        ballot_meeting.save_meeting(
+            session, ctx, {"meeting_date": "2025-12-31", "place": "会议室", "members_count": "3"}, 0
+        )
     assert "早于" in info.value.errors["meeting_date"]
 
 
@@ -95,7 +105,7 @@ def test_public_representatives_below_the_rules_minimum_is_a_warning_with_number
 ) -> None:
     use_rules(session, deliberating, "zoucheng-public-weighted")  # 群众代表 ≥ 20 % of the members
     ctx = ctx_of(session, deliberating)
-    assert ctx.members == 3 and ballot.public_minimum(ctx) == 1
+    assert ctx.members == 3 and ballot_meeting.public_minimum(ctx) == 1
     saved = setup_meeting(session, deliberating, members=3, public=0, deputies=1)
     assert saved.warning == "群众代表 0 人，少于本支部党员人数 3 的 20%（至少应有 1 人）"
     assert saved.meeting.id is not None  # recorded anyway, and the reason audited
@@ -126,10 +136,10 @@ def test_two_secretaries_saving_the_same_version_one_conflicts(session: Session,
     opened_version = first.meeting.version
     raw = {"meeting_date": "2026-01-21", "place": "A", "members_count": "3"}
     with as_tenant(deliberating):
-        ballot.save_meeting(session, first, raw, opened_version)
+        ballot_meeting.save_meeting(session, first, raw, opened_version)
         session.flush()
         with pytest.raises(ConflictError):
-            ballot.save_meeting(session, ctx_of(session, deliberating), {**raw, "place": "B"}, opened_version)
+            ballot_meeting.save_meeting(session, ctx_of(session, deliberating), {**raw, "place": "B"}, opened_version)
     assert meeting_of(session, deliberating).place == "A"
 
 
@@ -149,12 +159,12 @@ def test_issuing_stores_only_hashes_starts_voting_and_never_audits_a_code(
         rows = session.execute(select(BallotCode.group, BallotCode.code_hash, BallotCode.used)).all()
         events = session.scalars(select(AuditEvent)).all()
     assert sorted((g.value, h) for g, h, _u in rows) == sorted(
-        (s.group.value, ballot.code_hash(s.code, BOX_SECRET)) for s in issued.slips
+        (s.group.value, ballot_codes.code_hash(s.code, BOX_SECRET)) for s in issued.slips
     )
     assert not any(used for *_x, used in rows)
     dump = json.dumps([[e.action, e.before, e.after, e.reason] for e in events], ensure_ascii=False)
     for slip in issued.slips:
-        assert slip.code not in dump and ballot.format_code(slip.code) not in dump
+        assert slip.code not in dump and ballot_codes.format_code(slip.code) not in dump
         assert all(slip.code not in h for _g, h, _u in rows)
     issued_event = _events(session, deliberating, "ballot_meeting.issue_slips")[0]
     assert issued_event.after["codes"] == {"members": 3, "public": 2, "deputies": 1}
@@ -176,11 +186,11 @@ def test_issuing_without_a_meeting_or_with_a_stale_version_is_refused(
 ) -> None:
     ctx = ctx_of(session, deliberating)
     with as_tenant(deliberating), pytest.raises(ConflictError, match="会议安排"):
-        ballot.issue_slips(session, ctx, 1, secret_key=BOX_SECRET)
+        ballot_codes.issue_slips(session, ctx, 1, secret_key=BOX_SECRET)
     setup_meeting(session, deliberating)
     ctx = ctx_of(session, deliberating)
     with as_tenant(deliberating), pytest.raises(ConflictError, match="他人修改"):
-        ballot.issue_slips(session, ctx, 99, secret_key=BOX_SECRET)
+        ballot_codes.issue_slips(session, ctx, 99, secret_key=BOX_SECRET)
 
 
 def test_reissue_revokes_every_code_until_a_ballot_is_cast(session: Session, deliberating: dict[str, Any]) -> None:
@@ -189,7 +199,7 @@ def test_reissue_revokes_every_code_until_a_ballot_is_cast(session: Session, del
     ctx = ctx_of(session, deliberating)
     assert ctx.meeting is not None
     with as_tenant(deliberating):
-        second = ballot.reissue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
+        second = ballot_codes.reissue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
         session.flush()
     assert len(second.slips) == 5 and not {s.code for s in first.slips} & {s.code for s in second.slips}
     with pytest.raises(ServiceError, match="测评码无效"):
@@ -198,7 +208,7 @@ def test_reissue_revokes_every_code_until_a_ballot_is_cast(session: Session, del
     ctx = ctx_of(session, deliberating)
     assert ctx.meeting is not None
     with as_tenant(deliberating), pytest.raises(ConflictError, match="已有 1 张"):
-        ballot.reissue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
+        ballot_codes.reissue_slips(session, ctx, ctx.meeting.version, secret_key=BOX_SECRET)
     assert _events(session, deliberating, "ballot_meeting.reissue")[0].after["revoked"] == 5
 
 
@@ -210,12 +220,13 @@ def test_a_code_casts_exactly_one_anonymous_ballot(session: Session, deliberatin
     issued = issue(session, deliberating)
     public_code = codes_of(issued, "public")[0]
     with as_tenant(deliberating):
-        voting = ballot.check_code(session, deliberating["tenant"].id, ballot.format_code(public_code).lower(),
-                                   secret_key=BOX_SECRET)
+        voting = ballot_casting.check_code(
+            session, deliberating["tenant"].id, ballot_codes.format_code(public_code).lower(), secret_key=BOX_SECRET
+        )
     assert voting.group is VoterGroup.PUBLIC and voting.branch_name == "预算科党支部"
     cast(session, deliberating, public_code, level=4)
     with as_tenant(deliberating):
-        hashed = ballot.code_hash(public_code, BOX_SECRET)
+        hashed = ballot_codes.code_hash(public_code, BOX_SECRET)
         used = session.scalar(select(BallotCode.used).where(BallotCode.code_hash == hashed))
         (boxed,) = session.scalars(select(BallotBoxEntry)).all()
         assert not session.scalars(select(Ballot)).all(), "nothing is counted before the close"
@@ -252,7 +263,7 @@ def test_a_bad_answer_leaves_the_code_unused(session: Session, deliberating: dic
     code = codes_of(issue(session, deliberating), "members")[0]
     for answers in ({"level": 9}, {"level": "五"}, {}):
         nested = session.begin_nested()
-        with pytest.raises(ballot.FormError) as info:
+        with pytest.raises(ballot_meeting.FormError) as info:
             cast(session, deliberating, code, **answers)
         nested.rollback()
         assert set(info.value.errors) == {"level"}
@@ -315,10 +326,10 @@ def test_results_are_hidden_until_closed_and_below_the_minimum(session: Session,
         cast(session, deliberating, code, level=5)
     for code in codes_of(issued, "public"):
         cast(session, deliberating, code, level=1)
-    assert ballot.results(session, ctx_of(session, deliberating)) is None  # voting: nothing shown
+    assert ballot_results.results(session, ctx_of(session, deliberating)) is None  # voting: nothing shown
     close(session, deliberating)
     with as_tenant(deliberating):
-        result = ballot.results(session, ctx_of(session, deliberating))
+        result = ballot_results.results(session, ctx_of(session, deliberating))
     assert result is not None
     members, public, deputies = result.groups
     assert (members.ballots, members.shown, members.mean) == (5, True, D("5.00"))
@@ -341,7 +352,7 @@ def test_weighted_result_of_mixed_electronic_and_paper_ballots_by_hand(
     # paper: one member gave 三星; four public representatives: 2 × 四星, 2 × 三星
     tally(session, deliberating, {"tally.members._.3": 1, "tally.public._.4": 2, "tally.public._.3": 2})
     with as_tenant(deliberating):
-        result = ballot.results(session, ctx_of(session, deliberating))
+        result = ballot_results.results(session, ctx_of(session, deliberating))
     assert result is not None
     members, public, deputies = result.groups
     # members: 5+5+4+4+4+3 electronic + 3 paper = 28 / 7 = 4.00
@@ -363,8 +374,8 @@ def test_paper_only_results(session: Session, deliberating: dict[str, Any]) -> N
     tally(session, deliberating, {"tally.members._.5": 1, "tally.members._.4": 4})
     with as_tenant(deliberating):
         ctx = ctx_of(session, deliberating)
-        result = ballot.results(session, ctx)
-        assert ballot.has_results(session, ctx)
+        result = ballot_results.results(session, ctx)
+        assert ballot_results.has_results(session, ctx)
     assert result is not None and result.group("members").ballots == 5 and result.weighted == D("4.20")
     with as_tenant(deliberating):
         rows = session.scalar(select(func.count()).select_from(PaperTally))
@@ -379,20 +390,20 @@ def test_tallies_cannot_exceed_the_attendees_and_conflict_on_a_stale_version(
     setup_meeting(session, deliberating, members=3, public=0, deputies=0)
     codes = codes_of(issue(session, deliberating), "members")
     cast(session, deliberating, codes[0], level=5)
-    with pytest.raises(ballot.FormError) as info:
+    with pytest.raises(ballot_meeting.FormError) as info:
         tally(session, deliberating, {"tally.members._.4": 3})
     assert "超过参会人数 3" in info.value.errors["tally.members"]
-    with pytest.raises(ballot.FormError) as info:
+    with pytest.raises(ballot_meeting.FormError) as info:
         tally(session, deliberating, {"tally.members._.4": -1, "tally.public._.4": "many"})
     assert set(info.value.errors) == {"tally.members._.4", "tally.public._.4"}
     ctx = ctx_of(session, deliberating)
     assert ctx.meeting is not None
     version = ctx.meeting.version
     with as_tenant(deliberating):
-        ballot.save_tallies(session, ctx, {"tally.members._.4": "2"}, version)
+        ballot_tallies.save_tallies(session, ctx, {"tally.members._.4": "2"}, version)
         session.flush()
         with pytest.raises(ConflictError):
-            ballot.save_tallies(session, ctx_of(session, deliberating), {"tally.members._.3": "1"}, version)
+            ballot_tallies.save_tallies(session, ctx_of(session, deliberating), {"tally.members._.3": "1"}, version)
 
 
 def test_indicators_form_with_satisfaction(session: Session, deliberating: dict[str, Any]) -> None:
@@ -406,7 +417,7 @@ def test_indicators_form_with_satisfaction(session: Session, deliberating: dict[
         cast(session, deliberating, code, **{key: (4 if index < 3 else 2) for key in keys})
     close(session, deliberating)
     with as_tenant(deliberating):
-        result = ballot.results(session, ctx_of(session, deliberating))
+        result = ballot_results.results(session, ctx_of(session, deliberating))
         stored = session.scalars(select(Ballot.ratings)).all()
     assert all(set(r or {}) == set(keys) for r in stored)
     assert result is not None and result.form == "indicators"
@@ -421,7 +432,7 @@ def test_partial_indicator_ballots_are_refused(session: Session, deliberating: d
     setup_meeting(session, deliberating, members=1, public=0, deputies=0)
     code = codes_of(issue(session, deliberating), "members")[0]
     keys = [item.key for item in ctx_of(session, deliberating).items]
-    with pytest.raises(ballot.FormError) as info:
+    with pytest.raises(ballot_meeting.FormError) as info:
         cast(session, deliberating, code, **{keys[0]: 4, keys[1]: 7})
     assert set(info.value.errors) == {f"item.{k}" for k in keys[1:]}
 
@@ -432,7 +443,7 @@ def test_results_for_another_part(session: Session, deliberating: dict[str, Any]
         cast(session, deliberating, code, level=3)
     close(session, deliberating)
     with as_tenant(deliberating):
-        result = ballot.results_for_rating(session, deliberating["rating_one"])
-        none_yet = ballot.results_for_rating(session, deliberating["rating_direct"])
+        result = ballot_results.results_for_rating(session, deliberating["rating_one"])
+        none_yet = ballot_results.results_for_rating(session, deliberating["rating_direct"])
     assert result is not None and result.weighted == D("3.00") and none_yet is None
     assert dataclasses.asdict(result)["groups"][0]["ballots"] == 5

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Engine, func, inspect, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivestar.branch_rounds import ballot
+from fivestar.branch_rounds import ballot_casting
 from fivestar.branch_rounds.models import (
     Ballot,
     BallotBoxEntry,
@@ -40,7 +40,7 @@ def race(maker: sessionmaker[Session], tenant_id: int, code: str, *, attempts: i
             gate.wait(timeout=60)
         with maker() as session, tenant_context(tenant_id):
             try:
-                ballot.cast_ballot(session, tenant_id, code, {"level": str(index % 6)}, secret_key=BOX_SECRET)
+                ballot_casting.cast_ballot(session, tenant_id, code, {"level": str(index % 6)}, secret_key=BOX_SECRET)
                 session.commit()
             except ConflictError:
                 session.rollback()
@@ -69,7 +69,7 @@ def test_a_thousand_simultaneous_submissions_of_one_code_give_one_ballot(
             assert session.scalar(select(func.count()).select_from(BallotCode).where(BallotCode.used.is_(True))) == 1
             # the other codes still work, once each
             for code in codes[1:]:
-                ballot.cast_ballot(session, tenant_id, code, {"level": "4"}, secret_key=BOX_SECRET)
+                ballot_casting.cast_ballot(session, tenant_id, code, {"level": "4"}, secret_key=BOX_SECRET)
             session.commit()
             assert session.scalar(select(func.count()).select_from(BallotBoxEntry)) == 3
     finally:

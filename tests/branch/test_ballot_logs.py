@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from werkzeug.serving import make_server
 
 from fivestar.audit.models import AuditEvent
-from fivestar.branch_rounds import ballot
+from fivestar.branch_rounds import ballot_codes
 from fivestar.tenancy import cross_tenant
 from fivestar.web.access_log import VoteBlindRequestHandler
 from tests.branch.ballot_support import as_tenant, meeting_of, seed_meeting, setup_meeting
@@ -36,7 +36,7 @@ ANSI = re.compile(r"\x1b\[[0-9;]*m")  # werkzeug colours its access lines on a t
 
 
 def _forms_of(code: str) -> list[str]:
-    return [code, code.lower(), ballot.format_code(code), ballot.format_code(code).lower()]
+    return [code, code.lower(), ballot_codes.format_code(code), ballot_codes.format_code(code).lower()]
 
 
 def _assert_absent(codes: Iterable[str], *texts: str) -> None:
@@ -77,7 +77,7 @@ def test_a_whole_voting_session_logs_no_code(
     voter = app.test_client()
     outputs: list[str] = []
     for index, code in enumerate(codes):
-        typed = ballot.format_code(code).lower() if index % 2 else code
+        typed = ballot_codes.format_code(code).lower() if index % 2 else code
         shown = voter.post(f"{base}/vote/", data={"step": "check", "code": typed})
         assert shown.status_code == 200
         cast = voter.post(f"{base}/vote/", data={"step": "cast", "code": code, "level": str(index % 6)})

@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fivestar.branch_rounds import ballot
+from fivestar.branch_rounds import ballot_codes
 from fivestar.branch_rounds.models import Ballot, BallotBoxEntry, BallotCode, MeetingState, RatingStep
 from tests.branch.ballot_support import as_tenant, cast, close, codes_of, issue, meeting_of, setup_meeting
 from tests.conftest import TEST_SECRET_KEY
@@ -61,7 +61,7 @@ def test_secretary_sets_up_issues_slips_and_gets_a_pdf_of_shuffled_codes(
     assert "扫码或打开网址，输入测评码" in text and f"/t/{deliberating['tenant'].slug}/vote/" in text
     with as_tenant(deliberating):
         stored = set(session.scalars(select(BallotCode.code_hash)))
-    assert stored == {ballot.code_hash(c, TEST_SECRET_KEY) for c in codes}
+    assert stored == {ballot_codes.code_hash(c, TEST_SECRET_KEY) for c in codes}
     assert meeting_of(session, deliberating).state is MeetingState.VOTING
 
     again = client.post(_url(deliberating, "/slips"), data={"version": str(meeting_of(session, deliberating).version)})
@@ -200,7 +200,7 @@ def test_voter_casts_with_a_code_once_without_login(
     form = client.get(_vote(deliberating))
     assert form.status_code == 200 and 'name="code"' in _text(form) and "js/vote.js" in _text(form)
     assert form.headers["Cache-Control"] == "no-store" and form.headers["Referrer-Policy"] == "no-referrer"
-    shown = client.post(_vote(deliberating), data={"step": "check", "code": ballot.format_code(code).lower()})
+    shown = client.post(_vote(deliberating), data={"step": "check", "code": ballot_codes.format_code(code).lower()})
     body = _text(shown)
     assert shown.status_code == 200 and "您的身份：群众代表" in body and "预算科党支部议星测评" in body
     assert body.count('type="radio"') == 6 and f'value="{code}"' in body

@@ -31,7 +31,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session, sessionmaker
 
-from fivestar.branch_rounds import ballot, ballot_box
+from fivestar.branch_rounds import ballot_box, ballot_codes
 from fivestar.db import make_engine, make_sessionmaker
 from fivestar.tenancy import tenant_context
 from tests.branch.ballot_support import (
@@ -196,7 +196,7 @@ def _join(links: dict[str, set[str]], answers_by_xid: dict[str, list[Answer]], s
 
 
 def attacks(election: Election) -> dict[str, dict[str, Answer | None]]:
-    hashes = {ballot.code_hash(code, BOX_SECRET): code for code in election.codes}
+    hashes = {ballot_codes.code_hash(code, BOX_SECRET): code for code in election.codes}
     found: dict[str, dict[str, Answer | None]] = {}
 
     counted = [_answer(row[0]) for row in election.physical("ballots", "ratings")]
@@ -373,7 +373,7 @@ def test_the_upgrade_boxes_open_meetings_and_reshuffles_closed_ones(
             for code in voting_codes[:2]:
                 connection.execute(
                     text("UPDATE ballot_codes SET used = true WHERE code_hash = :h"),
-                    {"h": ballot.legacy_code_hash(code)},
+                    {"h": ballot_codes.legacy_code_hash(code)},
                 )
         dbcli.upgrade(url)
         with engine.connect() as connection:

@@ -20,7 +20,11 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from fivestar.branch_rounds import (
-    ballot,
+    ballot_casting,
+    ballot_closing,
+    ballot_codes,
+    ballot_meeting,
+    ballot_tallies,
     committee,
     core,
     decision,
@@ -46,18 +50,23 @@ from tests.finalised_support import Case, assert_classified, assert_refused_and_
 
 FINALISED = "本年度星级评定已定星公布，不能再更改"
 PACKAGE = "fivestar.branch_rounds"
-CODE = ballot.new_code()
+CODE = ballot_codes.new_code()
 
 # Read-only: they compute, format, check, load or list; none writes the database.
 READ_ONLY = {
-    "ballot.ballot_shortfalls", "ballot.ballots_cast", "ballot.check_code", "ballot.electronic_per_group",
-    "ballot.legacy_code_hash", "ballot.results_for_ratings", "ballot.summary_text", "ballot.weighted_summaries",
-    "ballot_box.count", "ballot_box.open_box", "ballot_box.plain",
-    "ballot_box.seal", "ballot_box.unseal", "ballot.choice_field", "ballot.code_hash", "ballot.context_for",
-    "ballot.format_code", "ballot.group_counts", "ballot.group_label", "ballot.has_results", "ballot.load_meeting",
-    "ballot.new_code", "ballot.normalise_code", "ballot.paper_tallies", "ballot.parse_choice",
-    "ballot.public_minimum", "ballot.public_shortfall", "ballot.results", "ballot.results_for_rating",
-    "ballot.state_label", "ballot.tally_field",
+    "ballot_meeting.ballot_shortfalls", "ballot_meeting.context_for", "ballot_meeting.form_count",
+    "ballot_meeting.form_text", "ballot_meeting.group_label", "ballot_meeting.issued_counts",
+    "ballot_meeting.load_meeting", "ballot_meeting.meeting_or_refuse", "ballot_meeting.public_minimum",
+    "ballot_meeting.public_shortfall", "ballot_meeting.refuse", "ballot_meeting.state_label",
+    "ballot_codes.ballots_cast", "ballot_codes.code_hash", "ballot_codes.code_hashes", "ballot_codes.format_code",
+    "ballot_codes.legacy_code_hash", "ballot_codes.new_code", "ballot_codes.normalise_code",
+    "ballot_casting.check_code", "ballot_casting.choice_field", "ballot_casting.parse_choice",
+    "ballot_closing.electronic_per_group",
+    "ballot_tallies.paper_ballots", "ballot_tallies.paper_tallies", "ballot_tallies.tally_field",
+    "ballot_results.group_counts", "ballot_results.has_results", "ballot_results.results",
+    "ballot_results.results_for_rating", "ballot_results.results_for_ratings", "ballot_results.summary_text",
+    "ballot_results.weighted_summaries",
+    "ballot_box.count", "ballot_box.open_box", "ballot_box.plain", "ballot_box.seal", "ballot_box.unseal",
     "ballot_slips.draw_qr", "ballot_slips.slips_pdf",
     "committee.ballot_summaries", "committee.branch_table", "committee.deadline_label",
     "committee.my_ratings", "committee.quota_guidance", "committee.quota_message", "committee.ratings_by_step",
@@ -79,13 +88,13 @@ READ_ONLY = {
     "quarterly.find_review", "quarterly.is_rated_branch", "quarterly.load_review", "quarterly.parse_checks",
     "quarterly.quarter_label", "quarterly.quarter_of", "quarterly.quarter_overview", "quarterly.quarter_start",
     "quarterly.started_quarters", "quarterly.tenant_rules",
-    "recommend.anchor", "recommend.answer_name", "recommend.context_for", "recommend.dashboard",
-    "recommend.edit_refusal", "recommend.evaluate_input", "recommend.evaluate_rows", "recommend.evaluate_stored",
-    "recommend.explanation_name", "recommend.form_values", "recommend.guard_editable", "recommend.local_day",
-    "recommend.missing_fields", "recommend.note_name", "recommend.open_ratings", "recommend.parse",
-    "recommend.parse_number", "recommend.plain", "recommend.preview", "recommend.questions",
-    "recommend.reason_text", "recommend.recommend_page", "recommend.result_document", "recommend.score_name",
-    "recommend.stored", "recommend.validate",
+    "recommend.answer_name", "recommend.context_for", "recommend.edit_refusal", "recommend.evaluate_input",
+    "recommend.evaluate_stored", "recommend.explanation_name", "recommend.form_values", "recommend.guard_editable",
+    "recommend.missing_fields", "recommend.note_name", "recommend.parse", "recommend.parse_number",
+    "recommend.plain", "recommend.preview", "recommend.questions", "recommend.reason_text",
+    "recommend.result_document", "recommend.score_name", "recommend.stored", "recommend.validate",
+    "recommend_pages.anchor", "recommend_pages.dashboard", "recommend_pages.evaluate_rows",
+    "recommend_pages.local_day", "recommend_pages.open_ratings", "recommend_pages.recommend_page",
     "workflow.finalised_refusal", "workflow.meeting_refusal", "workflow.next_after_opinion", "workflow.refusal",
     "workflow.round_refusal", "workflow.step_label",
 }
@@ -100,6 +109,7 @@ ALLOWED = {
     "publication.notify_results": "the result notices of a finalised round (outbox), refused before it",
     "evidence.discard": "removes the files of an upload whose transaction did not commit",
     "committee.saving": "the savepoint helper the guarded writers flush in",
+    "ballot_meeting.flush_or_conflict": "the flush helper the guarded 议星 writers call after their refusal",
     "ballot_box.put": "drops a sealed ballot into the box; only cast_ballot calls it, after its refusal",
     "ballot_box.empty_box": "empties the box; only close_voting calls it, after its refusal",
     "ballot_box.checkpoint": "truncates SQLite's write-ahead log after a close; writes no row",
@@ -118,8 +128,8 @@ def _rctx(session: Session, world: Mapping[str, Any]) -> recommend.RatingContext
     return recommend.context_for(session, _rating(session, world))
 
 
-def _mctx(session: Session, world: Mapping[str, Any]) -> ballot.MeetingContext:
-    return ballot.context_for(session, _rating(session, world))
+def _mctx(session: Session, world: Mapping[str, Any]) -> ballot_meeting.MeetingContext:
+    return ballot_meeting.context_for(session, _rating(session, world))
 
 
 def _v(world: Mapping[str, Any], key: str = "published_one") -> int:
@@ -136,19 +146,20 @@ REFUSED = [
         limits=evidence.Limits())),
     Case("evidence.delete", lambda s, w: evidence.delete(
         s, _rctx(s, w), evidence.load(s, w["evidence"].id), root=w["root"])),
-    Case("ballot.save_meeting", lambda s, w: ballot.save_meeting(
+    Case("ballot_meeting.save_meeting", lambda s, w: ballot_meeting.save_meeting(
         s, _mctx(s, w), {"meeting_date": "2025-02-01", "place": "会议室", "members_count": "3"},
         w["meeting"].version)),
-    Case("ballot.issue_slips", lambda s, w: ballot.issue_slips(
+    Case("ballot_codes.issue_slips", lambda s, w: ballot_codes.issue_slips(
         s, _mctx(s, w), w["meeting"].version, secret_key=BOX_SECRET)),
-    Case("ballot.reissue_slips", lambda s, w: ballot.reissue_slips(
+    Case("ballot_codes.reissue_slips", lambda s, w: ballot_codes.reissue_slips(
         s, _mctx(s, w), w["meeting"].version, secret_key=BOX_SECRET)),
-    Case("ballot.close_voting", lambda s, w: ballot.close_voting(
+    Case("ballot_closing.close_voting", lambda s, w: ballot_closing.close_voting(
         s, _mctx(s, w), w["meeting"].version, secret_key=BOX_SECRET)),
-    Case("ballot.save_tallies", lambda s, w: ballot.save_tallies(s, _mctx(s, w), {}, w["meeting"].version)),
+    Case("ballot_tallies.save_tallies", lambda s, w: ballot_tallies.save_tallies(
+        s, _mctx(s, w), {}, w["meeting"].version)),
     # The voter's page claims the code first (one conditional UPDATE, see cast_ballot); the refusal
     # is a 409 and the page's rollback gives the code back.
-    Case("ballot.cast_ballot", lambda s, w: ballot.cast_ballot(
+    Case("ballot_casting.cast_ballot", lambda s, w: ballot_casting.cast_ballot(
         s, w["tenant"].id, CODE, {"level": "5"}, secret_key=BOX_SECRET), claims_first=True),
     Case("opinion.save_opinion", lambda s, w: opinion.save_opinion(
         s, _mctx(s, w), {"opinion_level": "5", "opinion_statement": "建议五星"}, _v(w))),
@@ -186,7 +197,7 @@ def finalised(session: Session, published: dict[str, Any], tmp_path: Path) -> di
         session.add_all([file, meeting])
         session.flush()
         session.add(BallotCode(tenant_id=tenant_id, meeting_id=meeting.id, group=VoterGroup.MEMBERS,
-                               code_hash=ballot.code_hash(CODE, BOX_SECRET), used=False))
+                               code_hash=ballot_codes.code_hash(CODE, BOX_SECRET), used=False))
         session.flush()
     assert published["published_round"].state is BranchRoundState.FINALISED
     return {**published, "evidence": file, "meeting": meeting, "root": tmp_path}

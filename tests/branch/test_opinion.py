@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
 from fivestar.branch_rounds import opinion
+from fivestar.branch_rounds.ballot_meeting import FormError
 from fivestar.branch_rounds.models import RatingStep
 from fivestar.errors import ConflictError
 from tests.branch.ballot_support import as_tenant, cast, close, codes_of, ctx_of, issue, setup_meeting, tally
@@ -53,8 +54,6 @@ def test_opinion_before_closing_is_refused(session: Session, deliberating: dict[
 
 
 def test_opinion_is_validated(session: Session, deliberating: dict[str, Any]) -> None:
-    from fivestar.branch_rounds.ballot import FormError
-
     _closed_with_results(session, deliberating)
     with pytest.raises(FormError) as info:
         _save(session, deliberating, {"opinion_level": "6", "opinion_statement": " "})

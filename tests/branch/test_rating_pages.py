@@ -106,7 +106,7 @@ def test_submitting_from_the_dashboard(
     assert rating.step is RatingStep.DELIBERATE and rating.proposed_level == 5
     page = text(client.get(url(opened)))
     assert "当前环节：议星" in page and "建议 五星" in page and "提交荐星</button>" not in page
-    if "tenant.deliberation.meeting" in app.view_functions:  # the 议星 part, once it is installed
+    if "tenant.branch_rating_deliberation.meeting" in app.view_functions:  # the 议星 part, once it is installed
         assert f'href="/t/{opened["tenant"].slug}/branch-rating/deliberation/{rating.id}"' in page
 
 

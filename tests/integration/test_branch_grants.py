@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fivestar.imports.service import import_workbook
+from fivestar.imports.services import import_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 

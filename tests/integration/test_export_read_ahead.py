@@ -22,7 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fivestar.db import make_engine, make_sessionmaker
-from fivestar.member_rounds import exports
+from fivestar.member_rounds import workbooks
 from fivestar.member_rounds.models import Evaluation, MemberRound
 from fivestar.read_ahead import worth_reading_ahead
 from fivestar.tenancy import tenant_context
@@ -57,7 +57,7 @@ def _write(session: Session, scored: dict[str, Any], progress: Callable[[int], N
         tenant = session.get(Tenant, scored["tenant"])
         member_round = session.get(MemberRound, scored["round"])
         assert tenant is not None and member_round is not None
-        written = exports.write_results(session, out, tenant, member_round, batch=BATCH, progress=progress)
+        written = workbooks.write_results(session, out, tenant, member_round, batch=BATCH, progress=progress)
     assert written == MEMBERS
     return out.getvalue()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from fivestar.branch_rounds import ballot
+from fivestar.branch_rounds import ballot_codes
 from fivestar.db import make_engine, make_sessionmaker
 from tests.branch.ballot_support import BOX_SECRET, seed_meeting
 
@@ -110,6 +110,6 @@ def test_gunicorn_logs_a_vote_without_address_agent_or_code(
     assert len(voting) == 5 and others, lines  # GET form, its script, check, cast (302), the thank-you page
     for line in voting:
         assert line.startswith("- [") and AGENT not in line and FORWARDED not in line and "127.0.0.1" not in line
-        for form in (codes[0], ballot.format_code(codes[0]), codes[0].lower()):
+        for form in (codes[0], ballot_codes.format_code(codes[0]), codes[0].lower()):
             assert form not in line
     assert all(line.startswith(f"{FORWARDED} [") and AGENT in line for line in others), others

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fivestar.member_rounds import branch, core
+from fivestar.member_rounds import branch, branch_pages, core
 from fivestar.member_rounds.core import ScoreField
 from fivestar.member_rounds.models import BranchStep, Evaluation, RoundBranch, ScoreStage
 from fivestar.tenancy import tenant_context
@@ -50,7 +50,7 @@ def scores_for(fields: list[ScoreField], total: Decimal | int | str) -> dict[str
         cut = min(missing, values[f.name])
         values[f.name] -= cut
         missing -= cut
-    return {name: branch.fmt(value) for name, value in values.items()}
+    return {name: branch_pages.fmt(value) for name, value in values.items()}
 
 
 def row_post(evaluation: Evaluation, values: Mapping[str, str], version: int | None = None) -> dict[str, str]:

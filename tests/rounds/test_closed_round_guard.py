@@ -40,10 +40,11 @@ PACKAGE = "fivestar.member_rounds"
 
 # Read-only: they compute, format, load or list; none writes.
 READ_ONLY = {
-    "branch.branch_evaluations", "branch.cell_name", "branch.context_for", "branch.dashboard",
-    "branch.evaluation_in_branch", "branch.fmt", "branch.joint_grid", "branch.meeting_shortfall",
-    "branch.minimum_public", "branch.parse_review_row", "branch.preview", "branch.preview_row",
-    "branch.public_min_share", "branch.result_label", "branch.review_grid", "branch.row_input",
+    "branch.branch_evaluations", "branch.cell_name", "branch.context_for", "branch.evaluation_in_branch",
+    "branch.meeting_shortfall", "branch.minimum_public", "branch.parse_review_row", "branch.posted_version",
+    "branch.public_min_share", "branch.row_input",
+    "branch_pages.dashboard", "branch_pages.fmt", "branch_pages.joint_grid", "branch_pages.preview",
+    "branch_pages.preview_row", "branch_pages.result_label", "branch_pages.review_grid", "branch_pages.scheme_total",
     "closing.branches_by_step", "closing.deadline_label",
     "committee.branch_progress", "committee.current_rule_set", "committee.five_star_rows",
     "committee.flag_threshold", "committee.flagged_members", "committee.level_distribution",
@@ -54,9 +55,10 @@ READ_ONLY = {
     "core.load_evaluation", "core.load_round", "core.load_round_branch", "core.member_input", "core.now",
     "core.parse_scores", "core.read_scores", "core.round_rules", "core.score_fields", "core.tenant_timezone",
     # Workbooks and PDFs written to a file or bytes, from stored results.
-    "exports.export_filename", "exports.export_header", "exports.generated_stamp", "exports.notice_pdf",
-    "exports.result_headers", "exports.results_statement", "exports.streaming_workbook",
-    "exports.workbook_formats", "exports.write_about", "exports.write_five_star", "exports.write_results",
+    "notice_paper.notice_pdf",
+    "workbooks.download_filename", "workbooks.workbook_header", "workbooks.generated_stamp",
+    "workbooks.result_headers", "workbooks.results_statement", "workbooks.streaming_workbook",
+    "workbooks.workbook_formats", "workbooks.write_about", "workbooks.write_five_star", "workbooks.write_results",
     "followups.default_due", "followups.follow_up_page", "followups.needs_mentors",
     "followups.needs_rectification", "followups.needs_talk",
     "honour.honour_roll", "honour.member_ratings", "honour.period_label", "honour.results_published",

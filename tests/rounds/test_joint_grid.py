@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import OrgKind, Role
 from fivestar.errors import ConflictError, ServiceError
-from fivestar.member_rounds import branch, core
+from fivestar.member_rounds import branch, branch_pages, core
 from fivestar.member_rounds.models import BranchStep, Evaluation, RoundBranch, ScoreStage, SelfState
 from fivestar.member_rounds.opening import open_round
 from fivestar.tenancy import tenant_context
@@ -140,7 +140,7 @@ def test_meeting_after_the_joint_deadline_is_refused(session: Session, joint: di
 def test_the_grid_is_prefilled_from_the_self_assessment(session: Session, joint: dict[str, Any]) -> None:
     ctx = context(session, joint)
     with tenant_context(joint["tenant"].id):
-        grid = branch.joint_grid(session, ctx)
+        grid = branch_pages.joint_grid(session, ctx)
     expected = scores_for(grid.fields, 90)
     assert [row.member.name for row in grid.rows] == ["赵书记", "钱支委", "孙党员"]
     for row in grid.rows:
@@ -173,7 +173,7 @@ def test_saving_the_grid_writes_joint_scores_for_everyone(session: Session, join
     assert len(events) == 3 and {e.object_id for e in events} == {str(e.id) for e in ones}
     # the grid now shows the joint values, with the self scores beside
     with tenant_context(joint["tenant"].id):
-        grid = branch.joint_grid(session, context(session, joint))
+        grid = branch_pages.joint_grid(session, context(session, joint))
     assert grid.rows[0].values == {**scores_for(fields, 95), "strengths": "带头学习", "weaknesses": ""}
     assert grid.rows[0].reference == scores_for(fields, 90)
 
@@ -212,7 +212,7 @@ def test_the_grid_is_closed_after_the_deadline_and_outside_its_step(
     post = grid_post([(e, scores_for(fields, 80)) for e in ones])
     frozen_now.move(after(joint["round"].joint_due_at))
     with tenant_context(joint["tenant"].id):
-        grid = branch.joint_grid(session, context(session, joint))
+        grid = branch_pages.joint_grid(session, context(session, joint))
         assert grid.refusal is not None and "党群联评已截止于" in grid.refusal
         with pytest.raises(ConflictError, match="党群联评已截止于"):
             branch.save_joint(session, context(session, joint), post)

@@ -285,7 +285,7 @@ def test_an_unexpected_error_fails_the_job_with_its_kind_and_a_deleted_round_too
     def broken(*_args: Any, **_kwargs: Any) -> int:
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("fivestar.member_rounds.exports.write_results", broken)
+    monkeypatch.setattr("fivestar.member_rounds.workbooks.write_results", broken)
     job = add_job(session, reported, ReportKind.MEMBER_RESULTS)
     gone = add_job(session, reported, ReportKind.NOTICE_LISTS, round_id=reported["round"].id + 1000)
     with tenant_context(reported["tenant"].id):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
 from fivestar.errors import ConflictError
-from fivestar.member_rounds import branch, core
+from fivestar.member_rounds import branch, branch_pages, core
 from fivestar.member_rounds.models import BranchStep, Evaluation, ScoreStage
 from fivestar.tenancy import tenant_context
 from tests.conftest import TEST_PASSWORD
@@ -62,7 +62,7 @@ def _save(session: Session, world: dict[str, Any], post: dict[str, str]) -> int:
 
 def test_final_scores_default_to_the_joint_scores(session: Session, review: dict[str, Any]) -> None:
     with tenant_context(review["tenant"].id):
-        grid = branch.review_grid(session, context(session, review))
+        grid = branch_pages.review_grid(session, context(session, review))
     fields = grid.fields
     assert [f.name for f in grid.bonus_fields] == ["bonus.district_commendation", "bonus.city_commendation"]
     for row, total in zip(grid.rows, (95, 82, 60), strict=True):
@@ -107,7 +107,7 @@ def test_a_bonus_needs_its_reason_and_commendation_and_is_capped(session: Sessio
     assert (stored.total, stored.level) == (D(85), 4)
     assert (stored.bonus_reason, stored.bonus_basis) == ("抗洪抢险表现突出", "市委表彰决定（2026年2月）")
     with tenant_context(review["tenant"].id):
-        grid = branch.review_grid(session, context(session, review))
+        grid = branch_pages.review_grid(session, context(session, review))
     row = grid.rows[0]
     assert row.values["bonus.city_commendation"] == "5"
     assert row.result is not None and row.result.bonus_capped
@@ -157,7 +157,7 @@ def test_the_review_is_closed_after_its_deadline_and_outside_its_step(
     post = review_post(session, review)
     frozen_now.move(after(review["round"].review_due_at))
     with tenant_context(review["tenant"].id):
-        assert "支部审评已截止于" in (branch.review_grid(session, context(session, review)).refusal or "")
+        assert "支部审评已截止于" in (branch_pages.review_grid(session, context(session, review)).refusal or "")
         with pytest.raises(ConflictError, match="支部审评已截止于"):
             branch.save_review(session, context(session, review), post)
         with pytest.raises(ConflictError, match="不能保存支部审评"):

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from fivestar.config import ConfigError, load_settings
-from fivestar.member_rounds.exports import ExportHeader
+from fivestar.member_rounds.workbooks import WorkbookHeader
 from fivestar.reports.jobs import kinds
 from fivestar.reports.jobs.models import JobState, ReportFormat, ReportKind
 from fivestar.reports.jobs.tables import cell_text, provenance
@@ -48,6 +48,6 @@ def test_pdf_cells_print_numbers_without_needless_zeros(value: object, printed: 
 
 
 def test_every_pdf_page_ends_with_where_the_report_comes_from() -> None:
-    header = ExportHeader(tenant="东城区直机关工委", period="2026年第一季度（2026Q1）", rules_version=3,
+    header = WorkbookHeader(tenant="东城区直机关工委", period="2026年第一季度（2026Q1）", rules_version=3,
                           scope="全部支部", generated="2026-04-07 09:00")
     assert provenance(header) == "东城区直机关工委 · 2026年第一季度（2026Q1） · 规则第 3 版 · 生成于 2026-04-07 09:00"

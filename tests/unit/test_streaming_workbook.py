@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fivestar.member_rounds.exports import streaming_workbook
+from fivestar.member_rounds.workbooks import streaming_workbook
 
 
 class _StoppedError(Exception):

@@ -53,7 +53,7 @@ PARAM_KINDS: dict[str, str] = {
     "rules_id": "rule_set_version",
     "event_id": "audit_event",
     "message_id": "outbox_message",
-    # invitation links and public-notice links (tenant.notice.public): both are walked on every
+    # invitation links and public-notice links (tenant.member_round_notice.public): both are walked on every
     # route with a <token>
     "token": "token",
     # rule-set versions are addressed by their number, which both districts have (1, 2, …): walk

@@ -2,7 +2,7 @@
 
 Made only at the moment the codes are issued — the database keeps nothing but their hashes — so
 this is the one and only copy of the codes. The slips of all groups come in the order
-`ballot.issue_slips` shuffled them (secrets.SystemRandom), eight to an A4 page with cut marks; the
+`ballot_codes.issue_slips` shuffled them (secrets.SystemRandom), eight to an A4 page with cut marks; the
 secretary cuts them apart, sorts them by the group printed on each and hands them out at random.
 
 The QR code holds the voting address with the code in the URL *fragment* (`…/vote/#CODE`): browsers
@@ -21,7 +21,8 @@ import segno
 from fpdf import FPDF
 from fpdf.enums import Align
 
-from fivestar.branch_rounds.ballot import Slip, format_code, group_label
+from fivestar.branch_rounds.ballot_codes import Slip, format_code
+from fivestar.branch_rounds.ballot_meeting import group_label
 from fivestar.i18n import _
 from fivestar.reports import pdf
 

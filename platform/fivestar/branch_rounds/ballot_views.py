@@ -27,21 +27,32 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from fivestar.accounts.policy import Action, authorize
 from fivestar.audit import Actor, acting_as
-from fivestar.branch_rounds import ballot, ballot_box, core, workflow
+from fivestar.branch_rounds import (
+    ballot_box,
+    ballot_casting,
+    ballot_closing,
+    ballot_codes,
+    ballot_meeting,
+    ballot_results,
+    ballot_tallies,
+    core,
+    workflow,
+)
 from fivestar.branch_rounds import opinion as opinions
 from fivestar.branch_rounds.ballot_slips import SlipSheet, slips_pdf
 from fivestar.branch_rounds.models import BranchRating, MeetingState, RatingStep
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.extensions import limiter
 from fivestar.i18n import _
+from fivestar.reports.downloads import download
 from fivestar.rules import level_label
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
 log = logging.getLogger(__name__)
 
-deliberation_bp = Blueprint("deliberation", __name__, url_prefix="/branch-rating/deliberation")
-vote_bp = Blueprint("vote", __name__, url_prefix="/vote")
+deliberation_bp = Blueprint("branch_rating_deliberation", __name__, url_prefix="/branch-rating/deliberation")
+vote_bp = Blueprint("branch_rating_vote", __name__, url_prefix="/vote")
 
 # Failed attempts (unknown or used codes) per address: a meeting room shares one address, so the
 # voters' own ballots do not count, only guesses — and 10-character codes make guessing hopeless.
@@ -85,7 +96,7 @@ def _version(name: str = "version") -> str | None:
 
 
 def _page(
-    ctx: ballot.MeetingContext,
+    ctx: ballot_meeting.MeetingContext,
     status: int = 200,
     *,
     setup_form: Mapping[str, str] | None = None,
@@ -105,23 +116,23 @@ def _page(
             "public_count": str(meeting.public_count) if meeting else "",
             "deputies_count": str(meeting.deputies_count) if meeting else "",
         }
-    tallies = ballot.paper_tallies(session, meeting.id) if meeting else {}
+    tallies = ballot_tallies.paper_tallies(session, meeting.id) if meeting else {}
     if tally_form is None:
-        tally_form = {ballot.tally_field(g, key, value): str(n) for (g, key, value), n in tallies.items()}
+        tally_form = {ballot_tallies.tally_field(g, key, value): str(n) for (g, key, value), n in tallies.items()}
     rating = ctx.rating
     if opinion_form is None:
         opinion_form = {
             "opinion_level": "" if rating.opinion_level is None else str(rating.opinion_level),
             "opinion_statement": rating.opinion_statement or "",
         }
-    cast = ballot.ballots_cast(session, meeting) if meeting else 0
+    cast = ballot_codes.ballots_cast(session, meeting) if meeting else 0
     public_count = setup_form.get("public_count", "")
-    shortfall = ballot.public_shortfall(ctx, int(public_count)) if public_count.isdigit() else None
+    shortfall = ballot_meeting.public_shortfall(ctx, int(public_count)) if public_count.isdigit() else None
     attendees = {
-        group.value: int(text) for group in ballot.GROUPS
-        if (text := str(setup_form.get(ballot.COUNT_FIELDS[group], ""))).isdigit()
+        group.value: int(text) for group in ballot_meeting.GROUPS
+        if (text := str(setup_form.get(ballot_meeting.COUNT_FIELDS[group], ""))).isdigit()
     }
-    results = ballot.results(session, ctx)
+    results = ballot_results.results(session, ctx)
     facts = core.facts_for(
         session, ctx.branch_round, rating, ctx.rules, has_results=results is not None and results.available
     )
@@ -137,9 +148,9 @@ def _page(
         "errors": errors or {},
         "ballots_cast": cast,
         "shortfall": shortfall,
-        "ballot_shortfalls": ballot.ballot_shortfalls(ctx, attendees),
+        "ballot_shortfalls": ballot_meeting.ballot_shortfalls(ctx, attendees),
         "min_ballots": ctx.ballot.min_ballots,
-        "public_minimum": ballot.public_minimum(ctx),
+        "public_minimum": ballot_meeting.public_minimum(ctx),
         "public_percent": _percent(ctx),
         "results": results,
         "refusals": {
@@ -147,33 +158,33 @@ def _page(
             for name in ("setup", "issue_slips", "reissue", "close_voting", "tally", "opinion")
         },
         "submit_refusal": workflow.refusal("submit_opinion", facts),
-        "groups": ballot.GROUPS,
-        "group_label": ballot.group_label,
-        "state_label": ballot.state_label,
-        "tally_field": ballot.tally_field,
+        "groups": ballot_meeting.GROUPS,
+        "group_label": ballot_meeting.group_label,
+        "state_label": ballot_meeting.state_label,
+        "tally_field": ballot_tallies.tally_field,
         "level_name": level_label,
         "step_label": workflow.step_label(rating.step),
         "submitted": rating.step is not RatingStep.DELIBERATE and rating.opinion_at is not None,
         "links": {
-            "dashboard": _link("tenant.branch_rating.dashboard", rating_id=rating.id),
-            "recommend": _link("tenant.branch_rating.recommend", rating_id=rating.id),
+            "dashboard": _link("tenant.branch_rating_branch.dashboard", rating_id=rating.id),
+            "recommend": _link("tenant.branch_rating_branch.recommend", rating_id=rating.id),
         },
-        "vote_url": url_for("tenant.vote.cast", _external=True),
+        "vote_url": url_for("tenant.branch_rating_vote.cast", _external=True),
     }
     return render_template("branch/ballot/meeting.html", **page), status
 
 
-def _percent(ctx: ballot.MeetingContext) -> str:
+def _percent(ctx: ballot_meeting.MeetingContext) -> str:
     meeting_rules = ctx.rules.branch.meeting
     if meeting_rules is None:
         return ""
     return format((meeting_rules.public_representatives_min_share * 100).normalize(), "f")
 
 
-def _fresh(rating_id: int) -> ballot.MeetingContext:
+def _fresh(rating_id: int) -> ballot_meeting.MeetingContext:
     """After a refused change (rolled back): everything loaded again, as stored."""
     db().rollback()
-    return ballot.context_for(db(), _rating(rating_id, write=False))
+    return ballot_meeting.context_for(db(), _rating(rating_id, write=False))
 
 
 def _refused(rating_id: int, error: ServiceError, **forms: Any) -> Any:
@@ -195,15 +206,15 @@ def _back(rating_id: int, anchor: str = "") -> Any:
 @login_required
 def meeting(rating_id: int) -> Any:
     rating = _rating(rating_id, write=False)
-    return _page(ballot.context_for(db(), rating))
+    return _page(ballot_meeting.context_for(db(), rating))
 
 
 @deliberation_bp.post("/<int:rating_id>/setup")
 @login_required
 def setup(rating_id: int) -> Any:
-    ctx = ballot.context_for(db(), _rating(rating_id, write=True))
+    ctx = ballot_meeting.context_for(db(), _rating(rating_id, write=True))
     try:
-        ballot.save_meeting(db(), ctx, request.form, _version())
+        ballot_meeting.save_meeting(db(), ctx, request.form, _version())
         db().commit()
     except ServiceError as error:
         return _refused(rating_id, error, setup_form=request.form)
@@ -213,10 +224,8 @@ def setup(rating_id: int) -> Any:
     return _back(rating_id, "setup")
 
 
-def _slips_response(ctx: ballot.MeetingContext, issued: ballot.IssuedSlips) -> Response:
+def _slips_response(ctx: ballot_meeting.MeetingContext, issued: ballot_codes.IssuedSlips) -> Response:
     """The slips PDF, made before the commit: if it cannot be made, nothing was issued."""
-    from fivestar.reports.downloads import download
-
     meeting = issued.meeting
     sheet = SlipSheet(
         tenant_name=current_tenant().name,
@@ -224,7 +233,7 @@ def _slips_response(ctx: ballot.MeetingContext, issued: ballot.IssuedSlips) -> R
         year=ctx.branch_round.year,
         meeting_date=meeting.meeting_date,
         place=meeting.place,
-        vote_url=url_for("tenant.vote.cast", _external=True),
+        vote_url=url_for("tenant.branch_rating_vote.cast", _external=True),
     )
     data = slips_pdf(sheet, issued.slips)
     db().commit()
@@ -235,9 +244,9 @@ def _slips_response(ctx: ballot.MeetingContext, issued: ballot.IssuedSlips) -> R
 @deliberation_bp.post("/<int:rating_id>/slips")
 @login_required
 def slips(rating_id: int) -> Any:
-    ctx = ballot.context_for(db(), _rating(rating_id, write=True))
+    ctx = ballot_meeting.context_for(db(), _rating(rating_id, write=True))
     try:
-        issued = ballot.issue_slips(db(), ctx, _version(), secret_key=_secret_key())
+        issued = ballot_codes.issue_slips(db(), ctx, _version(), secret_key=_secret_key())
     except ServiceError as error:
         return _refused(rating_id, error)
     return _slips_response(ctx, issued)
@@ -246,9 +255,9 @@ def slips(rating_id: int) -> Any:
 @deliberation_bp.post("/<int:rating_id>/reissue")
 @login_required
 def reissue(rating_id: int) -> Any:
-    ctx = ballot.context_for(db(), _rating(rating_id, write=True))
+    ctx = ballot_meeting.context_for(db(), _rating(rating_id, write=True))
     try:
-        issued = ballot.reissue_slips(db(), ctx, _version(), secret_key=_secret_key())
+        issued = ballot_codes.reissue_slips(db(), ctx, _version(), secret_key=_secret_key())
     except ServiceError as error:
         return _refused(rating_id, error)
     return _slips_response(ctx, issued)
@@ -257,9 +266,9 @@ def reissue(rating_id: int) -> Any:
 @deliberation_bp.post("/<int:rating_id>/close")
 @login_required
 def close(rating_id: int) -> Any:
-    ctx = ballot.context_for(db(), _rating(rating_id, write=True))
+    ctx = ballot_meeting.context_for(db(), _rating(rating_id, write=True))
     try:
-        ballots = ballot.close_voting(db(), ctx, _version(), secret_key=_secret_key())
+        ballots = ballot_closing.close_voting(db(), ctx, _version(), secret_key=_secret_key())
         db().commit()
     except ServiceError as error:
         return _refused(rating_id, error)
@@ -271,9 +280,9 @@ def close(rating_id: int) -> Any:
 @deliberation_bp.post("/<int:rating_id>/tallies")
 @login_required
 def tallies(rating_id: int) -> Any:
-    ctx = ballot.context_for(db(), _rating(rating_id, write=True))
+    ctx = ballot_meeting.context_for(db(), _rating(rating_id, write=True))
     try:
-        ballot.save_tallies(db(), ctx, request.form, _version())
+        ballot_tallies.save_tallies(db(), ctx, request.form, _version())
         db().commit()
     except ServiceError as error:
         return _refused(rating_id, error, tally_form=request.form)
@@ -284,7 +293,7 @@ def tallies(rating_id: int) -> Any:
 @deliberation_bp.post("/<int:rating_id>/opinion")
 @login_required
 def opinion(rating_id: int) -> Any:
-    ctx = ballot.context_for(db(), _rating(rating_id, write=True))
+    ctx = ballot_meeting.context_for(db(), _rating(rating_id, write=True))
     submit = request.form.get("action") == "submit"
     try:
         opinions.save_opinion(db(), ctx, request.form, _version("rating_version"))
@@ -328,15 +337,15 @@ def _code_form(status: int = 200, error: str | None = None) -> Any:
     return render_template("branch/ballot/vote_code.html", error=error), status
 
 
-def _ballot_form(code: str, voting: ballot.Voting, status: int = 200, errors: Mapping[str, str] | None = None,
+def _ballot_form(code: str, voting: ballot_casting.Voting, status: int = 200, errors: Mapping[str, str] | None = None,
                  chosen: Mapping[str, str] | None = None) -> Any:
     return render_template(
         "branch/ballot/vote_ballot.html",
         code=code,
         voting=voting,
         choices=voting.ballot.choices(),
-        group_label=ballot.group_label(voting.group),
-        field_for=ballot.choice_field,
+        group_label=ballot_meeting.group_label(voting.group),
+        field_for=ballot_casting.choice_field,
         errors=errors or {},
         chosen=chosen or {},
     ), status
@@ -354,26 +363,27 @@ def cast() -> Any:
     session = db()
     if request.form.get("step") != "cast":
         try:
-            voting = ballot.check_code(session, tenant_id, code_text, secret_key=_secret_key())
+            voting = ballot_casting.check_code(session, tenant_id, code_text, secret_key=_secret_key())
         except ServiceError as error:
             session.rollback()
             return _code_form(error.status, error.message)
-        return _ballot_form(ballot.normalise_code(code_text) or "", voting)
+        return _ballot_form(ballot_codes.normalise_code(code_text) or "", voting)
     # End the read transaction the request began (tenant lookup): the casting UPDATE must be the
-    # first statement of its own transaction (see ballot.cast_ballot).
+    # first statement of its own transaction (see ballot_casting.cast_ballot).
     session.commit()
     try:
         with acting_as(Actor("public", None, _("议星测评"))):
-            ballot.cast_ballot(session, tenant_id, code_text, request.form, secret_key=_secret_key())
+            ballot_casting.cast_ballot(session, tenant_id, code_text, request.form, secret_key=_secret_key())
         session.commit()
-    except ballot.FormError as error:
+    except ballot_meeting.FormError as error:
         session.rollback()
         try:
-            voting = ballot.check_code(session, tenant_id, code_text, secret_key=_secret_key())
+            voting = ballot_casting.check_code(session, tenant_id, code_text, secret_key=_secret_key())
         except ServiceError as again:
             session.rollback()
             return _code_form(again.status, again.message)
-        return _ballot_form(ballot.normalise_code(code_text) or "", voting, error.status, error.errors, request.form)
+        code = ballot_codes.normalise_code(code_text) or ""
+        return _ballot_form(code, voting, error.status, error.errors, request.form)
     except ServiceError as error:
         session.rollback()
         return _code_form(error.status, error.message)

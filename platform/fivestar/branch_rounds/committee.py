@@ -21,7 +21,7 @@ from sqlalchemy.orm.exc import StaleDataError
 from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
-from fivestar.branch_rounds import ballot, core
+from fivestar.branch_rounds import ballot_results, core
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
 from fivestar.enums import Role
 from fivestar.errors import ConflictError, ServiceError
@@ -202,8 +202,8 @@ def branch_table(session: Session, principal: Principal, branch_round: BranchRou
 
 def ballot_summaries(session: Session, rating_ids: Sequence[int]) -> dict[int, str]:
     """The weighted ballot result of many ratings, worded for the table (a fixed number of queries
-    for the whole page: ballot.weighted_summaries)."""
-    return ballot.weighted_summaries(session, rating_ids)
+    for the whole page: ballot_results.weighted_summaries)."""
+    return ballot_results.weighted_summaries(session, rating_ids)
 
 
 # --- quota guidance ----------------------------------------------------------------------------------------

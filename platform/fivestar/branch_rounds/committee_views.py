@@ -26,7 +26,7 @@ from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import Length
 
 from fivestar.accounts.policy import Action, authorize, require, scoped_actions
-from fivestar.branch_rounds import ballot, committee, core, decision, org_review, quarterly, workflow
+from fivestar.branch_rounds import ballot_meeting, committee, core, decision, org_review, quarterly, workflow
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
 from fivestar.branch_rounds.opening import default_deadlines, open_branch_round
 from fivestar.enums import Role
@@ -40,9 +40,9 @@ from fivestar.web.refusals import refuse, require_on
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
-branch_rounds_bp = Blueprint("branch_rounds", __name__, url_prefix="/branch-rating")
-org_review_bp = Blueprint("org_review", __name__, url_prefix="/branch-rating/org-review")
-quarterly_bp = Blueprint("quarterly", __name__, url_prefix="/branch-rating/quarterly")
+branch_rounds_bp = Blueprint("branch_rating_committee", __name__, url_prefix="/branch-rating")
+org_review_bp = Blueprint("branch_rating_org_review", __name__, url_prefix="/branch-rating/org-review")
+quarterly_bp = Blueprint("branch_rating_quarterly", __name__, url_prefix="/branch-rating/quarterly")
 
 
 
@@ -122,7 +122,7 @@ for _bp in (branch_rounds_bp, org_review_bp, quarterly_bp):
 
 def _group_label(name: object) -> str:
     """The voter group's name (the ballot part's own words)."""
-    return ballot.group_label(str(name))
+    return ballot_meeting.group_label(str(name))
 
 
 def _level_text(level: int | None) -> str:

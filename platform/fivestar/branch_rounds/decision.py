@@ -38,7 +38,7 @@ from sqlalchemy.orm import Session
 
 from fivestar import audit
 from fivestar.audit.models import AuditEvent
-from fivestar.branch_rounds import ballot, core, workflow
+from fivestar.branch_rounds import ballot_results, core, workflow
 from fivestar.branch_rounds.committee import (
     QuotaGuidance,
     check_version,
@@ -249,7 +249,7 @@ def _evaluate(
 
 def ballot_result(session: Session, rating: BranchRating) -> BallotResult | None:
     """The 议星 ballot's result for the rating (None before voting closed)."""
-    return ballot.results_for_rating(session, rating)
+    return ballot_results.results_for_rating(session, rating)
 
 
 def org_history(session: Session, rating: BranchRating) -> list[OrgEvent]:

@@ -16,7 +16,8 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit
 from fivestar.branch_rounds import core, workflow
-from fivestar.branch_rounds.ballot import FormError, MeetingContext, has_results
+from fivestar.branch_rounds.ballot_meeting import FormError, MeetingContext
+from fivestar.branch_rounds.ballot_results import has_results
 from fivestar.branch_rounds.models import RatingStep
 from fivestar.errors import ConflictError
 from fivestar.i18n import _

@@ -33,7 +33,7 @@ from fivestar.web.errors import user_error
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
-stars_bp = Blueprint("stars", __name__, url_prefix="/stars")
+stars_bp = Blueprint("branch_rating_stars", __name__, url_prefix="/stars")
 
 DEFAULT_PDF_LIMIT = "20 per minute"
 ROBOTS = "index, follow, noarchive"
@@ -54,7 +54,7 @@ def result_link_builder() -> LinkFor:
     """Absolute links to the public page of a year, for the result notice: on the configured base
     URL, never on the request's Host header. Pass it to `publication.notify_results`."""
     base = str(current_app.config["FIVESTAR_SETTINGS"].base_url).rstrip("/")
-    return lambda year: base + url_for("tenant.stars.public", year=year)
+    return lambda year: base + url_for("tenant.branch_rating_stars.public", year=year)
 
 
 def long_date(day: dt.date | dt.datetime | None, timezone: str | None = None) -> str:

@@ -24,7 +24,7 @@ from werkzeug.routing import BuildError
 
 from fivestar.accounts.policy import Action, authorize, require
 from fivestar.accounts.principal import Principal
-from fivestar.branch_rounds import core, evidence, recommend, workflow
+from fivestar.branch_rounds import core, evidence, recommend, recommend_pages, workflow
 from fivestar.branch_rounds.models import BranchRating, RatingStep
 from fivestar.branch_rounds.recommend import RatingContext
 from fivestar.enums import Role
@@ -34,7 +34,7 @@ from fivestar.rules import level_label, medal_label
 from fivestar.web.errors import user_error
 from fivestar.web.session import db
 
-branch_rating_bp = Blueprint("branch_rating", __name__, url_prefix="/branch-rating/ratings")
+branch_rating_branch_bp = Blueprint("branch_rating_branch", __name__, url_prefix="/branch-rating/ratings")
 
 BRANCH_ROLES = (Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
 DOWNLOAD_CSP = "default-src 'none'; sandbox"
@@ -79,21 +79,21 @@ def _link(endpoint: str, **values: Any) -> str | None:
 def _links(ctx: RatingContext) -> dict[str, str | None]:
     rating = ctx.rating
     links: dict[str, str | None] = {
-        "rounds": _link("tenant.branch_rounds.index"),
+        "rounds": _link("tenant.branch_rating_committee.index"),
         "meeting": None,
         "org_review": None,
         "dossier": None,
-        "quarterly": _link("tenant.quarterly.index"),
+        "quarterly": _link("tenant.branch_rating_quarterly.index"),
         "public": None,
     }
     if rating.step is not RatingStep.RECOMMEND:
-        links["meeting"] = _link("tenant.deliberation.meeting", rating_id=rating.id)
+        links["meeting"] = _link("tenant.branch_rating_deliberation.meeting", rating_id=rating.id)
     if rating.step is RatingStep.ORG_REVIEW and authorize(current_user, Action.BRANCH_FORWARD, rating):
-        links["org_review"] = _link("tenant.org_review.review", rating_id=rating.id)
+        links["org_review"] = _link("tenant.branch_rating_org_review.review", rating_id=rating.id)
     if authorize(current_user, Action.BRANCH_DECIDE, rating):
-        links["dossier"] = _link("tenant.branch_rounds.dossier", rating_id=rating.id)
+        links["dossier"] = _link("tenant.branch_rating_committee.dossier", rating_id=rating.id)
     if ctx.round.state.value == "finalised":
-        links["public"] = _link("tenant.stars.public")
+        links["public"] = _link("tenant.branch_rating_stars.public")
     return links
 
 
@@ -131,32 +131,32 @@ def branch_rating_links() -> list[dict[str, Any]]:
     ids = sorted({g.organisation_id for g in principal.grants if g.role in BRANCH_ROLES and g.organisation_id})
     return [
         {
-            "url": url_for("tenant.branch_rating.dashboard", rating_id=item.rating_id),
+            "url": url_for("tenant.branch_rating_branch.dashboard", rating_id=item.rating_id),
             "branch": item.branch,
             "year": item.year,
             "step": workflow.step_label(item.step),
         }
-        for item in recommend.open_ratings(db(), ids)
+        for item in recommend_pages.open_ratings(db(), ids)
     ]
 
 
-branch_rating_bp.add_app_template_global(branch_rating_links, "branch_rating_links")
+branch_rating_branch_bp.add_app_template_global(branch_rating_links, "branch_rating_links")
 
 
 # --- dashboard ------------------------------------------------------------------------------------------
 
 
 def _render_dashboard(ctx: RatingContext, status: int = 200) -> Any:
-    return _render("branch/rating/dashboard.html", ctx, status, board=recommend.dashboard(db(), ctx))
+    return _render("branch/rating/dashboard.html", ctx, status, board=recommend_pages.dashboard(db(), ctx))
 
 
-@branch_rating_bp.get("/<int:rating_id>")
+@branch_rating_branch_bp.get("/<int:rating_id>")
 @login_required
 def dashboard(rating_id: int) -> Any:
     return _render_dashboard(_context(rating_id))
 
 
-@branch_rating_bp.post("/<int:rating_id>/step")
+@branch_rating_branch_bp.post("/<int:rating_id>/step")
 @login_required
 def step(rating_id: int) -> Any:
     ctx = _context(rating_id, Action.BRANCH_RATE)
@@ -184,7 +184,7 @@ def _render_recommend(
     rows: recommend.Stored | None = None,
     status: int = 200,
 ) -> Any:
-    page = recommend.recommend_page(db(), ctx, rows)
+    page = recommend_pages.recommend_page(db(), ctx, rows)
     return _render(
         "branch/rating/recommend.html",
         ctx,
@@ -198,7 +198,7 @@ def _render_recommend(
 
 
 # Endpoint `recommend` as agreed; the function has another name so as not to hide the service module.
-@branch_rating_bp.route("/<int:rating_id>/recommend", methods=["GET", "POST"], endpoint="recommend")
+@branch_rating_branch_bp.route("/<int:rating_id>/recommend", methods=["GET", "POST"], endpoint="recommend")
 @login_required
 def recommend_view(rating_id: int) -> Any:
     if request.method == "GET":
@@ -236,7 +236,7 @@ def recommend_view(rating_id: int) -> Any:
 
 
 
-@branch_rating_bp.post("/<int:rating_id>/recommend/preview")
+@branch_rating_branch_bp.post("/<int:rating_id>/recommend/preview")
 @login_required
 def preview(rating_id: int) -> Any:
     """The rule engine's result for what is typed now (JSON for recommend.js; nothing is saved)."""
@@ -263,19 +263,19 @@ def _limits() -> evidence.Limits:
 
 
 def _render_evidence(ctx: RatingContext, status: int = 200, **values: Any) -> Any:
-    page = recommend.recommend_page(db(), ctx)
+    page = recommend_pages.recommend_page(db(), ctx)
     values.setdefault("errors", {})
     values.setdefault("selected", None)
     return _render("branch/rating/evidence.html", ctx, status, page=page, limits=_limits(), **values)
 
 
-@branch_rating_bp.get("/<int:rating_id>/evidence")
+@branch_rating_branch_bp.get("/<int:rating_id>/evidence")
 @login_required
 def evidence_index(rating_id: int) -> Any:
     return _render_evidence(_context(rating_id))
 
 
-@branch_rating_bp.post("/<int:rating_id>/evidence")
+@branch_rating_branch_bp.post("/<int:rating_id>/evidence")
 @login_required
 def upload(rating_id: int) -> Any:
     ctx = _context(rating_id, Action.BRANCH_RATE)
@@ -296,13 +296,13 @@ def upload(rating_id: int) -> Any:
         evidence.discard(paths)
         ctx = _fresh(rating_id, Action.BRANCH_RATE)
         flash(error.message, "error")
-        selected = recommend.anchor(indicator_key, criterion_key)
+        selected = recommend_pages.anchor(indicator_key, criterion_key)
         return _render_evidence(ctx, error.status, errors={selected: error.message}, selected=selected)
     except BaseException:
         evidence.discard(paths)
         raise
     flash(_("已上传 %(n)d 个文件。", n=len(rows)), "success")
-    where = recommend.anchor(indicator_key, criterion_key)
+    where = recommend_pages.anchor(indicator_key, criterion_key)
     return redirect(url_for(".evidence_index", rating_id=rating_id) + "#" + where)
 
 
@@ -314,7 +314,7 @@ def _evidence(evidence_id: int, action: Action) -> tuple[Any, RatingContext]:
     return item, _context(item.rating_id, action)
 
 
-@branch_rating_bp.get("/evidence/<int:evidence_id>")
+@branch_rating_branch_bp.get("/evidence/<int:evidence_id>")
 @login_required
 def evidence_file(evidence_id: int) -> Any:
     """The file as a download only: the stored (sniffed) type, `nosniff`, and a CSP that forbids
@@ -337,12 +337,12 @@ def evidence_file(evidence_id: int) -> Any:
     return response
 
 
-@branch_rating_bp.post("/evidence/<int:evidence_id>/delete")
+@branch_rating_branch_bp.post("/evidence/<int:evidence_id>/delete")
 @login_required
 def delete_evidence(evidence_id: int) -> Any:
     item, ctx = _evidence(evidence_id, Action.BRANCH_RATE)
     rating_id = ctx.rating.id
-    where = recommend.anchor(item.indicator_key, item.criterion_key)
+    where = recommend_pages.anchor(item.indicator_key, item.criterion_key)
     name = item.original_name
     try:
         path = evidence.delete(db(), ctx, item, root=_evidence_root())

@@ -31,7 +31,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
-from fivestar.branch_rounds import ballot
+from fivestar.branch_rounds import ballot_results
 from fivestar.branch_rounds import core as branch_core
 from fivestar.branch_rounds.models import BranchRating, BranchRound
 from fivestar.i18n import _, _l
@@ -254,7 +254,7 @@ def _objections_without_reason(session: Session, member_round: MemberRound) -> l
             _("第 %(id)d 号异议被驳回，答复为空", id=ident),
             branch_name=branch_name,
             member_name=member_name,
-            endpoint="tenant.rounds.objections",
+            endpoint="tenant.member_round_committee.objections",
             values={"round_branch_id": round_branch_id},
         )
         for ident, round_branch_id, _answered, branch_name, member_name in rows
@@ -322,7 +322,7 @@ def ballot_levels(session: Session, branch_round: BranchRound) -> dict[int, Deci
     rating_ids = list(session.scalars(select(BranchRating.id).where(BranchRating.round_id == branch_round.id)))
     return {
         rating_id: result.weighted
-        for rating_id, result in ballot.results_for_ratings(session, rating_ids).items()
+        for rating_id, result in ballot_results.results_for_ratings(session, rating_ids).items()
         if result.weighted is not None
     }
 
@@ -351,7 +351,7 @@ def _proposed_above(session: Session, branch_round: BranchRound) -> list[Anomaly
                     "proposed_above",
                     _("荐星 %(level)d 星，高于%(what)s", level=proposed, what="、".join(reasons)),
                     branch_name=name,
-                    endpoint="tenant.branch_rounds.dossier",
+                    endpoint="tenant.branch_rating_committee.dossier",
                     values={"rating_id": rating_id},
                 )
             )

@@ -292,7 +292,10 @@ def spot_check(check_id: int) -> Any:
         for branch_id in check.branch_ids:
             ident, name = found_ratings.get(branch_id, (None, str(branch_id)))
             branches.append(
-                {"name": name, "url": _link("tenant.branch_rounds.dossier", {"rating_id": ident}) if ident else None}
+                {
+                    "name": name,
+                    "url": _link("tenant.branch_rating_committee.dossier", {"rating_id": ident}) if ident else None,
+                }
             )
     _again_branches, _again_members, same = services.repeat(session, check)
     return render_template(
@@ -440,5 +443,5 @@ def round_branch(round_branch_id: int) -> Any:
         round_label=trail.member_round_label(member_round.period_key),
         round_value=f"m{member_round.id}",
         rows=rows,
-        objections_url=_link("tenant.rounds.objections", {"round_branch_id": found.id}),
+        objections_url=_link("tenant.member_round_committee.objections", {"round_branch_id": found.id}),
     )

@@ -1,5 +1,6 @@
-"""What a branch does in a member round: its dashboard, returning and entering self-assessments, the
-党群联评 meeting and grid, the 支部审评 grid with bonus and 不予评星, and its step transitions.
+"""What a branch does in a member round: returning and entering self-assessments, the 党群联评 meeting
+and grid, the 支部审评 grid with bonus and 不予评星, and its step transitions. The pages built on them
+(the branch's dashboard, the grids as shown) are in branch_pages.py.
 
 Every decision about whether something may happen now goes through `workflow` (transitions,
 `edit_refusal` for the grids, `self_refusal` for self-assessments); every number a person types
@@ -17,19 +18,18 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import cast
 from zoneinfo import ZoneInfo
 
-from flask_babel import LazyString
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, contains_eager
 from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
-from fivestar.i18n import _, _l
+from fivestar.i18n import _
 from fivestar.member_rounds import core, scoring, self_assessment, workflow
 from fivestar.member_rounds.core import FieldKey, ScoreField
 from fivestar.member_rounds.models import (
@@ -38,11 +38,10 @@ from fivestar.member_rounds.models import (
     MemberRound,
     RoundBranch,
     ScoreStage,
-    SelfState,
 )
 from fivestar.member_rounds.workflow import BRANCH_TRANSITIONS, RoundFacts
 from fivestar.people.models import Member
-from fivestar.rules import InputError, MemberResult, RuleSet, level_label, min_member_public_representatives
+from fivestar.rules import InputError, MemberResult, RuleSet, min_member_public_representatives
 from fivestar.rules.schedule import public_notice_end
 from fivestar.tenancy import require_tenant_id
 from fivestar.timekeeping import clock
@@ -50,20 +49,6 @@ from fivestar.timekeeping import clock
 # The transitions a branch takes from its dashboard (finalising belongs to the notice pages).
 BRANCH_STEPS = ("start_joint", "start_review", "submit_notice")
 TEXT_MAX = 2000  # strengths, weaknesses, reasons, notes: a paragraph, not a document
-
-SELF_STATE_LABELS: dict[SelfState, LazyString] = {
-    SelfState.PENDING: _l("未填写"),
-    SelfState.DRAFT: _l("草稿"),
-    SelfState.SUBMITTED: _l("已提交"),
-    SelfState.RETURNED: _l("已退回"),
-}
-
-STEP_BUTTONS: dict[str, LazyString] = {
-    "start_joint": _l("开始党群联评"),
-    "start_review": _l("开始支部审评"),
-    "submit_notice": _l("提交公示"),
-}
-
 
 class GridError(ServiceError):
     """Some cells were wrong; nothing was saved. `errors` maps (evaluation id, field name) → message."""
@@ -145,25 +130,6 @@ def evaluation_in_branch(session: Session, round_branch: RoundBranch, evaluation
     return evaluation
 
 
-def result_label(rules: RuleSet, level: int | None, rated: bool | None) -> str:
-    """What a member's stored result reads as: 五星 … 二星, the rules' name below, or 不予评星."""
-    if rated is False:
-        return level_label(None)
-    if level is None:
-        return ""
-    return level_label(level, "member", rules.member.below_label)
-
-
-def _scheme_total(rules: RuleSet, scores: Mapping[FieldKey, Decimal]) -> Decimal | None:
-    """The total of some stage's scores as the rules' scheme adds them (None when nothing is there)."""
-    if not scores:
-        return None
-    try:
-        return core.evaluate(rules, scores).scheme_total
-    except InputError:  # scores written under these same pinned rules are valid; stay readable anyway
-        return None
-
-
 def _flush(session: Session) -> None:
     """Flush, turning a lost optimistic-locking race (someone saved in between) into a 409."""
     try:
@@ -181,90 +147,6 @@ def _text(raw: Mapping[str, object], name: str) -> str:
 def _check_length(errors: dict[str, str], name: str, value: str, label: str) -> None:
     if len(value) > TEXT_MAX:
         errors[name] = _("%(label)s不能超过 %(n)d 字", label=label, n=TEXT_MAX)
-
-
-# --- dashboard -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DashboardRow:
-    evaluation: Evaluation
-    member: Member
-    active: bool
-    self_state: SelfState
-    self_label: str
-    entered_on_behalf: bool
-    self_total: Decimal | None
-    joint_total: Decimal | None
-    final_total: Decimal | None
-    result: str
-    return_refusal: str | None  # None: the branch may return this self-assessment now
-    enter_refusal: str | None  # None: the branch may enter it for the member now
-
-
-@dataclass(frozen=True)
-class StepAction:
-    name: str
-    label: str
-    refusal: str | None
-
-
-@dataclass(frozen=True)
-class Dashboard:
-    context: BranchContext
-    step_label: str
-    rows: list[DashboardRow]
-    actions: list[StepAction]
-    follow_ups_open: bool
-    meeting_shortfall: str | None
-
-
-def dashboard(session: Session, ctx: BranchContext) -> Dashboard:
-    """Everything the branch's round page shows, in two queries beyond the context."""
-    rules, facts = ctx.rules, ctx.facts
-    evaluations = branch_evaluations(session, ctx.round_branch)
-    scores = core.read_scores(
-        session, [e.id for e in evaluations], (ScoreStage.SELF, ScoreStage.JOINT, ScoreStage.FINAL)
-    )
-    rows = []
-    for evaluation in evaluations:
-        active = evaluation.status is EvaluationStatus.ACTIVE
-        state = evaluation.self_state
-        rows.append(
-            DashboardRow(
-                evaluation=evaluation,
-                member=evaluation.member,
-                active=active,
-                self_state=state,
-                self_label=str(SELF_STATE_LABELS[state]),
-                entered_on_behalf=evaluation.entered_by is not None,
-                self_total=_scheme_total(rules, scores.get((evaluation.id, ScoreStage.SELF), {})),
-                joint_total=_scheme_total(rules, scores.get((evaluation.id, ScoreStage.JOINT), {})),
-                final_total=evaluation.total,
-                result=result_label(rules, evaluation.level, evaluation.rated),
-                return_refusal=workflow.self_refusal("return", state, facts) if active else "-",
-                enter_refusal=workflow.self_refusal("enter_for_member", state, facts) if active else "-",
-            )
-        )
-    rb = ctx.round_branch
-    # The one step the branch can take from where it is (none once on notice); disabled with the
-    # workflow's reason while it may not.
-    actions = [
-        StepAction(name, str(STEP_BUTTONS[name]), workflow.refusal(name, facts))
-        for name in BRANCH_STEPS
-        if rb.step in BRANCH_TRANSITIONS[name].sources
-    ]
-    shortfall = None
-    if rb.public_present is not None:
-        shortfall = meeting_shortfall(rules, facts.members, rb.public_present)
-    return Dashboard(
-        context=ctx,
-        step_label=workflow.step_label(rb.step),
-        rows=rows,
-        actions=actions,
-        follow_ups_open=workflow.follow_up_refusal(facts) is None,
-        meeting_shortfall=shortfall,
-    )
 
 
 # --- transitions -----------------------------------------------------------------------------------
@@ -472,7 +354,7 @@ def _local_date(moment: dt.datetime, timezone: str) -> dt.date:
     return moment.astimezone(ZoneInfo(timezone)).date()
 
 
-# --- the grids -------------------------------------------------------------------------------------
+# --- the grids (built for the page in branch_pages.py) --------------------------------------------
 
 
 def cell_name(evaluation_id: int, name: str) -> str:
@@ -486,86 +368,7 @@ def row_input(raw: Mapping[str, object], evaluation_id: int) -> dict[str, str]:
     return {key[len(prefix):]: str(value) for key, value in raw.items() if key.startswith(prefix)}
 
 
-def fmt(value: Decimal | None) -> str:
-    """A score as a person writes it: 18, 18.5 (no trailing zeros, never 1.8E+1)."""
-    if value is None:
-        return ""
-    return format(value.normalize(), "f")
-
-
-@dataclass
-class GridRow:
-    evaluation: Evaluation
-    member: Member
-    version: int
-    values: dict[str, str]  # what the inputs show, by field name (score and text fields)
-    reference: dict[str, str]  # the earlier stage's score beside each input (自评 18 / 联评 18)
-    errors: dict[str, str] = field(default_factory=dict)
-    stale: bool = False
-    result: MemberResult | None = None
-    result_error: str | None = None
-
-    def cell(self, name: str) -> str:
-        return cell_name(self.evaluation.id, name)
-
-
-@dataclass
-class Grid:
-    context: BranchContext
-    fields: list[ScoreField]
-    bonus_fields: list[ScoreField]
-    rows: list[GridRow]
-    refusal: str | None  # why it cannot be saved now (shown; the inputs are disabled)
-    bonus_cap: Decimal | None = None
-
-    @property
-    def error_count(self) -> int:
-        return sum(len(row.errors) for row in self.rows)
-
-
-def _values_of(fields: Sequence[ScoreField], scores: Mapping[FieldKey, Decimal]) -> dict[str, str]:
-    return {f.name: fmt(scores.get(f.key)) for f in fields if f.key in scores}
-
-
-def _grid_rows(
-    session: Session, ctx: BranchContext, fields: Sequence[ScoreField], stage: ScoreStage, reference: ScoreStage,
-) -> tuple[list[GridRow], dict[tuple[int, ScoreStage], dict[FieldKey, Decimal]]]:
-    evaluations = branch_evaluations(session, ctx.round_branch, active_only=True)
-    stages = {stage, reference, ScoreStage.SELF}
-    scores = core.read_scores(session, [e.id for e in evaluations], stages)
-    rows = []
-    for evaluation in evaluations:
-        own = scores.get((evaluation.id, stage), {})
-        earlier = scores.get((evaluation.id, reference), {}) or scores.get((evaluation.id, ScoreStage.SELF), {})
-        rows.append(
-            GridRow(
-                evaluation=evaluation,
-                member=evaluation.member,
-                version=evaluation.version,
-                # Prefilled from the earlier stage until this stage has its own values.
-                values=_values_of(fields, own or earlier),
-                reference=_values_of(fields, earlier),
-            )
-        )
-    return rows, scores
-
-
-def _keep_posted(rows: Sequence[GridRow], raw: Mapping[str, object] | None, errors: Mapping[tuple[int, str], str],
-                 stale: Sequence[int]) -> None:
-    """After a refused save the page shows what the person typed, not what is stored."""
-    if raw is None:
-        return
-    for row in rows:
-        posted = row_input(raw, row.evaluation.id)
-        if posted:
-            posted.pop("version", None)
-            row.values = posted
-            row.version = _posted_version(raw, row.evaluation.id) or row.version
-        row.errors = {name: message for (eid, name), message in errors.items() if eid == row.evaluation.id}
-        row.stale = row.evaluation.id in stale
-
-
-def _posted_version(raw: Mapping[str, object], evaluation_id: int) -> int | None:
+def posted_version(raw: Mapping[str, object], evaluation_id: int) -> int | None:
     try:
         return int(str(raw.get(cell_name(evaluation_id, "version"), "")))
     except ValueError:
@@ -574,7 +377,7 @@ def _posted_version(raw: Mapping[str, object], evaluation_id: int) -> int | None
 
 def _check_versions(evaluations: Sequence[Evaluation], raw: Mapping[str, object]) -> None:
     """Optimistic locking per row: every row must carry the version it was opened with."""
-    stale = [e for e in evaluations if _posted_version(raw, e.id) != e.version]
+    stale = [e for e in evaluations if posted_version(raw, e.id) != e.version]
     if stale:
         raise StaleRowsError([e.id for e in stale], [e.member.name for e in stale])
 
@@ -603,21 +406,6 @@ def _update_evaluations(session: Session, rows: Sequence[Mapping[str, object]], 
 
 
 # --- 党群联评 grid ------------------------------------------------------------------------------------
-
-
-def joint_grid(
-    session: Session, ctx: BranchContext, raw: Mapping[str, object] | None = None,
-    errors: Mapping[tuple[int, str], str] | None = None, stale: Sequence[int] = (),
-) -> Grid:
-    """The 党群联评 grid: a row per active member, prefilled from the self-assessment (or the joint
-    scores once saved), with the self score beside each input."""
-    fields = core.score_fields(ctx.rules)
-    rows, _scores = _grid_rows(session, ctx, fields, ScoreStage.JOINT, ScoreStage.SELF)
-    for row in rows:
-        row.values["strengths"] = row.evaluation.strengths or ""
-        row.values["weaknesses"] = row.evaluation.weaknesses or ""
-    _keep_posted(rows, raw, errors or {}, stale)
-    return Grid(ctx, fields, [], rows, workflow.edit_refusal("joint", ctx.facts))
 
 
 def save_joint(session: Session, ctx: BranchContext, raw: Mapping[str, object]) -> int:
@@ -673,28 +461,6 @@ def save_joint(session: Session, ctx: BranchContext, raw: Mapping[str, object]) 
 
 
 REVIEW_TEXTS = ("bonus_reason", "bonus_basis", "disqualifier", "disqualifier_note")
-
-
-def review_grid(
-    session: Session, ctx: BranchContext, raw: Mapping[str, object] | None = None,
-    errors: Mapping[tuple[int, str], str] | None = None, stale: Sequence[int] = (),
-) -> Grid:
-    """The 支部审评 grid: final scores (defaulting to the joint scores, shown beside), bonus per
-    reason with its basis, 不予评星 with a note, and each member's level by the rule engine."""
-    rules = ctx.rules
-    fields = core.score_fields(rules)
-    bonus = core.bonus_fields(rules)
-    rows, scores = _grid_rows(session, ctx, fields, ScoreStage.FINAL, ScoreStage.JOINT)
-    for row in rows:
-        final = scores.get((row.evaluation.id, ScoreStage.FINAL), {})
-        row.values.update(_values_of(bonus, final))
-        for name in REVIEW_TEXTS:
-            row.values[name] = getattr(row.evaluation, name) or ""
-    _keep_posted(rows, raw, errors or {}, stale)
-    for row in rows:
-        row.result, row.result_error = preview_row(rules, row.values)
-    cap = rules.member.bonus.cap if rules.member.bonus is not None else None
-    return Grid(ctx, fields, bonus, rows, workflow.edit_refusal("review", ctx.facts), bonus_cap=cap)
 
 
 @dataclass(frozen=True)
@@ -754,33 +520,6 @@ def parse_review_row(
         result=result,
     )
     return parsed, errors
-
-
-def preview_row(rules: RuleSet, row: Mapping[str, object]) -> tuple[MemberResult | None, str | None]:
-    """The level the rule engine gives what is typed so far, or the first problem with it."""
-    parsed, errors = parse_review_row(rules, row, complete=False)
-    if errors:
-        return None, next(iter(errors.values()))
-    return parsed.result, None
-
-
-def preview(rules: RuleSet, row: Mapping[str, object]) -> dict[str, object]:
-    """The JSON the review page's script shows in a row's level cell while the secretary types."""
-    parsed, errors = parse_review_row(rules, row, complete=False)
-    result = parsed.result
-    if result is None:
-        return {"ok": False, "errors": errors}
-    return {
-        "ok": True,
-        "errors": errors,
-        "total": fmt(result.total),
-        "level": result.level,
-        "rated": result.rated,
-        "label": result.label if result.rated else level_label(None),
-        "bonus_capped": result.bonus_capped,
-        "bonus_applied": fmt(result.bonus_applied),
-        "reasons": [reason.zh for reason in result.reasons],
-    }
 
 
 def _review_doc(fields: Sequence[ScoreField], bonus: Sequence[ScoreField], scores: Mapping[FieldKey, Decimal],
@@ -847,19 +586,13 @@ def save_review(session: Session, ctx: BranchContext, raw: Mapping[str, object])
 __all__ = [
     "BRANCH_STEPS",
     "BranchContext",
-    "Dashboard",
     "FormError",
-    "Grid",
     "GridError",
     "StaleRowsError",
     "context_for",
-    "dashboard",
     "enter_self",
-    "joint_grid",
     "meeting_shortfall",
-    "preview",
     "return_self",
-    "review_grid",
     "save_joint",
     "save_meeting",
     "save_review",

@@ -23,13 +23,13 @@ from fivestar.accounts.principal import Principal
 from fivestar.enums import Role
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _
-from fivestar.member_rounds import branch, core, followups, workflow
+from fivestar.member_rounds import branch, branch_pages, core, followups, workflow
 from fivestar.member_rounds.models import Evaluation, MemberRound, RoundBranch, RoundState, ScoreStage
 from fivestar.orgs.models import Organisation
 from fivestar.rules import level_label
 from fivestar.web.session import db
 
-branch_round_bp = Blueprint("branch_round", __name__, url_prefix="/rounds/branch")
+member_round_branch_bp = Blueprint("member_round_branch", __name__, url_prefix="/rounds/branch")
 
 BRANCH_ROLES = (Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
 
@@ -72,11 +72,11 @@ def _link(endpoint: str, **values: Any) -> str | None:
 def _links(ctx: branch.BranchContext) -> dict[str, str | None]:
     rb = ctx.round_branch
     return {
-        "rounds": _link("tenant.rounds.index"),
-        "notice": _link("tenant.notice.public", token=rb.notice_token) if rb.notice_token else None,
-        "notice_manage": _link("tenant.rounds.objections", round_branch_id=rb.id),
-        "export": _link("tenant.rounds.export_branch", round_branch_id=rb.id),
-        "honour": _link("tenant.honour.branch", round_branch_id=rb.id),
+        "rounds": _link("tenant.member_round_committee.index"),
+        "notice": _link("tenant.member_round_notice.public", token=rb.notice_token) if rb.notice_token else None,
+        "notice_manage": _link("tenant.member_round_committee.objections", round_branch_id=rb.id),
+        "export": _link("tenant.member_round_committee.export_branch", round_branch_id=rb.id),
+        "honour": _link("tenant.member_round_honour.branch", round_branch_id=rb.id),
     }
 
 
@@ -88,7 +88,7 @@ def _render(template: str, ctx: branch.BranchContext, status: int = 200, **value
         return level_label(level, "member", rules.member.below_label)
 
     values.setdefault("links", _links(ctx))
-    return render_template(template, ctx=ctx, fmt=branch.fmt, level_name=level_name, **values), status
+    return render_template(template, ctx=ctx, fmt=branch_pages.fmt, level_name=level_name, **values), status
 
 
 # --- the home page's "本支部评定" -------------------------------------------------------------------
@@ -119,7 +119,7 @@ def branch_round_links() -> list[dict[str, Any]]:
             continue
         links.append(
             {
-                "url": url_for("tenant.branch_round.dashboard", round_branch_id=round_branch.id),
+                "url": url_for("tenant.member_round_branch.dashboard", round_branch_id=round_branch.id),
                 "branch": organisation.name,
                 "period": period_key,
                 "step": workflow.step_label(round_branch.step),
@@ -128,25 +128,25 @@ def branch_round_links() -> list[dict[str, Any]]:
     return links
 
 
-branch_round_bp.add_app_template_global(branch_round_links, "branch_round_links")
+member_round_branch_bp.add_app_template_global(branch_round_links, "branch_round_links")
 
 
 # --- dashboard and transitions ---------------------------------------------------------------------
 
 
 def _render_dashboard(ctx: branch.BranchContext, status: int = 200) -> Any:
-    board = branch.dashboard(db(), ctx)
+    board = branch_pages.dashboard(db(), ctx)
     return _render("rounds/branch/dashboard.html", ctx, status, board=board)
 
 
-@branch_round_bp.get("/<int:round_branch_id>")
+@member_round_branch_bp.get("/<int:round_branch_id>")
 @login_required
 def dashboard(round_branch_id: int) -> Any:
     round_branch = _round_branch(round_branch_id)
     return _render_dashboard(branch.context_for(db(), round_branch))
 
 
-@branch_round_bp.post("/<int:round_branch_id>/step")
+@member_round_branch_bp.post("/<int:round_branch_id>/step")
 @login_required
 def step(round_branch_id: int) -> Any:
     round_branch = _round_branch(round_branch_id)
@@ -167,7 +167,7 @@ def step(round_branch_id: int) -> Any:
 # --- self-assessments: return, enter on behalf -----------------------------------------------------
 
 
-@branch_round_bp.route("/evaluations/<int:evaluation_id>/return", methods=["GET", "POST"])
+@member_round_branch_bp.route("/evaluations/<int:evaluation_id>/return", methods=["GET", "POST"])
 @login_required
 def return_self(evaluation_id: int) -> Any:
     evaluation, round_branch = _evaluation(evaluation_id)
@@ -195,7 +195,7 @@ def return_self(evaluation_id: int) -> Any:
     )
 
 
-@branch_round_bp.route("/evaluations/<int:evaluation_id>/enter", methods=["GET", "POST"])
+@member_round_branch_bp.route("/evaluations/<int:evaluation_id>/enter", methods=["GET", "POST"])
 @login_required
 def enter_self(evaluation_id: int) -> Any:
     evaluation, round_branch = _evaluation(evaluation_id)
@@ -207,7 +207,7 @@ def enter_self(evaluation_id: int) -> Any:
         (evaluation.id, ScoreStage.SELF), {}
     )
     form: Mapping[str, str] = {
-        **{f.name: branch.fmt(stored.get(f.key)) for f in fields if f.key in stored},
+        **{f.name: branch_pages.fmt(stored.get(f.key)) for f in fields if f.key in stored},
         "pledge": evaluation.pledge or "",
         "summary": evaluation.summary or "",
         "version": str(evaluation.version),
@@ -238,7 +238,7 @@ def enter_self(evaluation_id: int) -> Any:
 
 
 def _render_joint(
-    ctx: branch.BranchContext, grid: branch.Grid, *, meeting_form: Mapping[str, str] | None = None,
+    ctx: branch.BranchContext, grid: branch_pages.Grid, *, meeting_form: Mapping[str, str] | None = None,
     meeting_errors: Mapping[str, str] | None = None, status: int = 200,
 ) -> Any:
     rb = ctx.round_branch
@@ -261,34 +261,34 @@ def _render_joint(
     )
 
 
-@branch_round_bp.route("/<int:round_branch_id>/joint", methods=["GET", "POST"])
+@member_round_branch_bp.route("/<int:round_branch_id>/joint", methods=["GET", "POST"])
 @login_required
 def joint(round_branch_id: int) -> Any:
     round_branch = _round_branch(round_branch_id)
     ctx = branch.context_for(db(), round_branch)
     if request.method == "GET":
-        return _render_joint(ctx, branch.joint_grid(db(), ctx))
+        return _render_joint(ctx, branch_pages.joint_grid(db(), ctx))
     try:
         saved = branch.save_joint(db(), ctx, request.form)
         db().commit()
     except branch.GridError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        return _render_joint(ctx, branch.joint_grid(db(), ctx, request.form, error.errors), status=error.status)
+        return _render_joint(ctx, branch_pages.joint_grid(db(), ctx, request.form, error.errors), status=error.status)
     except branch.StaleRowsError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        grid = branch.joint_grid(db(), ctx, request.form, stale=error.evaluation_ids)
+        grid = branch_pages.joint_grid(db(), ctx, request.form, stale=error.evaluation_ids)
         return _render_joint(ctx, grid, status=error.status)
     except ServiceError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        return _render_joint(ctx, branch.joint_grid(db(), ctx, request.form), status=error.status)
+        return _render_joint(ctx, branch_pages.joint_grid(db(), ctx, request.form), status=error.status)
     flash(_("已保存 %(n)d 名党员的党群联评。", n=saved), "success")
     return redirect(url_for(".joint", round_branch_id=round_branch_id))
 
 
-@branch_round_bp.post("/<int:round_branch_id>/joint/meeting")
+@member_round_branch_bp.post("/<int:round_branch_id>/joint/meeting")
 @login_required
 def meeting(round_branch_id: int) -> Any:
     round_branch = _round_branch(round_branch_id)
@@ -302,7 +302,11 @@ def meeting(round_branch_id: int) -> Any:
         if not errors:
             flash(error.message, "error")
         return _render_joint(
-            ctx, branch.joint_grid(db(), ctx), meeting_form=request.form, meeting_errors=errors, status=error.status
+            ctx,
+            branch_pages.joint_grid(db(), ctx),
+            meeting_form=request.form,
+            meeting_errors=errors,
+            status=error.status,
         )
     flash(_("已保存党群联评会议情况。"), "success")
     if shortfall:
@@ -313,44 +317,44 @@ def meeting(round_branch_id: int) -> Any:
 # --- 支部审评 ---------------------------------------------------------------------------------------
 
 
-def _render_review(ctx: branch.BranchContext, grid: branch.Grid, status: int = 200) -> Any:
+def _render_review(ctx: branch.BranchContext, grid: branch_pages.Grid, status: int = 200) -> Any:
     return _render("rounds/branch/review.html", ctx, status, grid=grid)
 
 
-@branch_round_bp.route("/<int:round_branch_id>/review", methods=["GET", "POST"])
+@member_round_branch_bp.route("/<int:round_branch_id>/review", methods=["GET", "POST"])
 @login_required
 def review(round_branch_id: int) -> Any:
     round_branch = _round_branch(round_branch_id)
     ctx = branch.context_for(db(), round_branch)
     if request.method == "GET":
-        return _render_review(ctx, branch.review_grid(db(), ctx))
+        return _render_review(ctx, branch_pages.review_grid(db(), ctx))
     try:
         saved = branch.save_review(db(), ctx, request.form)
         db().commit()
     except branch.GridError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        return _render_review(ctx, branch.review_grid(db(), ctx, request.form, error.errors), error.status)
+        return _render_review(ctx, branch_pages.review_grid(db(), ctx, request.form, error.errors), error.status)
     except branch.StaleRowsError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        return _render_review(ctx, branch.review_grid(db(), ctx, request.form, stale=error.evaluation_ids),
+        return _render_review(ctx, branch_pages.review_grid(db(), ctx, request.form, stale=error.evaluation_ids),
                               error.status)
     except ServiceError as error:
         ctx = _fresh(round_branch_id)
         flash(error.message, "error")
-        return _render_review(ctx, branch.review_grid(db(), ctx, request.form), error.status)
+        return _render_review(ctx, branch_pages.review_grid(db(), ctx, request.form), error.status)
     flash(_("已保存 %(n)d 名党员的支部审评结果。", n=saved), "success")
     return redirect(url_for(".review", round_branch_id=round_branch_id))
 
 
-@branch_round_bp.post("/<int:round_branch_id>/preview")
+@member_round_branch_bp.post("/<int:round_branch_id>/preview")
 @login_required
 def preview(round_branch_id: int) -> Any:
     """The level the rule engine gives one row's values (JSON for review.js; nothing is saved)."""
     round_branch = _round_branch(round_branch_id)
     rules = core.round_rules(db(), core.load_round(db(), round_branch.round_id))
-    return jsonify(branch.preview(rules, request.form))
+    return jsonify(branch_pages.preview(rules, request.form))
 
 
 # --- follow-ups ------------------------------------------------------------------------------------
@@ -363,7 +367,7 @@ def _render_followups(ctx: branch.BranchContext, status: int = 200, **state: Any
     )
 
 
-@branch_round_bp.get("/<int:round_branch_id>/followups")
+@member_round_branch_bp.get("/<int:round_branch_id>/followups")
 @login_required
 def followups_page(round_branch_id: int) -> Any:
     round_branch = _round_branch(round_branch_id)
@@ -399,25 +403,25 @@ def _follow_up_action(evaluation_id: int, kind: str) -> Any:
     return redirect(url_for(".followups_page", round_branch_id=round_branch.id) + f"#e{evaluation_id}")
 
 
-@branch_round_bp.post("/evaluations/<int:evaluation_id>/mentors")
+@member_round_branch_bp.post("/evaluations/<int:evaluation_id>/mentors")
 @login_required
 def mentors(evaluation_id: int) -> Any:
     return _follow_up_action(evaluation_id, "mentors")
 
 
-@branch_round_bp.post("/evaluations/<int:evaluation_id>/talk")
+@member_round_branch_bp.post("/evaluations/<int:evaluation_id>/talk")
 @login_required
 def talk(evaluation_id: int) -> Any:
     return _follow_up_action(evaluation_id, "talk")
 
 
-@branch_round_bp.post("/evaluations/<int:evaluation_id>/rectification")
+@member_round_branch_bp.post("/evaluations/<int:evaluation_id>/rectification")
 @login_required
 def rectification(evaluation_id: int) -> Any:
     return _follow_up_action(evaluation_id, "rectification")
 
 
-@branch_round_bp.post("/evaluations/<int:evaluation_id>/rectification/result")
+@member_round_branch_bp.post("/evaluations/<int:evaluation_id>/rectification/result")
 @login_required
 def rectification_result(evaluation_id: int) -> Any:
     return _follow_up_action(evaluation_id, "rectification_result")

@@ -33,7 +33,7 @@ from wtforms.validators import Length
 from fivestar.accounts.policy import Action, authorize, require, scoped_actions
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _, _l
-from fivestar.member_rounds import closing, committee, core, exports, notice
+from fivestar.member_rounds import closing, committee, core, notice, workbooks
 from fivestar.member_rounds.models import (
     BranchStep,
     Evaluation,
@@ -51,7 +51,7 @@ from fivestar.web.refusals import refuse, require_on
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
-rounds_bp = Blueprint("rounds", __name__, url_prefix="/rounds")
+rounds_bp = Blueprint("member_round_committee", __name__, url_prefix="/rounds")
 
 CHUNK = 64 * 1024
 
@@ -572,7 +572,7 @@ def _xlsx(write: Any, filename: str) -> Any:
         finally:
             handle.close()
 
-    response = Response(chunks(), mimetype=exports.XLSX_MIMETYPE, direct_passthrough=True)
+    response = Response(chunks(), mimetype=workbooks.XLSX_MIMETYPE, direct_passthrough=True)
     response.headers["Content-Length"] = str(size)
     # An ASCII name for old clients beside the UTF-8 one (RFC 6266), as send_file does it.
     simple = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode("ascii").strip("-_ ")
@@ -592,8 +592,9 @@ def export_round(round_id: int) -> Any:
     if not authorize(current_user, Action.ROUND_VIEW):  # the whole tenant: tenant-wide readers only
         abort(403)
     tenant = current_tenant()
-    name = exports.export_filename(_("党员星级评定结果"), member_round.period_key, exports.generated_stamp(tenant))
-    return _xlsx(lambda out: exports.write_results(db(), out, tenant, member_round), f"{name}.xlsx")
+    stamp = workbooks.generated_stamp(tenant)
+    name = workbooks.download_filename(_("党员星级评定结果"), member_round.period_key, stamp)
+    return _xlsx(lambda out: workbooks.write_results(db(), out, tenant, member_round), f"{name}.xlsx")
 
 
 @rounds_bp.get("/<int:round_id>/five-star.xlsx")
@@ -602,9 +603,9 @@ def export_five_star(round_id: int) -> Any:
     member_round = _round_or_404(round_id)
     _require_view_rounds()
     tenant = current_tenant()
-    name = exports.export_filename(_("五星党员名单"), member_round.period_key, exports.generated_stamp(tenant))
+    name = workbooks.download_filename(_("五星党员名单"), member_round.period_key, workbooks.generated_stamp(tenant))
     return _xlsx(
-        lambda out: exports.write_five_star(db(), out, tenant, current_user, member_round), f"{name}.xlsx"
+        lambda out: workbooks.write_five_star(db(), out, tenant, current_user, member_round), f"{name}.xlsx"
     )
 
 
@@ -615,11 +616,11 @@ def export_branch(round_branch_id: int) -> Any:
     require_on(Action.ROUND_VIEW, round_branch)
     member_round = _round_or_404(round_branch.round_id)
     tenant = current_tenant()
-    name = exports.export_filename(
-        round_branch.branch.name, _("党员星级评定结果"), member_round.period_key, exports.generated_stamp(tenant)
+    name = workbooks.download_filename(
+        round_branch.branch.name, _("党员星级评定结果"), member_round.period_key, workbooks.generated_stamp(tenant)
     )
     return _xlsx(
-        lambda out: exports.write_results(db(), out, tenant, member_round, round_branch=round_branch),
+        lambda out: workbooks.write_results(db(), out, tenant, member_round, round_branch=round_branch),
         f"{name}.xlsx",
     )
 

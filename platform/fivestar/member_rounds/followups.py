@@ -32,8 +32,8 @@ from fivestar.member_rounds.branch import (
     BranchContext,
     FormError,
     branch_evaluations,
-    result_label,
 )
+from fivestar.member_rounds.branch_pages import result_label
 from fivestar.member_rounds.models import (
     Evaluation,
     EvaluationStatus,

@@ -34,10 +34,10 @@ from fivestar.web.errors import user_error
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
-self_assessment_bp = Blueprint("self_assessment", __name__, url_prefix="/rounds/self")
-my_ratings_bp = Blueprint("my_ratings", __name__, url_prefix="/rounds/mine")
-honour_bp = Blueprint("honour", __name__, url_prefix="/rounds/honour")
-desk_card_bp = Blueprint("desk_card", __name__, url_prefix="/rounds/card")
+self_assessment_bp = Blueprint("member_round_self_assessment", __name__, url_prefix="/rounds/self")
+my_ratings_bp = Blueprint("member_round_my_ratings", __name__, url_prefix="/rounds/mine")
+honour_bp = Blueprint("member_round_honour", __name__, url_prefix="/rounds/honour")
+desk_card_bp = Blueprint("member_round_desk_card", __name__, url_prefix="/rounds/card")
 
 MEMBER_BLUEPRINTS = [self_assessment_bp, my_ratings_bp, honour_bp, desk_card_bp]
 

@@ -19,12 +19,13 @@ from fivestar.audit import Actor, acting_as
 from fivestar.errors import ServiceError
 from fivestar.extensions import limiter
 from fivestar.i18n import _, _l
-from fivestar.member_rounds import committee, exports, notice
+from fivestar.member_rounds import committee, notice, notice_paper, workbooks
 from fivestar.member_rounds.models import RoundBranch
+from fivestar.reports.downloads import download
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
-notice_bp = Blueprint("notice", __name__, url_prefix="/notice")
+notice_bp = Blueprint("member_round_notice", __name__, url_prefix="/notice")
 
 DEFAULT_LIMIT = "10 per hour"
 
@@ -119,18 +120,16 @@ def public(token: str) -> Any:
 
 @notice_bp.get("/<token>/pdf")
 def pdf(token: str) -> Any:
-    from fivestar.reports.downloads import download
-
     round_branch = _notice_or_404(token)
     view = notice.notice_view(db(), round_branch)
     tenant = current_tenant()
-    data = exports.notice_pdf(
+    data = notice_paper.notice_pdf(
         view,
         tenant.name,
         committee.rules_version_number(db(), view.round),
         link=url_for(".public", token=token, _external=True),
     )
-    name = exports.export_filename(view.branch_name, _("党员星级评定结果公示"), view.round.period_key)
+    name = workbooks.download_filename(view.branch_name, _("党员星级评定结果公示"), view.round.period_key)
     return download(data, f"{name}.pdf", inline=True)
 
 

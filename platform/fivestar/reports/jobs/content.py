@@ -6,9 +6,9 @@ returns a `Plan` whose `write(out, progress)` produces the file. The rows come f
 that stream (`yield_per`): a query per batch of rows at most, never one per member.
 
 The member round's results in Excel are exactly the committee page's export
-(`member_rounds.exports.write_results`, every score column); the other reports are one `Table`
+(`member_rounds.workbooks.write_results`, every score column); the other reports are one `Table`
 each (tables.py), in Excel or PDF. Every one of them names the tenant, the round, the rule-set
-version and the time it was made (exports.ExportHeader).
+version and the time it was made (workbooks.WorkbookHeader).
 
 Reports are tenant-wide: the service only accepts them from people who may read the whole tenant
 (`Action.ROUND_VIEW` without an object), and a worker writes them with the rights of a read-only
@@ -34,7 +34,7 @@ from fivestar.enums import Role
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _
 from fivestar.member_rounds import core as member_core
-from fivestar.member_rounds import exports
+from fivestar.member_rounds import workbooks
 from fivestar.member_rounds.committee import five_star_rows, self_state_label
 from fivestar.member_rounds.models import (
     Evaluation,
@@ -58,7 +58,7 @@ PDF_MAX_ROWS = 20_000
 #: Rows fetched per round trip by the streaming queries.
 BATCH = 500
 
-XLSX_MIMETYPE = exports.XLSX_MIMETYPE
+XLSX_MIMETYPE = workbooks.XLSX_MIMETYPE
 PDF_MIMETYPE = "application/pdf"
 
 
@@ -123,9 +123,9 @@ def _generated(tenant: Tenant) -> str:
     return clock.now().astimezone(ZoneInfo(tenant.timezone)).strftime("%Y-%m-%d %H:%M")
 
 
-def _branch_header(session: Session, tenant: Tenant, branch_round: BranchRound) -> exports.ExportHeader:
+def _branch_header(session: Session, tenant: Tenant, branch_round: BranchRound) -> workbooks.WorkbookHeader:
     version = session.scalar(select(RuleSetVersion.version).where(RuleSetVersion.id == branch_round.rules_version_id))
-    return exports.ExportHeader(
+    return workbooks.WorkbookHeader(
         tenant=tenant.name,
         period=_("%(year)d年度", year=branch_round.year),
         rules_version=version,
@@ -137,7 +137,7 @@ def _branch_header(session: Session, tenant: Tenant, branch_round: BranchRound) 
 
 def _filename(tenant: Tenant, job: ReportJob, subject: MemberRound | BranchRound) -> str:
     period = str(subject.year) if isinstance(subject, BranchRound) else subject.period_key
-    stem = exports.export_filename(kind_label(job.kind), period, exports.generated_stamp(tenant))
+    stem = workbooks.download_filename(kind_label(job.kind), period, workbooks.generated_stamp(tenant))
     return f"{stem}.{job.format.value}"
 
 
@@ -196,12 +196,12 @@ def _member_results(session: Session, tenant: Tenant, job: ReportJob, member_rou
         return Plan(
             total,
             filename,
-            lambda out, progress: exports.write_results(session, out, tenant, member_round, progress=progress),
+            lambda out, progress: workbooks.write_results(session, out, tenant, member_round, progress=progress),
         )
     rules = member_core.round_rules(session, member_round)
     below = rules.member.below_label
     disqualifiers = {d.key: d.label for d in rules.member.disqualifiers}
-    stmt = exports.results_statement(member_round)
+    stmt = workbooks.results_statement(member_round)
     self_labels = {state: self_state_label(state) for state in SelfState}
 
     def rows() -> Iterator[Sequence[tables.Cell]]:
@@ -213,7 +213,7 @@ def _member_results(session: Session, tenant: Tenant, job: ReportJob, member_rou
     table = tables.Table(
         title=kind_label(job.kind),
         sheet_name=_("评定结果"),
-        header=exports.export_header(session, tenant, member_round, _("全部支部")),
+        header=workbooks.workbook_header(session, tenant, member_round, _("全部支部")),
         columns=[
             tables.Column(_("上级组织"), 18),
             tables.Column(_("支部"), 18),
@@ -239,7 +239,7 @@ def _five_star(session: Session, tenant: Tenant, job: ReportJob, member_round: M
         total = len(five_star_rows(session, principal, member_round))
 
         def write(out: IO[bytes], progress: tables.Progress) -> int:
-            written = exports.write_five_star(session, out, tenant, principal, member_round)
+            written = workbooks.write_five_star(session, out, tenant, principal, member_round)
             progress(written)
             return written
 
@@ -248,7 +248,7 @@ def _five_star(session: Session, tenant: Tenant, job: ReportJob, member_round: M
     table = tables.Table(
         title=kind_label(job.kind),
         sheet_name=_("五星党员"),
-        header=exports.export_header(session, tenant, member_round, _("已上报的支部")),
+        header=workbooks.workbook_header(session, tenant, member_round, _("已上报的支部")),
         columns=[
             tables.Column(_("上级组织"), 24),
             tables.Column(_("序号"), 6),
@@ -324,7 +324,7 @@ def _notice_lists(session: Session, tenant: Tenant, job: ReportJob, member_round
     table = tables.Table(
         title=kind_label(job.kind),
         sheet_name=_("公示名单"),
-        header=exports.export_header(session, tenant, member_round, _("已公示的支部")),
+        header=workbooks.workbook_header(session, tenant, member_round, _("已公示的支部")),
         columns=[
             tables.Column(_("上级组织"), 20),
             tables.Column(_("支部"), 20),

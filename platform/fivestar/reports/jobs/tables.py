@@ -4,7 +4,7 @@ A `Table` is plain data: the header (tenant, round, rule-set version, scope, tim
 the columns and an *iterator* of rows, usually a streaming query. The writers consume the rows one
 at a time and forget them, calling `progress(rows so far)` as they go, so an Excel file of any size
 is written in flat memory (XlsxWriter `constant_memory`, the same options and about-sheet as the
-member round's exports: `member_rounds/exports.py`).
+member round's workbooks: `member_rounds/workbooks.py`).
 
 PDF is different: fpdf2 keeps the whole document until it is finished, so memory grows with the
 pages. The service refuses PDFs above `PDF_MAX_ROWS` rows (Excel has no such limit).
@@ -25,7 +25,7 @@ from fpdf.enums import Align
 
 from fivestar.audit.chain import head_label
 from fivestar.i18n import _
-from fivestar.member_rounds.exports import ExportHeader, streaming_workbook, workbook_formats, write_about
+from fivestar.member_rounds.workbooks import WorkbookHeader, streaming_workbook, workbook_formats, write_about
 from fivestar.reports import pdf
 
 Cell = str | Decimal | int | float | None
@@ -45,7 +45,7 @@ class Column:
 class Table:
     title: str  # what the report is: 五星党员名单
     sheet_name: str  # the Excel sheet of the rows
-    header: ExportHeader  # tenant, round, rule-set version, scope, time of generation
+    header: WorkbookHeader  # tenant, round, rule-set version, scope, time of generation
     columns: Sequence[Column]
     rows: Iterable[Sequence[Cell]]
     total: int  # how many rows to expect (for the progress percentage)
@@ -113,7 +113,7 @@ def cell_text(value: Cell) -> str:
     return str(value)
 
 
-def provenance(header: ExportHeader) -> str:
+def provenance(header: WorkbookHeader) -> str:
     """tenant · round · rule-set version · time of generation: the line every page ends with."""
     parts = [
         header.tenant,

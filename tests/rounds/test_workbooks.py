@@ -1,4 +1,4 @@
-"""Exports: the round's results to Excel (a branch or the whole tenant), the five-star list, and the
+"""Workbooks: the round's results to Excel (a branch or the whole tenant), the five-star list, and the
 public-notice list as PDF — their content, and who may download them."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.accounts.principal import Grant, Principal
 from fivestar.enums import Role
-from fivestar.member_rounds import core, exports, notice
+from fivestar.member_rounds import core, notice, notice_paper, workbooks
 from fivestar.member_rounds.models import PartKind, ScoreStage, SelfState
 from fivestar.tenancy import tenant_context
 from tests.rounds.notice_support import (
@@ -61,7 +61,7 @@ def test_the_tenant_export_has_every_member_with_final_scores(
 ) -> None:
     out = io.BytesIO()
     with tenant_context(results["tenant"].id):
-        written = exports.write_results(session, out, results["tenant"], results["round"], batch=batch)
+        written = workbooks.write_results(session, out, results["tenant"], results["round"], batch=batch)
     book = _workbook(out.getvalue())
     assert book.sheetnames == ["说明", "评定结果"]
     about = {row[0]: row[1] for row in _rows(book, "说明") if row and row[0]}
@@ -94,7 +94,9 @@ def test_the_tenant_export_has_every_member_with_final_scores(
 def test_a_branch_export_holds_that_branch_only(session: Session, results: dict[str, Any]) -> None:
     out = io.BytesIO()
     with tenant_context(results["tenant"].id):
-        exports.write_results(session, out, results["tenant"], results["round"], round_branch=_loaded(session, results))
+        workbooks.write_results(
+            session, out, results["tenant"], results["round"], round_branch=_loaded(session, results)
+        )
     book = _workbook(out.getvalue())
     rows = _rows(book, "评定结果")
     assert [row[4] for row in rows[1:]] == ["赵书记", "钱支委", "孙党员"]
@@ -110,7 +112,7 @@ def test_names_are_never_turned_into_formulas(session: Session, results: dict[st
         results["ones"][0].name = "=HYPERLINK(\"http://evil\")"
         session.flush()
         out = io.BytesIO()
-        exports.write_results(session, out, results["tenant"], results["round"])
+        workbooks.write_results(session, out, results["tenant"], results["round"])
     rows = _rows(_workbook(out.getvalue()), "评定结果")
     assert rows[1][4] == "=HYPERLINK(\"http://evil\")"
     book = openpyxl.load_workbook(io.BytesIO(out.getvalue()))
@@ -123,7 +125,7 @@ def test_the_five_star_list(session: Session, results: dict[str, Any]) -> None:
                           grants=(Grant(Role.TENANT_ADMIN),))
     out = io.BytesIO()
     with tenant_context(results["tenant"].id):
-        written = exports.write_five_star(session, out, results["tenant"], principal, results["round"])
+        written = workbooks.write_five_star(session, out, results["tenant"], principal, results["round"])
     rows = _rows(_workbook(out.getvalue()), "五星党员")
     assert written == 1
     assert rows == [
@@ -139,7 +141,7 @@ def test_the_notice_pdf_embeds_its_font_and_lists_the_members(session: Session, 
         found = notice.find_notice(session, results["rb_one"].notice_token or "")
         assert found is not None
         view = notice.notice_view(session, found)
-        data = exports.notice_pdf(view, "轮次测试工委", 1, link="http://fivestar.test/t/x/notice/abc")
+        data = notice_paper.notice_pdf(view, "轮次测试工委", 1, link="http://fivestar.test/t/x/notice/abc")
     assert data.startswith(b"%PDF")
     reader = PdfReader(io.BytesIO(data))
     assert len(reader.pages) == 1
@@ -167,7 +169,7 @@ def test_downloads_carry_a_utf8_filename_and_are_not_cached(
     login(results["tenant"], results["admin"])
     response = client.get(_url(results, f"/{results['round'].id}/results.xlsx"))
     assert response.status_code == 200
-    assert response.mimetype == exports.XLSX_MIMETYPE
+    assert response.mimetype == workbooks.XLSX_MIMETYPE
     disposition = response.headers["Content-Disposition"]
     assert disposition.startswith("attachment;")
     assert "filename*=UTF-8''" + quote("党员星级评定结果-2026Q1-20260407-0900.xlsx") in disposition

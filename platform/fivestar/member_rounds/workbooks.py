@@ -1,5 +1,6 @@
-"""Exports of a member round: results to Excel (a branch, or the whole tenant), the tenant's five-star
-list to Excel, and a branch's public-notice list to PDF.
+"""The member round's Excel workbooks: results (a branch, or the whole tenant) and the tenant's five-star
+list. (Sending reports to a superior's system is another thing: `fivestar.exports`. The public notice
+on paper is `notice_paper.py`.)
 
 Excel is written row by row with XlsxWriter in `constant_memory` mode from a query that streams
 (`yield_per`): each row is written and forgotten, so memory stays flat whatever the tenant's size.
@@ -39,7 +40,7 @@ from fivestar.member_rounds.models import (
     ScoreStage,
     SelfState,
 )
-from fivestar.member_rounds.notice import NoticeView, member_level_text, period_label
+from fivestar.member_rounds.notice import member_level_text, period_label
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.read_ahead import read_ahead, worth_reading_ahead
@@ -81,7 +82,7 @@ def streaming_workbook(out: IO[bytes] | str) -> Iterator[Any]:
 
 
 @dataclass(frozen=True)
-class ExportHeader:
+class WorkbookHeader:
     tenant: str
     period: str
     rules_version: int | None
@@ -92,11 +93,9 @@ class ExportHeader:
     audit_head: Head | None = None
 
 
-def export_header(
-    session: Session, tenant: Tenant, member_round: MemberRound, scope: str
-) -> ExportHeader:
+def workbook_header(session: Session, tenant: Tenant, member_round: MemberRound, scope: str) -> WorkbookHeader:
     zone = ZoneInfo(tenant.timezone)
-    return ExportHeader(
+    return WorkbookHeader(
         tenant=tenant.name,
         period=f"{period_label(member_round.period_key)}（{member_round.period_key}）",
         rules_version=rules_version_number(session, member_round),
@@ -106,7 +105,7 @@ def export_header(
     )
 
 
-def write_about(workbook: Any, header: ExportHeader, title: str, formats: dict[str, Any]) -> None:
+def write_about(workbook: Any, header: WorkbookHeader, title: str, formats: dict[str, Any]) -> None:
     sheet = workbook.add_worksheet(_("说明"))
     sheet.set_column(0, 0, 14)
     sheet.set_column(1, 1, 48)
@@ -150,9 +149,7 @@ def _write_number(sheet: Any, row: int, col: int, value: Decimal | None, fmt: An
 def result_headers(rules: RuleSet) -> list[str]:
     """The results sheet's column headings, in order."""
     fields = core.score_fields(rules)
-    score_heads = [
-        f"{f.part_label}·{f.label}" if f.criterion_key else f.label for f in fields
-    ]
+    score_heads = [f"{f.part_label}·{f.label}" if f.criterion_key else f.label for f in fields]
     return [
         _("期次"),
         _("上级组织"),
@@ -226,8 +223,9 @@ def results_statement(member_round: MemberRound) -> Select[*tuple[Any, ...]]:
         .join(Organisation, Evaluation.branch_id == Organisation.id)
         .outerjoin(parent, Organisation.parent_id == parent.id)
         .where(Evaluation.round_id == member_round.id, Evaluation.status == EvaluationStatus.ACTIVE)
-        .order_by(parent.sort_order, parent.name, Organisation.sort_order, Organisation.code, Member.member_no,
-                  Evaluation.id)
+        .order_by(
+            parent.sort_order, parent.name, Organisation.sort_order, Organisation.code, Member.member_no, Evaluation.id
+        )
     )
 
 
@@ -247,7 +245,7 @@ def write_results(
     rules = core.round_rules(session, member_round)
     fields = core.score_fields(rules)
     scope = round_branch.branch.name if round_branch is not None else _("全部支部")
-    header = export_header(session, tenant, member_round, scope)
+    header = workbook_header(session, tenant, member_round, scope)
     period = member_round.period_key
     below = rules.member.below_label
     disqualifiers = {d.key: d.label for d in rules.member.disqualifiers}
@@ -342,7 +340,7 @@ def write_five_star(
     session: Session, out: IO[bytes] | str, tenant: Tenant, principal: Principal, member_round: MemberRound
 ) -> int:
     """The five-star members of every branch that reported, as one table."""
-    header = export_header(session, tenant, member_round, _("已上报的支部"))
+    header = workbook_header(session, tenant, member_round, _("已上报的支部"))
     rows = five_star_rows(session, principal, member_round)
     with streaming_workbook(out) as workbook:
         formats = workbook_formats(workbook)
@@ -364,74 +362,7 @@ def write_five_star(
     return len(rows)
 
 
-# --- the public-notice list as PDF ---------------------------------------------------------------------
-
-
-def notice_pdf(view: NoticeView, tenant_name: str, rules_version: int | None, link: str | None = None) -> bytes:
-    """The branch's public notice on A4, with the same content as the public page: who publishes
-    it, the period, the members and their levels, the notice period and how to object."""
-    from fpdf.fonts import FontFace
-
-    from fivestar.reports import pdf
-
-    title = _("%(branch)s党员星级评定结果公示", branch=view.branch_name)
-    provenance = " · ".join(
-        part
-        for part in (
-            tenant_name,
-            view.round.period_key,
-            _("规则第 %(n)s 版", n=rules_version) if rules_version is not None else "",
-        )
-        if part
-    )
-    doc = pdf.new_document(size="A4", title=title, subject=view.period, author=tenant_name, footer=provenance)
-    doc.add_page()
-    y = 16.0
-    y += pdf.centred(doc, tenant_name, y=y, size=11, colour=pdf.DARK_RED)
-    y += 2
-    y += pdf.centred(doc, title, y=y, size=17, colour=pdf.RED)
-    y += 1
-    y += pdf.centred(doc, view.period, y=y, size=11, colour=pdf.MUTED)
-    doc.set_y(y + 4)
-    doc.set_font(pdf.FONT_FAMILY, size=11)
-    doc.set_text_color(*pdf.INK)
-    when = _(
-        "公示时间：%(start)s 至 %(end)s（%(length)s）",
-        start=view.starts.strftime("%Y-%m-%d %H:%M"),
-        end=view.ends.strftime("%Y-%m-%d %H:%M"),
-        length=view.length,
-    )
-    doc.multi_cell(0, 6, when, new_x="LMARGIN", new_y="NEXT")
-    doc.ln(3)
-    plain = FontFace(family=pdf.FONT_FAMILY, emphasis="", fill_color=(242, 242, 242))
-    with doc.table(
-        col_widths=(14, 36, 70, 36), text_align=("CENTER", "CENTER", "LEFT", "CENTER"), line_height=7.5,
-        headings_style=plain,
-    ) as table:
-        heading = table.row()
-        for text in (_("序号"), _("党员编号"), _("姓名"), _("星级")):
-            heading.cell(text)
-        for index, row in enumerate(view.rows, start=1):
-            cells = table.row()
-            cells.cell(str(index))
-            cells.cell(row.member_no)
-            cells.cell(row.name)
-            cells.cell(row.level_text)
-    doc.ln(5)
-    doc.set_font(pdf.FONT_FAMILY, size=10)
-    doc.multi_cell(
-        0, 5.5,
-        _("如对上述评定结果有异议，请在公示期内通过公示页面提出（可不署名）。"),
-        new_x="LMARGIN", new_y="NEXT",
-    )
-    if link:
-        doc.set_text_color(*pdf.MUTED)
-        doc.set_font(pdf.FONT_FAMILY, size=8)
-        doc.multi_cell(0, 4.5, link, new_x="LMARGIN", new_y="NEXT")
-    return pdf.finish(doc)
-
-
-def export_filename(*parts: str) -> str:
+def download_filename(*parts: str) -> str:
     """A download name from its parts, without characters file systems refuse."""
     text = "-".join(part for part in parts if part)
     return "".join("_" if ch in '\\/:*?"<>|' else ch for ch in text)
@@ -444,12 +375,11 @@ def generated_stamp(tenant: Tenant) -> str:
 __all__ = [
     "WORKBOOK_OPTIONS",
     "XLSX_MIMETYPE",
-    "ExportHeader",
-    "export_filename",
-    "export_header",
-    "notice_pdf",
+    "WorkbookHeader",
+    "download_filename",
     "result_headers",
     "workbook_formats",
+    "workbook_header",
     "write_about",
     "write_five_star",
     "write_results",
