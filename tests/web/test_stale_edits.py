@@ -209,9 +209,9 @@ CASES: dict[str, EditCase] = {
 # Edit pages of a rating round: their forms carry the round record's version too, and the stale saves are
 # proven where a round can be set up (the round packages' own tests, listed here).
 ELSEWHERE: dict[str, str] = {
-    "tenant.self_assessment.edit": "tests/rounds/test_self_assessment.py::"
+    "tenant.member_round_self_assessment.edit": "tests/rounds/test_self_assessment.py::"
     "test_a_form_opened_before_someone_elses_save_is_refused",
-    "tenant.quarterly.edit": "tests/branch/test_quarterly.py::"
+    "tenant.branch_rating_quarterly.edit": "tests/branch/test_quarterly.py::"
     "test_one_review_per_quarter_revised_until_the_committee_comments (a stale form)",
 }
 
