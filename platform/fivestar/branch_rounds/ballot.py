@@ -60,7 +60,7 @@ from fivestar.branch_rounds.models import (
 from fivestar.enums import MemberStatus
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _
-from fivestar.member_rounds.core import check_version
+from fivestar.kernel.versioning import expect_version as check_version
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.rules import (

@@ -9,27 +9,23 @@ rule engine's `check_quota`. Services flush, never commit, and refuse with `Serv
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, aliased, contains_eager
-from sqlalchemy.orm.exc import StaleDataError
 
-from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
 from fivestar.branch_rounds import ballot, core
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
 from fivestar.enums import Role
-from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _
-from fivestar.member_rounds.core import check_version  # the one optimistic-locking check of the forms
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version
 from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, QuotaReport, RuleSet, check_quota, level_label
-from fivestar.timekeeping.deadlines import checked_extension
 
 STEPS = tuple(RatingStep)
 # The round's two deadlines, in the order they fall.
@@ -42,19 +38,6 @@ def deadline_label(which: str) -> str:
 
 def round_state_label(state: BranchRoundState) -> str:
     return _("进行中") if state is BranchRoundState.OPEN else _("已定星公布")
-
-
-@contextmanager
-def saving(session: Session) -> Iterator[None]:
-    """Flush a change in a savepoint: a concurrent change of the same row (its version moved on)
-    becomes a ConflictError and leaves the session usable for the refusal page."""
-    try:
-        with session.begin_nested():
-            yield
-    except StaleDataError:
-        raise ConflictError(
-            _("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。")
-        ) from None
 
 
 # --- the rounds list ------------------------------------------------------------------------------
@@ -134,29 +117,11 @@ def extend_deadline(
     """
     core.ensure_open(branch_round)
     if version is not None:
-        check_version(branch_round, version)
-    if which not in DEADLINES:
-        raise ServiceError(_("请选择要延期的环节"), field="which")
-    column = DEADLINES[which]
-    current: dt.datetime = getattr(branch_round, column)
-    order = list(DEADLINES)
-    new_due, text = checked_extension(
-        label=deadline_label(which),
-        current=current,
-        new_day=new_day,
-        reason=reason,
-        timezone=core.tenant_timezone(session, branch_round.tenant_id),
-        later=[(deadline_label(w), getattr(branch_round, DEADLINES[w])) for w in order[order.index(which) + 1 :]],
-    )
-    with saving(session):
-        setattr(branch_round, column, new_due)
-    audit.record(
-        session,
-        "branch_round.extend_deadline",
-        branch_round,
-        before={"deadline": which, column: current},
-        after={"deadline": which, column: new_due},
-        reason=text,
+        expect_version(branch_round, version)
+    rounds.extend_deadline(
+        session, branch_round, which=which, columns=DEADLINES, label=deadline_label, new_day=new_day, reason=reason,
+        timezone=core.tenant_timezone(session, branch_round.tenant_id), audit_name="branch_round.extend_deadline",
+        audit_key="deadline", field_name="which",
     )
     return branch_round
 
@@ -316,7 +281,6 @@ __all__ = [
     "TableRow",
     "ballot_summaries",
     "branch_table",
-    "check_version",
     "deadline_label",
     "extend_deadline",
     "my_ratings",
@@ -325,6 +289,5 @@ __all__ = [
     "ratings_by_step",
     "round_state_label",
     "rounds_overview",
-    "saving",
     "table_guidance",
 ]

@@ -23,8 +23,9 @@ from fivestar.branch_rounds.models import (
 )
 from fivestar.branch_rounds.workflow import RatingFacts
 from fivestar.enums import OrgKind
-from fivestar.errors import ConflictError, NotFoundError
+from fivestar.errors import NotFoundError
 from fivestar.i18n import _
+from fivestar.kernel import rounds
 from fivestar.orgs.models import Organisation
 from fivestar.rules import BranchInput, BranchResult, RuleSet, evaluate_branch
 from fivestar.tenants.models import Tenant
@@ -45,15 +46,11 @@ def ensure_open(branch_round: BranchRound) -> None:
     rest on calls it before anything else (before a version check, so the person reads why), and a
     finalised year's rating never changes silently. Refuses with a 409 (ConflictError), writing
     nothing. Changes after publication go through a recorded adjustment, never through these paths."""
-    why = workflow.finalised_refusal(branch_round.state)
-    if why is not None:
-        raise ConflictError(why)
+    rounds.ensure_open(workflow.finalised_refusal(branch_round.state))
 
 
 def load_round(session: Session, round_id: int) -> BranchRound:
-    found = session.scalar(select(BranchRound).where(BranchRound.id == round_id))
-    if found is None:
-        raise NotFoundError(_("评定年度不存在"))
+    found: BranchRound = rounds.load(session, BranchRound, round_id, _("评定年度不存在"))
     return found
 
 

@@ -20,7 +20,8 @@ from fivestar.branch_rounds.ballot import FormError, MeetingContext, has_results
 from fivestar.branch_rounds.models import RatingStep
 from fivestar.errors import ConflictError
 from fivestar.i18n import _
-from fivestar.member_rounds.core import check_version
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version
 from fivestar.timekeeping import clock
 
 STATEMENT_MAX = 4000
@@ -41,7 +42,7 @@ def save_opinion(
     if refusal is not None:
         raise ConflictError(refusal)
     rating = ctx.rating
-    check_version(rating, version)
+    expect_version(rating, version)
     errors: dict[str, str] = {}
     level_text = str(raw.get("opinion_level") or "").strip()
     level = None
@@ -77,13 +78,16 @@ def submit_opinion(session: Session, ctx: MeetingContext, version: str | int | N
     refusal = workflow.refusal("submit_opinion", facts)
     if refusal is not None:
         raise ConflictError(refusal)
-    check_version(rating, version)
-    before = _snapshot(ctx)
-    rating.step = workflow.next_after_opinion(core.middle_organisation(session, rating) is not None)
-    rating.opinion_at = clock.now()
-    _flush_rating(session)
-    audit.record(session, "branch_rating.submit_opinion", rating, before=before, after=_snapshot(ctx))
-    return rating.step
+    expect_version(rating, version)
+
+    def submitted() -> None:
+        rating.opinion_at = clock.now()
+
+    return rounds.apply(
+        session, workflow.RATING_WORKFLOW, "submit_opinion", rating, refusal=refusal,
+        to=workflow.next_after_opinion(core.middle_organisation(session, rating) is not None),
+        changes=submitted, before=_snapshot(ctx), after=lambda: _snapshot(ctx),
+    )
 
 
 def _flush_rating(session: Session) -> None:

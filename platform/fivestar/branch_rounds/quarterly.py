@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session, aliased, contains_eager
 from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
-from fivestar.branch_rounds.committee import check_version, saving
 from fivestar.branch_rounds.models import QuarterlyReview
 from fivestar.branch_rounds.opening import RATED_KINDS
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _
+from fivestar.kernel.versioning import expect_version, saving
 from fivestar.member_rounds.honour import period_label
 from fivestar.orgs.models import Organisation
 from fivestar.rules import RuleSet
@@ -216,7 +216,7 @@ def save_review(
     if existing is not None:
         if existing.committee_comment:
             raise ServiceError(_("工委已点评%(quarter)s的小评，不能再修改", quarter=quarter_label(y, q)))
-        check_version(existing, version)
+        expect_version(existing, version)
     if errors:
         raise InvalidReviewError(errors)
     now = clock.now()
@@ -252,7 +252,7 @@ def comment(
     """The committee's comment on a branch's review; from then on the branch cannot change it."""
     if not enabled(rules):
         raise ServiceError(_("本单位的评定规则未采用“一季一小评”"))
-    check_version(review, version)
+    expect_version(review, version)
     cleaned = (text or "").strip()
     if not cleaned:
         raise ServiceError(_("请填写点评意见"), field="comment")

@@ -3,7 +3,10 @@
 A branch walks RECOMMEND (荐星) → DELIBERATE (议星) → ORG_REVIEW (its 机关党委/党总支, when it has one)
 → COMMITTEE → DECIDED (定星). The organisation above may return it to RECOMMEND with a reason. The
 round itself is finalised (and published, 亮星) in a committee meeting once every branch is decided.
-`refusal()` turns the facts the services gather into the reason a person reads, or None.
+The tables are declared over the rounds kernel (fivestar.kernel.rounds): a step or the round's state
+changes only through `rounds.apply`. The 议星 meeting's own states (SETUP → VOTING → CLOSED,
+`meeting_refusal`) live inside the DELIBERATE step and are moved by the ballot, whose voters act
+with codes, not as principals. `refusal()` turns the facts the services gather into the reason a person reads, or None.
 """
 
 from __future__ import annotations
@@ -12,31 +15,54 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from fivestar.accounts.policy import Action
-from fivestar.branch_rounds.models import BranchRoundState, MeetingState, RatingStep
+from fivestar.accounts.policy import Action, authorize
+from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, MeetingState, RatingStep
 from fivestar.i18n import _, short_date
+from fivestar.kernel.rounds import Transition, Workflow
 
-
-@dataclass(frozen=True)
-class Transition:
-    name: str
-    sources: frozenset[RatingStep]
-    action: Action  # who may take it (fivestar.accounts.policy)
-    needs_reason: bool = False
-
-
-TRANSITIONS: dict[str, Transition] = {
-    t.name: t
-    for t in (
+# A branch's rating: a table over BranchRating.step, moved only by fivestar.kernel.rounds.apply.
+RATING_WORKFLOW: Workflow[RatingStep] = Workflow(
+    "branch_rating",
+    BranchRating,
+    "step",
+    (
         # 荐星 done: scores, veto answers and the statement go to the 议星 meeting.
-        Transition("submit_recommendation", frozenset({RatingStep.RECOMMEND}), Action.BRANCH_RATE),
-        # 议星 done: the branch's opinion goes up (to ORG_REVIEW or straight to COMMITTEE).
-        Transition("submit_opinion", frozenset({RatingStep.DELIBERATE}), Action.BRANCH_RATE),
-        Transition("forward", frozenset({RatingStep.ORG_REVIEW}), Action.BRANCH_FORWARD),
-        Transition("org_return", frozenset({RatingStep.ORG_REVIEW}), Action.BRANCH_FORWARD, needs_reason=True),
-        Transition("decide", frozenset({RatingStep.COMMITTEE, RatingStep.DECIDED}), Action.BRANCH_DECIDE),
-    )
-}
+        Transition(
+            "submit_recommendation", frozenset({RatingStep.RECOMMEND}), RatingStep.DELIBERATE, Action.BRANCH_RATE
+        ),
+        # 议星 done: the branch's opinion goes up, to its 机关党委/党总支 or straight to the committee
+        # (next_after_opinion picks which).
+        Transition(
+            "submit_opinion", frozenset({RatingStep.DELIBERATE}), (RatingStep.ORG_REVIEW, RatingStep.COMMITTEE),
+            Action.BRANCH_RATE,
+        ),
+        Transition("forward", frozenset({RatingStep.ORG_REVIEW}), RatingStep.COMMITTEE, Action.BRANCH_FORWARD),
+        Transition(
+            "org_return", frozenset({RatingStep.ORG_REVIEW}), RatingStep.RECOMMEND, Action.BRANCH_FORWARD,
+            needs_reason=True,
+        ),
+        # 定星, and changing a decision while the round is open.
+        Transition(
+            "decide", frozenset({RatingStep.COMMITTEE, RatingStep.DECIDED}), RatingStep.DECIDED, Action.BRANCH_DECIDE
+        ),
+    ),
+    authorize,
+)
+TRANSITIONS: dict[str, Transition[RatingStep]] = RATING_WORKFLOW.by_name
+
+# The round itself: OPEN → FINALISED in the committee meeting (decision.finalise_round). The people who
+# decide the levels record the meeting, so it takes BRANCH_DECIDE.
+ROUND_WORKFLOW: Workflow[BranchRoundState] = Workflow(
+    "branch_round",
+    BranchRound,
+    "state",
+    (
+        Transition(
+            "finalise", frozenset({BranchRoundState.OPEN}), BranchRoundState.FINALISED, Action.BRANCH_DECIDE
+        ),
+    ),
+    authorize,
+)
 
 
 def step_label(step: RatingStep) -> str:

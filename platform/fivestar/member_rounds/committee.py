@@ -24,6 +24,8 @@ from fivestar.accounts.principal import Principal
 from fivestar.enums import MemberStatus
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version
 from fivestar.member_rounds import core
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -36,9 +38,9 @@ from fivestar.member_rounds.models import (
     RoundState,
     SelfState,
 )
-from fivestar.member_rounds.notice import _flush_or_conflict, member_level_text, period_label
+from fivestar.member_rounds.notice import member_level_text, period_label
 from fivestar.member_rounds.opening import previous_period
-from fivestar.member_rounds.workflow import BRANCH_TRANSITIONS, refusal
+from fivestar.member_rounds.workflow import BRANCH_WORKFLOW, refusal
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.rules import RuleSet, member_period
@@ -329,31 +331,25 @@ def return_branch(
     reviews again; when it submits again the same link shows the new notice period."""
     member_round = core.load_round(session, round_branch.round_id)
     core.ensure_open(member_round)
-    core.check_version(round_branch, version)
-    text = (reason or "").strip()
-    if BRANCH_TRANSITIONS["return"].needs_reason and not text:
-        raise ServiceError(_("请填写退回原因"), field="reason")
-    if len(text) > RETURN_REASON_MAX:
-        raise ServiceError(_("退回原因最长 %(n)d 个字", n=RETURN_REASON_MAX), field="reason")
-    facts = core.facts_for(session, member_round, round_branch)
-    why = refusal("return", facts)
-    if why is not None:
-        raise ServiceError(why)
-    before = audit.snapshot(
-        round_branch, ["step", "finalised_at", "notice_started_at", "notice_ends_at", "return_reason"]
+    expect_version(round_branch, version)
+    text = rounds.clean_reason(
+        reason, required=_("请填写退回原因"), longest=RETURN_REASON_MAX,
+        too_long=_("退回原因最长 %(n)d 个字", n=RETURN_REASON_MAX),
     )
-    round_branch.step = BranchStep.REVIEW
-    round_branch.return_reason = text
-    round_branch.returned_at = clock.now()
-    round_branch.finalised_at = None
-    _flush_or_conflict(session)
-    audit.record(
-        session,
-        "round_branch.return",
-        round_branch,
-        before=before,
-        after={"step": round_branch.step, "returned_at": round_branch.returned_at, "return_reason": text},
-        reason=text,
+
+    def returned() -> None:
+        round_branch.return_reason = text
+        round_branch.returned_at = clock.now()
+        round_branch.finalised_at = None
+
+    rounds.apply(
+        session, BRANCH_WORKFLOW, "return", round_branch,
+        refusal=refusal("return", core.facts_for(session, member_round, round_branch)), refused_as=ServiceError,
+        reason=text, changes=returned,
+        before=audit.snapshot(
+            round_branch, ["step", "finalised_at", "notice_started_at", "notice_ends_at", "return_reason"]
+        ),
+        after=lambda: {"step": round_branch.step, "returned_at": round_branch.returned_at, "return_reason": text},
     )
     return round_branch
 

@@ -33,6 +33,7 @@ from wtforms.validators import Length
 from fivestar.accounts.policy import Action, authorize, require, scoped_actions
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _, _l
+from fivestar.kernel.versioning import expect_version
 from fivestar.member_rounds import closing, committee, core, exports, notice
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -289,7 +290,7 @@ def close(round_id: int) -> Any:
     status = 400
     if form.validate_on_submit():
         try:
-            core.check_version(member_round, form.version.data)
+            expect_version(member_round, form.version.data)
             closing.close_round(db(), member_round)
             db().commit()
         except ServiceError as error:

@@ -15,8 +15,9 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session, contains_eager
 
-from fivestar.errors import ConflictError, NotFoundError
+from fivestar.errors import NotFoundError
 from fivestar.i18n import _
+from fivestar.kernel import rounds
 from fivestar.member_rounds import workflow
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -219,9 +220,7 @@ def evaluate(rules: RuleSet, scores: Mapping[FieldKey, Decimal], disqualifier: s
 
 
 def load_round(session: Session, round_id: int) -> MemberRound:
-    member_round = session.scalar(select(MemberRound).where(MemberRound.id == round_id))
-    if member_round is None:
-        raise NotFoundError(_("评定轮次不存在"))
+    member_round: MemberRound = rounds.load(session, MemberRound, round_id, _("评定轮次不存在"))
     return member_round
 
 
@@ -304,21 +303,7 @@ def ensure_open(member_round: MemberRound) -> None:
     objections, the committee's return, closing, deadlines) calls it before anything else, so a
     closed round's results never change silently. Refuses with a 409 (ConflictError), writing
     nothing. Results are changed after closing only by a recorded adjustment, never by these paths."""
-    why = workflow.closed_refusal(member_round.state)
-    if why is not None:
-        raise ConflictError(why)
-
-
-def check_version(obj: object, submitted: int | str | None) -> None:
-    """Optimistic locking for forms: the version the person opened must still be current."""
-    expected: int | None = None
-    if submitted is not None and submitted != "":
-        try:
-            expected = int(submitted)
-        except (TypeError, ValueError):
-            expected = None
-    if expected is None or expected != getattr(obj, "version", None):
-        raise ConflictError(_("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。"))
+    rounds.ensure_open(workflow.closed_refusal(member_round.state))
 
 
 def now() -> dt.datetime:
@@ -330,7 +315,6 @@ __all__ = [
     "FieldKey",
     "ScoreField",
     "bonus_fields",
-    "check_version",
     "ensure_open",
     "evaluate",
     "facts_for",

@@ -1,5 +1,7 @@
 """The member round's states and transitions, written down in one place.
 
+The tables are declared over the rounds kernel (fivestar.kernel.rounds): a step changes only through
+`rounds.apply`, which checks the refusal, authorises the transition's action, sets the step, audits it.
 A branch walks SELF → JOINT → REVIEW → NOTICE → FINALISED; the committee may return it from NOTICE or
 FINALISED to REVIEW. Each member's self-assessment walks PENDING/DRAFT → SUBMITTED, and the branch
 may return it (→ RETURNED) or enter it for a member without an account. Whether a transition is
@@ -13,23 +15,17 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from fivestar.accounts.policy import Action
+from fivestar.accounts.policy import Action, authorize
 from fivestar.i18n import _, short_date
-from fivestar.member_rounds.models import BranchStep, RoundState, SelfState
+from fivestar.kernel.rounds import Transition, Workflow
+from fivestar.member_rounds.models import BranchStep, MemberRound, RoundBranch, RoundState, SelfState
 
-
-@dataclass(frozen=True)
-class Transition:
-    name: str
-    sources: frozenset[BranchStep]
-    target: BranchStep
-    action: Action  # who may take it (fivestar.accounts.policy)
-    needs_reason: bool = False
-
-
-BRANCH_TRANSITIONS: dict[str, Transition] = {
-    t.name: t
-    for t in (
+# The branch's steps: a table over RoundBranch.step, moved only by fivestar.kernel.rounds.apply.
+BRANCH_WORKFLOW: Workflow[BranchStep] = Workflow(
+    "round_branch",
+    RoundBranch,
+    "step",
+    (
         Transition("start_joint", frozenset({BranchStep.SELF}), BranchStep.JOINT, Action.ROUND_EVALUATE),
         Transition("start_review", frozenset({BranchStep.JOINT}), BranchStep.REVIEW, Action.ROUND_EVALUATE),
         Transition("submit_notice", frozenset({BranchStep.REVIEW}), BranchStep.NOTICE, Action.ROUND_EVALUATE),
@@ -38,28 +34,24 @@ BRANCH_TRANSITIONS: dict[str, Transition] = {
             "return", frozenset({BranchStep.NOTICE, BranchStep.FINALISED}), BranchStep.REVIEW,
             Action.ROUND_RETURN, needs_reason=True,
         ),
-    )
-}
-
-
-@dataclass(frozen=True)
-class SelfTransition:
-    name: str
-    sources: frozenset[SelfState]
-    target: SelfState
-    action: Action
-    needs_reason: bool = False
+    ),
+    authorize,
+)
+BRANCH_TRANSITIONS: dict[str, Transition[BranchStep]] = BRANCH_WORKFLOW.by_name
 
 
 EDITABLE_SELF = frozenset({SelfState.PENDING, SelfState.DRAFT, SelfState.RETURNED})
 
-SELF_TRANSITIONS: dict[str, SelfTransition] = {
+# A member's self-assessment. Not a kernel workflow: its state is written with the member's scores in
+# one save (self_assessment._write), and the member acts on their own record (SELF_ASSESS); the table
+# still says who may take each move, and `self_refusal` when.
+SELF_TRANSITIONS: dict[str, Transition[SelfState]] = {
     t.name: t
     for t in (
-        SelfTransition("save_draft", EDITABLE_SELF, SelfState.DRAFT, Action.SELF_ASSESS),
-        SelfTransition("submit", EDITABLE_SELF, SelfState.SUBMITTED, Action.SELF_ASSESS),
-        SelfTransition("enter_for_member", EDITABLE_SELF, SelfState.SUBMITTED, Action.ROUND_EVALUATE),
-        SelfTransition(
+        Transition("save_draft", EDITABLE_SELF, SelfState.DRAFT, Action.SELF_ASSESS),
+        Transition("submit", EDITABLE_SELF, SelfState.SUBMITTED, Action.SELF_ASSESS),
+        Transition("enter_for_member", EDITABLE_SELF, SelfState.SUBMITTED, Action.ROUND_EVALUATE),
+        Transition(
             "return", frozenset({SelfState.SUBMITTED}), SelfState.RETURNED, Action.ROUND_EVALUATE, needs_reason=True
         ),
     )
@@ -215,18 +207,14 @@ def follow_up_refusal(facts: RoundFacts) -> str | None:
 # --- the round itself: OPEN → CLOSED (closing.py) --------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RoundTransition:
-    name: str
-    sources: frozenset[RoundState]
-    target: RoundState
-    action: Action
-
-
-ROUND_TRANSITIONS: dict[str, RoundTransition] = {
-    t.name: t
-    for t in (RoundTransition("close", frozenset({RoundState.OPEN}), RoundState.CLOSED, Action.ROUND_MANAGE),)
-}
+ROUND_WORKFLOW: Workflow[RoundState] = Workflow(
+    "member_round",
+    MemberRound,
+    "state",
+    (Transition("close", frozenset({RoundState.OPEN}), RoundState.CLOSED, Action.ROUND_MANAGE),),
+    authorize,
+)
+ROUND_TRANSITIONS: dict[str, Transition[RoundState]] = ROUND_WORKFLOW.by_name
 
 
 def round_refusal(name: str, state: RoundState, branches_by_step: dict[BranchStep, int]) -> str | None:
