@@ -99,7 +99,6 @@ ALLOWED = {
     "opening.open_branch_round": "a new year's round; a finalised one is never reopened",
     "publication.notify_results": "the result notices of a finalised round (outbox), refused before it",
     "evidence.discard": "removes the files of an upload whose transaction did not commit",
-    "committee.saving": "the savepoint helper the guarded writers flush in",
     "ballot_box.put": "drops a sealed ballot into the box; only cast_ballot calls it, after its refusal",
     "ballot_box.empty_box": "empties the box; only close_voting calls it, after its refusal",
     "ballot_box.checkpoint": "truncates SQLite's write-ahead log after a close; writes no row",
