@@ -355,7 +355,7 @@ def save(session: Session, ctx: RatingContext, raw: Mapping[str, object], *, ver
     RECOMMEND or a finalised round (ConflictError), a form opened on an older version
     (ConflictError), bad input (InvalidRecommendationError naming every field)."""
     guard_editable(ctx)
-    check_version(ctx.rating, version)  # type: ignore[arg-type]
+    check_version(ctx.rating, version)
     checked = validate(ctx.rules, raw)
     _write(session, ctx, checked)
     return ctx.rating
@@ -441,7 +441,7 @@ def submit(
         save(session, ctx, raw, version=version)
     else:
         guard_editable(ctx)
-        check_version(rating, version)  # type: ignore[arg-type]
+        check_version(rating, version)
     facts = core.facts_for(session, ctx.round, rating, ctx.rules)
     rows = stored(session, rating.id)
     reason = workflow.refusal("submit_recommendation", facts)

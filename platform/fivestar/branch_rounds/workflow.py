@@ -33,8 +33,8 @@ RATING_WORKFLOW: Workflow[RatingStep] = Workflow(
         # 议星 done: the branch's opinion goes up, to its 机关党委/党总支 or straight to the committee
         # (next_after_opinion picks which).
         Transition(
-            "submit_opinion", frozenset({RatingStep.DELIBERATE}), (RatingStep.ORG_REVIEW, RatingStep.COMMITTEE),
-            Action.BRANCH_RATE,
+            "submit_opinion", frozenset({RatingStep.DELIBERATE}), RatingStep.ORG_REVIEW, Action.BRANCH_RATE,
+            alternatives=(RatingStep.COMMITTEE,),
         ),
         Transition("forward", frozenset({RatingStep.ORG_REVIEW}), RatingStep.COMMITTEE, Action.BRANCH_FORWARD),
         Transition(

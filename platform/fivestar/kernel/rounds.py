@@ -120,19 +120,21 @@ class StepOutsideKernelError(RuntimeError):
 
 @dataclass(frozen=True)
 class Transition(Generic[S]):
-    """One move of a workflow: from any of `sources` to `target` (or to one of several targets the
-    caller picks at `apply`, e.g. a branch's opinion goes to its 机关党委 when it has one, else to the
-    committee), taken by whoever `action` is granted to; `needs_reason` transitions record why."""
+    """One move of a workflow: from any of `sources` to `target`, taken by whoever `action` is granted
+    to; `needs_reason` transitions record why. A few moves may end elsewhere by a fact the caller
+    knows (a branch's opinion goes to its 机关党委 when it has one, else straight to the committee):
+    those list the other ends in `alternatives`, and the caller picks with `apply(..., to=)`."""
 
     name: str
     sources: frozenset[S]
-    target: S | tuple[S, ...]
+    target: S
     action: Any  # fivestar.accounts.policy.Action
     needs_reason: bool = False
+    alternatives: tuple[S, ...] = ()
 
     @property
     def targets(self) -> tuple[S, ...]:
-        return self.target if isinstance(self.target, tuple) else (self.target,)
+        return (self.target, *self.alternatives)
 
 
 _WORKFLOWS: list[Workflow[Any]] = []
@@ -239,7 +241,7 @@ def apply(
     current = workflow.step_of(obj)
     if current not in transition.sources:
         raise ConflictError(_("当前环节不能执行此操作"))
-    target = to if to is not None else transition.targets[0]
+    target = to if to is not None else transition.target
     if target not in transition.targets:
         raise ValueError(f"{workflow.name}.{name} cannot go to {target!r}")
     text = (reason or "").strip() or None
@@ -251,9 +253,7 @@ def apply(
         if changes is not None:
             changes()
     snapshot_after = dict(after()) if after is not None else {workflow.attribute: target}
-    audit.record(
-        session, f"{workflow.name}.{name}", obj, before=snapshot_before, after=snapshot_after, reason=text
-    )
+    audit.record(session, f"{workflow.name}.{name}", obj, before=snapshot_before, after=snapshot_after, reason=text)
     return target
 
 

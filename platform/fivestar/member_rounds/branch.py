@@ -318,7 +318,7 @@ def return_self(
     refusal = workflow.self_refusal("return", evaluation.self_state, ctx.facts)
     if refusal is not None:
         raise ConflictError(refusal)
-    expect_version(evaluation, version)  # type: ignore[arg-type]
+    expect_version(evaluation, version)
     reason = reason.strip()
     if not reason:
         raise ServiceError(_("请填写退回原因，党员会看到它"), field="reason")
@@ -345,7 +345,7 @@ def enter_self(
     refusal = workflow.self_refusal("enter_for_member", evaluation.self_state, ctx.facts)
     if refusal is not None:
         raise ConflictError(refusal)
-    expect_version(evaluation, version)  # type: ignore[arg-type]
+    expect_version(evaluation, version)
     checked = self_assessment.validate(
         ctx.rules, raw, _text(raw, "pledge"), _text(raw, "summary"), submit=True
     )
@@ -419,7 +419,7 @@ def save_meeting(session: Session, ctx: BranchContext, raw: Mapping[str, object]
     if refusal is not None:
         raise ConflictError(refusal)
     rb = ctx.round_branch
-    expect_version(rb, version)  # type: ignore[arg-type]
+    expect_version(rb, version)
     errors: dict[str, str] = {}
     meeting_date = None
     text = _text(raw, "meeting_date")
