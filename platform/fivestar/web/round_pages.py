@@ -1,0 +1,165 @@
+"""What the committee's pages of every round kind share, written once: loading a round's row or a 404,
+who may see the rounds at all, reading a typed day, the deadline-extension form and its view, and
+the one shape of a form post (validate → call the service → commit → flash and redirect, or show the
+refusal on the page with what was typed).
+
+The member round (`member_rounds/committee_views.py`) and the branch rating
+(`branch_rounds/committee_views.py`) build their pages from these; their services move rounds through
+the rounds kernel (`fivestar.kernel.rounds`), which this web-side module never bypasses.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import abort, flash, redirect
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy.orm import Session
+from wtforms import HiddenField, StringField, TextAreaField
+from wtforms.validators import Length
+
+from fivestar.accounts.policy import Action, authorize, require, scoped_actions
+from fivestar.errors import NotFoundError, ServiceError
+from fivestar.i18n import _, _l
+from fivestar.web.refusals import refuse
+from fivestar.web.session import db
+
+T = TypeVar("T")
+
+__all__ = [
+    "DeadlineForm",
+    "VersionForm",
+    "can_view_rounds",
+    "deadline_form",
+    "extend_deadline",
+    "or_404",
+    "parse_day",
+    "require_view_rounds",
+    "submit",
+    "versioned",
+]
+
+
+class VersionForm(FlaskForm):
+    """A button that changes a versioned row (close, finalise): only the version it was shown with."""
+
+    version = HiddenField()
+
+
+class DeadlineForm(FlaskForm):
+    """Moving one of a round's deadlines later. A round kind's form adds the select of its deadlines
+    under the name in `deadline_field` (the member round says `step`, the branch rating `which`)."""
+
+    deadline_field = "which"
+    new_day = StringField(_l("新的截止日期"), validators=[Length(max=20)], render_kw={"type": "date"})
+    reason = TextAreaField(_l("延期原因"), validators=[Length(max=500, message=_l("原因最长 500 个字"))])
+    version = HiddenField()
+
+    @property
+    def deadline(self) -> Any:
+        return getattr(self, self.deadline_field)
+
+
+def can_view_rounds() -> bool:
+    """Tenant-wide readers, and anyone whose organisation-scoped role may view round progress."""
+    return authorize(current_user, Action.ROUND_VIEW) or Action.ROUND_VIEW in scoped_actions(current_user)
+
+
+def require_view_rounds() -> None:
+    if not can_view_rounds():
+        abort(403)
+
+
+def or_404(load: Callable[[Session, int], T], ident: int) -> T:
+    """`load(session, ident)` (a round's loader, tenant-scoped), or 404 when there is no such row."""
+    try:
+        return load(db(), ident)
+    except NotFoundError:
+        abort(404)
+
+
+def parse_day(text: str | None, field: str, *, required: bool = True, message: str | None = None) -> dt.date | None:
+    """A day typed as 2026-04-30; a refusal on `field` when it is not one (or missing and required)."""
+    value = (text or "").strip()
+    if not value and not required:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise ServiceError(message or _("请填写日期，如 2026-04-30"), field=field) from None
+
+
+def versioned(form: Any, record: Any) -> Any:
+    """The form with the record's current version, unless it already carries one (a refused post
+    keeps the version the person opened, so their next save is checked against it)."""
+    if not form.version.data:
+        form.version.data = str(record.version)
+    return form
+
+
+def deadline_form(form: DeadlineForm, round_: Any, choices: list[tuple[str, str]]) -> DeadlineForm:
+    """The extension form of a round's page, with the round's deadlines and its current version."""
+    form.deadline.choices = choices
+    versioned(form, round_)
+    return form
+
+
+def submit(
+    form: FlaskForm,
+    save: Callable[[], T],
+    *,
+    done: Callable[[T], tuple[str, str]],
+    refused: Callable[[], None] | None = None,
+    on_form: bool = True,
+) -> Any:
+    """Validate `form`, run `save` (one service call) and commit. Success: flash `done(result)`'s
+    message and redirect to its address. A refusal: everything rolled back, the message on its field
+    (`on_form`) or flashed, `refused()` run (e.g. to show the row's current version), and the status
+    returned as an int for the caller to render its page with. An invalid form: 400."""
+    if not form.validate_on_submit():
+        return 400
+    try:
+        result = save()
+        db().commit()
+    except ServiceError as error:
+        status = refuse(error, form if on_form else None)
+        if refused is not None:
+            refused()
+        return status
+    message, target = done(result)
+    flash(message, "success")
+    return redirect(target)
+
+
+def extend_deadline(
+    round_: Any,
+    form: DeadlineForm,
+    choices: list[tuple[str, str]],
+    service: Callable[..., Any],
+    *,
+    render: Callable[..., Any],
+    reload: Callable[[], Any],
+    target: str,
+    message: str | None = None,
+) -> Any:
+    """The POST of a round's deadline extension (tenant administrators): `service(session, round,
+    which, new_day, reason, version=…)` is the round kind's `extend_deadline`; `reload()` loads the
+    round again after a refusal (the rollback expired it) for the page and the form's version."""
+    require(current_user, Action.ROUND_MANAGE)
+    form.deadline.choices = choices
+
+    def save() -> Any:
+        new_day = parse_day(form.new_day.data, "new_day", message=message)
+        which = form.deadline.data or ""
+        return service(db(), round_, which, new_day, form.reason.data, version=form.version.data or 0)
+
+    def refused() -> None:
+        form.version.data = str(reload().version)
+
+    outcome = submit(form, save, done=lambda _round: (_("已延长截止日期。"), target), refused=refused)
+    if isinstance(outcome, int):
+        return render(round_, outcome, extend_form=form)
+    return outcome
