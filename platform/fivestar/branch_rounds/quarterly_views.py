@@ -45,7 +45,6 @@ class CommentForm(FlaskForm):
     version = HiddenField()
 
 
-
 def _today() -> dt.date:
     return clock.today_in(current_tenant().timezone)
 
@@ -132,7 +131,14 @@ def edit(branch_id: int) -> Any:
         if form.validate_on_submit():
             try:
                 quarterly.save_review(
-                    session, tenant, rules, branch, raw_year, raw_quarter, request.form, form.summary.data,
+                    session,
+                    tenant,
+                    rules,
+                    branch,
+                    raw_year,
+                    raw_quarter,
+                    request.form,
+                    form.summary.data,
                     version=form.version.data,
                 )
                 session.commit()
