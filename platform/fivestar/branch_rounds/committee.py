@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased, contains_eager
 
 from fivestar.accounts.policy import Action, org_scope
@@ -56,45 +56,25 @@ class RoundRow:
 def rounds_overview(session: Session, principal: Principal) -> list[RoundRow]:
     """Every year's round, newest first, with how many of the principal's branches are at each step
     (two queries whatever the number of rounds and branches)."""
-    rounds = list(session.scalars(select(BranchRound).order_by(BranchRound.year.desc())))
-    counts: dict[int, dict[RatingStep, int]] = {r.id: {} for r in rounds}
-    if rounds:
-        rows = session.execute(
-            select(BranchRating.round_id, BranchRating.step, func.count())
-            .join(Organisation, BranchRating.branch_id == Organisation.id)
-            .where(org_scope(principal, Action.ROUND_VIEW))
-            .group_by(BranchRating.round_id, BranchRating.step)
-        )
-        for round_id, step, count in rows:
-            counts.setdefault(round_id, {})[step] = int(count)
-    return [RoundRow(r, {step: counts[r.id].get(step, 0) for step in STEPS}) for r in rounds]
+    years = list(session.scalars(select(BranchRound).order_by(BranchRound.year.desc())))
+    counts = rounds.step_counts_in_scope(
+        session, BranchRating, [r.id for r in years], org_scope(principal, Action.ROUND_VIEW), STEPS
+    )
+    return [RoundRow(r, counts[r.id]) for r in years]
 
 
 def my_ratings(session: Session, principal: Principal) -> list[tuple[BranchRating, BranchRound]]:
     """The open rounds' ratings of the branches this person leads (secretary, branch committee), for
     the shortcut to the branch's page; tenant-wide roles get no list of every branch here."""
-    paths = principal.scoped_paths(Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
-    if not paths:
-        return []
-    rows = session.execute(
-        select(BranchRating, BranchRound)
-        .join(Organisation, BranchRating.branch_id == Organisation.id)
-        .join(BranchRound, BranchRating.round_id == BranchRound.id)
-        .where(Organisation.path.in_(paths), BranchRound.state == BranchRoundState.OPEN)
-        .options(contains_eager(BranchRating.branch))
-        .order_by(BranchRound.year.desc(), Organisation.name)
+    return rounds.led_rows(
+        session, BranchRating, BranchRound, principal.scoped_paths(Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE),
+        open_state=BranchRoundState.OPEN, newest=BranchRound.year,
     )
-    return [(rating, branch_round) for rating, branch_round in rows]
 
 
 def ratings_by_step(session: Session, branch_round: BranchRound) -> dict[RatingStep, int]:
     """How many branches of the round are at each step (one grouped query)."""
-    rows = session.execute(
-        select(BranchRating.step, func.count())
-        .where(BranchRating.round_id == branch_round.id, BranchRating.tenant_id == branch_round.tenant_id)
-        .group_by(BranchRating.step)
-    )
-    return {step: int(count) for step, count in rows}
+    return rounds.count_by_step(session, BranchRating, branch_round)
 
 
 # --- extending a deadline ---------------------------------------------------------------------------

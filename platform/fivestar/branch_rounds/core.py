@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session
 
 from fivestar.branch_rounds import workflow
 from fivestar.branch_rounds.models import (
@@ -23,7 +23,6 @@ from fivestar.branch_rounds.models import (
 )
 from fivestar.branch_rounds.workflow import RatingFacts
 from fivestar.enums import OrgKind
-from fivestar.errors import NotFoundError
 from fivestar.i18n import _
 from fivestar.kernel import rounds
 from fivestar.orgs.models import Organisation
@@ -56,14 +55,7 @@ def load_round(session: Session, round_id: int) -> BranchRound:
 
 def load_rating(session: Session, rating_id: int) -> BranchRating:
     """A branch's rating with its organisation loaded (as `authorize` needs)."""
-    found = session.scalar(
-        select(BranchRating)
-        .join(Organisation, BranchRating.branch_id == Organisation.id)
-        .where(BranchRating.id == rating_id)
-        .options(contains_eager(BranchRating.branch))
-    )
-    if found is None:
-        raise NotFoundError(_("该支部不在本年度星级评定中"))
+    found: BranchRating = rounds.load_with_branch(session, BranchRating, rating_id, _("该支部不在本年度星级评定中"))
     return found
 
 

@@ -17,15 +17,16 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, contains_eager
+from sqlalchemy.orm import Session, aliased
 
 from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
 from fivestar.branch_rounds.models import QuarterlyReview
 from fivestar.branch_rounds.opening import RATED_KINDS
-from fivestar.errors import ConflictError, NotFoundError, ServiceError
+from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import rounds
 from fivestar.kernel.versioning import expect_version, saving
 from fivestar.member_rounds.honour import period_label
 from fivestar.orgs.models import Organisation
@@ -93,14 +94,7 @@ def checked_quarter(year: object, quarter: object, today: dt.date) -> tuple[int,
 
 def load_review(session: Session, review_id: int) -> QuarterlyReview:
     """A review with its branch loaded (as `authorize` needs)."""
-    found = session.scalar(
-        select(QuarterlyReview)
-        .join(Organisation, QuarterlyReview.branch_id == Organisation.id)
-        .where(QuarterlyReview.id == review_id)
-        .options(contains_eager(QuarterlyReview.branch))
-    )
-    if found is None:
-        raise NotFoundError(_("该季度小评不存在"))
+    found: QuarterlyReview = rounds.load_with_branch(session, QuarterlyReview, review_id, _("该季度小评不存在"))
     return found
 
 

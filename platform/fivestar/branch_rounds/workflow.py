@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from fivestar.accounts.policy import Action, authorize
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, MeetingState, RatingStep
-from fivestar.i18n import _, short_date
+from fivestar.i18n import _
+from fivestar.kernel import rounds
 from fivestar.kernel.rounds import Transition, Workflow
 
 # A branch's rating: a table over BranchRating.step, moved only by fivestar.kernel.rounds.apply.
@@ -99,8 +99,7 @@ class RatingFacts:
     has_opinion: bool = False
 
 
-def _day(moment: dt.datetime, timezone: str) -> str:
-    return short_date(moment.astimezone(ZoneInfo(timezone)))
+_day = rounds.day_text
 
 
 def finalised_refusal(round_state: BranchRoundState) -> str | None:
@@ -118,12 +117,12 @@ def finalised_refusal(round_state: BranchRoundState) -> str | None:
 
 def refusal(name: str, facts: RatingFacts) -> str | None:
     """Why transition `name` may not happen now, or None if it may."""
-    transition = TRANSITIONS[name]
-    finalised = finalised_refusal(facts.round_state)
-    if finalised:
-        return finalised
-    if facts.step not in transition.sources:
-        return _("当前处于“%(step)s”环节，不能执行此操作", step=step_label(facts.step))
+    standing = rounds.standing_refusal(
+        finalised_refusal(facts.round_state), TRANSITIONS[name], facts.step,
+        _("当前处于“%(step)s”环节，不能执行此操作", step=step_label(facts.step)),
+    )
+    if standing:
+        return standing
     if name == "submit_recommendation":
         if facts.unscored_criteria:
             return _("还有 %(n)d 项评分标准未打分", n=facts.unscored_criteria)

@@ -34,13 +34,14 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Generic, TypeVar
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import event, inspect, select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, func, inspect, select
+from sqlalchemy.orm import Session, contains_eager
 
 from fivestar import audit
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
-from fivestar.i18n import _
+from fivestar.i18n import _, short_date
 from fivestar.kernel.versioning import saving
 from fivestar.timekeeping.deadlines import checked_extension
 
@@ -266,6 +267,77 @@ def load(session: Session, model: type, ident: int, missing: str, *options: Any)
     if found is None:
         raise NotFoundError(missing)
     return found
+
+
+def load_with_branch(session: Session, model: Any, ident: int, missing: str) -> Any:
+    """A row that hangs under a branch (a round's branch row, a rating, a quarterly review) with its
+    `branch` loaded in the same query, as `authorize` needs it (the relationship raises on lazy SQL)."""
+    found = session.scalar(
+        select(model).join(model.branch).where(model.id == ident).options(contains_eager(model.branch))
+    )
+    if found is None:
+        raise NotFoundError(missing)
+    return found
+
+
+def led_rows(
+    session: Session, row: Any, round_: Any, paths: Iterable[str], *, open_state: Enum, newest: Any
+) -> list[Any]:
+    """(row, round) of the open rounds for the branches at `paths` (the ones a person leads), with
+    the branch loaded, newest round first, then by branch name; one query."""
+    wanted = list(paths)
+    if not wanted:
+        return []
+    branch = row.branch.property.mapper.class_  # the organisation model, as the row maps it
+    rows = session.execute(
+        select(row, round_)
+        .join(row.branch)
+        .join(round_, row.round_id == round_.id)
+        .where(branch.path.in_(wanted), round_.state == open_state)
+        .options(contains_eager(row.branch))
+        .order_by(newest.desc(), branch.name)
+    )
+    return [(found, its_round) for found, its_round in rows]
+
+
+def count_by_step(session: Session, row: Any, round_: Any, attribute: str = "step") -> dict[Any, int]:
+    """How many rows of a round stand at each step (one grouped query)."""
+    step = getattr(row, attribute)
+    rows: Any = session.execute(
+        select(step, func.count()).where(row.round_id == round_.id, row.tenant_id == round_.tenant_id).group_by(step)
+    )
+    return {value: int(count) for value, count in rows}
+
+
+def step_counts_in_scope(
+    session: Session, row: Any, round_ids: Iterable[int], scope: Any, steps: Iterable[Any]
+) -> dict[int, dict[Any, int]]:
+    """Per round, how many of its rows within `scope` (the principal's organisations, a WHERE clause
+    on the branch) stand at each step; one grouped query for every round."""
+    ids, order = list(round_ids), list(steps)
+    counts: dict[int, dict[Any, int]] = {round_id: dict.fromkeys(order, 0) for round_id in ids}
+    if ids:
+        rows: Any = session.execute(
+            select(row.round_id, row.step, func.count()).join(row.branch).where(scope).group_by(row.round_id, row.step)
+        )
+        for round_id, step, count in rows:
+            counts.setdefault(round_id, dict.fromkeys(order, 0))[step] = int(count)
+    return counts
+
+
+def standing_refusal(closed: str | None, transition: Transition[Any], step: Any, wrong_step: str) -> str | None:
+    """What every transition's refusal starts with: the round is final (`closed`), or the object does
+    not stand where the transition starts (`wrong_step`, worded by the round kind)."""
+    if closed:
+        return closed
+    if step not in transition.sources:
+        return wrong_step
+    return None
+
+
+def day_text(moment: dt.datetime, timezone: str) -> str:
+    """A deadline's day as people read it in refusals (the tenant's calendar day)."""
+    return short_date(moment.astimezone(ZoneInfo(timezone)))
 
 
 def ensure_open(refusal: str | None) -> None:

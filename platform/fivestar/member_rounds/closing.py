@@ -68,12 +68,7 @@ STALE_ROUND = _l("本轮评定已被他人修改，请刷新后重试。")
 
 def branches_by_step(session: Session, member_round: MemberRound) -> dict[BranchStep, int]:
     """How many branches of the round are at each step (one grouped query)."""
-    rows = session.execute(
-        select(RoundBranch.step, func.count())
-        .where(RoundBranch.round_id == member_round.id, RoundBranch.tenant_id == member_round.tenant_id)
-        .group_by(RoundBranch.step)
-    )
-    return {step: int(count) for step, count in rows}
+    return rounds.count_by_step(session, RoundBranch, member_round)
 
 
 def close_round(session: Session, member_round: MemberRound) -> ClosedRound:

@@ -10,7 +10,6 @@ so a page runs a fixed number of queries whatever the number of branches or memb
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager
 from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
-from fivestar.enums import MemberStatus
+from fivestar.enums import MemberStatus, Role
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
 from fivestar.kernel import rounds
@@ -92,20 +91,11 @@ class RoundRow:
 def rounds_overview(session: Session, principal: Principal) -> list[RoundRow]:
     """Every round, newest first, with how many of the principal's branches are at each step
     (two queries whatever the number of rounds and branches)."""
-    rounds = list(session.scalars(select(MemberRound).order_by(MemberRound.period_start.desc())))
-    counts: dict[int, dict[BranchStep, int]] = defaultdict(dict)
-    if rounds:
-        rows = session.execute(
-            select(RoundBranch.round_id, RoundBranch.step, func.count())
-            .join(Organisation, RoundBranch.branch_id == Organisation.id)
-            .where(org_scope(principal, Action.ROUND_VIEW))
-            .group_by(RoundBranch.round_id, RoundBranch.step)
-        )
-        for round_id, step, count in rows:
-            counts[round_id][step] = int(count)
-    return [
-        RoundRow(r, period_label(r.period_key), {step: counts[r.id].get(step, 0) for step in STEPS}) for r in rounds
-    ]
+    periods = list(session.scalars(select(MemberRound).order_by(MemberRound.period_start.desc())))
+    counts = rounds.step_counts_in_scope(
+        session, RoundBranch, [r.id for r in periods], org_scope(principal, Action.ROUND_VIEW), STEPS
+    )
+    return [RoundRow(r, period_label(r.period_key), counts[r.id]) for r in periods]
 
 
 def openable_periods(session: Session, tenant: Tenant, keep: int = 4) -> list[tuple[str, str]]:
@@ -127,20 +117,10 @@ def openable_periods(session: Session, tenant: Tenant, keep: int = 4) -> list[tu
 def my_round_branches(session: Session, principal: Principal) -> list[tuple[RoundBranch, MemberRound]]:
     """The open rounds' branches this person leads as secretary or branch committee member (for the
     "my branch" shortcut; tenant-wide roles get no shortcut list of every branch)."""
-    from fivestar.enums import Role
-
-    paths = principal.scoped_paths(Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
-    if not paths:
-        return []
-    rows = session.execute(
-        select(RoundBranch, MemberRound)
-        .join(Organisation, RoundBranch.branch_id == Organisation.id)
-        .join(MemberRound, RoundBranch.round_id == MemberRound.id)
-        .where(Organisation.path.in_(paths), MemberRound.state == RoundState.OPEN)
-        .options(contains_eager(RoundBranch.branch))
-        .order_by(MemberRound.period_start.desc(), Organisation.name)
+    return rounds.led_rows(
+        session, RoundBranch, MemberRound, principal.scoped_paths(Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE),
+        open_state=RoundState.OPEN, newest=MemberRound.period_start,
     )
-    return [(rb, mr) for rb, mr in rows]
 
 
 # --- one round: progress, distribution, five-star lists ---------------------------------------------

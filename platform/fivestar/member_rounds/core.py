@@ -226,14 +226,7 @@ def load_round(session: Session, round_id: int) -> MemberRound:
 
 def load_round_branch(session: Session, round_branch_id: int) -> RoundBranch:
     """A branch of a round with its organisation loaded (as `authorize` needs)."""
-    found = session.scalar(
-        select(RoundBranch)
-        .join(Organisation, RoundBranch.branch_id == Organisation.id)
-        .where(RoundBranch.id == round_branch_id)
-        .options(contains_eager(RoundBranch.branch))
-    )
-    if found is None:
-        raise NotFoundError(_("该支部不在本轮评定中"))
+    found: RoundBranch = rounds.load_with_branch(session, RoundBranch, round_branch_id, _("该支部不在本轮评定中"))
     return found
 
 

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from fivestar.accounts.policy import Action, authorize
 from fivestar.i18n import _, short_date
+from fivestar.kernel import rounds
 from fivestar.kernel.rounds import Transition, Workflow
 from fivestar.member_rounds.models import BranchStep, MemberRound, RoundBranch, RoundState, SelfState
 
@@ -78,8 +79,7 @@ class RoundFacts:
     joint_missing: int = 0  # active members without 党群联评 scores
 
 
-def _day(moment: dt.datetime, timezone: str) -> str:
-    return short_date(moment.astimezone(ZoneInfo(timezone)))
+_day = rounds.day_text
 
 
 def _when(moment: dt.datetime, timezone: str) -> str:
@@ -115,14 +115,12 @@ def closed_refusal(round_state: RoundState) -> str | None:
 
 def refusal(name: str, facts: RoundFacts) -> str | None:
     """Why the branch transition `name` may not happen now, or None if it may."""
-    transition = BRANCH_TRANSITIONS[name]
-    closed = closed_refusal(facts.round_state)
-    if closed:
-        return closed
-    if facts.step not in transition.sources:
-        return _(
-            "当前处于“%(step)s”阶段，不能执行此操作", step=_step_label(facts.step)
-        )
+    standing = rounds.standing_refusal(
+        closed_refusal(facts.round_state), BRANCH_TRANSITIONS[name], facts.step,
+        _("当前处于“%(step)s”阶段，不能执行此操作", step=_step_label(facts.step)),
+    )
+    if standing:
+        return standing
     tz = facts.timezone
     if name == "start_joint":
         if facts.self_pending and facts.now <= facts.self_due_at:
