@@ -36,7 +36,7 @@ from fivestar.tenants.models import RuleSetVersion
 from fivestar.timekeeping import clock
 from fivestar.web import round_pages
 from fivestar.web.refusals import require_on
-from fivestar.web.round_pages import DeadlineForm, deadline_form, parse_day, submit, versioned
+from fivestar.web.round_pages import DeadlineForm, deadline_form, page, parse_day, submit, versioned, with_row
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -199,22 +199,12 @@ def index() -> Any:
             return outcome
         status = outcome
     past_hint = _open_form_defaults(form) if can_manage else None
-    session = db()
-    tenant_wide = authorize(current_user, Action.ROUND_VIEW)
-    return (
-        render_template(
-            "branch/committee/index.html",
-            rows=committee.rounds_overview(session, current_user),
-            steps=committee.STEPS,
-            form=form,
-            can_manage=can_manage,
-            past_hint=past_hint,
-            tenant_wide=tenant_wide,
-            mine=committee.my_ratings(session, current_user),
-            org_staff=Action.BRANCH_FORWARD in scoped_actions(current_user),
-            can_decide=authorize(current_user, Action.BRANCH_DECIDE),
-        ),
-        status,
+    return page(
+        "branch/committee/index.html", status, form=form, can_manage=can_manage, steps=committee.STEPS,
+        rows=committee.rounds_overview(db(), current_user), past_hint=past_hint,
+        tenant_wide=authorize(current_user, Action.ROUND_VIEW), mine=committee.my_ratings(db(), current_user),
+        org_staff=Action.BRANCH_FORWARD in scoped_actions(current_user),
+        can_decide=authorize(current_user, Action.BRANCH_DECIDE),
     )
 
 
@@ -240,38 +230,31 @@ def _render_detail(branch_round: BranchRound, status: int = 200, **forms: Any) -
     deadline_form(extend_form, branch_round, _deadline_choices())
     finalise_form = versioned(forms.get("finalise_form") or FinaliseForm(formdata=None), branch_round)
     is_open = branch_round.state is BranchRoundState.OPEN
-    return (
-        render_template(
-            "branch/committee/detail.html",
-            branch_round=branch_round,
-            rules=rules,
-            rules_version=_rules_version_number(branch_round),
-            rows=rows,
-            guidance=guidance,
-            steps=steps,
-            extend_form=extend_form,
-            finalise_form=finalise_form,
-            can_extend=is_open and authorize(current_user, Action.ROUND_MANAGE),
-            can_finalise=is_open and authorize(current_user, Action.BRANCH_DECIDE),
-            finalise_refusal=workflow.round_refusal("finalise", branch_round.state, steps),
-        ),
-        status,
+    return page(
+        "branch/committee/detail.html", status, branch_round=branch_round, rules=rules,
+        rules_version=_rules_version_number(branch_round), rows=rows, guidance=guidance, steps=steps,
+        extend_form=extend_form, finalise_form=finalise_form,
+        can_extend=is_open and authorize(current_user, Action.ROUND_MANAGE),
+        can_finalise=is_open and authorize(current_user, Action.BRANCH_DECIDE),
+        finalise_refusal=workflow.round_refusal("finalise", branch_round.state, steps),
     )
 
 
 @branch_rounds_bp.get("/<int:branch_round_id>")
 @login_required
-def detail(branch_round_id: int) -> Any:
-    branch_round = _round_or_404(branch_round_id)
+@with_row(core.load_round)
+def detail(branch_round: BranchRound) -> Any:
     _require_tenant_wide()
     return _render_detail(branch_round)
 
 
 @branch_rounds_bp.post("/<int:branch_round_id>/extend")
 @login_required
-def extend(branch_round_id: int) -> Any:
+@with_row(core.load_round)
+def extend(branch_round: BranchRound) -> Any:
+    branch_round_id = branch_round.id
     return round_pages.extend_deadline(
-        _round_or_404(branch_round_id), ExtendForm(), _deadline_choices(), committee.extend_deadline,
+        branch_round, ExtendForm(), _deadline_choices(), committee.extend_deadline,
         render=_render_detail, reload=lambda: _round_or_404(branch_round_id),
         target=url_for(".detail", branch_round_id=branch_round_id),
     )
@@ -279,9 +262,10 @@ def extend(branch_round_id: int) -> Any:
 
 @branch_rounds_bp.post("/<int:branch_round_id>/finalise")
 @login_required
-def finalise(branch_round_id: int) -> Any:
-    branch_round = _round_or_404(branch_round_id)
+@with_row(core.load_round)
+def finalise(branch_round: BranchRound) -> Any:
     require(current_user, Action.BRANCH_DECIDE)
+    branch_round_id = branch_round.id
     form = FinaliseForm()
 
     def finalise_and_notify() -> BranchRound:
@@ -331,36 +315,24 @@ def _render_dossier(rating: BranchRating, status: int = 200, form: DecideForm | 
         reference = rating.decided_level if rating.decided_level is not None else found.reference_level
         form.level.data = str(reference) if reference is not None else ""
         form.reason.data = rating.decision_reason or ""
-    versioned(form, rating)
-    return (
-        render_template(
-            template,
-            dossier=found,
-            rating=rating,
-            branch_round=branch_round,
-            form=form,
-            can_decide=can_decide,
-            guidance=guidance,
-            tenant_wide=authorize(current_user, Action.ROUND_VIEW),
-            **extra,
-        ),
-        status,
+    return page(
+        template, status, dossier=found, rating=rating, branch_round=branch_round, form=versioned(form, rating),
+        can_decide=can_decide, guidance=guidance, tenant_wide=authorize(current_user, Action.ROUND_VIEW), **extra,
     )
 
 
 @branch_rounds_bp.get("/dossier/<int:rating_id>")
 @login_required
-def dossier(rating_id: int) -> Any:
-    rating = _rating_or_404(rating_id)
-    require_on(Action.ROUND_VIEW, rating)
+@with_row(core.load_rating, Action.ROUND_VIEW)
+def dossier(rating: BranchRating) -> Any:
     return _render_dossier(rating)
 
 
 @branch_rounds_bp.post("/dossier/<int:rating_id>/decide")
 @login_required
-def decide(rating_id: int) -> Any:
-    rating = _rating_or_404(rating_id)
-    require_on(Action.BRANCH_DECIDE, rating)
+@with_row(core.load_rating, Action.BRANCH_DECIDE)
+def decide(rating: BranchRating) -> Any:
+    rating_id = rating.id
     branch_round = _round_or_404(rating.round_id)
     form = DecideForm()
     name = rating.branch.name
@@ -420,9 +392,8 @@ def _render_review(rating: BranchRating, status: int = 200, **forms: Any) -> Any
 
 @org_review_bp.get("/<int:rating_id>")
 @login_required
-def review(rating_id: int) -> Any:
-    rating = _rating_or_404(rating_id)
-    require_on(Action.BRANCH_FORWARD, rating)
+@with_row(core.load_rating, Action.BRANCH_FORWARD)
+def review(rating: BranchRating) -> Any:
     return _render_review(rating)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit
 from fivestar.branch_rounds import core, workflow
@@ -21,7 +20,7 @@ from fivestar.branch_rounds.models import RatingStep
 from fivestar.errors import ConflictError
 from fivestar.i18n import _
 from fivestar.kernel import rounds
-from fivestar.kernel.versioning import expect_version
+from fivestar.kernel.versioning import expect_version, saving
 from fivestar.timekeeping import clock
 
 STATEMENT_MAX = 4000
@@ -64,9 +63,9 @@ def save_opinion(
     if errors:
         raise FormError(errors)
     before = _snapshot(ctx)
-    rating.opinion_level = level
-    rating.opinion_statement = statement
-    _flush_rating(session)
+    with saving(session):
+        rating.opinion_level = level
+        rating.opinion_statement = statement
     audit.record(session, "branch_rating.opinion", rating, before=before, after=_snapshot(ctx))
 
 
@@ -88,15 +87,6 @@ def submit_opinion(session: Session, ctx: MeetingContext, version: str | int | N
         to=workflow.next_after_opinion(core.middle_organisation(session, rating) is not None),
         changes=submitted, before=_snapshot(ctx), after=lambda: _snapshot(ctx),
     )
-
-
-def _flush_rating(session: Session) -> None:
-    try:
-        session.flush()
-    except StaleDataError:
-        raise ConflictError(
-            _("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。")
-        ) from None
 
 
 __all__ = ["STATEMENT_MAX", "save_opinion", "submit_opinion"]

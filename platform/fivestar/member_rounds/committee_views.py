@@ -49,7 +49,7 @@ from fivestar.member_rounds.workflow import BRANCH_TRANSITIONS, refusal, step_la
 from fivestar.people.models import Member
 from fivestar.web import round_pages
 from fivestar.web.refusals import refuse, require_on
-from fivestar.web.round_pages import DeadlineForm, VersionForm, deadline_form, submit
+from fivestar.web.round_pages import DeadlineForm, VersionForm, deadline_form, page, submit, with_row
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -154,22 +154,11 @@ def index() -> Any:
         form.period.choices = committee.openable_periods(db(), tenant)
         if not form.period.data and form.period.choices:
             form.period.data = form.period.choices[0][0]  # the period just past
-    can_view = round_pages.can_view_rounds()
-    rows = committee.rounds_overview(db(), current_user)
-    mine = committee.my_round_branches(db(), current_user)
-    has_member = getattr(current_user, "member_id", None) is not None
-    return (
-        render_template(
-            "rounds/committee/index.html",
-            rows=rows,
-            form=form,
-            can_manage=can_manage,
-            can_view=can_view,
-            mine=mine,
-            has_member=has_member,
-            steps=committee.STEPS,
-        ),
-        status,
+    return page(
+        "rounds/committee/index.html", status, form=form, can_manage=can_manage, steps=committee.STEPS,
+        rows=committee.rounds_overview(db(), current_user), can_view=round_pages.can_view_rounds(),
+        mine=committee.my_round_branches(db(), current_user),
+        has_member=getattr(current_user, "member_id", None) is not None,
     )
 
 
@@ -190,41 +179,31 @@ def _render_detail(member_round: MemberRound, status: int = 200, **forms: Any) -
     close_form = VersionForm(formdata=None, version=str(member_round.version))
     can_manage = authorize(current_user, Action.ROUND_MANAGE)
     all_finalised = bool(progress) and all(p.round_branch.step is BranchStep.FINALISED for p in progress)
-    return (
-        render_template(
-            "rounds/committee/detail.html",
-            member_round=member_round,
-            rules=rules,
-            rules_version=committee.rules_version_number(session, member_round),
-            progress=progress,
-            distribution=distribution,
-            five_star=five_star,
-            five_star_by_branch=by_branch,
-            extend_form=extend_form,
-            close_form=close_form,
-            can_manage=can_manage and member_round.state is RoundState.OPEN,
-            can_close=all_finalised,
-            can_return=authorize(current_user, Action.ROUND_RETURN),
-            returnable=BRANCH_TRANSITIONS["return"].sources,
-            tenant_wide=authorize(current_user, Action.ROUND_VIEW),
-        ),
-        status,
+    return page(
+        "rounds/committee/detail.html", status, member_round=member_round, rules=rules,
+        rules_version=committee.rules_version_number(session, member_round), progress=progress,
+        distribution=distribution, five_star=five_star, five_star_by_branch=by_branch, extend_form=extend_form,
+        close_form=close_form, can_manage=can_manage and member_round.state is RoundState.OPEN,
+        can_close=all_finalised, can_return=authorize(current_user, Action.ROUND_RETURN),
+        returnable=BRANCH_TRANSITIONS["return"].sources, tenant_wide=authorize(current_user, Action.ROUND_VIEW),
     )
 
 
 @rounds_bp.get("/<int:round_id>")
 @login_required
-def detail(round_id: int) -> Any:
-    member_round = _round_or_404(round_id)
+@with_row(core.load_round)
+def detail(member_round: MemberRound) -> Any:
     round_pages.require_view_rounds()
     return _render_detail(member_round)
 
 
 @rounds_bp.post("/<int:round_id>/extend")
 @login_required
-def extend(round_id: int) -> Any:
+@with_row(core.load_round)
+def extend(member_round: MemberRound) -> Any:
+    round_id = member_round.id
     return round_pages.extend_deadline(
-        _round_or_404(round_id), ExtendForm(), _deadline_choices(), closing.extend_deadline, render=_render_detail,
+        member_round, ExtendForm(), _deadline_choices(), closing.extend_deadline, render=_render_detail,
         reload=lambda: _round_or_404(round_id), target=url_for(".detail", round_id=round_id),
         message=_("请填写新的截止日期，如 2026-04-30"),
     )
@@ -232,9 +211,10 @@ def extend(round_id: int) -> Any:
 
 @rounds_bp.post("/<int:round_id>/close")
 @login_required
-def close(round_id: int) -> Any:
-    member_round = _round_or_404(round_id)
+@with_row(core.load_round)
+def close(member_round: MemberRound) -> Any:
     require(current_user, Action.ROUND_MANAGE)
+    round_id = member_round.id
     form = VersionForm()
 
     def close_round() -> Any:
@@ -253,9 +233,9 @@ def close(round_id: int) -> Any:
 
 @rounds_bp.route("/branches/<int:round_branch_id>/return", methods=["GET", "POST"])
 @login_required
-def return_branch(round_branch_id: int) -> Any:
-    round_branch = _round_branch_or_404(round_branch_id)
-    require_on(Action.ROUND_RETURN, round_branch)
+@with_row(core.load_round_branch, Action.ROUND_RETURN)
+def return_branch(round_branch: RoundBranch) -> Any:
+    round_branch_id = round_branch.id
     member_round = _round_or_404(round_branch.round_id)
     form = ReturnForm()
     status = 200
@@ -274,16 +254,9 @@ def return_branch(round_branch_id: int) -> Any:
         if not isinstance(outcome, int):
             return outcome
         status = outcome
-    return (
-        render_template(
-            "rounds/committee/return.html",
-            form=form,
-            round_branch=round_branch,
-            member_round=member_round,
-            returnable=round_branch.step in BRANCH_TRANSITIONS["return"].sources,
-        ),
-        status,
-    )
+    returnable = round_branch.step in BRANCH_TRANSITIONS["return"].sources
+    return page("rounds/committee/return.html", status, form=form, round_branch=round_branch,
+                member_round=member_round, returnable=returnable)
 
 
 # --- objections and finalising (the branch) ------------------------------------------------------------
@@ -300,35 +273,27 @@ def _objection_page(round_branch: RoundBranch, status: int = 200) -> Any:
         .order_by(Objection.filed_at, Objection.id)
     ).all()
     facts = core.facts_for(session, member_round, round_branch)
-    return (
-        render_template(
-            "rounds/committee/objections.html",
-            round_branch=round_branch,
-            member_round=member_round,
-            objections=rows,
-            can_answer=authorize(current_user, Action.ROUND_EVALUATE, round_branch)
-            and round_branch.step is BranchStep.NOTICE,
-            finalise_refusal=refusal("finalise", facts),
-            finalise_form=VersionForm(formdata=None, version=str(round_branch.version)),
-            notice_running=notice.is_running(member_round, round_branch),
-        ),
-        status,
+    can_answer = authorize(current_user, Action.ROUND_EVALUATE, round_branch) and round_branch.step is BranchStep.NOTICE
+    return page(
+        "rounds/committee/objections.html", status, round_branch=round_branch, member_round=member_round,
+        objections=rows, can_answer=can_answer, finalise_refusal=refusal("finalise", facts),
+        finalise_form=VersionForm(formdata=None, version=str(round_branch.version)),
+        notice_running=notice.is_running(member_round, round_branch),
     )
 
 
 @rounds_bp.get("/branches/<int:round_branch_id>/objections")
 @login_required
-def objections(round_branch_id: int) -> Any:
-    round_branch = _round_branch_or_404(round_branch_id)
-    require_on(Action.ROUND_VIEW, round_branch)
+@with_row(core.load_round_branch, Action.ROUND_VIEW)
+def objections(round_branch: RoundBranch) -> Any:
     return _objection_page(round_branch)
 
 
 @rounds_bp.post("/branches/<int:round_branch_id>/finalise")
 @login_required
-def finalise(round_branch_id: int) -> Any:
-    round_branch = _round_branch_or_404(round_branch_id)
-    require_on(Action.ROUND_EVALUATE, round_branch)
+@with_row(core.load_round_branch, Action.ROUND_EVALUATE)
+def finalise(round_branch: RoundBranch) -> Any:
+    round_branch_id = round_branch.id
     form = VersionForm()
     outcome = submit(
         form,
@@ -532,8 +497,8 @@ def _xlsx(write: Any, filename: str) -> Any:
 
 @rounds_bp.get("/<int:round_id>/results.xlsx")
 @login_required
-def export_round(round_id: int) -> Any:
-    member_round = _round_or_404(round_id)
+@with_row(core.load_round)
+def export_round(member_round: MemberRound) -> Any:
     if not authorize(current_user, Action.ROUND_VIEW):  # the whole tenant: tenant-wide readers only
         abort(403)
     tenant = current_tenant()
@@ -543,8 +508,8 @@ def export_round(round_id: int) -> Any:
 
 @rounds_bp.get("/<int:round_id>/five-star.xlsx")
 @login_required
-def export_five_star(round_id: int) -> Any:
-    member_round = _round_or_404(round_id)
+@with_row(core.load_round)
+def export_five_star(member_round: MemberRound) -> Any:
     round_pages.require_view_rounds()
     tenant = current_tenant()
     name = exports.export_filename(_("五星党员名单"), member_round.period_key, exports.generated_stamp(tenant))
@@ -555,9 +520,8 @@ def export_five_star(round_id: int) -> Any:
 
 @rounds_bp.get("/branches/<int:round_branch_id>/results.xlsx")
 @login_required
-def export_branch(round_branch_id: int) -> Any:
-    round_branch = _round_branch_or_404(round_branch_id)
-    require_on(Action.ROUND_VIEW, round_branch)
+@with_row(core.load_round_branch, Action.ROUND_VIEW)
+def export_branch(round_branch: RoundBranch) -> Any:
     member_round = _round_or_404(round_branch.round_id)
     tenant = current_tenant()
     name = exports.export_filename(

@@ -11,10 +11,11 @@ the rounds kernel (`fivestar.kernel.rounds`), which this web-side module never b
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort, flash, redirect
+from flask import abort, flash, redirect, render_template
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
@@ -24,7 +25,7 @@ from wtforms.validators import Length
 from fivestar.accounts.policy import Action, authorize, require, scoped_actions
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _, _l
-from fivestar.web.refusals import refuse
+from fivestar.web.refusals import refuse, require_on
 from fivestar.web.session import db
 
 T = TypeVar("T")
@@ -36,10 +37,12 @@ __all__ = [
     "deadline_form",
     "extend_deadline",
     "or_404",
+    "page",
     "parse_day",
     "require_view_rounds",
     "submit",
     "versioned",
+    "with_row",
 ]
 
 
@@ -79,6 +82,32 @@ def or_404(load: Callable[[Session, int], T], ident: int) -> T:
         return load(db(), ident)
     except NotFoundError:
         abort(404)
+
+
+def with_row(
+    load: Callable[[Session, int], T], action: Action | None = None
+) -> Callable[[Callable[[T], Any]], Callable[..., Any]]:
+    """A view of one row: the id in the URL is loaded with `load` (404 when this tenant has no such
+    row) and, with `action`, required on the row (403 when the person may see it, else 404); the
+    view is called with the row."""
+
+    def decorate(view: Callable[[T], Any]) -> Callable[..., Any]:
+        @functools.wraps(view)
+        def wrapper(**ids: int) -> Any:
+            (ident,) = ids.values()
+            row = or_404(load, ident)
+            if action is not None:
+                require_on(action, row)
+            return view(row)
+
+        return wrapper
+
+    return decorate
+
+
+def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
+    """A rendered page and its status (a refused post shows the page again with a 4xx)."""
+    return render_template(template, **context), status
 
 
 def parse_day(text: str | None, field: str, *, required: bool = True, message: str | None = None) -> dt.date | None:
