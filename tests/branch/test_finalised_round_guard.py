@@ -63,7 +63,7 @@ READ_ONLY = {
     "committee.my_ratings", "committee.quota_guidance", "committee.quota_message", "committee.ratings_by_step",
     "committee.round_state_label", "committee.rounds_overview", "committee.table_guidance",
     "core.answers_of", "core.branch_input", "core.ensure_open", "core.evaluate", "core.facts_for",
-    "core.load_rating", "core.load_round", "core.middle_organisation", "core.round_rules", "core.scores_of",
+    "core.middle_organisation", "core.round_rules", "core.scores_of",
     "core.tenant_timezone",
     "decision.ballot_result", "decision.build_dossier", "decision.decision_time", "decision.level_ceiling",
     "decision.org_history", "decision.parse_level", "decision.quarterly_as_decided", "decision.quarterly_of_year",

@@ -51,7 +51,7 @@ READ_ONLY = {
     "committee.round_state_label", "committee.rounds_overview", "committee.rules_version_number",
     "committee.self_state_label",
     "core.bonus_fields", "core.ensure_open", "core.evaluate", "core.facts_for",
-    "core.load_evaluation", "core.load_round", "core.load_round_branch", "core.member_input", "core.now",
+    "core.load_evaluation", "core.member_input", "core.now",
     "core.parse_scores", "core.read_scores", "core.round_rules", "core.score_fields", "core.tenant_timezone",
     # Workbooks and PDFs written to a file or bytes, from stored results.
     "exports.export_filename", "exports.export_header", "exports.generated_stamp", "exports.notice_pdf",

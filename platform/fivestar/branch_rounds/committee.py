@@ -43,14 +43,7 @@ def round_state_label(state: BranchRoundState) -> str:
 # --- the rounds list ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RoundRow:
-    round: BranchRound
-    steps: dict[RatingStep, int]  # branches in the principal's scope at each step
-
-    @property
-    def branches(self) -> int:
-        return sum(self.steps.values())
+RoundRow = rounds.Progress[BranchRound]  # a year's round and its branches in the person's scope at each step
 
 
 def rounds_overview(session: Session, principal: Principal) -> list[RoundRow]:

@@ -248,16 +248,10 @@ def detail(branch_round: BranchRound) -> Any:
     return _render_detail(branch_round)
 
 
-@branch_rounds_bp.post("/<int:branch_round_id>/extend")
-@login_required
-@with_row(core.load_round)
-def extend(branch_round: BranchRound) -> Any:
-    branch_round_id = branch_round.id
-    return round_pages.extend_deadline(
-        branch_round, ExtendForm(), _deadline_choices(), committee.extend_deadline,
-        render=_render_detail, reload=lambda: _round_or_404(branch_round_id),
-        target=url_for(".detail", branch_round_id=branch_round_id),
-    )
+round_pages.add_extend_route(
+    branch_rounds_bp, "/<int:branch_round_id>/extend", core.load_round, ExtendForm, _deadline_choices,
+    committee.extend_deadline, render=_render_detail,
+)
 
 
 @branch_rounds_bp.post("/<int:branch_round_id>/finalise")

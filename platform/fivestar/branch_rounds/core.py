@@ -23,7 +23,7 @@ from fivestar.branch_rounds.models import (
 )
 from fivestar.branch_rounds.workflow import RatingFacts
 from fivestar.enums import OrgKind
-from fivestar.i18n import _
+from fivestar.i18n import _l
 from fivestar.kernel import rounds
 from fivestar.orgs.models import Organisation
 from fivestar.rules import BranchInput, BranchResult, RuleSet, evaluate_branch
@@ -48,15 +48,9 @@ def ensure_open(branch_round: BranchRound) -> None:
     rounds.ensure_open(workflow.finalised_refusal(branch_round.state))
 
 
-def load_round(session: Session, round_id: int) -> BranchRound:
-    found: BranchRound = rounds.load(session, BranchRound, round_id, _("评定年度不存在"))
-    return found
-
-
-def load_rating(session: Session, rating_id: int) -> BranchRating:
-    """A branch's rating with its organisation loaded (as `authorize` needs)."""
-    found: BranchRating = rounds.load_with_branch(session, BranchRating, rating_id, _("该支部不在本年度星级评定中"))
-    return found
+# Loading a year's round, and a branch's rating with its organisation (as `authorize` needs).
+load_round = rounds.loader(BranchRound, _l("评定年度不存在"))
+load_rating = rounds.loader(BranchRating, _l("该支部不在本年度星级评定中"), with_branch=True)
 
 
 def middle_organisation(session: Session, rating: BranchRating) -> Organisation | None:

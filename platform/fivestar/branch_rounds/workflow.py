@@ -81,13 +81,9 @@ def next_after_opinion(has_middle_organisation: bool) -> RatingStep:
 
 
 @dataclass(frozen=True)
-class RatingFacts:
+class RatingFacts(rounds.Facts[BranchRoundState, RatingStep]):
     """What a decision about one branch's rating depends on."""
 
-    now: dt.datetime
-    timezone: str
-    round_state: BranchRoundState
-    step: RatingStep
     self_report_due_at: dt.datetime
     committee_due_at: dt.datetime
     unscored_criteria: int = 0
@@ -110,9 +106,7 @@ def finalised_refusal(round_state: BranchRoundState) -> str | None:
     paper tallies, the branch's opinion, the organisation's forwarding, the committee's decisions
     and the meeting's participants) stay as they were decided. Every service that writes such
     things calls `core.ensure_open`, which raises this as a 409."""
-    if round_state is BranchRoundState.FINALISED:
-        return _("本年度星级评定已定星公布，不能再更改")
-    return None
+    return _("本年度星级评定已定星公布，不能再更改") if round_state is BranchRoundState.FINALISED else None
 
 
 def refusal(name: str, facts: RatingFacts) -> str | None:

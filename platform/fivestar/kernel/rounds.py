@@ -269,6 +269,25 @@ def load(session: Session, model: type, ident: int, missing: str, *options: Any)
     return found
 
 
+M = TypeVar("M")
+
+
+def loader(model: type[M], missing: Any, *, with_branch: bool = False) -> Callable[[Session, int], M]:
+    """The loader of one of a round's tables: by id within the current tenant, with the row's branch
+    loaded when `with_branch` (as `authorize` needs it), NotFoundError with `missing` (a lazy message)
+    when this tenant has no such row."""
+
+    def load_one(session: Session, ident: int) -> M:
+        if with_branch:
+            found: M = load_with_branch(session, model, ident, str(missing))
+        else:
+            found = load(session, model, ident, str(missing))
+        return found
+
+    load_one.__doc__ = f"One {model.__name__} by id (NotFoundError when there is none)."
+    return load_one
+
+
 def load_with_branch(session: Session, model: Any, ident: int, missing: str) -> Any:
     """A row that hangs under a branch (a round's branch row, a rating, a quarterly review) with its
     `branch` loaded in the same query, as `authorize` needs it (the relationship raises on lazy SQL)."""
@@ -323,6 +342,32 @@ def step_counts_in_scope(
         for round_id, step, count in rows:
             counts.setdefault(round_id, dict.fromkeys(order, 0))[step] = int(count)
     return counts
+
+
+R = TypeVar("R", bound=Enum)
+
+
+@dataclass(frozen=True)
+class Facts(Generic[R, S]):
+    """What every decision about a round's row starts from: when, in which time zone, whether the
+    round is still open and where the row stands. Each round kind adds its own counts and deadlines."""
+
+    now: dt.datetime
+    timezone: str
+    round_state: R
+    step: S
+
+
+@dataclass(frozen=True)
+class Progress(Generic[M]):
+    """A round on the committee's list with how many of its rows (in the person's scope) are at each step."""
+
+    round: M
+    steps: dict[Any, int]
+
+    @property
+    def branches(self) -> int:
+        return sum(self.steps.values())
 
 
 def standing_refusal(closed: str | None, transition: Transition[Any], step: Any, wrong_step: str) -> str | None:
@@ -401,6 +446,3 @@ def extend_deadline(
     )
     return round_
 
-
-def names(transitions: Iterable[Transition[Any]]) -> list[str]:
-    return [t.name for t in transitions]

@@ -78,14 +78,8 @@ def objection_state_label(state: ObjectionState) -> str:
 
 
 @dataclass(frozen=True)
-class RoundRow:
-    round: MemberRound
-    period: str
-    steps: dict[BranchStep, int]  # branches in scope per step
-
-    @property
-    def branches(self) -> int:
-        return sum(self.steps.values())
+class RoundRow(rounds.Progress[MemberRound]):
+    period: str = ""  # 2026年第一季度
 
 
 def rounds_overview(session: Session, principal: Principal) -> list[RoundRow]:
@@ -95,7 +89,7 @@ def rounds_overview(session: Session, principal: Principal) -> list[RoundRow]:
     counts = rounds.step_counts_in_scope(
         session, RoundBranch, [r.id for r in periods], org_scope(principal, Action.ROUND_VIEW), STEPS
     )
-    return [RoundRow(r, period_label(r.period_key), counts[r.id]) for r in periods]
+    return [RoundRow(r, counts[r.id], period_label(r.period_key)) for r in periods]
 
 
 def openable_periods(session: Session, tenant: Tenant, keep: int = 4) -> list[tuple[str, str]]:

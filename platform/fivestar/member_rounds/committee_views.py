@@ -197,16 +197,10 @@ def detail(member_round: MemberRound) -> Any:
     return _render_detail(member_round)
 
 
-@rounds_bp.post("/<int:round_id>/extend")
-@login_required
-@with_row(core.load_round)
-def extend(member_round: MemberRound) -> Any:
-    round_id = member_round.id
-    return round_pages.extend_deadline(
-        member_round, ExtendForm(), _deadline_choices(), closing.extend_deadline, render=_render_detail,
-        reload=lambda: _round_or_404(round_id), target=url_for(".detail", round_id=round_id),
-        message=_("请填写新的截止日期，如 2026-04-30"),
-    )
+round_pages.add_extend_route(
+    rounds_bp, "/<int:round_id>/extend", core.load_round, ExtendForm, _deadline_choices, closing.extend_deadline,
+    render=_render_detail, message=_l("请填写新的截止日期，如 2026-04-30"),
+)
 
 
 @rounds_bp.post("/<int:round_id>/close")

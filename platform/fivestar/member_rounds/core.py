@@ -16,7 +16,7 @@ from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session, contains_eager
 
 from fivestar.errors import NotFoundError
-from fivestar.i18n import _
+from fivestar.i18n import _, _l
 from fivestar.kernel import rounds
 from fivestar.member_rounds import workflow
 from fivestar.member_rounds.models import (
@@ -219,15 +219,9 @@ def evaluate(rules: RuleSet, scores: Mapping[FieldKey, Decimal], disqualifier: s
 # --- loading ---------------------------------------------------------------------------------------
 
 
-def load_round(session: Session, round_id: int) -> MemberRound:
-    member_round: MemberRound = rounds.load(session, MemberRound, round_id, _("评定轮次不存在"))
-    return member_round
-
-
-def load_round_branch(session: Session, round_branch_id: int) -> RoundBranch:
-    """A branch of a round with its organisation loaded (as `authorize` needs)."""
-    found: RoundBranch = rounds.load_with_branch(session, RoundBranch, round_branch_id, _("该支部不在本轮评定中"))
-    return found
+# Loading a round, and a branch of a round with its organisation (as `authorize` needs).
+load_round = rounds.loader(MemberRound, _l("评定轮次不存在"))
+load_round_branch = rounds.loader(RoundBranch, _l("该支部不在本轮评定中"), with_branch=True)
 
 
 def load_evaluation(session: Session, evaluation_id: int) -> Evaluation:

@@ -60,13 +60,9 @@ SELF_TRANSITIONS: dict[str, Transition[SelfState]] = {
 
 
 @dataclass(frozen=True)
-class RoundFacts:
+class RoundFacts(rounds.Facts[RoundState, BranchStep]):
     """What a decision about a branch (or one of its members) depends on."""
 
-    now: dt.datetime
-    timezone: str
-    round_state: RoundState
-    step: BranchStep
     self_due_at: dt.datetime
     joint_due_at: dt.datetime
     review_due_at: dt.datetime
@@ -108,9 +104,7 @@ def closed_refusal(round_state: RoundState) -> str | None:
     self-assessments, notices and objections they rest on stay as they were decided. (The committee
     returning a branch's reported list to review, with a reason, happens while the round is open.)
     Every service that writes such things calls `core.ensure_open`, which raises this as a 409."""
-    if round_state is RoundState.CLOSED:
-        return _("本轮评定已结束，不能再更改")
-    return None
+    return _("本轮评定已结束，不能再更改") if round_state is RoundState.CLOSED else None
 
 
 def refusal(name: str, facts: RoundFacts) -> str | None:

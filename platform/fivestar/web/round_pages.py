@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from flask import abort, flash, redirect, render_template
-from flask_login import current_user
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy.orm import Session
 from wtforms import HiddenField, StringField, TextAreaField
@@ -33,9 +34,9 @@ T = TypeVar("T")
 __all__ = [
     "DeadlineForm",
     "VersionForm",
+    "add_extend_route",
     "can_view_rounds",
     "deadline_form",
-    "extend_deadline",
     "or_404",
     "page",
     "parse_day",
@@ -110,7 +111,7 @@ def page(template: str, status: int = 200, **context: Any) -> tuple[str, int]:
     return render_template(template, **context), status
 
 
-def parse_day(text: str | None, field: str, *, required: bool = True, message: str | None = None) -> dt.date | None:
+def parse_day(text: str | None, field: str, *, required: bool = True, message: object = None) -> dt.date | None:
     """A day typed as 2026-04-30; a refusal on `field` when it is not one (or missing and required)."""
     value = (text or "").strip()
     if not value and not required:
@@ -118,7 +119,7 @@ def parse_day(text: str | None, field: str, *, required: bool = True, message: s
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise ServiceError(message or _("请填写日期，如 2026-04-30"), field=field) from None
+        raise ServiceError(str(message) if message else _("请填写日期，如 2026-04-30"), field=field) from None
 
 
 def versioned(form: Any, record: Any) -> Any:
@@ -163,32 +164,42 @@ def submit(
     return redirect(target)
 
 
-def extend_deadline(
-    round_: Any,
-    form: DeadlineForm,
-    choices: list[tuple[str, str]],
+def add_extend_route(
+    bp: Blueprint,
+    rule: str,
+    load: Callable[[Session, int], Any],
+    form_class: type[DeadlineForm],
+    choices: Callable[[], list[tuple[str, str]]],
     service: Callable[..., Any],
     *,
     render: Callable[..., Any],
-    reload: Callable[[], Any],
-    target: str,
-    message: str | None = None,
-) -> Any:
-    """The POST of a round's deadline extension (tenant administrators): `service(session, round,
-    which, new_day, reason, version=…)` is the round kind's `extend_deadline`; `reload()` loads the
-    round again after a refusal (the rollback expired it) for the page and the form's version."""
-    require(current_user, Action.ROUND_MANAGE)
-    form.deadline.choices = choices
+    message: object = None,
+) -> None:
+    """Register a round kind's deadline extension (POST `rule`, endpoint `extend`, tenant administrators):
+    `service(session, round, which, new_day, reason, version=…)` is the kind's `extend_deadline`;
+    success goes back to its `detail` page, a refusal shows that page (`render`) with what was typed.
+    `message` words a day that is not one."""
+    param = re.search(r"<int:(\w+)>", rule)
+    assert param is not None, rule
 
-    def save() -> Any:
-        new_day = parse_day(form.new_day.data, "new_day", message=message)
-        which = form.deadline.data or ""
-        return service(db(), round_, which, new_day, form.reason.data, version=form.version.data or 0)
+    @login_required
+    @with_row(load)
+    def extend(round_: Any) -> Any:
+        require(current_user, Action.ROUND_MANAGE)
+        ident = round_.id
+        form = form_class()
+        form.deadline.choices = choices()
 
-    def refused() -> None:
-        form.version.data = str(reload().version)
+        def save() -> Any:
+            new_day = parse_day(form.new_day.data, "new_day", message=message)
+            which = form.deadline.data or ""
+            return service(db(), round_, which, new_day, form.reason.data, version=form.version.data or 0)
 
-    outcome = submit(form, save, done=lambda _round: (_("已延长截止日期。"), target), refused=refused)
-    if isinstance(outcome, int):
-        return render(round_, outcome, extend_form=form)
-    return outcome
+        def refused() -> None:
+            form.version.data = str(or_404(load, ident).version)  # loaded again: the rollback expired it
+
+        target = url_for(".detail", **{param.group(1): ident})
+        outcome = submit(form, save, done=lambda _round: (_("已延长截止日期。"), target), refused=refused)
+        return render(round_, outcome, extend_form=form) if isinstance(outcome, int) else outcome
+
+    bp.add_url_rule(rule, endpoint="extend", view_func=extend, methods=["POST"])
