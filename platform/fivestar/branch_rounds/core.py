@@ -29,7 +29,6 @@ from fivestar.orgs.models import Organisation
 from fivestar.rules import BranchInput, BranchResult, RuleSet, evaluate_branch
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import pinned_rules
-from fivestar.timekeeping import clock
 
 HUNDRED = Decimal(100)
 MIDDLE_KINDS = (OrgKind.PARTY_COMMITTEE, OrgKind.GENERAL_BRANCH)
@@ -126,10 +125,7 @@ def facts_for(
     answers = answers_of(session, rating.id)
     meeting_state = session.scalar(select(BallotMeeting.state).where(BallotMeeting.rating_id == rating.id))
     return RatingFacts(
-        now=clock.now(),
-        timezone=tenant_timezone(session, branch_round.tenant_id),
-        round_state=branch_round.state,
-        step=rating.step,
+        **rounds.facts_of(branch_round, rating, tenant_timezone(session, branch_round.tenant_id)),
         self_report_due_at=branch_round.self_report_due_at,
         committee_due_at=branch_round.committee_due_at,
         unscored_criteria=max(criteria - int(scored), 0),

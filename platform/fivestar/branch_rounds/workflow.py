@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from fivestar.accounts.policy import Action, authorize
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, MeetingState, RatingStep
-from fivestar.i18n import _
+from fivestar.i18n import _, _l
 from fivestar.kernel import rounds
 from fivestar.kernel.rounds import Transition, Workflow
 
@@ -47,6 +47,11 @@ RATING_WORKFLOW: Workflow[RatingStep] = Workflow(
         ),
     ),
     authorize,
+    labels={
+        RatingStep.RECOMMEND: _l("荐星"), RatingStep.DELIBERATE: _l("议星"),
+        RatingStep.ORG_REVIEW: _l("机关党委/党总支审核"), RatingStep.COMMITTEE: _l("工委定星"),
+        RatingStep.DECIDED: _l("已定星"),
+    },
 )
 TRANSITIONS: dict[str, Transition[RatingStep]] = RATING_WORKFLOW.by_name
 
@@ -66,13 +71,7 @@ ROUND_WORKFLOW: Workflow[BranchRoundState] = Workflow(
 
 
 def step_label(step: RatingStep) -> str:
-    return {
-        RatingStep.RECOMMEND: _("荐星"),
-        RatingStep.DELIBERATE: _("议星"),
-        RatingStep.ORG_REVIEW: _("机关党委/党总支审核"),
-        RatingStep.COMMITTEE: _("工委定星"),
-        RatingStep.DECIDED: _("已定星"),
-    }[step]
+    return RATING_WORKFLOW.label(step)
 
 
 def next_after_opinion(has_middle_organisation: bool) -> RatingStep:
@@ -115,7 +114,7 @@ def refusal(name: str, facts: RatingFacts) -> str | None:
         finalised_refusal(facts.round_state), TRANSITIONS[name], facts.step,
         _("当前处于“%(step)s”环节，不能执行此操作", step=step_label(facts.step)),
     )
-    if standing:
+    if standing is not None:
         return standing
     if name == "submit_recommendation":
         if facts.unscored_criteria:

@@ -43,6 +43,7 @@ from fivestar import audit
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _, short_date
 from fivestar.kernel.versioning import saving
+from fivestar.timekeeping import clock
 from fivestar.timekeeping.deadlines import checked_extension
 
 S = TypeVar("S", bound=Enum)
@@ -158,6 +159,7 @@ class Workflow(Generic[S]):
     transitions: tuple[Transition[S], ...]
     authorize: Callable[[Any, Any, Any], bool]
     subject: Callable[[Any], Any] = field(default=lambda obj: obj)
+    labels: Mapping[S, Any] = field(default_factory=dict)  # what people read for each step (lazy text)
     by_name: dict[str, Transition[S]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -172,6 +174,9 @@ class Workflow(Generic[S]):
 
     def __contains__(self, name: object) -> bool:
         return name in self.by_name
+
+    def label(self, step: S) -> str:
+        return str(self.labels[step])
 
     def step_of(self, obj: Any) -> S:
         step: S = getattr(obj, self.attribute)
@@ -380,6 +385,11 @@ def standing_refusal(closed: str | None, transition: Transition[Any], step: Any,
     return None
 
 
+def facts_of(round_: Any, row: Any, timezone: str) -> dict[str, Any]:
+    """The fields every round kind's facts start with (`Facts`), for `row` of `round_` now."""
+    return {"now": clock.now(), "timezone": timezone, "round_state": round_.state, "step": row.step}
+
+
 def day_text(moment: dt.datetime, timezone: str) -> str:
     """A deadline's day as people read it in refusals (the tenant's calendar day)."""
     return short_date(moment.astimezone(ZoneInfo(timezone)))
@@ -445,4 +455,3 @@ def extend_deadline(
         reason=text,
     )
     return round_
-

@@ -267,10 +267,7 @@ def facts_for(session: Session, member_round: MemberRound, round_branch: RoundBr
         .where(Objection.round_branch_id == round_branch.id, Objection.state == ObjectionState.OPEN)
     )
     return RoundFacts(
-        now=clock.now(),
-        timezone=tenant_timezone(session, member_round.tenant_id),
-        round_state=member_round.state,
-        step=round_branch.step,
+        **rounds.facts_of(member_round, round_branch, tenant_timezone(session, member_round.tenant_id)),
         self_due_at=member_round.self_due_at,
         joint_due_at=member_round.joint_due_at,
         review_due_at=member_round.review_due_at,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from fivestar.accounts.policy import Action, authorize
-from fivestar.i18n import _, short_date
+from fivestar.i18n import _, _l, short_date
 from fivestar.kernel import rounds
 from fivestar.kernel.rounds import Transition, Workflow
 from fivestar.member_rounds.models import BranchStep, MemberRound, RoundBranch, RoundState, SelfState
@@ -37,6 +37,10 @@ BRANCH_WORKFLOW: Workflow[BranchStep] = Workflow(
         ),
     ),
     authorize,
+    labels={
+        BranchStep.SELF: _l("个人自评"), BranchStep.JOINT: _l("党群联评"), BranchStep.REVIEW: _l("支部审评"),
+        BranchStep.NOTICE: _l("公示"), BranchStep.FINALISED: _l("已上报"),
+    },
 )
 BRANCH_TRANSITIONS: dict[str, Transition[BranchStep]] = BRANCH_WORKFLOW.by_name
 
@@ -84,17 +88,10 @@ def _when(moment: dt.datetime, timezone: str) -> str:
 
 
 def _step_label(step: BranchStep) -> str:
-    return {
-        BranchStep.SELF: _("个人自评"),
-        BranchStep.JOINT: _("党群联评"),
-        BranchStep.REVIEW: _("支部审评"),
-        BranchStep.NOTICE: _("公示"),
-        BranchStep.FINALISED: _("已上报"),
-    }[step]
+    return BRANCH_WORKFLOW.label(step)
 
 
-def step_label(step: BranchStep) -> str:
-    return _step_label(step)
+step_label = _step_label
 
 
 def closed_refusal(round_state: RoundState) -> str | None:
@@ -109,11 +106,9 @@ def closed_refusal(round_state: RoundState) -> str | None:
 
 def refusal(name: str, facts: RoundFacts) -> str | None:
     """Why the branch transition `name` may not happen now, or None if it may."""
-    standing = rounds.standing_refusal(
-        closed_refusal(facts.round_state), BRANCH_TRANSITIONS[name], facts.step,
-        _("当前处于“%(step)s”阶段，不能执行此操作", step=_step_label(facts.step)),
-    )
-    if standing:
+    wrong_step = _("当前处于“%(step)s”阶段，不能执行此操作", step=_step_label(facts.step))
+    if standing := rounds.standing_refusal(closed_refusal(facts.round_state), BRANCH_TRANSITIONS[name], facts.step,
+                                           wrong_step):
         return standing
     tz = facts.timezone
     if name == "start_joint":
