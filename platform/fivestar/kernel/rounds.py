@@ -182,10 +182,6 @@ class Workflow(Generic[S]):
         step: S = getattr(obj, self.attribute)
         return step
 
-    def available(self, step: S) -> list[Transition[S]]:
-        """The transitions that start where `step` is, in the table's order."""
-        return [t for t in self.transitions if step in t.sources]
-
     def allows(self, principal: Any, name: str, obj: Any) -> bool:
         """Whether `principal` holds the action of transition `name` on `obj` (for pages' buttons)."""
         return principal is SYSTEM or self.authorize(principal, self[name].action, self.subject(obj))
