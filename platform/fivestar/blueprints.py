@@ -11,8 +11,9 @@ from flask import Blueprint, Flask
 from fivestar.accounts.admin_views import accounts_bp
 from fivestar.accounts.views import auth_bp
 from fivestar.branch_rounds.ballot_views import deliberation_bp, vote_bp
-from fivestar.branch_rounds.committee_views import branch_rounds_bp, org_review_bp, quarterly_bp
+from fivestar.branch_rounds.committee_views import branch_rounds_bp, org_review_bp
 from fivestar.branch_rounds.publication_views import stars_bp
+from fivestar.branch_rounds.quarterly_views import quarterly_bp
 from fivestar.branch_rounds.rating_views import branch_rating_branch_bp
 from fivestar.demo.views import demo_bp
 from fivestar.exports.views import exports_bp

@@ -16,6 +16,7 @@ from fivestar.accounts.principal import Grant, Principal
 from fivestar.audit.models import AuditEvent
 from fivestar.branch_rounds.models import AnswerKind, BranchRating, CriterionScore, RatingAnswer, RatingStep
 from fivestar.enums import Role
+from fivestar.kernel.rounds import seeding
 from fivestar.tenancy import tenant_context
 from fivestar.timekeeping import clock
 from tests.conftest import SAMPLE_RULES
@@ -58,7 +59,8 @@ def put_at(
     """The rating at `step` with the branch's proposal and opinion recorded."""
     now = clock.now()
     with tenant_context(world["tenant"].id):
-        rating.step = step
+        with seeding():
+            rating.step = step
         rating.proposed_level = proposed
         rating.proposed_total = Decimal("85") if proposed is not None else None
         rating.statement = "本支部全年认真落实各项工作。"

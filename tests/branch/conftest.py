@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy.orm import Session
 
 from fivestar.enums import OrgKind, Position, Role
+from fivestar.kernel.rounds import seeding
 from fivestar.timekeeping import clock
 
 # 2026-01-06 09:00 Beijing: early in the year after the rated year 2025, before the rules' deadlines.
@@ -166,7 +167,8 @@ def deliberating(session: Session, opened: dict[str, Any]) -> dict[str, Any]:
 
     with tenant_context(opened["tenant"].id):
         for key in ("rating_one", "rating_direct"):
-            opened[key].step = RatingStep.DELIBERATE
+            with seeding():
+                opened[key].step = RatingStep.DELIBERATE
             opened[key].proposed_level = 4
             opened[key].recommended_at = OPENING_DAY
         session.flush()

@@ -24,6 +24,7 @@ from fivestar.branch_rounds import (
 )
 from fivestar.branch_rounds.models import Ballot, BallotBoxEntry, BallotCode, MeetingState, PaperTally, VoterGroup
 from fivestar.errors import ConflictError, ServiceError
+from fivestar.kernel.rounds import seeding
 from tests.branch.ballot_support import (
     BOX_SECRET,
     as_tenant,
@@ -308,7 +309,8 @@ def test_nothing_changes_once_the_opinion_went_up(session: Session, deliberating
     setup_meeting(session, deliberating)
     codes = codes_of(issue(session, deliberating), "members")
     with as_tenant(deliberating):
-        deliberating["rating_one"].step = RatingStep.ORG_REVIEW
+        with seeding():
+            deliberating["rating_one"].step = RatingStep.ORG_REVIEW
         session.flush()
     with pytest.raises(ConflictError, match="本次测评已结束"):
         cast(session, deliberating, codes[0], level=5)

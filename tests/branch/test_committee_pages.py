@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, QuarterlyReview, RatingStep
 from fivestar.enums import OrgKind, Role
+from fivestar.kernel.rounds import seeding
 from fivestar.tenancy import tenant_context
 from tests.branch.committee_support import BEIJING, fresh, local, put_at, rules_with
 from tests.conftest import TEST_PASSWORD
@@ -147,7 +148,8 @@ def test_the_table_runs_a_fixed_number_of_queries(
         big = open_branch_round(session, small_tenant, year=2025)
         ratings = list(session.scalars(select(BranchRating).where(BranchRating.round_id == big.round.id)))
         for index, rating in enumerate(ratings):
-            rating.step = RatingStep.COMMITTEE if index % 2 else RatingStep.DECIDED
+            with seeding():
+                rating.step = RatingStep.COMMITTEE if index % 2 else RatingStep.DECIDED
             rating.opinion_level = 3
             rating.decided_level = 3 if index % 2 == 0 else None
             rating.org_comment = "同意"

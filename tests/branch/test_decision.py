@@ -21,6 +21,7 @@ from fivestar.branch_rounds.models import (
     RatingStep,
 )
 from fivestar.errors import ConflictError, ServiceError
+from fivestar.kernel.rounds import seeding
 from fivestar.tenancy import tenant_context
 from tests.branch.committee_support import answer, events, local, put_at, rules_with, score
 
@@ -260,7 +261,8 @@ def test_nothing_changes_after_finalising(session: Session, opened: dict[str, An
     with tenant_context(opened["tenant"].id):
         with pytest.raises(ServiceError, match="已定星公布"):
             committee.extend_deadline(session, opened["round"], "committee", dt.date(2026, 4, 30), "延期")
-        one.step = RatingStep.ORG_REVIEW  # even a rating somehow back at the middle level
+        with seeding():
+            one.step = RatingStep.ORG_REVIEW  # even a rating somehow back at the middle level
         with pytest.raises(ServiceError, match="已定星公布"):
             org_review.forward(session, opened["round"], one, "同意", version=one.version)
     assert one.decided_level == 4

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from fivestar.branch_rounds import core, publication
 from fivestar.branch_rounds.models import BranchRating, BranchRoundState, CriterionScore
 from fivestar.enums import OrgKind
+from fivestar.kernel.rounds import seeding
 from fivestar.tenancy import tenant_context
 from tests.branch.publication_support import (
     DIRECT_MEDALS,
@@ -137,7 +138,8 @@ def test_stored_scores_the_engine_refuses_show_no_medals_instead_of_failing(
 def test_the_module_refuses_to_publish_an_open_round(session: Session, published: dict[str, Any]) -> None:
     branch_round = published["published_round"]
     with tenant_context(published["tenant"].id):
-        branch_round.state = BranchRoundState.OPEN
+        with seeding():
+            branch_round.state = BranchRoundState.OPEN
         session.flush()
         assert publication.published_years(session) == []
         assert publication.published_round(session, 2024) is None

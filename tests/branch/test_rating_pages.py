@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.branch_rounds import recommend
 from fivestar.branch_rounds.models import AnswerKind, BranchRoundState, RatingStep
+from fivestar.kernel.rounds import seeding
 from fivestar.rules import evaluate_branch
 from fivestar.tenancy import tenant_context
 from tests.branch.recommend_support import (
@@ -60,7 +61,8 @@ def test_a_finalised_round_leaves_the_home_page(
     session: Session, client: FlaskClient, login: Any, opened: dict[str, Any]
 ) -> None:
     with tenant_context(opened["tenant"].id):
-        opened["round"].state = BranchRoundState.FINALISED
+        with seeding():
+            opened["round"].state = BranchRoundState.FINALISED
         session.flush()
     login(opened["tenant"], opened["secretary"])
     assert 'id="branch-ratings"' not in _home(client, opened)
@@ -122,7 +124,8 @@ def test_the_dashboard_after_a_return_and_after_the_decision(
     assert "退回原因：请补充三会一课记录" in text(client.get(url(opened)))
     assert "退回原因：请补充三会一课记录" in text(client.get(url(opened, "/recommend")))
     with tenant_context(opened["tenant"].id):
-        rating.step = RatingStep.DECIDED
+        with seeding():
+            rating.step = RatingStep.DECIDED
         rating.decided_level = 4
         rating.decision_reason = "群众评价一般"
         session.flush()

@@ -23,6 +23,7 @@ from fivestar.branch_rounds.models import (
     RatingStep,
 )
 from fivestar.errors import ConflictError
+from fivestar.kernel.rounds import seeding
 from fivestar.rules import evaluate_branch
 from fivestar.tenancy import tenant_context
 from fivestar.timekeeping import clock
@@ -292,8 +293,10 @@ def test_nothing_changes_once_submitted_or_finalised(session: Session, opened: d
         submit(session, opened, full_form(rules))
     with tenant_context(opened["tenant"].id):
         rating = load(session, opened)
-        rating.step = RatingStep.RECOMMEND
-        opened["round"].state = BranchRoundState.FINALISED
+        with seeding():
+            rating.step = RatingStep.RECOMMEND
+        with seeding():
+            opened["round"].state = BranchRoundState.FINALISED
         session.flush()
     with pytest.raises(ConflictError, match="已定星公布"), session.begin_nested():
         save(session, opened, full_form(rules))

@@ -24,6 +24,7 @@ from fivestar.branch_rounds import publication
 from fivestar.enums import Role
 from fivestar.errors import ServiceError
 from fivestar.kernel import task_names
+from fivestar.kernel.rounds import seeding
 from fivestar.outbox.delivery import deliver_due
 from fivestar.outbox.models import OutboxMessage
 from fivestar.tenancy import cross_tenant, tenant_context
@@ -307,7 +308,9 @@ def test_finalising_on_the_committee_page_notifies_and_publishes(
         world["secretary"].email = "shuji@example.org"
         world["org_staff"].email = "jiguan@example.org"
         for rating, level, totals in ((world["rating_one"], 4, ONE_TOTALS), (world["rating_direct"], 3, DIRECT_TOTALS)):
-            rating.step, rating.decided_level, rating.decided_by = RatingStep.DECIDED, level, "工委"
+            with seeding():
+                rating.step = RatingStep.DECIDED
+            rating.decided_level, rating.decided_by = level, "工委"
             for indicator, per in spread(rules, totals).items():
                 for criterion, value in per.items():
                     session.add(

@@ -20,6 +20,7 @@ from sqlalchemy import insert, select
 
 from fivestar.accounts.passwords import hash_password
 from fivestar.enums import OrgKind, Role
+from fivestar.kernel.rounds import seeding
 from fivestar.timekeeping import clock
 
 PHONE = {"width": 375, "height": 812}
@@ -76,7 +77,8 @@ def branch_walk(live_app: tuple[Any, Any]) -> dict[str, Any]:
                 rating.proposed_total = result.weighted_total.quantize(Decimal("0.01"))
                 rating.proposed_level = result.level
                 rating.recommended_at = clock.now()
-                rating.step = RatingStep.DELIBERATE
+                with seeding():
+                    rating.step = RatingStep.DELIBERATE
                 for username, name, role, org in (
                     ("dangan", "档案馆书记", Role.BRANCH_SECRETARY, branch),
                     ("weiyuan", "工委委员乙", Role.COMMITTEE_MEMBER, None),

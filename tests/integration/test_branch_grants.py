@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from fivestar.imports.services import import_workbook
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -14,6 +13,7 @@ from fivestar.accounts.models import Account, AuthSession
 from fivestar.accounts.sessions import start_session
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import OrgKind, Role
+from fivestar.imports.services import import_workbook
 from fivestar.people import services as people
 from fivestar.tenancy import tenant_context
 from tests.integration.test_import_service import filled_template, member

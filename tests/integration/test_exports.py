@@ -37,6 +37,7 @@ from fivestar.exports import services
 from fivestar.exports.models import ExportDelivery, ExportState, ExportTarget, ExportTrigger
 from fivestar.exports.sweep import run_exports
 from fivestar.kernel import task_names
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds.models import MemberRound, RoundState
 from fivestar.notify.encryption import decrypt
 from fivestar.outbox.models import OutboxMessage
@@ -129,7 +130,8 @@ def closed_member_round(session: Session, tenant: Any, period: str = "2026Q1", a
         session.flush()
         member_round = session.scalar(select(MemberRound).where(MemberRound.period_key == period))
         assert member_round is not None
-        member_round.state = RoundState.CLOSED
+        with seeding():
+            member_round.state = RoundState.CLOSED
         member_round.closed_at = at
         session.flush()
     return member_round
@@ -144,7 +146,8 @@ def finalised_branch_round(session: Session, tenant: Any, year: int = 2025, at: 
         session.flush()
         branch_round = session.scalar(select(BranchRound).where(BranchRound.year == year))
         assert branch_round is not None and opened is not None
-        branch_round.state = BranchRoundState.FINALISED
+        with seeding():
+            branch_round.state = BranchRoundState.FINALISED
         branch_round.finalised_at = at
         session.flush()
     return branch_round

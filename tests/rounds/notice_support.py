@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import core
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -112,7 +113,8 @@ def put_on_notice(
         rules = core.round_rules(session, member_round)
         zone = world["tenant"].timezone
         today = clock.today_in(zone)
-        round_branch.step = BranchStep.NOTICE
+        with seeding():
+            round_branch.step = BranchStep.NOTICE
         round_branch.notice_token = secrets.token_urlsafe(24)
         round_branch.notice_started_at = clock.now()
         round_branch.notice_ends_at = clock.end_of_day(
@@ -144,7 +146,8 @@ def add_objection(session: Session, world: Mapping[str, Any], round_branch: Roun
 
 def finalise_directly(session: Session, world: Mapping[str, Any], round_branch: RoundBranch) -> None:
     with tenant_context(world["tenant"].id):
-        round_branch.step = BranchStep.FINALISED
+        with seeding():
+            round_branch.step = BranchStep.FINALISED
         round_branch.finalised_at = clock.now()
         session.flush()
 

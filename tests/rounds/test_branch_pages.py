@@ -10,6 +10,7 @@ from typing import Any
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds.models import BranchStep, RoundState, SelfState
 from fivestar.tenancy import tenant_context
 from tests.rounds.branch_support import (
@@ -58,7 +59,8 @@ def test_a_closed_round_leaves_the_home_page(
     session: Session, client: FlaskClient, login: Any, opened: dict[str, Any]
 ) -> None:
     with tenant_context(opened["tenant"].id):
-        opened["round"].state = RoundState.CLOSED
+        with seeding():
+            opened["round"].state = RoundState.CLOSED
         session.flush()
     login(opened["tenant"], opened["secretary"])
     assert 'id="branch-rounds"' not in _home(client, opened)

@@ -51,8 +51,8 @@ READ_ONLY = {
     "committee.my_round_branches", "committee.objection_state_label", "committee.openable_periods",
     "committee.round_state_label", "committee.rounds_overview", "committee.rules_version_number",
     "committee.self_state_label",
-    "core.bonus_fields", "core.check_version", "core.ensure_open", "core.evaluate", "core.facts_for",
-    "core.load_evaluation", "core.load_round", "core.load_round_branch", "core.member_input", "core.now",
+    "core.bonus_fields", "core.ensure_open", "core.evaluate", "core.facts_for",
+    "core.load_evaluation", "core.member_input", "core.now",
     "core.parse_scores", "core.read_scores", "core.round_rules", "core.score_fields", "core.tenant_timezone",
     # Workbooks and PDFs written to a file or bytes, from stored results.
     "notice_paper.notice_pdf",

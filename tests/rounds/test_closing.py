@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
 from fivestar.errors import ConflictError, ServiceError
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import core, workflow
 from fivestar.member_rounds.closing import close_round, extend_deadline
 from fivestar.member_rounds.models import (
@@ -37,7 +38,8 @@ def set_steps(session: Session, member_round: MemberRound, *steps: BranchStep) -
         session.scalars(select(RoundBranch).where(RoundBranch.round_id == member_round.id).order_by(RoundBranch.id))
     )
     for branch, step in zip(branches, steps, strict=True):
-        branch.step = step
+        with seeding():
+            branch.step = step
     session.flush()
     return branches
 

@@ -14,6 +14,7 @@ from fivestar.accounts.principal import Grant, Principal
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import OrgKind, Role
 from fivestar.errors import ConflictError, ServiceError
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import committee, core, notice
 from fivestar.member_rounds.models import BranchStep, ObjectionState, SelfState
 from fivestar.member_rounds.opening import open_round
@@ -150,7 +151,8 @@ def test_returning_needs_a_reason_and_a_branch_on_notice_or_reported(
         with pytest.raises(ConflictError):
             committee.return_branch(session, one, reason="分数偏高", version=one.version - 1)
         assert one.step is BranchStep.FINALISED
-        self_step.step = BranchStep.SELF
+        with seeding():
+            self_step.step = BranchStep.SELF
         session.flush()
         with pytest.raises(ServiceError, match="当前处于“个人自评”阶段"):
             committee.return_branch(session, self_step, reason="分数偏高", version=self_step.version)

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivestar.enums import Role
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds.models import BranchStep, Evaluation, RoundState
 from fivestar.tenancy import tenant_context
 from tests.rounds.test_honour import rate, set_step
@@ -112,7 +113,8 @@ def test_no_card_for_a_member_not_rated(
     client: FlaskClient, login: Any, session: Session, world: dict[str, Any]
 ) -> None:
     with tenant_context(world["tenant"].id):
-        world["round"].state = RoundState.CLOSED  # a closed round publishes every branch
+        with seeding():
+            world["round"].state = RoundState.CLOSED  # a closed round publishes every branch
         session.flush()
     login(world["tenant"], world["admin"])
     response = client.get(card_url(world, world["twos"][2]))

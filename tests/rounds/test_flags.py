@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.accounts.principal import Grant, Principal
 from fivestar.enums import MemberStatus, Role
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import committee
 from fivestar.member_rounds.models import EvaluationStatus, MemberRound, RoundState
 from fivestar.member_rounds.opening import open_round
@@ -58,7 +59,8 @@ def history(session: Session, opened: dict[str, Any]) -> dict[str, Any]:
                 if levels_of[index] is None:  # transferred in later: withdrawn from this round
                     evaluation_of(session, opened, members[name], member_round).status = EvaluationStatus.WITHDRAWN
             if member_round is not opened["round"]:
-                member_round.state = RoundState.CLOSED
+                with seeding():
+                    member_round.state = RoundState.CLOSED
             session.flush()
     finalise_directly(session, opened, round_branch_of(session, opened, "one"))  # 2026Q1: branch one reported
     return {**opened, "rounds": rounds, "members": members}

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
 from fivestar.errors import ConflictError, ServiceError
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import followups
 from fivestar.member_rounds.models import BranchStep, Mentorship, Rectification, TalkRecord
 from fivestar.tenancy import tenant_context
@@ -135,7 +136,8 @@ def test_rectification_deadline_for_a_member_not_rated(session: Session, results
 def test_the_default_deadline_counts_from_the_finalised_day(session: Session, results: dict[str, Any]) -> None:
     rb = round_branch(session, results)
     with tenant_context(results["tenant"].id):
-        rb.step = BranchStep.FINALISED
+        with seeding():
+            rb.step = BranchStep.FINALISED
         rb.finalised_at = dt.datetime(2026, 4, 20, 2, 0, tzinfo=dt.UTC)
         session.flush()
         assert followups.default_due(context(session, results)) == dt.date(2026, 7, 19)

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import OrgKind, Role
 from fivestar.errors import ConflictError, ServiceError
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import branch, branch_pages, core
 from fivestar.member_rounds.models import BranchStep, Evaluation, RoundBranch, ScoreStage, SelfState
 from fivestar.member_rounds.opening import open_round
@@ -101,7 +102,8 @@ def test_too_few_public_representatives_are_shown_and_must_be_explained(
             .order_by(RoundBranch.id.desc()).limit(1)
         )
         rb = core.load_round_branch(session, rb_id)
-        rb.step = BranchStep.JOINT
+        with seeding():
+            rb.step = BranchStep.JOINT
         session.flush()
         ctx = branch.context_for(session, rb)
         assert ctx.facts.members == 13

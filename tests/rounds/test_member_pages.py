@@ -15,6 +15,7 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.orm import Session
 
 from fivestar.enums import OrgKind
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import core
 from fivestar.member_rounds.models import BranchStep, Evaluation, RoundBranch, RoundState, ScoreStage, SelfState
 from fivestar.member_rounds.opening import open_round
@@ -79,7 +80,8 @@ def _set_step(session: Session, w: dict[str, Any], branch: Any, step: BranchStep
     with tenant_context(w["tenant"].id):
         round_branch = session.scalar(select(RoundBranch).where(RoundBranch.branch_id == branch.id))
         assert round_branch is not None
-        round_branch.step = step
+        with seeding():
+            round_branch.step = step
         session.flush()
 
 
@@ -376,7 +378,8 @@ def test_my_levels_over_time_newest_first_with_results_only_once_posted(
         mine[older.id].level, mine[older.id].total, mine[older.id].rated = 5, Decimal("93.5"), True
         mine[oldest.id].level, mine[oldest.id].rated, mine[oldest.id].disqualifier = None, False, "unpaid_dues"
         mine[world["round"].id].level, mine[world["round"].id].total = 3, Decimal("75")  # not posted yet
-        older.state = oldest.state = RoundState.CLOSED
+        with seeding():
+            older.state = oldest.state = RoundState.CLOSED
         session.flush()
     login(tenant, world["member"])
     url = f"{world['base']}/rounds/mine/"

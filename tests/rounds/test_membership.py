@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import core, membership
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -56,7 +57,8 @@ def actions(session: Session) -> list[tuple[str, str | None]]:
 
 
 def set_step(session: Session, member_round: MemberRound, branch: Any, step: BranchStep) -> None:
-    round_branch(session, member_round, branch).step = step
+    with seeding():
+        round_branch(session, member_round, branch).step = step
     session.flush()
 
 
@@ -110,7 +112,8 @@ def test_a_member_joining_too_late_or_outside_rated_branches_is_not_added(
 def test_a_closed_round_takes_no_one(session: Session, opened: dict[str, Any]) -> None:
     member_round = opened["round"]
     with tenant_context(opened["tenant"].id):
-        member_round.state = RoundState.CLOSED
+        with seeding():
+            member_round.state = RoundState.CLOSED
         session.flush()
         member = new_member(session, opened["one"])
         assert evaluation_of(session, member_round, member) is None

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
 from fivestar.errors import ServiceError
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import notice
 from fivestar.member_rounds.models import BranchStep, EvaluationStatus, Objection, ObjectionState
 from fivestar.tenancy import tenant_context
@@ -53,10 +54,12 @@ def test_a_notice_is_not_shown_before_it_starts_nor_while_the_branch_reviews_aga
         assert notice.find_notice(session, token) is None
         frozen_now.move(dt.datetime(2026, 4, 7, 9, 0, tzinfo=BEIJING))
         assert notice.find_notice(session, token) is not None
-        round_branch.step = BranchStep.REVIEW  # returned by the committee
+        with seeding():
+            round_branch.step = BranchStep.REVIEW  # returned by the committee
         session.flush()
         assert notice.find_notice(session, token) is None
-        round_branch.step = BranchStep.FINALISED  # the record stays readable after 上报
+        with seeding():
+            round_branch.step = BranchStep.FINALISED  # the record stays readable after 上报
         session.flush()
         assert notice.find_notice(session, token) is not None
 
@@ -128,7 +131,8 @@ def test_filing_after_the_notice_ended_is_refused_with_the_end(
 def test_filing_on_a_finalised_notice_is_refused(session: Session, opened: dict[str, Any]) -> None:
     round_branch = put_on_notice(session, opened)
     with tenant_context(opened["tenant"].id):
-        round_branch.step = BranchStep.FINALISED
+        with seeding():
+            round_branch.step = BranchStep.FINALISED
         session.flush()
         with pytest.raises(ServiceError, match="不能提出异议"):
             notice.file_objection(session, round_branch, text="有异议")

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditEvent
 from fivestar.errors import ConflictError, ServiceError
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import core, notice
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -162,7 +163,8 @@ def test_objections_are_answered_only_during_the_notice(session: Session, opened
     round_branch = put_on_notice(session, opened)
     objection = add_objection(session, opened, round_branch)
     with tenant_context(opened["tenant"].id):
-        round_branch.step = BranchStep.REVIEW
+        with seeding():
+            round_branch.step = BranchStep.REVIEW
         session.flush()
         with pytest.raises(ServiceError, match="只有公示阶段"):
             notice.answer_objection(session, round_branch, objection, upheld=False, reason="不属实", version=1)

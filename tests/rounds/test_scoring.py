@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from fivestar.enums import OrgKind
 from fivestar.errors import ServiceError
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import core
 from fivestar.member_rounds.models import (
     Evaluation,
@@ -351,7 +352,8 @@ def test_a_closed_round_is_not_rescored(session: Session, sample_round: Callable
     world = sample_round("notice-illustrative", per_branch=1)
     member_round: MemberRound = world["round"]
     with tenant_context(world["tenant"].id):
-        member_round.state = RoundState.CLOSED
+        with seeding():
+            member_round.state = RoundState.CLOSED
         member_round.closed_at = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
         session.flush()
         with pytest.raises(ServiceError, match="本轮评定已结束"):

@@ -14,6 +14,7 @@ from fivestar.accounts.principal import Grant, Principal
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import Role
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds import core
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -251,7 +252,8 @@ def test_the_last_moment_before_the_deadline_still_counts(
 def test_after_the_branch_moved_on_nothing_is_saved(session: Session, world: dict[str, Any]) -> None:
     round_branch = session.scalar(select(RoundBranch).where(RoundBranch.id == world["evaluation"].round_branch_id))
     assert round_branch is not None
-    round_branch.step = BranchStep.JOINT
+    with seeding():
+        round_branch.step = BranchStep.JOINT
     session.flush()
     with pytest.raises(SelfAssessmentClosedError, match="支部已进入“党群联评”阶段"):
         _save(session, world, world["full"], submit=True)
@@ -259,7 +261,8 @@ def test_after_the_branch_moved_on_nothing_is_saved(session: Session, world: dic
 
 
 def test_a_closed_round_takes_no_more_self_assessments(session: Session, world: dict[str, Any]) -> None:
-    world["round"].state = RoundState.CLOSED
+    with seeding():
+        world["round"].state = RoundState.CLOSED
     session.flush()
     with pytest.raises(ServiceError, match="本轮评定已结束"):
         _save(session, world, world["full"], submit=False)

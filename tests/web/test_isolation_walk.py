@@ -32,6 +32,7 @@ from fivestar.audit.models import AuditEvent
 from fivestar.branch_rounds.models import BranchRating, BranchRound, EvidenceFile, QuarterlyReview
 from fivestar.db import Base, utcnow
 from fivestar.enums import OrgKind
+from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds.models import Evaluation, MemberRound, RoundBranch
 from fivestar.orgs.models import Organisation
 from fivestar.outbox.models import Channel, OutboxMessage
@@ -268,7 +269,8 @@ def _b_on_public_notice(session: Session, b: dict[str, Any]) -> None:
         round_branch = session.scalar(select(RoundBranch).order_by(RoundBranch.id).limit(1))
         assert round_branch is not None
         now = utcnow()
-        round_branch.step = BranchStep.NOTICE
+        with seeding():
+            round_branch.step = BranchStep.NOTICE
         round_branch.notice_token = b["notice_token"] = new_token()
         round_branch.notice_started_at = now - dt.timedelta(hours=1)
         round_branch.notice_ends_at = now + dt.timedelta(days=5)

@@ -9,27 +9,23 @@ rule engine's `check_quota`. Services flush, never commit, and refuse with `Serv
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, aliased, contains_eager
-from sqlalchemy.orm.exc import StaleDataError
 
-from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
 from fivestar.branch_rounds import ballot_results, core
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
 from fivestar.enums import Role
-from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _
-from fivestar.member_rounds.core import check_version  # the one optimistic-locking check of the forms
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version
 from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, QuotaReport, RuleSet, check_quota, level_label
-from fivestar.timekeeping.deadlines import checked_extension
 
 STEPS = tuple(RatingStep)
 # The round's two deadlines, in the order they fall.
@@ -44,74 +40,34 @@ def round_state_label(state: BranchRoundState) -> str:
     return _("进行中") if state is BranchRoundState.OPEN else _("已定星公布")
 
 
-@contextmanager
-def saving(session: Session) -> Iterator[None]:
-    """Flush a change in a savepoint: a concurrent change of the same row (its version moved on)
-    becomes a ConflictError and leaves the session usable for the refusal page."""
-    try:
-        with session.begin_nested():
-            yield
-    except StaleDataError:
-        raise ConflictError(
-            _("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。")
-        ) from None
-
-
 # --- the rounds list ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RoundRow:
-    round: BranchRound
-    steps: dict[RatingStep, int]  # branches in the principal's scope at each step
-
-    @property
-    def branches(self) -> int:
-        return sum(self.steps.values())
+RoundRow = rounds.Progress[BranchRound]  # a year's round and its branches in the person's scope at each step
 
 
 def rounds_overview(session: Session, principal: Principal) -> list[RoundRow]:
     """Every year's round, newest first, with how many of the principal's branches are at each step
     (two queries whatever the number of rounds and branches)."""
-    rounds = list(session.scalars(select(BranchRound).order_by(BranchRound.year.desc())))
-    counts: dict[int, dict[RatingStep, int]] = {r.id: {} for r in rounds}
-    if rounds:
-        rows = session.execute(
-            select(BranchRating.round_id, BranchRating.step, func.count())
-            .join(Organisation, BranchRating.branch_id == Organisation.id)
-            .where(org_scope(principal, Action.ROUND_VIEW))
-            .group_by(BranchRating.round_id, BranchRating.step)
-        )
-        for round_id, step, count in rows:
-            counts.setdefault(round_id, {})[step] = int(count)
-    return [RoundRow(r, {step: counts[r.id].get(step, 0) for step in STEPS}) for r in rounds]
+    years = list(session.scalars(select(BranchRound).order_by(BranchRound.year.desc())))
+    counts = rounds.step_counts_in_scope(
+        session, BranchRating, [r.id for r in years], org_scope(principal, Action.ROUND_VIEW), STEPS
+    )
+    return [RoundRow(r, counts[r.id]) for r in years]
 
 
 def my_ratings(session: Session, principal: Principal) -> list[tuple[BranchRating, BranchRound]]:
     """The open rounds' ratings of the branches this person leads (secretary, branch committee), for
     the shortcut to the branch's page; tenant-wide roles get no list of every branch here."""
-    paths = principal.scoped_paths(Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
-    if not paths:
-        return []
-    rows = session.execute(
-        select(BranchRating, BranchRound)
-        .join(Organisation, BranchRating.branch_id == Organisation.id)
-        .join(BranchRound, BranchRating.round_id == BranchRound.id)
-        .where(Organisation.path.in_(paths), BranchRound.state == BranchRoundState.OPEN)
-        .options(contains_eager(BranchRating.branch))
-        .order_by(BranchRound.year.desc(), Organisation.name)
+    return rounds.led_rows(
+        session, BranchRating, BranchRound, principal.scoped_paths(Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE),
+        open_state=BranchRoundState.OPEN, newest=BranchRound.year,
     )
-    return [(rating, branch_round) for rating, branch_round in rows]
 
 
 def ratings_by_step(session: Session, branch_round: BranchRound) -> dict[RatingStep, int]:
     """How many branches of the round are at each step (one grouped query)."""
-    rows = session.execute(
-        select(BranchRating.step, func.count())
-        .where(BranchRating.round_id == branch_round.id, BranchRating.tenant_id == branch_round.tenant_id)
-        .group_by(BranchRating.step)
-    )
-    return {step: int(count) for step, count in rows}
+    return rounds.count_by_step(session, BranchRating, branch_round)
 
 
 # --- extending a deadline ---------------------------------------------------------------------------
@@ -134,29 +90,11 @@ def extend_deadline(
     """
     core.ensure_open(branch_round)
     if version is not None:
-        check_version(branch_round, version)
-    if which not in DEADLINES:
-        raise ServiceError(_("请选择要延期的环节"), field="which")
-    column = DEADLINES[which]
-    current: dt.datetime = getattr(branch_round, column)
-    order = list(DEADLINES)
-    new_due, text = checked_extension(
-        label=deadline_label(which),
-        current=current,
-        new_day=new_day,
-        reason=reason,
-        timezone=core.tenant_timezone(session, branch_round.tenant_id),
-        later=[(deadline_label(w), getattr(branch_round, DEADLINES[w])) for w in order[order.index(which) + 1 :]],
-    )
-    with saving(session):
-        setattr(branch_round, column, new_due)
-    audit.record(
-        session,
-        "branch_round.extend_deadline",
-        branch_round,
-        before={"deadline": which, column: current},
-        after={"deadline": which, column: new_due},
-        reason=text,
+        expect_version(branch_round, version)
+    rounds.extend_deadline(
+        session, branch_round, which=which, columns=DEADLINES, label=deadline_label, new_day=new_day, reason=reason,
+        timezone=core.tenant_timezone(session, branch_round.tenant_id), audit_name="branch_round.extend_deadline",
+        audit_key="deadline", field_name="which",
     )
     return branch_round
 
@@ -316,7 +254,6 @@ __all__ = [
     "TableRow",
     "ballot_summaries",
     "branch_table",
-    "check_version",
     "deadline_label",
     "extend_deadline",
     "my_ratings",
@@ -325,6 +262,5 @@ __all__ = [
     "ratings_by_step",
     "round_state_label",
     "rounds_overview",
-    "saving",
     "table_guidance",
 ]

@@ -5,8 +5,7 @@
   dossier with the decision (定星), and finalising the round in a committee meeting.
 - `org_review` (/branch-rating/org-review): the 机关党委/党总支's queue; it forwards a branch's
   rating with its comments or returns it with a reason.
-- `quarterly` (/branch-rating/quarterly): 一季一小评 — the branch's quarterly self-check and the
-  committee's comment.
+- `quarterly` (/branch-rating/quarterly) is in quarterly_views.py.
 
 Each view loads its object within the tenant (another district's id: 404), authorizes, calls one
 service and commits once. Refusals come back on the page with a 4xx and the person's input kept;
@@ -16,9 +15,10 @@ a form someone else saved first answers 409.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -29,20 +29,19 @@ from fivestar.accounts.policy import Action, authorize, require, scoped_actions
 from fivestar.branch_rounds import ballot_meeting, committee, core, decision, org_review, quarterly, workflow
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
 from fivestar.branch_rounds.opening import default_deadlines, open_branch_round
-from fivestar.enums import Role
-from fivestar.errors import NotFoundError, ServiceError
+from fivestar.errors import ServiceError
 from fivestar.i18n import _, _l
-from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, level_label
 from fivestar.tenants.models import RuleSetVersion
 from fivestar.timekeeping import clock
-from fivestar.web.refusals import refuse, require_on
+from fivestar.web import round_pages
+from fivestar.web.refusals import require_on
+from fivestar.web.round_pages import DeadlineForm, deadline_form, page, parse_day, submit, versioned, with_row
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
 branch_rounds_bp = Blueprint("branch_rating_committee", __name__, url_prefix="/branch-rating")
 org_review_bp = Blueprint("branch_rating_org_review", __name__, url_prefix="/branch-rating/org-review")
-quarterly_bp = Blueprint("branch_rating_quarterly", __name__, url_prefix="/branch-rating/quarterly")
 
 
 
@@ -55,11 +54,8 @@ class OpenRoundForm(FlaskForm):
     committee_due = StringField(_l("工委定星截止日"), validators=[Length(max=20)], render_kw={"type": "date"})
 
 
-class ExtendForm(FlaskForm):
+class ExtendForm(DeadlineForm):
     which = SelectField(_l("期限"), choices=[], validate_choice=False)
-    new_day = StringField(_l("新的截止日期"), validators=[Length(max=20)], render_kw={"type": "date"})
-    reason = TextAreaField(_l("延期原因"), validators=[Length(max=500, message=_l("原因最长 500 个字"))])
-    version = HiddenField()
 
 
 class FinaliseForm(FlaskForm):
@@ -90,20 +86,10 @@ class ReturnForm(FlaskForm):
     version = HiddenField()
 
 
-class QuarterlyForm(FlaskForm):
-    summary = TextAreaField(_l("小结（选填）"), validators=[Length(max=2000, message=_l("小结最长 2000 个字"))])
-    version = HiddenField()
-
-
-class CommentForm(FlaskForm):
-    comment = TextAreaField(_l("工委点评"), validators=[Length(max=2000, message=_l("点评最长 2000 个字"))])
-    version = HiddenField()
-
-
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
-def _helpers() -> dict[str, Any]:
+def template_helpers() -> dict[str, Any]:
     return {
         "step_label": workflow.step_label,
         "level_label": _level_text,
@@ -116,8 +102,8 @@ def _helpers() -> dict[str, Any]:
     }
 
 
-for _bp in (branch_rounds_bp, org_review_bp, quarterly_bp):
-    _bp.context_processor(_helpers)
+for _bp in (branch_rounds_bp, org_review_bp):
+    _bp.context_processor(template_helpers)
 
 
 def _group_label(name: object) -> str:
@@ -129,35 +115,16 @@ def _level_text(level: int | None) -> str:
     return level_label(level) if level is not None else "—"
 
 
-def _can_view_rounds() -> bool:
-    """Tenant-wide readers, and anyone whose organisation-scoped role may view branch ratings."""
-    return authorize(current_user, Action.ROUND_VIEW) or Action.ROUND_VIEW in scoped_actions(current_user)
-
-
-
 def _round_or_404(branch_round_id: int) -> BranchRound:
-    try:
-        return core.load_round(db(), branch_round_id)
-    except NotFoundError:
-        abort(404)
+    return round_pages.or_404(core.load_round, branch_round_id)
 
 
 def _rating_or_404(rating_id: int) -> BranchRating:
-    try:
-        return core.load_rating(db(), rating_id)
-    except NotFoundError:
-        abort(404)
+    return round_pages.or_404(core.load_rating, rating_id)
 
 
-
-def _parse_day(text: str | None, field: str, *, required: bool = True) -> dt.date | None:
-    value = (text or "").strip()
-    if not value and not required:
-        return None
-    try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise ServiceError(_("请填写日期，如 2026-04-30"), field=field) from None
+def _deadline_choices() -> list[tuple[str, str]]:
+    return [(which, committee.deadline_label(which)) for which in committee.DEADLINES]
 
 
 def _rules_version_number(branch_round: BranchRound) -> int | None:
@@ -196,57 +163,48 @@ def _today() -> dt.date:
 def index() -> Any:
     tenant = current_tenant()
     require(current_user, Action.TENANT_VIEW, tenant)
-    if not _can_view_rounds():
-        abort(403)
+    round_pages.require_view_rounds()
     can_manage = authorize(current_user, Action.ROUND_MANAGE)
     form = OpenRoundForm()
     status = 200
     if request.method == "POST":
         require(current_user, Action.ROUND_MANAGE)
-        if form.validate_on_submit():
+
+        def open_year() -> Any:
+            year_text = (form.year.data or "").strip()
             try:
-                year_text = (form.year.data or "").strip()
-                try:
-                    year = int(year_text) if year_text else None
-                except ValueError:
-                    raise ServiceError(_("请填写评定年度，如 2025"), field="year") from None
-                opened = open_branch_round(
-                    db(),
-                    tenant,
-                    year=year,
-                    self_report_due=_parse_day(form.self_report_due.data, "self_report_due", required=False),
-                    committee_due=_parse_day(form.committee_due.data, "committee_due", required=False),
-                )
-                new_id = opened.round.id
-                db().commit()
-            except ServiceError as error:
-                status = refuse(error, form)
-            else:
-                flash(
-                    _("已开启 %(year)d 年度党支部星级评定：%(n)d 个党支部参评。", year=opened.round.year,
-                      n=opened.branches),
-                    "success",
-                )
-                return redirect(url_for(".detail", branch_round_id=new_id))
-        else:
-            status = 400
+                year = int(year_text) if year_text else None
+            except ValueError:
+                raise ServiceError(_("请填写评定年度，如 2025"), field="year") from None
+            return open_branch_round(
+                db(),
+                tenant,
+                year=year,
+                self_report_due=parse_day(form.self_report_due.data, "self_report_due", required=False),
+                committee_due=parse_day(form.committee_due.data, "committee_due", required=False),
+            )
+
+        outcome = submit(
+            form,
+            open_year,
+            done=lambda opened: (
+                _(
+                    "已开启 %(year)d 年度党支部星级评定：%(n)d 个党支部参评。",
+                    year=opened.round.year, n=opened.branches,
+                ),
+                url_for(".detail", branch_round_id=opened.round.id),
+            ),
+        )
+        if not isinstance(outcome, int):
+            return outcome
+        status = outcome
     past_hint = _open_form_defaults(form) if can_manage else None
-    session = db()
-    tenant_wide = authorize(current_user, Action.ROUND_VIEW)
-    return (
-        render_template(
-            "branch/committee/index.html",
-            rows=committee.rounds_overview(session, current_user),
-            steps=committee.STEPS,
-            form=form,
-            can_manage=can_manage,
-            past_hint=past_hint,
-            tenant_wide=tenant_wide,
-            mine=committee.my_ratings(session, current_user),
-            org_staff=Action.BRANCH_FORWARD in scoped_actions(current_user),
-            can_decide=authorize(current_user, Action.BRANCH_DECIDE),
-        ),
-        status,
+    return page(
+        "branch/committee/index.html", status, form=form, can_manage=can_manage, steps=committee.STEPS,
+        rows=committee.rounds_overview(db(), current_user), past_hint=past_hint,
+        tenant_wide=authorize(current_user, Action.ROUND_VIEW), mine=committee.my_ratings(db(), current_user),
+        org_staff=Action.BRANCH_FORWARD in scoped_actions(current_user),
+        can_decide=authorize(current_user, Action.BRANCH_DECIDE),
     )
 
 
@@ -269,93 +227,65 @@ def _render_detail(branch_round: BranchRound, status: int = 200, **forms: Any) -
     for row in rows:
         steps[row.rating.step] += 1
     extend_form = forms.get("extend_form") or ExtendForm(formdata=None)
-    extend_form.which.choices = [(which, committee.deadline_label(which)) for which in committee.DEADLINES]
-    if not extend_form.version.data:
-        extend_form.version.data = str(branch_round.version)
-    finalise_form = forms.get("finalise_form") or FinaliseForm(formdata=None)
-    if not finalise_form.version.data:
-        finalise_form.version.data = str(branch_round.version)
+    deadline_form(extend_form, branch_round, _deadline_choices())
+    finalise_form = versioned(forms.get("finalise_form") or FinaliseForm(formdata=None), branch_round)
     is_open = branch_round.state is BranchRoundState.OPEN
-    return (
-        render_template(
-            "branch/committee/detail.html",
-            branch_round=branch_round,
-            rules=rules,
-            rules_version=_rules_version_number(branch_round),
-            rows=rows,
-            guidance=guidance,
-            steps=steps,
-            extend_form=extend_form,
-            finalise_form=finalise_form,
-            can_extend=is_open and authorize(current_user, Action.ROUND_MANAGE),
-            can_finalise=is_open and authorize(current_user, Action.BRANCH_DECIDE),
-            finalise_refusal=workflow.round_refusal("finalise", branch_round.state, steps),
-        ),
-        status,
+    return page(
+        "branch/committee/detail.html", status, branch_round=branch_round, rules=rules,
+        rules_version=_rules_version_number(branch_round), rows=rows, guidance=guidance, steps=steps,
+        extend_form=extend_form, finalise_form=finalise_form,
+        can_extend=is_open and authorize(current_user, Action.ROUND_MANAGE),
+        can_finalise=is_open and authorize(current_user, Action.BRANCH_DECIDE),
+        finalise_refusal=workflow.round_refusal("finalise", branch_round.state, steps),
     )
 
 
 @branch_rounds_bp.get("/<int:branch_round_id>")
 @login_required
-def detail(branch_round_id: int) -> Any:
-    branch_round = _round_or_404(branch_round_id)
+@with_row(core.load_round)
+def detail(branch_round: BranchRound) -> Any:
     _require_tenant_wide()
     return _render_detail(branch_round)
 
 
-@branch_rounds_bp.post("/<int:branch_round_id>/extend")
-@login_required
-def extend(branch_round_id: int) -> Any:
-    branch_round = _round_or_404(branch_round_id)
-    require(current_user, Action.ROUND_MANAGE)
-    form = ExtendForm()
-    form.which.choices = [(which, committee.deadline_label(which)) for which in committee.DEADLINES]
-    status = 400
-    if form.validate_on_submit():
-        try:
-            new_day = _parse_day(form.new_day.data, "new_day")
-            assert new_day is not None
-            committee.extend_deadline(
-                db(), branch_round, form.which.data or "", new_day, form.reason.data, version=form.version.data or 0
-            )
-            db().commit()
-        except ServiceError as error:
-            status = refuse(error, form)
-            branch_round = _round_or_404(branch_round_id)
-            form.version.data = str(branch_round.version)
-        else:
-            flash(_("已延长截止日期。"), "success")
-            return redirect(url_for(".detail", branch_round_id=branch_round_id))
-    return _render_detail(branch_round, status, extend_form=form)
+round_pages.add_extend_route(
+    branch_rounds_bp, "/<int:branch_round_id>/extend", core.load_round, ExtendForm, _deadline_choices,
+    committee.extend_deadline, render=_render_detail,
+)
 
 
 @branch_rounds_bp.post("/<int:branch_round_id>/finalise")
 @login_required
-def finalise(branch_round_id: int) -> Any:
-    branch_round = _round_or_404(branch_round_id)
+@with_row(core.load_round)
+def finalise(branch_round: BranchRound) -> Any:
     require(current_user, Action.BRANCH_DECIDE)
+    branch_round_id = branch_round.id
     form = FinaliseForm()
-    status = 400
-    if form.validate_on_submit():
-        try:
-            decision.finalise_round(
-                db(),
-                branch_round,
-                meeting_date=_parse_day(form.meeting_date.data, "meeting_date", required=False),
-                participants=form.participants.data,
-                version=form.version.data,
-            )
-            from fivestar.branch_rounds.publication_views import notify_after_finalise  # 亮星 (publication part)
 
-            notify_after_finalise(db(), branch_round)  # the result notice to every organisation, same transaction
-            db().commit()
-        except ServiceError as error:
-            status = refuse(error, form)
-            branch_round = _round_or_404(branch_round_id)
-        else:
-            flash(_("%(year)d 年度党支部星级评定结果已确定并公布。", year=branch_round.year), "success")
-            return redirect(url_for(".detail", branch_round_id=branch_round_id))
-    return _render_detail(branch_round, status, finalise_form=form)
+    def finalise_and_notify() -> BranchRound:
+        decision.finalise_round(
+            db(),
+            branch_round,
+            meeting_date=parse_day(form.meeting_date.data, "meeting_date", required=False),
+            participants=form.participants.data,
+            version=form.version.data,
+        )
+        from fivestar.branch_rounds.publication_views import notify_after_finalise  # 亮星 (publication part)
+
+        notify_after_finalise(db(), branch_round)  # the result notice to every organisation, same transaction
+        return branch_round
+
+    year = branch_round.year
+    outcome = submit(
+        form,
+        finalise_and_notify,
+        done=lambda _round: (
+            _("%(year)d 年度党支部星级评定结果已确定并公布。", year=year),
+            url_for(".detail", branch_round_id=branch_round_id),
+        ),
+        refused=lambda: _round_or_404(branch_round_id),
+    )
+    return _render_detail(branch_round, outcome, finalise_form=form) if isinstance(outcome, int) else outcome
 
 
 # --- one branch: the dossier and the decision -------------------------------------------------------------
@@ -379,58 +309,46 @@ def _render_dossier(rating: BranchRating, status: int = 200, form: DecideForm | 
         reference = rating.decided_level if rating.decided_level is not None else found.reference_level
         form.level.data = str(reference) if reference is not None else ""
         form.reason.data = rating.decision_reason or ""
-    if not form.version.data:
-        form.version.data = str(rating.version)
-    return (
-        render_template(
-            template,
-            dossier=found,
-            rating=rating,
-            branch_round=branch_round,
-            form=form,
-            can_decide=can_decide,
-            guidance=guidance,
-            tenant_wide=authorize(current_user, Action.ROUND_VIEW),
-            **extra,
-        ),
-        status,
+    return page(
+        template, status, dossier=found, rating=rating, branch_round=branch_round, form=versioned(form, rating),
+        can_decide=can_decide, guidance=guidance, tenant_wide=authorize(current_user, Action.ROUND_VIEW), **extra,
     )
 
 
 @branch_rounds_bp.get("/dossier/<int:rating_id>")
 @login_required
-def dossier(rating_id: int) -> Any:
-    rating = _rating_or_404(rating_id)
-    require_on(Action.ROUND_VIEW, rating)
+@with_row(core.load_rating, Action.ROUND_VIEW)
+def dossier(rating: BranchRating) -> Any:
     return _render_dossier(rating)
 
 
 @branch_rounds_bp.post("/dossier/<int:rating_id>/decide")
 @login_required
-def decide(rating_id: int) -> Any:
-    rating = _rating_or_404(rating_id)
-    require_on(Action.BRANCH_DECIDE, rating)
+@with_row(core.load_rating, Action.BRANCH_DECIDE)
+def decide(rating: BranchRating) -> Any:
+    rating_id = rating.id
     branch_round = _round_or_404(rating.round_id)
     form = DecideForm()
-    status = 400
-    if form.validate_on_submit():
-        try:
-            decided = decision.decide(
-                db(), branch_round, rating, form.level.data, form.reason.data, version=form.version.data
-            )
-            level = decided.rating.decided_level
-            name = rating.branch.name
-            db().commit()
-        except ServiceError as error:
-            status = refuse(error, form)
-            rating = _rating_or_404(rating_id)
-            form.version.data = str(rating.version)  # what they typed stays; the next save is on the current one
-        else:
-            flash(_("已定星：%(branch)s %(level)s。", branch=name, level=_level_text(level)), "success")
-            for warning in decided.warnings:
-                flash(warning, "warning")
-            return redirect(url_for(".detail", branch_round_id=branch_round.id))
-    return _render_dossier(rating, status, form)
+    name = rating.branch.name
+
+    def decided(result: decision.Decided) -> tuple[str, str]:
+        for warning in result.warnings:
+            flash(warning, "warning")
+        level = _level_text(result.rating.decided_level)
+        return _("已定星：%(branch)s %(level)s。", branch=name, level=level), url_for(
+            ".detail", branch_round_id=branch_round.id
+        )
+
+    outcome = submit(
+        form,
+        lambda: decision.decide(
+            db(), branch_round, rating, form.level.data, form.reason.data, version=form.version.data
+        ),
+        done=decided,
+        # What they typed stays; the next save is on the current version.
+        refused=lambda: setattr(form.version, "data", str(_rating_or_404(rating_id).version)),
+    )
+    return _render_dossier(rating, outcome, form) if isinstance(outcome, int) else outcome
 
 
 # --- the middle level ------------------------------------------------------------------------------------
@@ -454,11 +372,8 @@ def org_queue() -> Any:
 
 
 def _render_review(rating: BranchRating, status: int = 200, **forms: Any) -> Any:
-    forward_form = forms.get("forward_form") or ForwardForm(formdata=None)
-    return_form = forms.get("return_form") or ReturnForm(formdata=None)
-    for form in (forward_form, return_form):
-        if not form.version.data:
-            form.version.data = str(rating.version)
+    forward_form = versioned(forms.get("forward_form") or ForwardForm(formdata=None), rating)
+    return_form = versioned(forms.get("return_form") or ReturnForm(formdata=None), rating)
     return _render_dossier(
         rating,
         status,
@@ -471,233 +386,47 @@ def _render_review(rating: BranchRating, status: int = 200, **forms: Any) -> Any
 
 @org_review_bp.get("/<int:rating_id>")
 @login_required
-def review(rating_id: int) -> Any:
+@with_row(core.load_rating, Action.BRANCH_FORWARD)
+def review(rating: BranchRating) -> Any:
+    return _render_review(rating)
+
+
+def _org_decision(
+    rating_id: int, form: ForwardForm | ReturnForm, service: Any, message: Callable[[str], str], *, field: str,
+    form_name: str,
+) -> Any:
+    """Forward or return (the 机关党委/党总支's two answers): the same page, the same refusal handling."""
     rating = _rating_or_404(rating_id)
     require_on(Action.BRANCH_FORWARD, rating)
-    return _render_review(rating)
+    branch_round = _round_or_404(rating.round_id)
+    name = rating.branch.name
+    outcome = submit(
+        form,
+        lambda: service(db(), branch_round, rating, form.data[field], version=form.version.data),
+        done=lambda _rating: (message(name), url_for(".index")),
+        refused=lambda: _rating_or_404(rating_id),
+    )
+    if isinstance(outcome, int):
+        return _render_review(rating, outcome, **{form_name: form})
+    return outcome
 
 
 @org_review_bp.post("/<int:rating_id>/forward")
 @login_required
 def forward(rating_id: int) -> Any:
-    rating = _rating_or_404(rating_id)
-    require_on(Action.BRANCH_FORWARD, rating)
-    branch_round = _round_or_404(rating.round_id)
-    form = ForwardForm()
-    status = 400
-    if form.validate_on_submit():
-        try:
-            org_review.forward(db(), branch_round, rating, form.comment.data, version=form.version.data)
-            name = rating.branch.name
-            db().commit()
-        except ServiceError as error:
-            status = refuse(error, form)
-            rating = _rating_or_404(rating_id)
-        else:
-            flash(_("已将“%(branch)s”的评定报送工委。", branch=name), "success")
-            return redirect(url_for(".index"))
-    return _render_review(rating, status, forward_form=form)
+    return _org_decision(
+        rating_id, ForwardForm(), org_review.forward, lambda name: _("已将“%(branch)s”的评定报送工委。", branch=name),
+        field="comment", form_name="forward_form",
+    )
 
 
 @org_review_bp.post("/<int:rating_id>/return")
 @login_required
 def return_rating(rating_id: int) -> Any:
-    rating = _rating_or_404(rating_id)
-    require_on(Action.BRANCH_FORWARD, rating)
-    branch_round = _round_or_404(rating.round_id)
-    form = ReturnForm()
-    status = 400
-    if form.validate_on_submit():
-        try:
-            org_review.org_return(db(), branch_round, rating, form.reason.data, version=form.version.data)
-            name = rating.branch.name
-            db().commit()
-        except ServiceError as error:
-            status = refuse(error, form)
-            rating = _rating_or_404(rating_id)
-        else:
-            flash(_("已将“%(branch)s”的评定退回支部。", branch=name), "success")
-            return redirect(url_for(".index"))
-    return _render_review(rating, status, return_form=form)
-
-
-# --- 一季一小评 -------------------------------------------------------------------------------------------
-
-
-def _quarter_choices(today: dt.date) -> list[tuple[int, int]]:
-    return quarterly.started_quarters(today)
-
-
-def _requested_quarter(today: dt.date) -> tuple[int, int]:
-    """The quarter asked for in the query string, if it is a started one; else the current one."""
-    try:
-        return quarterly.checked_quarter(request.args.get("year"), request.args.get("quarter"), today)
-    except ServiceError:
-        return quarterly.quarter_of(today)
-
-
-def _my_branches() -> list[Organisation]:
-    """The rated branches this person leads (secretary, branch committee), one query."""
-    paths = current_user.scoped_paths(Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
-    if not paths:
-        return []
-    return [
-        org
-        for org in db().scalars(select(Organisation).where(Organisation.path.in_(paths)).order_by(Organisation.name))
-        if quarterly.is_rated_branch(org)
-    ]
-
-
-@quarterly_bp.get("/", endpoint="index")
-@login_required
-def quarterly_index() -> Any:
-    if not _can_view_rounds():
-        abort(403)
-    session = db()
-    tenant = current_tenant()
-    rules = quarterly.tenant_rules(session, tenant)
-    today = _today()
-    year, quarter = _requested_quarter(today)
-    overview = None
-    if authorize(current_user, Action.ROUND_VIEW) or current_user.has_role(Role.ORG_STAFF):
-        overview = quarterly.quarter_overview(session, current_user, year, quarter)
-    return render_template(
-        "branch/quarterly/index.html",
-        enabled=quarterly.enabled(rules),
-        year=year,
-        quarter=quarter,
-        quarters=_quarter_choices(today),
-        overview=overview,
-        mine=_my_branches(),
-        can_comment=authorize(current_user, Action.BRANCH_DECIDE),
+    return _org_decision(
+        rating_id, ReturnForm(), org_review.org_return,
+        lambda name: _("已将“%(branch)s”的评定退回支部。", branch=name), field="reason", form_name="return_form",
     )
 
 
-def _branch_or_404(branch_id: int) -> Organisation:
-    found = db().scalar(select(Organisation).where(Organisation.id == branch_id))
-    if found is None:
-        abort(404)
-    return found
-
-
-@quarterly_bp.route("/branch/<int:branch_id>", methods=["GET", "POST"])
-@login_required
-def edit(branch_id: int) -> Any:
-    branch = _branch_or_404(branch_id)
-    require(current_user, Action.BRANCH_RATE, branch)
-    session = db()
-    tenant = current_tenant()
-    rules = quarterly.tenant_rules(session, tenant)
-    today = _today()
-    form = QuarterlyForm()
-    errors: dict[str, str] = {}
-    status = 200
-    if request.method == "POST":
-        raw_year, raw_quarter = request.form.get("year"), request.form.get("quarter")
-        try:
-            year, quarter = quarterly.checked_quarter(raw_year, raw_quarter, today)
-        except ServiceError:
-            year, quarter = quarterly.quarter_of(today)
-    else:
-        year, quarter = _requested_quarter(today)
-    existing = quarterly.find_review(session, branch.id, year, quarter) if quarterly.enabled(rules) else None
-    values: dict[str, str] = {}
-    if request.method == "POST":
-        values = {name: str(value) for name, value in request.form.items()}
-        if form.validate_on_submit():
-            try:
-                quarterly.save_review(
-                    session, tenant, rules, branch, raw_year, raw_quarter, request.form, form.summary.data,
-                    version=form.version.data,
-                )
-                session.commit()
-            except quarterly.InvalidReviewError as error:
-                session.rollback()
-                errors = error.errors
-                flash(error.message, "error")
-                status = 400
-            except ServiceError as error:
-                status = refuse(error, form)
-            else:
-                flash(_("已提交%(quarter)s的季度小评。", quarter=quarterly.quarter_label(year, quarter)), "success")
-                return redirect(url_for(".edit", branch_id=branch.id, year=year, quarter=quarter))
-        else:
-            status = 400
-        branch = _branch_or_404(branch_id)
-        existing = quarterly.find_review(session, branch.id, year, quarter) if quarterly.enabled(rules) else None
-        form.version.data = str(existing.version) if existing is not None else ""
-    elif existing is not None:
-        values = {quarterly.check_field(key): str(text) for key, text in (existing.checks or {}).items()}
-        form.summary.data = existing.summary or ""
-    if request.method == "GET":
-        form.version.data = str(existing.version) if existing is not None else ""
-    return (
-        render_template(
-            "branch/quarterly/edit.html",
-            enabled=quarterly.enabled(rules),
-            rules=rules,
-            branch=branch,
-            year=year,
-            quarter=quarter,
-            quarters=_quarter_choices(today),
-            review=existing,
-            history=quarterly.branch_reviews(session, branch.id),
-            form=form,
-            values=values,
-            errors=errors,
-            check_field=quarterly.check_field,
-            locked=existing is not None and bool(existing.committee_comment),
-        ),
-        status,
-    )
-
-
-def _review_or_404(review_id: int) -> Any:
-    try:
-        return quarterly.load_review(db(), review_id)
-    except NotFoundError:
-        abort(404)
-
-
-@quarterly_bp.route("/<int:review_id>", methods=["GET", "POST"])
-@login_required
-def comment(review_id: int) -> Any:
-    review = _review_or_404(review_id)
-    require_on(Action.ROUND_VIEW, review)
-    session = db()
-    rules = quarterly.tenant_rules(session, current_tenant())
-    form = CommentForm()
-    status = 200
-    if request.method == "POST":
-        require_on(Action.BRANCH_DECIDE, review)
-        if form.validate_on_submit():
-            try:
-                quarterly.comment(session, rules, review, form.comment.data, version=form.version.data)
-                session.commit()
-            except ServiceError as error:
-                status = refuse(error, form)
-                review = _review_or_404(review_id)
-            else:
-                flash(_("已点评。"), "success")
-                return redirect(url_for(".index", year=review.year, quarter=review.quarter))
-        else:
-            status = 400
-    else:
-        form.comment.data = review.committee_comment or ""
-    if request.method == "GET" or not form.version.data:
-        form.version.data = str(review.version)
-    labels = {indicator.key: indicator.label for indicator in rules.branch.indicators} if rules else {}
-    return (
-        render_template(
-            "branch/quarterly/comment.html",
-            enabled=quarterly.enabled(rules),
-            review=review,
-            labels=labels,
-            form=form,
-            can_comment=authorize(current_user, Action.BRANCH_DECIDE, review) and quarterly.enabled(rules),
-        ),
-        status,
-    )
-
-
-__all__ = ["branch_rounds_bp", "org_review_bp", "quarterly_bp"]
+__all__ = ["branch_rounds_bp", "org_review_bp"]

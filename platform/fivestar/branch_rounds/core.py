@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, contains_eager
+from sqlalchemy.orm import Session
 
 from fivestar.branch_rounds import workflow
 from fivestar.branch_rounds.models import (
@@ -23,13 +23,13 @@ from fivestar.branch_rounds.models import (
 )
 from fivestar.branch_rounds.workflow import RatingFacts
 from fivestar.enums import OrgKind
-from fivestar.errors import ConflictError, NotFoundError
-from fivestar.i18n import _
+from fivestar.i18n import _l
+from fivestar.kernel import rounds
 from fivestar.orgs.models import Organisation
 from fivestar.rules import BranchInput, BranchResult, RuleSet, evaluate_branch
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import pinned_rules
-from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
+from fivestar.timekeeping import DEFAULT_TIMEZONE
 
 HUNDRED = Decimal(100)
 MIDDLE_KINDS = (OrgKind.PARTY_COMMITTEE, OrgKind.GENERAL_BRANCH)
@@ -45,29 +45,12 @@ def ensure_open(branch_round: BranchRound) -> None:
     rest on calls it before anything else (before a version check, so the person reads why), and a
     finalised year's rating never changes silently. Refuses with a 409 (ConflictError), writing
     nothing. Changes after publication go through a recorded adjustment, never through these paths."""
-    why = workflow.finalised_refusal(branch_round.state)
-    if why is not None:
-        raise ConflictError(why)
+    rounds.ensure_open(workflow.finalised_refusal(branch_round.state))
 
 
-def load_round(session: Session, round_id: int) -> BranchRound:
-    found = session.scalar(select(BranchRound).where(BranchRound.id == round_id))
-    if found is None:
-        raise NotFoundError(_("评定年度不存在"))
-    return found
-
-
-def load_rating(session: Session, rating_id: int) -> BranchRating:
-    """A branch's rating with its organisation loaded (as `authorize` needs)."""
-    found = session.scalar(
-        select(BranchRating)
-        .join(Organisation, BranchRating.branch_id == Organisation.id)
-        .where(BranchRating.id == rating_id)
-        .options(contains_eager(BranchRating.branch))
-    )
-    if found is None:
-        raise NotFoundError(_("该支部不在本年度星级评定中"))
-    return found
+# Loading a year's round, and a branch's rating with its organisation (as `authorize` needs).
+load_round = rounds.loader(BranchRound, _l("评定年度不存在"))
+load_rating = rounds.loader(BranchRating, _l("该支部不在本年度星级评定中"), with_branch=True)
 
 
 def middle_organisation(session: Session, rating: BranchRating) -> Organisation | None:
@@ -143,10 +126,7 @@ def facts_for(
     answers = answers_of(session, rating.id)
     meeting_state = session.scalar(select(BallotMeeting.state).where(BallotMeeting.rating_id == rating.id))
     return RatingFacts(
-        now=clock.now(),
-        timezone=tenant_timezone(session, branch_round.tenant_id),
-        round_state=branch_round.state,
-        step=rating.step,
+        **rounds.facts_of(branch_round, rating, tenant_timezone(session, branch_round.tenant_id)),
         self_report_due_at=branch_round.self_report_due_at,
         committee_due_at=branch_round.committee_due_at,
         unscored_criteria=max(criteria - int(scored), 0),

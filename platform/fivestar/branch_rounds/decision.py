@@ -39,13 +39,7 @@ from sqlalchemy.orm import Session
 from fivestar import audit
 from fivestar.audit.models import AuditEvent
 from fivestar.branch_rounds import ballot_results, core, workflow
-from fivestar.branch_rounds.committee import (
-    QuotaGuidance,
-    check_version,
-    quota_guidance,
-    ratings_by_step,
-    saving,
-)
+from fivestar.branch_rounds.committee import QuotaGuidance, quota_guidance, ratings_by_step
 from fivestar.branch_rounds.models import (
     AnswerKind,
     BranchRating,
@@ -55,10 +49,11 @@ from fivestar.branch_rounds.models import (
     EvidenceFile,
     QuarterlyReview,
     RatingAnswer,
-    RatingStep,
 )
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version
 from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, BallotResult, BranchResult, InputError, RuleSet, evaluate_branch, level_label
 from fivestar.timekeeping import clock
@@ -410,7 +405,7 @@ def decide(
 ) -> Decided:
     """Record the committee's level for one branch (COMMITTEE or DECIDED, round OPEN)."""
     core.ensure_open(branch_round)
-    check_version(rating, version)
+    expect_version(rating, version)
     rules = core.round_rules(session, branch_round)
     refused = workflow.refusal("decide", core.facts_for(session, branch_round, rating, rules))
     if refused:
@@ -455,18 +450,17 @@ def decide(
         "decided_at": rating.decided_at,
         "decided_by": rating.decided_by,
     }
-    with saving(session):
+
+    def decided() -> None:
         rating.decided_level = chosen
         rating.decision_reason = text or None
         rating.decided_at = clock.now()
         rating.decided_by = audit.current_actor().name
-        rating.step = RatingStep.DECIDED
-    audit.record(
-        session,
-        "branch_rating.decide",
-        rating,
+
+    rounds.apply(
+        session, workflow.RATING_WORKFLOW, "decide", rating, refusal=None, reason=text or None, changes=decided,
         before=before,
-        after={
+        after=lambda: {
             "step": rating.step,
             "decided_level": chosen,
             "decision_reason": rating.decision_reason,
@@ -475,7 +469,6 @@ def decide(
             "reference_level": reference,
             "ceiling": ceiling.level,
         },
-        reason=text or None,
     )
     warnings = guidance.warnings if guidance.mode == "advisory" else ()
     return Decided(rating, tuple(warnings))
@@ -494,7 +487,7 @@ def finalise_round(
 ) -> BranchRound:
     """Record the committee meeting that decided the levels and finalise the round (→ 亮星)."""
     core.ensure_open(branch_round)
-    check_version(branch_round, version)
+    expect_version(branch_round, version)
     refused = workflow.round_refusal("finalise", branch_round.state, ratings_by_step(session, branch_round))
     if refused:
         raise ServiceError(refused)
@@ -535,17 +528,15 @@ def finalise_round(
         "decision_meeting_date": branch_round.decision_meeting_date,
         "decision_participants": branch_round.decision_participants,
     }
-    with saving(session):
-        branch_round.state = BranchRoundState.FINALISED
+
+    def finalised() -> None:
         branch_round.finalised_at = clock.now()
         branch_round.decision_meeting_date = meeting_date
         branch_round.decision_participants = who
-    audit.record(
-        session,
-        "branch_round.finalise",
-        branch_round,
-        before=before,
-        after={
+
+    rounds.apply(
+        session, workflow.ROUND_WORKFLOW, "finalise", branch_round, refusal=None, changes=finalised, before=before,
+        after=lambda: {
             "state": branch_round.state,
             "finalised_at": branch_round.finalised_at,
             "decision_meeting_date": meeting_date,

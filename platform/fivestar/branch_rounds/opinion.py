@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit
 from fivestar.branch_rounds import core, workflow
@@ -21,7 +20,8 @@ from fivestar.branch_rounds.ballot_results import has_results
 from fivestar.branch_rounds.models import RatingStep
 from fivestar.errors import ConflictError
 from fivestar.i18n import _
-from fivestar.member_rounds.core import check_version
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version, saving
 from fivestar.timekeeping import clock
 
 STATEMENT_MAX = 4000
@@ -42,7 +42,7 @@ def save_opinion(
     if refusal is not None:
         raise ConflictError(refusal)
     rating = ctx.rating
-    check_version(rating, version)
+    expect_version(rating, version)
     errors: dict[str, str] = {}
     level_text = str(raw.get("opinion_level") or "").strip()
     level = None
@@ -64,9 +64,9 @@ def save_opinion(
     if errors:
         raise FormError(errors)
     before = _snapshot(ctx)
-    rating.opinion_level = level
-    rating.opinion_statement = statement
-    _flush_rating(session)
+    with saving(session):
+        rating.opinion_level = level
+        rating.opinion_statement = statement
     audit.record(session, "branch_rating.opinion", rating, before=before, after=_snapshot(ctx))
 
 
@@ -78,22 +78,16 @@ def submit_opinion(session: Session, ctx: MeetingContext, version: str | int | N
     refusal = workflow.refusal("submit_opinion", facts)
     if refusal is not None:
         raise ConflictError(refusal)
-    check_version(rating, version)
-    before = _snapshot(ctx)
-    rating.step = workflow.next_after_opinion(core.middle_organisation(session, rating) is not None)
-    rating.opinion_at = clock.now()
-    _flush_rating(session)
-    audit.record(session, "branch_rating.submit_opinion", rating, before=before, after=_snapshot(ctx))
-    return rating.step
+    expect_version(rating, version)
 
+    def submitted() -> None:
+        rating.opinion_at = clock.now()
 
-def _flush_rating(session: Session) -> None:
-    try:
-        session.flush()
-    except StaleDataError:
-        raise ConflictError(
-            _("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。")
-        ) from None
+    return rounds.apply(
+        session, workflow.RATING_WORKFLOW, "submit_opinion", rating, refusal=refusal,
+        to=workflow.next_after_opinion(core.middle_organisation(session, rating) is not None),
+        changes=submitted, before=_snapshot(ctx), after=lambda: _snapshot(ctx),
+    )
 
 
 __all__ = ["STATEMENT_MAX", "save_opinion", "submit_opinion"]

@@ -19,10 +19,11 @@ from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
 from fivestar.branch_rounds import core, workflow
-from fivestar.branch_rounds.committee import check_version, saving
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, RatingStep
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version
 from fivestar.orgs.models import Organisation
 from fivestar.timekeeping import clock
 
@@ -64,21 +65,19 @@ def queue(session: Session, principal: Principal, *, pending: bool = True) -> li
 
 
 def _clean(text: str | None, *, required: str, field: str) -> str:
-    cleaned = (text or "").strip()
-    if not cleaned:
-        raise ServiceError(required, field=field)
-    if len(cleaned) > COMMENT_MAX:
-        raise ServiceError(_("最长 %(n)d 个字", n=COMMENT_MAX), field=field)
-    return cleaned
+    return rounds.clean_reason(
+        text, required=required, longest=COMMENT_MAX, too_long=_("最长 %(n)d 个字", n=COMMENT_MAX), field=field
+    )
 
 
-def _refuse_unless(name: str, session: Session, branch_round: BranchRound, rating: BranchRating) -> None:
+def _refusal(name: str, session: Session, branch_round: BranchRound, rating: BranchRating) -> str | None:
     rules = core.round_rules(session, branch_round)
     refused = workflow.refusal(name, core.facts_for(session, branch_round, rating, rules))
     if refused:
-        raise ServiceError(refused)
+        return refused
     if core.middle_organisation(session, rating) is None:  # pragma: no cover - such a branch never gets here
-        raise ServiceError(_("该支部直属工委，无需机关党委/党总支审核"))
+        return _("该支部直属工委，无需机关党委/党总支审核")
+    return None
 
 
 def _state(rating: BranchRating) -> dict[str, object]:
@@ -98,16 +97,21 @@ def forward(
 ) -> BranchRating:
     """Forward the branch's rating to the committee with the organisation's comments (→ COMMITTEE)."""
     core.ensure_open(branch_round)
-    check_version(rating, version)
-    _refuse_unless("forward", session, branch_round, rating)
+    expect_version(rating, version)
+    refusal = _refusal("forward", session, branch_round, rating)
+    if refusal:
+        raise ServiceError(refusal)
     text = _clean(comment, required=_("请填写审核意见"), field="comment")
-    before = _state(rating)
-    with saving(session):
-        rating.step = RatingStep.COMMITTEE
+
+    def forwarded() -> None:
         rating.org_comment = text
         rating.forwarded_at = clock.now()
         rating.forwarded_by = audit.current_actor().name
-    audit.record(session, "branch_rating.forward", rating, before=before, after=_state(rating))
+
+    rounds.apply(
+        session, workflow.RATING_WORKFLOW, "forward", rating, refusal=refusal, changes=forwarded,
+        before=_state(rating), after=lambda: _state(rating),
+    )
     return rating
 
 
@@ -117,15 +121,20 @@ def org_return(
 ) -> BranchRating:
     """Return the rating to the branch (→ RECOMMEND) with the reason it must address."""
     core.ensure_open(branch_round)
-    check_version(rating, version)
-    _refuse_unless("org_return", session, branch_round, rating)
+    expect_version(rating, version)
+    refusal = _refusal("org_return", session, branch_round, rating)
+    if refusal:
+        raise ServiceError(refusal)
     text = _clean(reason, required=_("退回须填写原因"), field="reason")
-    before = _state(rating)
-    with saving(session):
-        rating.step = RatingStep.RECOMMEND
+
+    def returned() -> None:
         rating.return_reason = text
         rating.returned_at = clock.now()
-    audit.record(session, "branch_rating.org_return", rating, before=before, after=_state(rating), reason=text)
+
+    rounds.apply(
+        session, workflow.RATING_WORKFLOW, "org_return", rating, refusal=refusal, reason=text, changes=returned,
+        before=_state(rating), after=lambda: _state(rating),
+    )
     return rating
 
 

@@ -17,16 +17,17 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, aliased, contains_eager
+from sqlalchemy.orm import Session, aliased
 
 from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
-from fivestar.branch_rounds.committee import check_version, saving
 from fivestar.branch_rounds.models import QuarterlyReview
 from fivestar.branch_rounds.opening import RATED_KINDS
-from fivestar.errors import ConflictError, NotFoundError, ServiceError
+from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version, saving
 from fivestar.member_rounds.honour import period_label
 from fivestar.orgs.models import Organisation
 from fivestar.rules import RuleSet
@@ -93,14 +94,7 @@ def checked_quarter(year: object, quarter: object, today: dt.date) -> tuple[int,
 
 def load_review(session: Session, review_id: int) -> QuarterlyReview:
     """A review with its branch loaded (as `authorize` needs)."""
-    found = session.scalar(
-        select(QuarterlyReview)
-        .join(Organisation, QuarterlyReview.branch_id == Organisation.id)
-        .where(QuarterlyReview.id == review_id)
-        .options(contains_eager(QuarterlyReview.branch))
-    )
-    if found is None:
-        raise NotFoundError(_("该季度小评不存在"))
+    found: QuarterlyReview = rounds.load_with_branch(session, QuarterlyReview, review_id, _("该季度小评不存在"))
     return found
 
 
@@ -216,7 +210,7 @@ def save_review(
     if existing is not None:
         if existing.committee_comment:
             raise ServiceError(_("工委已点评%(quarter)s的小评，不能再修改", quarter=quarter_label(y, q)))
-        check_version(existing, version)
+        expect_version(existing, version)
     if errors:
         raise InvalidReviewError(errors)
     now = clock.now()
@@ -252,7 +246,7 @@ def comment(
     """The committee's comment on a branch's review; from then on the branch cannot change it."""
     if not enabled(rules):
         raise ServiceError(_("本单位的评定规则未采用“一季一小评”"))
-    check_version(review, version)
+    expect_version(review, version)
     cleaned = (text or "").strip()
     if not cleaned:
         raise ServiceError(_("请填写点评意见"), field="comment")

@@ -37,7 +37,8 @@ from fivestar.branch_rounds.models import (
 from fivestar.branch_rounds.workflow import RatingFacts
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _, current_language
-from fivestar.member_rounds.core import check_version
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version as check_version
 from fivestar.rules import BranchResult, InputError, RuleSet, evaluate_branch, level_label, medal_label
 from fivestar.timekeeping import clock
 
@@ -347,7 +348,7 @@ def save(session: Session, ctx: RatingContext, raw: Mapping[str, object], *, ver
     RECOMMEND or a finalised round (ConflictError), a form opened on an older version
     (ConflictError), bad input (InvalidRecommendationError naming every field)."""
     guard_editable(ctx)
-    check_version(ctx.rating, version)  # type: ignore[arg-type]
+    check_version(ctx.rating, version)
     checked = validate(ctx.rules, raw)
     _write(session, ctx, checked)
     return ctx.rating
@@ -433,7 +434,7 @@ def submit(
         save(session, ctx, raw, version=version)
     else:
         guard_editable(ctx)
-        check_version(rating, version)  # type: ignore[arg-type]
+        check_version(rating, version)
     facts = core.facts_for(session, ctx.round, rating, ctx.rules)
     rows = stored(session, rating.id)
     reason = workflow.refusal("submit_recommendation", facts)
@@ -446,18 +447,16 @@ def submit(
     if result is None:  # pragma: no cover - missing_fields asks for the public rate first
         raise InvalidRecommendationError({PUBLIC_RATE: _("请填写群众满意度")})
     fields = ("step", "proposed_total", "proposed_level", "recommended_at")
-    before = audit.snapshot(rating, fields)
-    rating.step = RatingStep.DELIBERATE
-    rating.proposed_total = result.weighted_total.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
-    rating.proposed_level = result.level
-    rating.recommended_at = clock.now()
-    _flush(session)
-    audit.record(
-        session,
-        "branch_rating.submit_recommendation",
-        rating,
-        before=before,
-        after={
+
+    def proposed() -> None:
+        rating.proposed_total = result.weighted_total.quantize(TWO_PLACES, rounding=ROUND_HALF_UP)
+        rating.proposed_level = result.level
+        rating.recommended_at = clock.now()
+
+    rounds.apply(
+        session, workflow.RATING_WORKFLOW, "submit_recommendation", rating, refusal=None, changes=proposed,
+        before=audit.snapshot(rating, fields),
+        after=lambda: {
             **audit.snapshot(rating, fields),
             "weighted_total": str(result.weighted_total),
             "medals": {key: medal.value if medal else None for key, medal in result.medals.items()},

@@ -3,50 +3,75 @@
 A branch walks RECOMMEND (荐星) → DELIBERATE (议星) → ORG_REVIEW (its 机关党委/党总支, when it has one)
 → COMMITTEE → DECIDED (定星). The organisation above may return it to RECOMMEND with a reason. The
 round itself is finalised (and published, 亮星) in a committee meeting once every branch is decided.
-`refusal()` turns the facts the services gather into the reason a person reads, or None.
+The tables are declared over the rounds kernel (fivestar.kernel.rounds): a step or the round's state
+changes only through `rounds.apply`. The 议星 meeting's own states (SETUP → VOTING → CLOSED,
+`meeting_refusal`) live inside the DELIBERATE step and are moved by the ballot, whose voters act
+with codes, not as principals. `refusal()` turns the facts the services gather into the reason a person reads, or None.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
-from fivestar.accounts.policy import Action
-from fivestar.branch_rounds.models import BranchRoundState, MeetingState, RatingStep
-from fivestar.i18n import _, short_date
+from fivestar.accounts.policy import Action, authorize
+from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState, MeetingState, RatingStep
+from fivestar.i18n import _, _l
+from fivestar.kernel import rounds
+from fivestar.kernel.rounds import Transition, Workflow
 
-
-@dataclass(frozen=True)
-class Transition:
-    name: str
-    sources: frozenset[RatingStep]
-    action: Action  # who may take it (fivestar.accounts.policy)
-    needs_reason: bool = False
-
-
-TRANSITIONS: dict[str, Transition] = {
-    t.name: t
-    for t in (
+# A branch's rating: a table over BranchRating.step, moved only by fivestar.kernel.rounds.apply.
+RATING_WORKFLOW: Workflow[RatingStep] = Workflow(
+    "branch_rating",
+    BranchRating,
+    "step",
+    (
         # 荐星 done: scores, veto answers and the statement go to the 议星 meeting.
-        Transition("submit_recommendation", frozenset({RatingStep.RECOMMEND}), Action.BRANCH_RATE),
-        # 议星 done: the branch's opinion goes up (to ORG_REVIEW or straight to COMMITTEE).
-        Transition("submit_opinion", frozenset({RatingStep.DELIBERATE}), Action.BRANCH_RATE),
-        Transition("forward", frozenset({RatingStep.ORG_REVIEW}), Action.BRANCH_FORWARD),
-        Transition("org_return", frozenset({RatingStep.ORG_REVIEW}), Action.BRANCH_FORWARD, needs_reason=True),
-        Transition("decide", frozenset({RatingStep.COMMITTEE, RatingStep.DECIDED}), Action.BRANCH_DECIDE),
-    )
-}
+        Transition(
+            "submit_recommendation", frozenset({RatingStep.RECOMMEND}), RatingStep.DELIBERATE, Action.BRANCH_RATE
+        ),
+        # 议星 done: the branch's opinion goes up, to its 机关党委/党总支 or straight to the committee
+        # (next_after_opinion picks which).
+        Transition(
+            "submit_opinion", frozenset({RatingStep.DELIBERATE}), RatingStep.ORG_REVIEW, Action.BRANCH_RATE,
+            alternatives=(RatingStep.COMMITTEE,),
+        ),
+        Transition("forward", frozenset({RatingStep.ORG_REVIEW}), RatingStep.COMMITTEE, Action.BRANCH_FORWARD),
+        Transition(
+            "org_return", frozenset({RatingStep.ORG_REVIEW}), RatingStep.RECOMMEND, Action.BRANCH_FORWARD,
+            needs_reason=True,
+        ),
+        # 定星, and changing a decision while the round is open.
+        Transition(
+            "decide", frozenset({RatingStep.COMMITTEE, RatingStep.DECIDED}), RatingStep.DECIDED, Action.BRANCH_DECIDE
+        ),
+    ),
+    authorize,
+    labels={
+        RatingStep.RECOMMEND: _l("荐星"), RatingStep.DELIBERATE: _l("议星"),
+        RatingStep.ORG_REVIEW: _l("机关党委/党总支审核"), RatingStep.COMMITTEE: _l("工委定星"),
+        RatingStep.DECIDED: _l("已定星"),
+    },
+)
+TRANSITIONS: dict[str, Transition[RatingStep]] = RATING_WORKFLOW.by_name
+
+# The round itself: OPEN → FINALISED in the committee meeting (decision.finalise_round). The people who
+# decide the levels record the meeting, so it takes BRANCH_DECIDE.
+ROUND_WORKFLOW: Workflow[BranchRoundState] = Workflow(
+    "branch_round",
+    BranchRound,
+    "state",
+    (
+        Transition(
+            "finalise", frozenset({BranchRoundState.OPEN}), BranchRoundState.FINALISED, Action.BRANCH_DECIDE
+        ),
+    ),
+    authorize,
+)
 
 
 def step_label(step: RatingStep) -> str:
-    return {
-        RatingStep.RECOMMEND: _("荐星"),
-        RatingStep.DELIBERATE: _("议星"),
-        RatingStep.ORG_REVIEW: _("机关党委/党总支审核"),
-        RatingStep.COMMITTEE: _("工委定星"),
-        RatingStep.DECIDED: _("已定星"),
-    }[step]
+    return RATING_WORKFLOW.label(step)
 
 
 def next_after_opinion(has_middle_organisation: bool) -> RatingStep:
@@ -55,13 +80,9 @@ def next_after_opinion(has_middle_organisation: bool) -> RatingStep:
 
 
 @dataclass(frozen=True)
-class RatingFacts:
+class RatingFacts(rounds.Facts[BranchRoundState, RatingStep]):
     """What a decision about one branch's rating depends on."""
 
-    now: dt.datetime
-    timezone: str
-    round_state: BranchRoundState
-    step: RatingStep
     self_report_due_at: dt.datetime
     committee_due_at: dt.datetime
     unscored_criteria: int = 0
@@ -73,8 +94,7 @@ class RatingFacts:
     has_opinion: bool = False
 
 
-def _day(moment: dt.datetime, timezone: str) -> str:
-    return short_date(moment.astimezone(ZoneInfo(timezone)))
+_day = rounds.day_text
 
 
 def finalised_refusal(round_state: BranchRoundState) -> str | None:
@@ -85,19 +105,17 @@ def finalised_refusal(round_state: BranchRoundState) -> str | None:
     paper tallies, the branch's opinion, the organisation's forwarding, the committee's decisions
     and the meeting's participants) stay as they were decided. Every service that writes such
     things calls `core.ensure_open`, which raises this as a 409."""
-    if round_state is BranchRoundState.FINALISED:
-        return _("本年度星级评定已定星公布，不能再更改")
-    return None
+    return _("本年度星级评定已定星公布，不能再更改") if round_state is BranchRoundState.FINALISED else None
 
 
 def refusal(name: str, facts: RatingFacts) -> str | None:
     """Why transition `name` may not happen now, or None if it may."""
-    transition = TRANSITIONS[name]
-    finalised = finalised_refusal(facts.round_state)
-    if finalised:
-        return finalised
-    if facts.step not in transition.sources:
-        return _("当前处于“%(step)s”环节，不能执行此操作", step=step_label(facts.step))
+    standing = rounds.standing_refusal(
+        finalised_refusal(facts.round_state), TRANSITIONS[name], facts.step,
+        _("当前处于“%(step)s”环节，不能执行此操作", step=step_label(facts.step)),
+    )
+    if standing is not None:
+        return standing
     if name == "submit_recommendation":
         if facts.unscored_criteria:
             return _("还有 %(n)d 项评分标准未打分", n=facts.unscored_criteria)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from fivestar import audit
 from fivestar.accounts.models import Account
+from fivestar.kernel.rounds import seeding
 from fivestar.orgs.models import Organisation
 from fivestar.tenants.models import Tenant
 
@@ -244,13 +245,15 @@ def seed_branch_round(
         rating.opinion_level = rating.decided_level = result.level
         rating.opinion_statement = "经议星测评，同意按自评结果定级。（演示数据）"
         rating.decided_by = "工委（演示数据）"
-        rating.step = RatingStep.DECIDED
+        with seeding():  # last year's result as data, not a walk through the steps
+            rating.step = RatingStep.DECIDED
     if score_rows:
         session.execute(insert(CriterionScore), score_rows)
     if answer_rows:
         session.execute(insert(RatingAnswer), answer_rows)
     if finalise:
-        opened.round.state = BranchRoundState.FINALISED
+        with seeding():
+            opened.round.state = BranchRoundState.FINALISED
         opened.round.finalised_at = now
         opened.round.decision_meeting_date = today
         opened.round.decision_participants = "工委委员（演示数据）"
@@ -369,13 +372,15 @@ def seed_inspection_examples(
         rb.meeting_date = clock.today_in(tenant.timezone)
         rb.members_present = sum(1 for _e, b in evaluations if b == branch_id)
         rb.public_present = max(1, rb.members_present // 4)
+        with seeding():  # the demo fast-forwards branches (their audit event is written below)
+            rb.step = BranchStep.NOTICE if branch_id == gap_branch.id else BranchStep.REVIEW
         if branch_id == gap_branch.id:
-            name, rb.step = "submit_notice", BranchStep.NOTICE
+            name = "submit_notice"
             rb.notice_token = secrets.token_urlsafe(24)
             rb.notice_started_at = now
             rb.notice_ends_at = now + dt.timedelta(days=7)
         else:
-            name, rb.step = "start_review", BranchStep.REVIEW
+            name = "start_review"
         audit.record(session, f"round_branch.{name}", rb, before=before, after={"step": rb.step.value})
     objection = Objection(
         round_branch_id=round_branches[gap_branch.id].id,

@@ -30,6 +30,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from fivestar import audit
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version
 from fivestar.member_rounds import core, scoring, self_assessment, workflow
 from fivestar.member_rounds.core import FieldKey, ScoreField
 from fivestar.member_rounds.models import (
@@ -39,7 +41,7 @@ from fivestar.member_rounds.models import (
     RoundBranch,
     ScoreStage,
 )
-from fivestar.member_rounds.workflow import BRANCH_TRANSITIONS, RoundFacts
+from fivestar.member_rounds.workflow import RoundFacts
 from fivestar.people.models import Member
 from fivestar.rules import InputError, MemberResult, RuleSet, min_member_public_representatives
 from fivestar.rules.schedule import public_notice_end
@@ -161,16 +163,12 @@ def take_step(session: Session, ctx: BranchContext, name: str) -> RoundBranch:
     if name not in BRANCH_STEPS:
         raise NotFoundError(_("没有这项操作"))
     core.ensure_open(ctx.member_round)
-    reason = workflow.refusal(name, ctx.facts)
-    if reason is not None:
-        raise ConflictError(reason)
     rb = ctx.round_branch
-    before = _step_snapshot(rb)
-    rb.step = BRANCH_TRANSITIONS[name].target
-    if name == "submit_notice":
-        _start_notice(ctx)
-    _flush(session)
-    audit.record(session, f"round_branch.{name}", rb, before=before, after=_step_snapshot(rb))
+    rounds.apply(
+        session, workflow.BRANCH_WORKFLOW, name, rb, refusal=workflow.refusal(name, ctx.facts),
+        changes=(lambda: _start_notice(ctx)) if name == "submit_notice" else None,
+        before=_step_snapshot(rb), after=lambda: _step_snapshot(rb),
+    )
     return rb
 
 
@@ -202,7 +200,7 @@ def return_self(
     refusal = workflow.self_refusal("return", evaluation.self_state, ctx.facts)
     if refusal is not None:
         raise ConflictError(refusal)
-    core.check_version(evaluation, version)  # type: ignore[arg-type]
+    expect_version(evaluation, version)
     reason = reason.strip()
     if not reason:
         raise ServiceError(_("请填写退回原因，党员会看到它"), field="reason")
@@ -229,7 +227,7 @@ def enter_self(
     refusal = workflow.self_refusal("enter_for_member", evaluation.self_state, ctx.facts)
     if refusal is not None:
         raise ConflictError(refusal)
-    core.check_version(evaluation, version)  # type: ignore[arg-type]
+    expect_version(evaluation, version)
     checked = self_assessment.validate(
         ctx.rules, raw, _text(raw, "pledge"), _text(raw, "summary"), submit=True
     )
@@ -303,7 +301,7 @@ def save_meeting(session: Session, ctx: BranchContext, raw: Mapping[str, object]
     if refusal is not None:
         raise ConflictError(refusal)
     rb = ctx.round_branch
-    core.check_version(rb, version)  # type: ignore[arg-type]
+    expect_version(rb, version)
     errors: dict[str, str] = {}
     meeting_date = None
     text = _text(raw, "meeting_date")

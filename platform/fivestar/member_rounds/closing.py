@@ -15,18 +15,16 @@ deadline and the reason.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
-from fivestar import audit
-from fivestar.errors import ConflictError, ServiceError
-from fivestar.i18n import _
+from fivestar.errors import ServiceError
+from fivestar.i18n import _, _l
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version
 from fivestar.member_rounds import core, workflow
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -34,11 +32,9 @@ from fivestar.member_rounds.models import (
     EvaluationStatus,
     MemberRound,
     RoundBranch,
-    RoundState,
 )
 from fivestar.member_rounds.scoring import score_round
 from fivestar.timekeeping import clock
-from fivestar.timekeeping.deadlines import checked_extension
 
 DeadlineStep = Literal["self", "joint", "review", "report"]
 
@@ -66,25 +62,13 @@ class ClosedRound:
     changed: int  # active evaluations whose stored result changed on closing
 
 
-@contextmanager
-def _saving(session: Session) -> Iterator[None]:
-    """Flush the round's change in a savepoint: a concurrent change of the same round (its version
-    moved on) becomes a ConflictError and leaves the session usable for the refusal page."""
-    try:
-        with session.begin_nested():
-            yield
-    except StaleDataError:
-        raise ConflictError(_("本轮评定已被他人修改，请刷新后重试。")) from None
+# How a lost race on the round itself reads (someone closed or extended it since the page opened).
+STALE_ROUND = _l("本轮评定已被他人修改，请刷新后重试。")
 
 
 def branches_by_step(session: Session, member_round: MemberRound) -> dict[BranchStep, int]:
     """How many branches of the round are at each step (one grouped query)."""
-    rows = session.execute(
-        select(RoundBranch.step, func.count())
-        .where(RoundBranch.round_id == member_round.id, RoundBranch.tenant_id == member_round.tenant_id)
-        .group_by(RoundBranch.step)
-    )
-    return {step: int(count) for step, count in rows}
+    return rounds.count_by_step(session, RoundBranch, member_round)
 
 
 def close_round(session: Session, member_round: MemberRound) -> ClosedRound:
@@ -95,35 +79,36 @@ def close_round(session: Session, member_round: MemberRound) -> ClosedRound:
     if refusal:
         raise ServiceError(refusal)
     changed = score_round(session, member_round)
-    before = {"state": member_round.state, "closed_at": member_round.closed_at}
-    with _saving(session):
-        member_round.state = RoundState.CLOSED
+
+    def closed() -> None:
         member_round.closed_at = clock.now()
-    levels = session.execute(
-        select(Evaluation.level, Evaluation.rated, func.count())
-        .where(
-            Evaluation.round_id == member_round.id,
-            Evaluation.tenant_id == member_round.tenant_id,
-            Evaluation.status == EvaluationStatus.ACTIVE,
+
+    def after() -> dict[str, object]:
+        levels = session.execute(
+            select(Evaluation.level, Evaluation.rated, func.count())
+            .where(
+                Evaluation.round_id == member_round.id,
+                Evaluation.tenant_id == member_round.tenant_id,
+                Evaluation.status == EvaluationStatus.ACTIVE,
+            )
+            .group_by(Evaluation.level, Evaluation.rated)
         )
-        .group_by(Evaluation.level, Evaluation.rated)
-    )
-    distribution: dict[str, int] = {}
-    for level, rated, count in levels:
-        key = str(level) if rated else ("not_rated" if rated is False else "unscored")
-        distribution[key] = distribution.get(key, 0) + int(count)
-    audit.record(
-        session,
-        "member_round.close",
-        member_round,
-        before=before,
-        after={
+        distribution: dict[str, int] = {}
+        for level, rated, count in levels:
+            key = str(level) if rated else ("not_rated" if rated is False else "unscored")
+            distribution[key] = distribution.get(key, 0) + int(count)
+        return {
             "state": member_round.state,
             "closed_at": member_round.closed_at,
             "branches": sum(steps.values()),
             "changed": changed,
             "levels": distribution,
-        },
+        }
+
+    rounds.apply(
+        session, workflow.ROUND_WORKFLOW, "close", member_round, refusal=None, changes=closed,
+        before={"state": member_round.state, "closed_at": member_round.closed_at}, after=after,
+        stale=str(STALE_ROUND),
     )
     return ClosedRound(member_round, changed)
 
@@ -146,29 +131,11 @@ def extend_deadline(
     """
     core.ensure_open(member_round)
     if version is not None:
-        core.check_version(member_round, version)
-    if step not in DEADLINE_COLUMNS:
-        raise ServiceError(_("请选择要延期的环节"), field="step")
-    column = DEADLINE_COLUMNS[step]
-    current: dt.datetime | None = getattr(member_round, column)
-    steps = list(DEADLINE_COLUMNS)
-    new_due, text = checked_extension(
-        label=deadline_label(step),
-        current=current,
-        new_day=new_day,
-        reason=reason,
-        timezone=core.tenant_timezone(session, member_round.tenant_id),
-        later=[(deadline_label(s), getattr(member_round, DEADLINE_COLUMNS[s])) for s in steps[steps.index(step) + 1 :]],
-    )
-    with _saving(session):
-        setattr(member_round, column, new_due)
-    audit.record(
-        session,
-        "member_round.extend_deadline",
-        member_round,
-        before={"step": step, column: current},
-        after={"step": step, column: new_due},
-        reason=text,
+        expect_version(member_round, version)
+    rounds.extend_deadline(
+        session, member_round, which=str(step), columns=DEADLINE_COLUMNS, label=deadline_label, new_day=new_day,
+        reason=reason, timezone=core.tenant_timezone(session, member_round.tenant_id),
+        audit_name="member_round.extend_deadline", audit_key="step", field_name="step", stale=str(STALE_ROUND),
     )
     return member_round
 

@@ -10,7 +10,6 @@ so a page runs a fixed number of queries whatever the number of branches or memb
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -24,6 +23,8 @@ from fivestar.accounts.principal import Principal
 from fivestar.enums import MemberStatus, Role
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version
 from fivestar.member_rounds import core
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -36,9 +37,9 @@ from fivestar.member_rounds.models import (
     RoundState,
     SelfState,
 )
-from fivestar.member_rounds.notice import _flush_or_conflict, member_level_text, period_label
+from fivestar.member_rounds.notice import member_level_text, period_label
 from fivestar.member_rounds.opening import previous_period
-from fivestar.member_rounds.workflow import BRANCH_TRANSITIONS, refusal
+from fivestar.member_rounds.workflow import BRANCH_WORKFLOW, refusal
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.rules import RuleSet, member_period
@@ -77,33 +78,18 @@ def objection_state_label(state: ObjectionState) -> str:
 
 
 @dataclass(frozen=True)
-class RoundRow:
-    round: MemberRound
-    period: str
-    steps: dict[BranchStep, int]  # branches in scope per step
-
-    @property
-    def branches(self) -> int:
-        return sum(self.steps.values())
+class RoundRow(rounds.Progress[MemberRound]):
+    period: str = ""  # 2026年第一季度
 
 
 def rounds_overview(session: Session, principal: Principal) -> list[RoundRow]:
     """Every round, newest first, with how many of the principal's branches are at each step
     (two queries whatever the number of rounds and branches)."""
-    rounds = list(session.scalars(select(MemberRound).order_by(MemberRound.period_start.desc())))
-    counts: dict[int, dict[BranchStep, int]] = defaultdict(dict)
-    if rounds:
-        rows = session.execute(
-            select(RoundBranch.round_id, RoundBranch.step, func.count())
-            .join(Organisation, RoundBranch.branch_id == Organisation.id)
-            .where(org_scope(principal, Action.ROUND_VIEW))
-            .group_by(RoundBranch.round_id, RoundBranch.step)
-        )
-        for round_id, step, count in rows:
-            counts[round_id][step] = int(count)
-    return [
-        RoundRow(r, period_label(r.period_key), {step: counts[r.id].get(step, 0) for step in STEPS}) for r in rounds
-    ]
+    periods = list(session.scalars(select(MemberRound).order_by(MemberRound.period_start.desc())))
+    counts = rounds.step_counts_in_scope(
+        session, RoundBranch, [r.id for r in periods], org_scope(principal, Action.ROUND_VIEW), STEPS
+    )
+    return [RoundRow(r, counts[r.id], period_label(r.period_key)) for r in periods]
 
 
 def openable_periods(session: Session, tenant: Tenant, keep: int = 4) -> list[tuple[str, str]]:
@@ -125,18 +111,10 @@ def openable_periods(session: Session, tenant: Tenant, keep: int = 4) -> list[tu
 def my_round_branches(session: Session, principal: Principal) -> list[tuple[RoundBranch, MemberRound]]:
     """The open rounds' branches this person leads as secretary or branch committee member (for the
     "my branch" shortcut; tenant-wide roles get no shortcut list of every branch)."""
-    paths = principal.scoped_paths(Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
-    if not paths:
-        return []
-    rows = session.execute(
-        select(RoundBranch, MemberRound)
-        .join(Organisation, RoundBranch.branch_id == Organisation.id)
-        .join(MemberRound, RoundBranch.round_id == MemberRound.id)
-        .where(Organisation.path.in_(paths), MemberRound.state == RoundState.OPEN)
-        .options(contains_eager(RoundBranch.branch))
-        .order_by(MemberRound.period_start.desc(), Organisation.name)
+    return rounds.led_rows(
+        session, RoundBranch, MemberRound, principal.scoped_paths(Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE),
+        open_state=RoundState.OPEN, newest=MemberRound.period_start,
     )
-    return [(rb, mr) for rb, mr in rows]
 
 
 # --- one round: progress, distribution, five-star lists ---------------------------------------------
@@ -327,31 +305,25 @@ def return_branch(
     reviews again; when it submits again the same link shows the new notice period."""
     member_round = core.load_round(session, round_branch.round_id)
     core.ensure_open(member_round)
-    core.check_version(round_branch, version)
-    text = (reason or "").strip()
-    if BRANCH_TRANSITIONS["return"].needs_reason and not text:
-        raise ServiceError(_("请填写退回原因"), field="reason")
-    if len(text) > RETURN_REASON_MAX:
-        raise ServiceError(_("退回原因最长 %(n)d 个字", n=RETURN_REASON_MAX), field="reason")
-    facts = core.facts_for(session, member_round, round_branch)
-    why = refusal("return", facts)
-    if why is not None:
-        raise ServiceError(why)
-    before = audit.snapshot(
-        round_branch, ["step", "finalised_at", "notice_started_at", "notice_ends_at", "return_reason"]
+    expect_version(round_branch, version)
+    text = rounds.clean_reason(
+        reason, required=_("请填写退回原因"), longest=RETURN_REASON_MAX,
+        too_long=_("退回原因最长 %(n)d 个字", n=RETURN_REASON_MAX),
     )
-    round_branch.step = BranchStep.REVIEW
-    round_branch.return_reason = text
-    round_branch.returned_at = clock.now()
-    round_branch.finalised_at = None
-    _flush_or_conflict(session)
-    audit.record(
-        session,
-        "round_branch.return",
-        round_branch,
-        before=before,
-        after={"step": round_branch.step, "returned_at": round_branch.returned_at, "return_reason": text},
-        reason=text,
+
+    def returned() -> None:
+        round_branch.return_reason = text
+        round_branch.returned_at = clock.now()
+        round_branch.finalised_at = None
+
+    rounds.apply(
+        session, BRANCH_WORKFLOW, "return", round_branch,
+        refusal=refusal("return", core.facts_for(session, member_round, round_branch)), refused_as=ServiceError,
+        reason=text, changes=returned,
+        before=audit.snapshot(
+            round_branch, ["step", "finalised_at", "notice_started_at", "notice_ends_at", "return_reason"]
+        ),
+        after=lambda: {"step": round_branch.step, "returned_at": round_branch.returned_at, "return_reason": text},
     )
     return round_branch
 

@@ -16,7 +16,6 @@ what the person typed.
 
 from __future__ import annotations
 
-import datetime as dt
 import tempfile
 import unicodedata
 from collections.abc import Iterator
@@ -27,12 +26,13 @@ from flask import Blueprint, Response, abort, current_app, flash, redirect, rend
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, RadioField, SelectField, TextAreaField
 from wtforms.validators import Length
 
-from fivestar.accounts.policy import Action, authorize, require, scoped_actions
+from fivestar.accounts.policy import Action, authorize, require
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _, _l
+from fivestar.kernel.versioning import expect_version
 from fivestar.member_rounds import closing, committee, core, notice, workbooks
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -47,7 +47,9 @@ from fivestar.member_rounds.models import (
 from fivestar.member_rounds.opening import open_round
 from fivestar.member_rounds.workflow import BRANCH_TRANSITIONS, refusal, step_label
 from fivestar.people.models import Member
+from fivestar.web import round_pages
 from fivestar.web.refusals import refuse, require_on
+from fivestar.web.round_pages import DeadlineForm, VersionForm, deadline_form, page, submit, with_row
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -67,15 +69,9 @@ class OpenRoundForm(FlaskForm):
     period = SelectField(_l("评定期次"), choices=[], validate_choice=False)
 
 
-class ExtendForm(FlaskForm):
+class ExtendForm(DeadlineForm):
+    deadline_field = "step"
     step = SelectField(_l("环节"), choices=[], validate_choice=False)
-    new_day = StringField(_l("新的截止日期"), validators=[Length(max=20)], render_kw={"type": "date"})
-    reason = TextAreaField(_l("延期原因"), validators=[Length(max=500, message=_l("原因最长 500 个字"))])
-    version = HiddenField()
-
-
-class VersionForm(FlaskForm):
-    version = HiddenField()
 
 
 class ReturnForm(FlaskForm):
@@ -117,30 +113,12 @@ def _helpers() -> dict[str, Any]:
     }
 
 
-def _can_view_rounds() -> bool:
-    """Tenant-wide readers, and anyone whose organisation-scoped role may view round progress."""
-    return authorize(current_user, Action.ROUND_VIEW) or Action.ROUND_VIEW in scoped_actions(current_user)
-
-
-def _require_view_rounds() -> None:
-    if not _can_view_rounds():
-        abort(403)
-
-
-
 def _round_or_404(round_id: int) -> MemberRound:
-    try:
-        return core.load_round(db(), round_id)
-    except NotFoundError:
-        abort(404)
+    return round_pages.or_404(core.load_round, round_id)
 
 
 def _round_branch_or_404(round_branch_id: int) -> RoundBranch:
-    try:
-        return core.load_round_branch(db(), round_branch_id)
-    except NotFoundError:
-        abort(404)
-
+    return round_pages.or_404(core.load_round_branch, round_branch_id)
 
 
 # --- the rounds list -------------------------------------------------------------------------------------
@@ -156,46 +134,31 @@ def index() -> Any:
     status = 200
     if request.method == "POST":
         require(current_user, Action.ROUND_MANAGE)
-        if form.validate_on_submit():
-            try:
-                opened = open_round(db(), tenant, period_key=(form.period.data or "").strip() or None)
-                new_id = opened.round.id
-                db().commit()
-            except ServiceError as error:
-                status = refuse(error, form)
-            else:
-                flash(
-                    _(
-                        "已开启 %(period)s 党员评定：%(branches)d 个支部、%(members)d 名党员。",
-                        period=notice.period_label(opened.round.period_key),
-                        branches=opened.branches,
-                        members=opened.members,
-                    ),
-                    "success",
-                )
-                return redirect(url_for(".detail", round_id=new_id))
-        else:
-            status = 400
+        outcome = submit(
+            form,
+            lambda: open_round(db(), tenant, period_key=(form.period.data or "").strip() or None),
+            done=lambda opened: (
+                _(
+                    "已开启 %(period)s 党员评定：%(branches)d 个支部、%(members)d 名党员。",
+                    period=notice.period_label(opened.round.period_key),
+                    branches=opened.branches,
+                    members=opened.members,
+                ),
+                url_for(".detail", round_id=opened.round.id),
+            ),
+        )
+        if not isinstance(outcome, int):
+            return outcome
+        status = outcome
     if can_manage:
         form.period.choices = committee.openable_periods(db(), tenant)
         if not form.period.data and form.period.choices:
             form.period.data = form.period.choices[0][0]  # the period just past
-    can_view = _can_view_rounds()
-    rows = committee.rounds_overview(db(), current_user)
-    mine = committee.my_round_branches(db(), current_user)
-    has_member = getattr(current_user, "member_id", None) is not None
-    return (
-        render_template(
-            "rounds/committee/index.html",
-            rows=rows,
-            form=form,
-            can_manage=can_manage,
-            can_view=can_view,
-            mine=mine,
-            has_member=has_member,
-            steps=committee.STEPS,
-        ),
-        status,
+    return page(
+        "rounds/committee/index.html", status, form=form, can_manage=can_manage, steps=committee.STEPS,
+        rows=committee.rounds_overview(db(), current_user), can_view=round_pages.can_view_rounds(),
+        mine=committee.my_round_branches(db(), current_user),
+        has_member=getattr(current_user, "member_id", None) is not None,
     )
 
 
@@ -212,93 +175,51 @@ def _render_detail(member_round: MemberRound, status: int = 200, **forms: Any) -
     for row in five_star:
         by_branch.setdefault(row.round_branch_id, []).append(row)
     extend_form = forms.get("extend_form") or ExtendForm(formdata=None)
-    extend_form.step.choices = _deadline_choices()
-    if not extend_form.version.data:
-        extend_form.version.data = str(member_round.version)
-    close_form = forms.get("close_form") or VersionForm(formdata=None, version=str(member_round.version))
+    deadline_form(extend_form, member_round, _deadline_choices())
+    close_form = VersionForm(formdata=None, version=str(member_round.version))
     can_manage = authorize(current_user, Action.ROUND_MANAGE)
     all_finalised = bool(progress) and all(p.round_branch.step is BranchStep.FINALISED for p in progress)
-    return (
-        render_template(
-            "rounds/committee/detail.html",
-            member_round=member_round,
-            rules=rules,
-            rules_version=committee.rules_version_number(session, member_round),
-            progress=progress,
-            distribution=distribution,
-            five_star=five_star,
-            five_star_by_branch=by_branch,
-            extend_form=extend_form,
-            close_form=close_form,
-            can_manage=can_manage and member_round.state is RoundState.OPEN,
-            can_close=all_finalised,
-            can_return=authorize(current_user, Action.ROUND_RETURN),
-            returnable=BRANCH_TRANSITIONS["return"].sources,
-            tenant_wide=authorize(current_user, Action.ROUND_VIEW),
-        ),
-        status,
+    return page(
+        "rounds/committee/detail.html", status, member_round=member_round, rules=rules,
+        rules_version=committee.rules_version_number(session, member_round), progress=progress,
+        distribution=distribution, five_star=five_star, five_star_by_branch=by_branch, extend_form=extend_form,
+        close_form=close_form, can_manage=can_manage and member_round.state is RoundState.OPEN,
+        can_close=all_finalised, can_return=authorize(current_user, Action.ROUND_RETURN),
+        returnable=BRANCH_TRANSITIONS["return"].sources, tenant_wide=authorize(current_user, Action.ROUND_VIEW),
     )
 
 
 @rounds_bp.get("/<int:round_id>")
 @login_required
-def detail(round_id: int) -> Any:
-    member_round = _round_or_404(round_id)
-    _require_view_rounds()
+@with_row(core.load_round)
+def detail(member_round: MemberRound) -> Any:
+    round_pages.require_view_rounds()
     return _render_detail(member_round)
 
 
-@rounds_bp.post("/<int:round_id>/extend")
-@login_required
-def extend(round_id: int) -> Any:
-    member_round = _round_or_404(round_id)
-    require(current_user, Action.ROUND_MANAGE)
-    form = ExtendForm()
-    form.step.choices = _deadline_choices()
-    status = 400
-    if form.validate_on_submit():
-        try:
-            closing.extend_deadline(
-                db(), member_round, form.step.data or "", _parse_day(form.new_day.data), form.reason.data,
-                version=form.version.data or 0,
-            )
-            db().commit()
-        except ServiceError as error:
-            status = refuse(error, form)
-            member_round = _round_or_404(round_id)
-            form.version.data = str(member_round.version)
-        else:
-            flash(_("已延长截止日期。"), "success")
-            return redirect(url_for(".detail", round_id=round_id))
-    return _render_detail(member_round, status, extend_form=form)
-
-
-def _parse_day(text: str | None) -> dt.date:
-    try:
-        return dt.date.fromisoformat((text or "").strip())
-    except ValueError:
-        raise ServiceError(_("请填写新的截止日期，如 2026-04-30"), field="new_day") from None
+round_pages.add_extend_route(
+    rounds_bp, "/<int:round_id>/extend", core.load_round, ExtendForm, _deadline_choices, closing.extend_deadline,
+    render=_render_detail, message=_l("请填写新的截止日期，如 2026-04-30"),
+)
 
 
 @rounds_bp.post("/<int:round_id>/close")
 @login_required
-def close(round_id: int) -> Any:
-    member_round = _round_or_404(round_id)
+@with_row(core.load_round)
+def close(member_round: MemberRound) -> Any:
     require(current_user, Action.ROUND_MANAGE)
+    round_id = member_round.id
     form = VersionForm()
-    status = 400
-    if form.validate_on_submit():
-        try:
-            core.check_version(member_round, form.version.data)
-            closing.close_round(db(), member_round)
-            db().commit()
-        except ServiceError as error:
-            status = refuse(error)
-            member_round = _round_or_404(round_id)
-        else:
-            flash(_("本轮评定已结束。"), "success")
-            return redirect(url_for(".detail", round_id=round_id))
-    return _render_detail(member_round, status)
+
+    def close_round() -> Any:
+        expect_version(member_round, form.version.data)
+        return closing.close_round(db(), member_round)
+
+    outcome = submit(
+        form, close_round, done=lambda _closed: (_("本轮评定已结束。"), url_for(".detail", round_id=round_id)),
+        refused=lambda: _round_or_404(round_id), on_form=False,
+    )
+    return _render_detail(member_round, outcome) if isinstance(outcome, int) else outcome
 
 
 # --- returning a branch's results -----------------------------------------------------------------------
@@ -306,37 +227,30 @@ def close(round_id: int) -> Any:
 
 @rounds_bp.route("/branches/<int:round_branch_id>/return", methods=["GET", "POST"])
 @login_required
-def return_branch(round_branch_id: int) -> Any:
-    round_branch = _round_branch_or_404(round_branch_id)
-    require_on(Action.ROUND_RETURN, round_branch)
+@with_row(core.load_round_branch, Action.ROUND_RETURN)
+def return_branch(round_branch: RoundBranch) -> Any:
+    round_branch_id = round_branch.id
     member_round = _round_or_404(round_branch.round_id)
     form = ReturnForm()
+    status = 200
     if request.method == "GET":
         form.version.data = str(round_branch.version)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            committee.return_branch(db(), round_branch, reason=form.reason.data, version=form.version.data)
-            db().commit()
-        except ServiceError as error:
-            status = refuse(error, form)
-            round_branch = _round_branch_or_404(round_branch_id)
-            form.version.data = str(round_branch.version)
-        else:
-            flash(_("已退回“%(branch)s”的评定结果。", branch=round_branch.branch.name), "success")
-            return redirect(url_for(".detail", round_id=member_round.id))
-    elif request.method == "POST":
-        status = 400
-    return (
-        render_template(
-            "rounds/committee/return.html",
-            form=form,
-            round_branch=round_branch,
-            member_round=member_round,
-            returnable=round_branch.step in BRANCH_TRANSITIONS["return"].sources,
-        ),
-        status,
-    )
+    else:
+        name = round_branch.branch.name
+        outcome = submit(
+            form,
+            lambda: committee.return_branch(db(), round_branch, reason=form.reason.data, version=form.version.data),
+            done=lambda _rb: (
+                _("已退回“%(branch)s”的评定结果。", branch=name), url_for(".detail", round_id=member_round.id)
+            ),
+            refused=lambda: setattr(form.version, "data", str(_round_branch_or_404(round_branch_id).version)),
+        )
+        if not isinstance(outcome, int):
+            return outcome
+        status = outcome
+    returnable = round_branch.step in BRANCH_TRANSITIONS["return"].sources
+    return page("rounds/committee/return.html", status, form=form, round_branch=round_branch,
+                member_round=member_round, returnable=returnable)
 
 
 # --- objections and finalising (the branch) ------------------------------------------------------------
@@ -353,48 +267,38 @@ def _objection_page(round_branch: RoundBranch, status: int = 200) -> Any:
         .order_by(Objection.filed_at, Objection.id)
     ).all()
     facts = core.facts_for(session, member_round, round_branch)
-    return (
-        render_template(
-            "rounds/committee/objections.html",
-            round_branch=round_branch,
-            member_round=member_round,
-            objections=rows,
-            can_answer=authorize(current_user, Action.ROUND_EVALUATE, round_branch)
-            and round_branch.step is BranchStep.NOTICE,
-            finalise_refusal=refusal("finalise", facts),
-            finalise_form=VersionForm(formdata=None, version=str(round_branch.version)),
-            notice_running=notice.is_running(member_round, round_branch),
-        ),
-        status,
+    can_answer = authorize(current_user, Action.ROUND_EVALUATE, round_branch) and round_branch.step is BranchStep.NOTICE
+    return page(
+        "rounds/committee/objections.html", status, round_branch=round_branch, member_round=member_round,
+        objections=rows, can_answer=can_answer, finalise_refusal=refusal("finalise", facts),
+        finalise_form=VersionForm(formdata=None, version=str(round_branch.version)),
+        notice_running=notice.is_running(member_round, round_branch),
     )
 
 
 @rounds_bp.get("/branches/<int:round_branch_id>/objections")
 @login_required
-def objections(round_branch_id: int) -> Any:
-    round_branch = _round_branch_or_404(round_branch_id)
-    require_on(Action.ROUND_VIEW, round_branch)
+@with_row(core.load_round_branch, Action.ROUND_VIEW)
+def objections(round_branch: RoundBranch) -> Any:
     return _objection_page(round_branch)
 
 
 @rounds_bp.post("/branches/<int:round_branch_id>/finalise")
 @login_required
-def finalise(round_branch_id: int) -> Any:
-    round_branch = _round_branch_or_404(round_branch_id)
-    require_on(Action.ROUND_EVALUATE, round_branch)
+@with_row(core.load_round_branch, Action.ROUND_EVALUATE)
+def finalise(round_branch: RoundBranch) -> Any:
+    round_branch_id = round_branch.id
     form = VersionForm()
-    status = 400
-    if form.validate_on_submit():
-        try:
-            notice.finalise(db(), round_branch, version=form.version.data)
-            db().commit()
-        except ServiceError as error:
-            status = refuse(error)
-            round_branch = _round_branch_or_404(round_branch_id)
-        else:
-            flash(_("已上报：本支部的评定结果和五星党员名单已报送工委。"), "success")
-            return redirect(url_for(".objections", round_branch_id=round_branch_id))
-    return _objection_page(round_branch, status)
+    outcome = submit(
+        form,
+        lambda: notice.finalise(db(), round_branch, version=form.version.data),
+        done=lambda _rb: (
+            _("已上报：本支部的评定结果和五星党员名单已报送工委。"),
+            url_for(".objections", round_branch_id=round_branch_id),
+        ),
+        refused=lambda: _round_branch_or_404(round_branch_id), on_form=False,
+    )
+    return _objection_page(round_branch, outcome) if isinstance(outcome, int) else outcome
 
 
 def _score_values(evaluation: Evaluation | None) -> dict[str, str]:
@@ -536,7 +440,7 @@ def _parse_change(
 @rounds_bp.get("/flags")
 @login_required
 def flags() -> Any:
-    _require_view_rounds()
+    round_pages.require_view_rounds()
     tenant = current_tenant()
     rules = committee.current_rule_set(db(), tenant)
     threshold = committee.flag_threshold(rules)
@@ -587,8 +491,8 @@ def _xlsx(write: Any, filename: str) -> Any:
 
 @rounds_bp.get("/<int:round_id>/results.xlsx")
 @login_required
-def export_round(round_id: int) -> Any:
-    member_round = _round_or_404(round_id)
+@with_row(core.load_round)
+def export_round(member_round: MemberRound) -> Any:
     if not authorize(current_user, Action.ROUND_VIEW):  # the whole tenant: tenant-wide readers only
         abort(403)
     tenant = current_tenant()
@@ -599,9 +503,9 @@ def export_round(round_id: int) -> Any:
 
 @rounds_bp.get("/<int:round_id>/five-star.xlsx")
 @login_required
-def export_five_star(round_id: int) -> Any:
-    member_round = _round_or_404(round_id)
-    _require_view_rounds()
+@with_row(core.load_round)
+def export_five_star(member_round: MemberRound) -> Any:
+    round_pages.require_view_rounds()
     tenant = current_tenant()
     name = workbooks.download_filename(_("五星党员名单"), member_round.period_key, workbooks.generated_stamp(tenant))
     return _xlsx(
@@ -611,9 +515,8 @@ def export_five_star(round_id: int) -> Any:
 
 @rounds_bp.get("/branches/<int:round_branch_id>/results.xlsx")
 @login_required
-def export_branch(round_branch_id: int) -> Any:
-    round_branch = _round_branch_or_404(round_branch_id)
-    require_on(Action.ROUND_VIEW, round_branch)
+@with_row(core.load_round_branch, Action.ROUND_VIEW)
+def export_branch(round_branch: RoundBranch) -> Any:
     member_round = _round_or_404(round_branch.round_id)
     tenant = current_tenant()
     name = workbooks.download_filename(

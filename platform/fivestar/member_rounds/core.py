@@ -15,8 +15,9 @@ from decimal import Decimal, InvalidOperation
 from sqlalchemy import and_, delete, func, insert, select
 from sqlalchemy.orm import Session, contains_eager
 
-from fivestar.errors import ConflictError, NotFoundError
-from fivestar.i18n import _
+from fivestar.errors import NotFoundError
+from fivestar.i18n import _, _l
+from fivestar.kernel import rounds
 from fivestar.member_rounds import workflow
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -219,24 +220,9 @@ def evaluate(rules: RuleSet, scores: Mapping[FieldKey, Decimal], disqualifier: s
 # --- loading ---------------------------------------------------------------------------------------
 
 
-def load_round(session: Session, round_id: int) -> MemberRound:
-    member_round = session.scalar(select(MemberRound).where(MemberRound.id == round_id))
-    if member_round is None:
-        raise NotFoundError(_("评定轮次不存在"))
-    return member_round
-
-
-def load_round_branch(session: Session, round_branch_id: int) -> RoundBranch:
-    """A branch of a round with its organisation loaded (as `authorize` needs)."""
-    found = session.scalar(
-        select(RoundBranch)
-        .join(Organisation, RoundBranch.branch_id == Organisation.id)
-        .where(RoundBranch.id == round_branch_id)
-        .options(contains_eager(RoundBranch.branch))
-    )
-    if found is None:
-        raise NotFoundError(_("该支部不在本轮评定中"))
-    return found
+# Loading a round, and a branch of a round with its organisation (as `authorize` needs).
+load_round = rounds.loader(MemberRound, _l("评定轮次不存在"))
+load_round_branch = rounds.loader(RoundBranch, _l("该支部不在本轮评定中"), with_branch=True)
 
 
 def load_evaluation(session: Session, evaluation_id: int) -> Evaluation:
@@ -280,10 +266,7 @@ def facts_for(session: Session, member_round: MemberRound, round_branch: RoundBr
         .where(Objection.round_branch_id == round_branch.id, Objection.state == ObjectionState.OPEN)
     )
     return RoundFacts(
-        now=clock.now(),
-        timezone=tenant_timezone(session, member_round.tenant_id),
-        round_state=member_round.state,
-        step=round_branch.step,
+        **rounds.facts_of(member_round, round_branch, tenant_timezone(session, member_round.tenant_id)),
         self_due_at=member_round.self_due_at,
         joint_due_at=member_round.joint_due_at,
         review_due_at=member_round.review_due_at,
@@ -303,21 +286,7 @@ def ensure_open(member_round: MemberRound) -> None:
     objections, the committee's return, closing, deadlines) calls it before anything else, so a
     closed round's results never change silently. Refuses with a 409 (ConflictError), writing
     nothing. Results are changed after closing only by a recorded adjustment, never by these paths."""
-    why = workflow.closed_refusal(member_round.state)
-    if why is not None:
-        raise ConflictError(why)
-
-
-def check_version(obj: object, submitted: int | str | None) -> None:
-    """Optimistic locking for forms: the version the person opened must still be current."""
-    expected: int | None = None
-    if submitted is not None and submitted != "":
-        try:
-            expected = int(submitted)
-        except (TypeError, ValueError):
-            expected = None
-    if expected is None or expected != getattr(obj, "version", None):
-        raise ConflictError(_("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。"))
+    rounds.ensure_open(workflow.closed_refusal(member_round.state))
 
 
 def now() -> dt.datetime:
@@ -329,7 +298,6 @@ __all__ = [
     "FieldKey",
     "ScoreField",
     "bonus_fields",
-    "check_version",
     "ensure_open",
     "evaluate",
     "facts_for",

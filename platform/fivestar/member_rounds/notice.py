@@ -25,6 +25,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from fivestar import audit
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _, current_language
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import expect_version
 from fivestar.member_rounds import core
 from fivestar.member_rounds.honour import period_label  # 2026Q1 → 2026年第一季度, the same on every page
 from fivestar.member_rounds.models import (
@@ -39,7 +41,7 @@ from fivestar.member_rounds.models import (
     RoundState,
     ScoreStage,
 )
-from fivestar.member_rounds.workflow import refusal
+from fivestar.member_rounds.workflow import BRANCH_WORKFLOW, refusal
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.rules import InputError, MemberResult, RuleSet, level_label, level_label_en
@@ -295,7 +297,7 @@ def _checked_change(
     evaluation = change.evaluation
     if evaluation.round_branch_id != round_branch.id or evaluation.status is not EvaluationStatus.ACTIVE:
         raise ServiceError(_("该党员不在本支部的公示名单中"), field="evaluation_id")
-    core.check_version(evaluation, change.version)
+    expect_version(evaluation, change.version)
     rules = core.round_rules(session, member_round)
     disqualifier = (change.disqualifier or "").strip() or None
     if disqualifier is not None and rules.member.disqualifier(disqualifier) is None:
@@ -390,7 +392,7 @@ def answer_objection(
         raise ServiceError(_("只有公示阶段才能答复异议"))
     if objection.state is not ObjectionState.OPEN:
         raise ConflictError(_("该异议已由他人答复，请刷新后查看"))
-    core.check_version(objection, version)
+    expect_version(objection, version)
     text = _clean(reason, REASON_MAX, _("理由最长 %(n)d 个字", n=REASON_MAX), "reason")
     if text is None:
         raise ServiceError(
@@ -442,21 +444,17 @@ def finalise(session: Session, round_branch: RoundBranch, *, version: int | str 
     member_round = core.load_round(session, round_branch.round_id)
     core.ensure_open(member_round)
     if version is not None:
-        core.check_version(round_branch, version)
+        expect_version(round_branch, version)
     facts = core.facts_for(session, member_round, round_branch)
-    why = refusal("finalise", facts)
-    if why is not None:
-        raise ServiceError(why)
-    before = audit.snapshot(round_branch, ["step", "finalised_at"])
-    round_branch.step = BranchStep.FINALISED
-    round_branch.finalised_at = clock.now()
-    _flush_or_conflict(session)
-    audit.record(
-        session,
-        "round_branch.finalise",
-        round_branch,
-        before=before,
-        after={"step": round_branch.step, "finalised_at": round_branch.finalised_at, "members": facts.members},
+
+    def finalised() -> None:
+        round_branch.finalised_at = clock.now()
+
+    rounds.apply(
+        session, BRANCH_WORKFLOW, "finalise", round_branch,
+        refusal=refusal("finalise", facts), refused_as=ServiceError, changes=finalised,
+        before=audit.snapshot(round_branch, ["step", "finalised_at"]),
+        after=lambda: {"step": round_branch.step, "finalised_at": round_branch.finalised_at, "members": facts.members},
     )
     return round_branch
 

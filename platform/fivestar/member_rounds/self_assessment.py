@@ -32,6 +32,7 @@ from fivestar import audit
 from fivestar.accounts.policy import Action, authorize
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _, _l
+from fivestar.kernel.versioning import expect_version
 from fivestar.member_rounds import core
 from fivestar.member_rounds.core import FieldKey, ScoreField
 from fivestar.member_rounds.models import (
@@ -235,7 +236,7 @@ def save(
         raise NotFoundError(_("评定记录不存在"))
     ctx = context(session, evaluation)
     core.ensure_open(ctx.round)
-    core.check_version(evaluation, version)
+    expect_version(evaluation, version)
     transition = "submit" if submit else "save_draft"
     refused = refusal(evaluation, transition, ctx.facts)
     if refused is not None:
@@ -258,7 +259,7 @@ def write_self(
     state machine's guard. For the branch entering it for a member: pass validated scores (from
     `validate(rules, form, pledge, summary, submit=True).scores`) and `entered_by` (the person's
     name, shown to the member as "entered on your behalf by …"). The caller authorizes and checks
-    the version (core.check_version) first."""
+    the version (fivestar.kernel.versioning.expect_version) first."""
     if transition not in SELF_TRANSITIONS or transition == "return":
         raise ValueError(f"write_self cannot take the {transition!r} transition")
     ctx = context(session, evaluation)

@@ -1,5 +1,7 @@
 """The member round's states and transitions, written down in one place.
 
+The tables are declared over the rounds kernel (fivestar.kernel.rounds): a step changes only through
+`rounds.apply`, which checks the refusal, authorises the transition's action, sets the step, audits it.
 A branch walks SELF → JOINT → REVIEW → NOTICE → FINALISED; the committee may return it from NOTICE or
 FINALISED to REVIEW. Each member's self-assessment walks PENDING/DRAFT → SUBMITTED, and the branch
 may return it (→ RETURNED) or enter it for a member without an account. Whether a transition is
@@ -13,23 +15,18 @@ import datetime as dt
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
-from fivestar.accounts.policy import Action
-from fivestar.i18n import _, short_date
-from fivestar.member_rounds.models import BranchStep, RoundState, SelfState
+from fivestar.accounts.policy import Action, authorize
+from fivestar.i18n import _, _l, short_date
+from fivestar.kernel import rounds
+from fivestar.kernel.rounds import Transition, Workflow
+from fivestar.member_rounds.models import BranchStep, MemberRound, RoundBranch, RoundState, SelfState
 
-
-@dataclass(frozen=True)
-class Transition:
-    name: str
-    sources: frozenset[BranchStep]
-    target: BranchStep
-    action: Action  # who may take it (fivestar.accounts.policy)
-    needs_reason: bool = False
-
-
-BRANCH_TRANSITIONS: dict[str, Transition] = {
-    t.name: t
-    for t in (
+# The branch's steps: a table over RoundBranch.step, moved only by fivestar.kernel.rounds.apply.
+BRANCH_WORKFLOW: Workflow[BranchStep] = Workflow(
+    "round_branch",
+    RoundBranch,
+    "step",
+    (
         Transition("start_joint", frozenset({BranchStep.SELF}), BranchStep.JOINT, Action.ROUND_EVALUATE),
         Transition("start_review", frozenset({BranchStep.JOINT}), BranchStep.REVIEW, Action.ROUND_EVALUATE),
         Transition("submit_notice", frozenset({BranchStep.REVIEW}), BranchStep.NOTICE, Action.ROUND_EVALUATE),
@@ -38,28 +35,28 @@ BRANCH_TRANSITIONS: dict[str, Transition] = {
             "return", frozenset({BranchStep.NOTICE, BranchStep.FINALISED}), BranchStep.REVIEW,
             Action.ROUND_RETURN, needs_reason=True,
         ),
-    )
-}
-
-
-@dataclass(frozen=True)
-class SelfTransition:
-    name: str
-    sources: frozenset[SelfState]
-    target: SelfState
-    action: Action
-    needs_reason: bool = False
+    ),
+    authorize,
+    labels={
+        BranchStep.SELF: _l("个人自评"), BranchStep.JOINT: _l("党群联评"), BranchStep.REVIEW: _l("支部审评"),
+        BranchStep.NOTICE: _l("公示"), BranchStep.FINALISED: _l("已上报"),
+    },
+)
+BRANCH_TRANSITIONS: dict[str, Transition[BranchStep]] = BRANCH_WORKFLOW.by_name
 
 
 EDITABLE_SELF = frozenset({SelfState.PENDING, SelfState.DRAFT, SelfState.RETURNED})
 
-SELF_TRANSITIONS: dict[str, SelfTransition] = {
+# A member's self-assessment. Not a kernel workflow: its state is written with the member's scores in
+# one save (self_assessment._write), and the member acts on their own record (SELF_ASSESS); the table
+# still says who may take each move, and `self_refusal` when.
+SELF_TRANSITIONS: dict[str, Transition[SelfState]] = {
     t.name: t
     for t in (
-        SelfTransition("save_draft", EDITABLE_SELF, SelfState.DRAFT, Action.SELF_ASSESS),
-        SelfTransition("submit", EDITABLE_SELF, SelfState.SUBMITTED, Action.SELF_ASSESS),
-        SelfTransition("enter_for_member", EDITABLE_SELF, SelfState.SUBMITTED, Action.ROUND_EVALUATE),
-        SelfTransition(
+        Transition("save_draft", EDITABLE_SELF, SelfState.DRAFT, Action.SELF_ASSESS),
+        Transition("submit", EDITABLE_SELF, SelfState.SUBMITTED, Action.SELF_ASSESS),
+        Transition("enter_for_member", EDITABLE_SELF, SelfState.SUBMITTED, Action.ROUND_EVALUATE),
+        Transition(
             "return", frozenset({SelfState.SUBMITTED}), SelfState.RETURNED, Action.ROUND_EVALUATE, needs_reason=True
         ),
     )
@@ -67,13 +64,9 @@ SELF_TRANSITIONS: dict[str, SelfTransition] = {
 
 
 @dataclass(frozen=True)
-class RoundFacts:
+class RoundFacts(rounds.Facts[RoundState, BranchStep]):
     """What a decision about a branch (or one of its members) depends on."""
 
-    now: dt.datetime
-    timezone: str
-    round_state: RoundState
-    step: BranchStep
     self_due_at: dt.datetime
     joint_due_at: dt.datetime
     review_due_at: dt.datetime
@@ -86,8 +79,7 @@ class RoundFacts:
     joint_missing: int = 0  # active members without 党群联评 scores
 
 
-def _day(moment: dt.datetime, timezone: str) -> str:
-    return short_date(moment.astimezone(ZoneInfo(timezone)))
+_day = rounds.day_text
 
 
 def _when(moment: dt.datetime, timezone: str) -> str:
@@ -96,17 +88,10 @@ def _when(moment: dt.datetime, timezone: str) -> str:
 
 
 def _step_label(step: BranchStep) -> str:
-    return {
-        BranchStep.SELF: _("个人自评"),
-        BranchStep.JOINT: _("党群联评"),
-        BranchStep.REVIEW: _("支部审评"),
-        BranchStep.NOTICE: _("公示"),
-        BranchStep.FINALISED: _("已上报"),
-    }[step]
+    return BRANCH_WORKFLOW.label(step)
 
 
-def step_label(step: BranchStep) -> str:
-    return _step_label(step)
+step_label = _step_label
 
 
 def closed_refusal(round_state: RoundState) -> str | None:
@@ -116,21 +101,15 @@ def closed_refusal(round_state: RoundState) -> str | None:
     self-assessments, notices and objections they rest on stay as they were decided. (The committee
     returning a branch's reported list to review, with a reason, happens while the round is open.)
     Every service that writes such things calls `core.ensure_open`, which raises this as a 409."""
-    if round_state is RoundState.CLOSED:
-        return _("本轮评定已结束，不能再更改")
-    return None
+    return _("本轮评定已结束，不能再更改") if round_state is RoundState.CLOSED else None
 
 
 def refusal(name: str, facts: RoundFacts) -> str | None:
     """Why the branch transition `name` may not happen now, or None if it may."""
-    transition = BRANCH_TRANSITIONS[name]
-    closed = closed_refusal(facts.round_state)
-    if closed:
-        return closed
-    if facts.step not in transition.sources:
-        return _(
-            "当前处于“%(step)s”阶段，不能执行此操作", step=_step_label(facts.step)
-        )
+    wrong_step = _("当前处于“%(step)s”阶段，不能执行此操作", step=_step_label(facts.step))
+    if standing := rounds.standing_refusal(closed_refusal(facts.round_state), BRANCH_TRANSITIONS[name], facts.step,
+                                           wrong_step):
+        return standing
     tz = facts.timezone
     if name == "start_joint":
         if facts.self_pending and facts.now <= facts.self_due_at:
@@ -215,18 +194,14 @@ def follow_up_refusal(facts: RoundFacts) -> str | None:
 # --- the round itself: OPEN → CLOSED (closing.py) --------------------------------------------------
 
 
-@dataclass(frozen=True)
-class RoundTransition:
-    name: str
-    sources: frozenset[RoundState]
-    target: RoundState
-    action: Action
-
-
-ROUND_TRANSITIONS: dict[str, RoundTransition] = {
-    t.name: t
-    for t in (RoundTransition("close", frozenset({RoundState.OPEN}), RoundState.CLOSED, Action.ROUND_MANAGE),)
-}
+ROUND_WORKFLOW: Workflow[RoundState] = Workflow(
+    "member_round",
+    MemberRound,
+    "state",
+    (Transition("close", frozenset({RoundState.OPEN}), RoundState.CLOSED, Action.ROUND_MANAGE),),
+    authorize,
+)
+ROUND_TRANSITIONS: dict[str, Transition[RoundState]] = ROUND_WORKFLOW.by_name
 
 
 def round_refusal(name: str, state: RoundState, branches_by_step: dict[BranchStep, int]) -> str | None:

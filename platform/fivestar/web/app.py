@@ -14,6 +14,7 @@ from fivestar.config import Settings, load_settings
 from fivestar.db import make_engine, make_sessionmaker
 from fivestar.extensions import babel, csrf, limiter, login_manager
 from fivestar.i18n import SUPPORTED_LOCALES, _l
+from fivestar.kernel import rounds
 from fivestar.paths import static_dir, templates_dir, translations_dir
 from fivestar.tenancy import current_tenant_id
 from fivestar.timekeeping import DEFAULT_TIMEZONE
@@ -135,6 +136,8 @@ def _install_actor(app: Flask) -> None:
 
     @app.before_request
     def _set_actor() -> None:
+        # The rounds kernel authorises every transition for the person of the request (anonymous: nobody).
+        g.principal_token = rounds.set_principal(current_user._get_current_object())
         if current_user.is_authenticated:
             kind = "operator" if current_user.is_operator else "account"
             ident = current_user.operator_id if current_user.is_operator else current_user.account_id
@@ -145,6 +148,9 @@ def _install_actor(app: Flask) -> None:
         token = g.pop("actor_token", None)
         if token is not None:
             reset_actor(token)
+        principal_token = g.pop("principal_token", None)
+        if principal_token is not None:
+            rounds.reset_principal(principal_token)
 
 
 def _install_demo_clock(app: Flask) -> None:
