@@ -44,7 +44,6 @@ branch_rounds_bp = Blueprint("branch_rating_committee", __name__, url_prefix="/b
 org_review_bp = Blueprint("branch_rating_org_review", __name__, url_prefix="/branch-rating/org-review")
 
 
-
 # --- forms ---------------------------------------------------------------------------------------------
 
 
