@@ -22,8 +22,8 @@ from fpdf import FPDF
 from fpdf.enums import Align
 
 from fivestar.branch_rounds.ballot import Slip, format_code, group_label
+from fivestar.documents import pdf
 from fivestar.i18n import _
-from fivestar.reports import pdf
 
 COLUMNS = 2
 ROWS = 4
