@@ -16,6 +16,9 @@ from typing import Literal
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from fivestar.timekeeping import clock
+from fivestar.timekeeping.holidays import load_arrangements
+
 Environment = Literal["development", "production", "test"]
 
 
@@ -133,16 +136,11 @@ class Settings(BaseSettings):
     @classmethod
     def _readable_holidays(cls, value: Path | None) -> Path | None:
         if value is not None:
-            from fivestar.timekeeping.holidays import load_arrangements
-
             load_arrangements(value)  # HolidayFileError (a ValueError) says what is wrong
         return value
 
     def install_holidays(self) -> None:
         """Make the file's arrangements the clock's (every process calls this once it has settings)."""
-        from fivestar.timekeeping import clock
-        from fivestar.timekeeping.holidays import load_arrangements
-
         clock.set_arrangements(load_arrangements(self.holidays_file) if self.holidays_file is not None else {})
 
     @field_validator("webhook_hosts", "export_hosts")

@@ -35,6 +35,7 @@ from fivestar.errors import NotFoundError, ServiceError
 from fivestar.extensions import limiter
 from fivestar.i18n import _
 from fivestar.rules import level_label
+from fivestar.web.downloads import download
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -215,8 +216,6 @@ def setup(rating_id: int) -> Any:
 
 def _slips_response(ctx: ballot.MeetingContext, issued: ballot.IssuedSlips) -> Response:
     """The slips PDF, made before the commit: if it cannot be made, nothing was issued."""
-    from fivestar.reports.http import download
-
     meeting = issued.meeting
     sheet = SlipSheet(
         tenant_name=current_tenant().name,

@@ -25,14 +25,46 @@ from sqlalchemy.orm import Session
 from fivestar import audit
 from fivestar.accounts.models import Account, Operator, RoleGrant
 from fivestar.accounts.passwords import hash_password
+from fivestar.audit.models import AuditEvent
+from fivestar.branch_rounds.core import round_rules as branch_round_rules
+from fivestar.branch_rounds.models import (
+    AnswerKind,
+    BranchRating,
+    BranchRound,
+    BranchRoundState,
+    CriterionScore,
+    RatingAnswer,
+    RatingStep,
+)
+from fivestar.branch_rounds.opening import open_branch_round
+from fivestar.config import load_settings
 from fivestar.enums import Gender, MemberStatus, OrgKind, Position, Role, Standing
+from fivestar.exports.services import TargetInput, create_target
+from fivestar.member_rounds import scoring
+from fivestar.member_rounds.core import FieldKey, round_rules, score_fields, write_scores
+from fivestar.member_rounds.models import (
+    BranchStep,
+    Evaluation,
+    EvaluationStatus,
+    MemberRound,
+    Objection,
+    ObjectionState,
+    RoundBranch,
+    RoundState,
+    ScoreStage,
+    SelfState,
+)
+from fivestar.member_rounds.opening import open_round, previous_period
 from fivestar.orgs.models import Organisation
 from fivestar.orgs.services import create_org
 from fivestar.paths import tenants_dir
 from fivestar.people.models import Member
-from fivestar.tenancy import tenant_context
-from fivestar.tenants.models import Tenant
-from fivestar.tenants.services import create_tenant
+from fivestar.rules import BranchInput, evaluate_branch
+from fivestar.scheduling.models import DueItem, DueKind
+from fivestar.tenancy import cross_tenant, tenant_context
+from fivestar.tenants.models import RuleSetVersion, Tenant
+from fivestar.tenants.services import create_tenant, current_rules, version_rules
+from fivestar.timekeeping import clock
 
 log = logging.getLogger(__name__)
 
@@ -511,10 +543,6 @@ def table_counts(session: Session, models: Iterable[type] | None = None) -> dict
     """Row counts of the tables the seed writes (to check that a second seed adds nothing)."""
     from sqlalchemy import func
 
-    from fivestar.audit.models import AuditEvent
-    from fivestar.tenancy import cross_tenant
-    from fivestar.tenants.models import RuleSetVersion
-
     chosen = list(models or (Tenant, Organisation, Member, Account, RoleGrant, Operator, RuleSetVersion, AuditEvent))
     with cross_tenant("demo seed row counts"):
         return {
@@ -541,11 +569,6 @@ def _seed_running_round(session: Session, tenant: Tenant, rng: random.Random) ->
     """The round for the period just past, opened now, with self-assessments from every member
     without a demo login (set-based: one INSERT of score rows, one UPDATE per text variant)."""
     from sqlalchemy import update
-
-    from fivestar.member_rounds.core import round_rules, score_fields, write_scores
-    from fivestar.member_rounds.models import Evaluation, ScoreStage, SelfState
-    from fivestar.member_rounds.opening import open_round
-    from fivestar.timekeeping import clock
 
     opened = open_round(session, tenant)
     rules = round_rules(session, opened.round)
@@ -599,10 +622,6 @@ def _seed_export_target(session: Session, tenant: Tenant) -> None:
     """上报上级: every finalised branch rating goes to the (demo) district Party organisation
     department by e-mail, as an Excel workbook — the finalised year at once, the next when the
     visitor finalises it; both land in the demo's mail catcher."""
-    from fivestar.config import load_settings
-    from fivestar.exports.services import TargetInput, create_target
-    from fivestar.timekeeping import clock
-
     target = create_target(session, load_settings(), tenant.timezone, TargetInput(
         name="区委组织部（演示）", report_kind="branch_levels", report_format="xlsx", method="email",
         destination=EXPORT_ADDRESS.format(slug=tenant.slug), trigger="on_finalise",
@@ -622,11 +641,6 @@ PLANTED_AFTER = dt.timedelta(seconds=90)
 def _plant_opening(session: Session, tenant: Tenant) -> None:
     """A due row for the member round of the period just past, 90 s from now: the worker's sweep
     opens it without anyone clicking (and the 日程 page shows it coming)."""
-    from fivestar.member_rounds.opening import previous_period
-    from fivestar.scheduling.models import DueItem, DueKind
-    from fivestar.tenants.services import current_rules, version_rules
-    from fivestar.timekeeping import clock
-
     version = current_rules(session, tenant)
     assert version is not None
     period = previous_period(version_rules(version), clock.today_in(tenant.timezone))
@@ -651,19 +665,6 @@ def _seed_branch_round(
     public page shows at first, and what the demo's export to the superior committee sends."""
     from sqlalchemy import insert
 
-    from fivestar.branch_rounds.core import round_rules
-    from fivestar.branch_rounds.models import (
-        AnswerKind,
-        BranchRating,
-        BranchRoundState,
-        CriterionScore,
-        RatingAnswer,
-        RatingStep,
-    )
-    from fivestar.branch_rounds.opening import open_branch_round
-    from fivestar.rules import BranchInput, evaluate_branch
-    from fivestar.timekeeping import clock
-
     today = clock.today_in(tenant.timezone)
     opened = open_branch_round(
         session,
@@ -672,7 +673,7 @@ def _seed_branch_round(
         self_report_due=today + dt.timedelta(days=30),
         committee_due=today + dt.timedelta(days=60),
     )
-    rules = round_rules(session, opened.round)
+    rules = branch_round_rules(session, opened.round)
     ratings = list(session.scalars(select(BranchRating).where(BranchRating.round_id == opened.round.id)))
     score_rows: list[dict[str, object]] = []
     answer_rows: list[dict[str, object]] = []
@@ -764,22 +765,6 @@ def _seed_inspection_examples(
     Every change is written to the audit trail as the services would (the demo secretary's branch,
     `branches[0]`, is left alone)."""
     import secrets
-
-    from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState
-    from fivestar.member_rounds import scoring
-    from fivestar.member_rounds.core import FieldKey, round_rules, score_fields, write_scores
-    from fivestar.member_rounds.models import (
-        BranchStep,
-        Evaluation,
-        EvaluationStatus,
-        MemberRound,
-        Objection,
-        ObjectionState,
-        RoundBranch,
-        RoundState,
-        ScoreStage,
-    )
-    from fivestar.timekeeping import clock
 
     now = clock.now()
     member_round = session.scalar(select(MemberRound).where(MemberRound.state == RoundState.OPEN))

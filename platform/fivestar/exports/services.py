@@ -39,6 +39,7 @@ from fivestar.config import Settings
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.exports.models import ExportDelivery, ExportMethod, ExportState, ExportTarget, ExportTrigger
 from fivestar.i18n import _, _l
+from fivestar.member_rounds.honour import period_label
 from fivestar.notify.webhooks import DecryptionError, decrypt, encrypt
 from fivestar.outbox.services import normalise_recipient
 from fivestar.reports.jobs.kinds import KINDS, RoundType
@@ -292,7 +293,6 @@ def round_label(round_type: str, round_key: str) -> str:
     """A delivery's round as people name it: 2026年第一季度党员星级评定, 2025年度党支部星级评定."""
     if round_type == "branch":
         return _("%(year)s年度党支部星级评定", year=round_key)
-    from fivestar.member_rounds.honour import period_label
 
     return _("%(period)s党员星级评定", period=period_label(round_key))
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, aliased, contains_eager
 from fivestar import audit
 from fivestar.accounts.policy import Action, org_scope
 from fivestar.accounts.principal import Principal
-from fivestar.enums import MemberStatus
+from fivestar.enums import MemberStatus, Role
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
 from fivestar.member_rounds import core
@@ -125,8 +125,6 @@ def openable_periods(session: Session, tenant: Tenant, keep: int = 4) -> list[tu
 def my_round_branches(session: Session, principal: Principal) -> list[tuple[RoundBranch, MemberRound]]:
     """The open rounds' branches this person leads as secretary or branch committee member (for the
     "my branch" shortcut; tenant-wide roles get no shortcut list of every branch)."""
-    from fivestar.enums import Role
-
     paths = principal.scoped_paths(Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
     if not paths:
         return []

@@ -33,6 +33,7 @@ from fivestar.member_rounds.models import (
 )
 from fivestar.member_rounds.workflow import RoundFacts
 from fivestar.orgs.models import Organisation
+from fivestar.people.models import Member
 from fivestar.rules import MemberInput, MemberResult, RuleSet, evaluate_member
 from fivestar.tenancy import require_tenant_id
 from fivestar.tenants.models import Tenant
@@ -240,8 +241,6 @@ def load_round_branch(session: Session, round_branch_id: int) -> RoundBranch:
 
 def load_evaluation(session: Session, evaluation_id: int) -> Evaluation:
     """An evaluation with its branch and member loaded."""
-    from fivestar.people.models import Member
-
     found = session.scalar(
         select(Evaluation)
         .join(Organisation, Evaluation.branch_id == Organisation.id)

@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, aliased
 
 from fivestar.accounts.principal import Principal
 from fivestar.audit.chain import Head, head_label, report_head
+from fivestar.documents import pdf
 from fivestar.i18n import _
 from fivestar.member_rounds import core
 from fivestar.member_rounds.committee import five_star_rows, rules_version_number, self_state_label
@@ -371,8 +372,6 @@ def notice_pdf(view: NoticeView, tenant_name: str, rules_version: int | None, li
     """The branch's public notice on A4, with the same content as the public page: who publishes
     it, the period, the members and their levels, the notice period and how to object."""
     from fpdf.fonts import FontFace
-
-    from fivestar.reports import pdf
 
     title = _("%(branch)s党员星级评定结果公示", branch=view.branch_name)
     provenance = " · ".join(

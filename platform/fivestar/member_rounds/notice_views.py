@@ -21,6 +21,7 @@ from fivestar.extensions import limiter
 from fivestar.i18n import _, _l
 from fivestar.member_rounds import committee, exports, notice
 from fivestar.member_rounds.models import RoundBranch
+from fivestar.web.downloads import download
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -119,8 +120,6 @@ def public(token: str) -> Any:
 
 @notice_bp.get("/<token>/pdf")
 def pdf(token: str) -> Any:
-    from fivestar.reports.http import download
-
     round_branch = _notice_or_404(token)
     view = notice.notice_view(db(), round_branch)
     tenant = current_tenant()

@@ -23,6 +23,7 @@ from fivestar import audit
 from fivestar.enums import MemberStatus
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import events
 from fivestar.orgs.models import Organisation
 from fivestar.people import fields
 from fivestar.people.models import Member
@@ -154,9 +155,7 @@ def create_member(session: Session, branch: Organisation, data: MemberInput) -> 
     with _writing(session, values["member_no"]):
         session.add(member)
     audit.record(session, "member.create", member, after=_snapshot(member))
-    from fivestar.member_rounds.membership import member_joined  # late: rounds build on people
-
-    member_joined(session, member)
+    events.member_joined.send(member, session=session)
     return member
 
 
@@ -196,9 +195,7 @@ def move_member(
         member.branch_id = new_branch.id
     session.expire(member, ["branch"])
     audit.record(session, "member.move", member, before=before, after=_snapshot(member, ("branch_id",)), reason=text)
-    from fivestar.member_rounds.membership import member_moved  # late: rounds build on people
-
-    member_moved(session, member, old_branch_id, text)
+    events.member_moved.send(member, session=session, old_branch_id=old_branch_id, reason=text)
     return member
 
 
@@ -221,9 +218,7 @@ def transfer_out(
         member.left_on = day
     after = _snapshot(member, ("status", "left_on"))
     audit.record(session, "member.transfer_out", member, before=before, after=after, reason=text)
-    from fivestar.member_rounds.membership import member_left  # late: rounds build on people
-
-    member_left(session, member, text)
+    events.member_left.send(member, session=session, reason=text)
     return member
 
 
@@ -258,9 +253,7 @@ def reactivate_member(
         member.branch_id = branch.id
     session.expire(member, ["branch"])
     audit.record(session, "member.reactivate", member, before=before, after=_snapshot(member, names), reason=text)
-    from fivestar.member_rounds.membership import member_joined  # late: rounds build on people
-
-    member_joined(session, member)
+    events.member_joined.send(member, session=session)
     return member
 
 
