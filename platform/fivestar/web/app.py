@@ -130,6 +130,7 @@ def _init_login(app: Flask) -> None:
 
 def _install_actor(app: Flask) -> None:
     """Make the logged-in person the actor of every audit event written during the request."""
+
     @app.before_request
     def _set_actor() -> None:
         if current_user.is_authenticated:
