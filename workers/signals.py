@@ -13,10 +13,10 @@ from typing import Any
 
 from celery.signals import beat_init, task_postrun, worker_init, worker_process_init, worker_ready
 
+from fivestar import dbroles
 from fivestar.audit.service import SYSTEM, current_actor, set_actor
 from fivestar.config import load_settings
 from fivestar.db import make_sessionmaker
-from fivestar.dbroles import check_application_role
 from fivestar.demo.clock import install
 from fivestar.tenancy import current_tenant_id, set_tenant
 from workers.base import dispose_engines, engine_for
@@ -39,7 +39,7 @@ def _least_privilege(**_kwargs: Any) -> None:
     """In production a worker refuses to start on a database role that could rewrite the audit trail."""
     settings = load_settings()
     if settings.is_production:
-        check_application_role(engine_for(settings))
+        dbroles.check_application_role(engine_for(settings))
 
 
 @worker_process_init.connect

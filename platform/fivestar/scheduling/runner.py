@@ -27,7 +27,7 @@ from fivestar import audit
 from fivestar.branch_rounds.opening import open_branch_round
 from fivestar.enums import TenantStatus
 from fivestar.errors import ConflictError, ServiceError
-from fivestar.member_rounds.opening import open_round
+from fivestar.member_rounds import opening as member_round_opening
 from fivestar.reminders.sending import ReminderSkipped, send_reminder
 from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.scheduling.planner import plan_tenant, rules_for, take_write_lock
@@ -249,7 +249,7 @@ def _effect(session: Session, item: _Claimed, base_url: str) -> str:
         if not rules.schedule.member.auto_open:
             raise _SkippedError("规则已改为手动开启党员评定，未执行")
 
-        opened = open_round(session, tenant, period_key=item.key)
+        opened = member_round_opening.open_round(session, tenant, period_key=item.key)
         return f"已自动开启 {item.key} 期党员评定（{opened.members} 名党员）"
     if item.kind is DueKind.OPEN_BRANCH_ROUND:
         if not rules.schedule.branch.auto_open:

@@ -10,12 +10,12 @@ from flask_login import current_user
 from sqlalchemy.orm import configure_mappers
 
 import fivestar.models  # noqa: F401 - registers every mapper before the first query
+from fivestar import dbroles
 from fivestar.accounts.sessions import load_principal
 from fivestar.audit.service import Actor, reset_actor, set_actor
 from fivestar.blueprints import register_blueprints
 from fivestar.config import Settings, load_settings
 from fivestar.db import make_engine, make_sessionmaker
-from fivestar.dbroles import check_application_role
 from fivestar.demo.clock import current_offset, install
 from fivestar.extensions import babel, csrf, limiter, login_manager
 from fivestar.features import connect_receivers
@@ -64,7 +64,7 @@ def create_app(settings: Settings | None = None, **config_overrides: Any) -> Fla
 
     engine = app.config.pop("FIVESTAR_ENGINE", None) or make_engine(settings.resolved_database_url)
     if settings.is_production:
-        check_application_role(engine)  # RoleError: this role could rewrite the audit trail
+        dbroles.check_application_role(engine)  # RoleError: this role could rewrite the audit trail
     configure_mappers()
     app.extensions["fivestar.engine"] = engine
     app.extensions["fivestar.sessionmaker"] = make_sessionmaker(engine)
