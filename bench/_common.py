@@ -10,6 +10,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from fivestar.features import connect_receivers
+
+# A benchmark is a process like the web app or a worker: the features react to each other's domain events
+# (a tenant gets its root committee, a member's move reaches the open rounds) only once connected.
+connect_receivers()
+
 POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 

@@ -12,7 +12,7 @@ default — every hanzi of GB2312 (≈6,763) and the ≈14,000 more of GBK that 
 (喆, 堃, 珺 …) — plus ASCII, general and CJK punctuation, full-width forms and ★☆. Hinting, layout
 tables and vertical metrics are dropped: PDFs need outlines and advance widths only. The output is
 TrueType (glyf outlines), which PDF embeds as FontFile2; each PDF then carries only the glyphs it
-uses (fivestar.reports.pdf subsets again when writing).
+uses (fivestar.documents.pdf subsets again when writing).
 
 The result is deterministic (no timestamps), so running the script again gives the same bytes;
 tests/unit/test_pdf.py checks the committed file covers what this script promises.

@@ -75,6 +75,15 @@ def _create_postgres_database() -> tuple[str, Callable[[], None]]:
     return f"{base}/{name}", drop
 
 
+@pytest.fixture(scope="session", autouse=True)
+def domain_event_receivers() -> None:
+    """Connect every feature's receivers of the domain events, as each process does at start
+    (`fivestar.features`): services called directly in a test react as they do behind a page."""
+    from fivestar.features import connect_receivers
+
+    connect_receivers()
+
+
 @pytest.fixture(scope="session")
 def fresh_database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], str]]:
     """A factory of new, empty, migrated databases (`sqlite` or `postgresql`); dropped at the end."""

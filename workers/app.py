@@ -17,6 +17,7 @@ from kombu import Exchange, Queue
 
 from fivestar.broker import transport_options
 from fivestar.config import Settings, load_settings
+from fivestar.features import connect_receivers
 from fivestar.kernel.task_names import DEFAULT_QUEUE, REPORTS_QUEUE, REPORTS_TASK_PATTERN, TICK
 
 #: The default tick interval; `FIVESTAR_TICK_SECONDS` (Settings.tick_seconds) overrides it.
@@ -118,6 +119,7 @@ def create_celery(settings: Settings | None = None) -> Celery:
     """A configured Celery app; `app` below is the one `celery -A workers` finds."""
     settings = settings or load_settings()
     settings.install_holidays()
+    connect_receivers()  # a worker reacts to domain events exactly as the web app does (fivestar.features)
     celery = Celery(
         "fivestar",
         include=["workers.tasks", "workers.reports", "workers.exports"],

@@ -22,6 +22,7 @@ from celery import Task
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+import fivestar.models  # noqa: F401 - every mapper registered before the first query
 from fivestar.audit.recording import Actor, set_actor
 from fivestar.config import Settings, load_settings
 from fivestar.db import make_engine, make_sessionmaker
@@ -43,8 +44,6 @@ def engine_for(settings: Settings) -> Engine:
     with _engines_lock:
         engine = _engines.get(url)
         if engine is None:
-            import fivestar.models  # noqa: F401 - every mapper registered before the first query
-
             engine = _engines[url] = make_engine(url)
         return engine
 

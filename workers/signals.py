@@ -13,8 +13,12 @@ from typing import Any
 
 from celery.signals import beat_init, task_postrun, worker_init, worker_process_init, worker_ready
 
-from fivestar.audit.recording import SYSTEM, current_actor
-from fivestar.tenancy import current_tenant_id
+from fivestar import dbroles
+from fivestar.audit.recording import SYSTEM, current_actor, set_actor
+from fivestar.config import load_settings
+from fivestar.db import make_sessionmaker
+from fivestar.demo.fast_calendar import install
+from fivestar.tenancy import current_tenant_id, set_tenant
 from workers.base import dispose_engines, engine_for
 
 log = logging.getLogger(__name__)
@@ -24,13 +28,8 @@ log = logging.getLogger(__name__)
 @beat_init.connect
 def _demo_clock(**_kwargs: Any) -> None:
     """In the demo, workers follow the same fast calendar as the web app (fivestar.demo.fast_calendar)."""
-    from fivestar.config import load_settings
-
     settings = load_settings()
     if settings.demo_clock:
-        from fivestar.db import make_sessionmaker
-        from fivestar.demo.fast_calendar import install
-
         install(make_sessionmaker(engine_for(settings)))
 
 
@@ -38,13 +37,9 @@ def _demo_clock(**_kwargs: Any) -> None:
 @beat_init.connect
 def _least_privilege(**_kwargs: Any) -> None:
     """In production a worker refuses to start on a database role that could rewrite the audit trail."""
-    from fivestar.config import load_settings
-
     settings = load_settings()
     if settings.is_production:
-        from fivestar.dbroles import check_application_role
-
-        check_application_role(engine_for(settings))
+        dbroles.check_application_role(engine_for(settings))
 
 
 @worker_process_init.connect
@@ -63,9 +58,6 @@ def _check_no_context_leaked(task_id: str | None = None, task: Any = None, **_kw
     if current_tenant_id() is not None or current_actor() != SYSTEM:
         name = getattr(task, "name", "?")
         log.error("task %s[%s] left a tenant or actor set; resetting", name, task_id)
-        from fivestar.audit.recording import set_actor
-        from fivestar.tenancy import set_tenant
-
         set_tenant(None)
         set_actor(SYSTEM)
 

@@ -7,22 +7,21 @@ from typing import Any
 
 import click
 
-from fivestar.config import ConfigError, Settings, load_settings
-
-
-def settings_or_exit() -> Settings:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(2)
-    settings.install_holidays()
-    return settings
+from fivestar import dbcli
+from fivestar.audit.cli import audit_cli
+from fivestar.dbroles import RoleError
+from fivestar.demo.cli import demo_command, serve_command
+from fivestar.features import connect_receivers
+from fivestar.imports.cli import IMPORT_COMMANDS
+from fivestar.kernel.commandline import settings_or_exit
+from fivestar.rules.cli import rules_cli
+from fivestar.tenants.cli import operator_cli, tenant_cli
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """五星争创 Fivestar — star ratings of party branches and members."""
+    connect_receivers()  # a change made on the command line has the same reactions as on a page
 
 
 @main.group()
@@ -35,16 +34,12 @@ def db() -> None:
 def db_upgrade(revision: str) -> None:
     """Apply migrations up to REVISION (default: head), as the owner (FIVESTAR_MIGRATION_DATABASE_URL if
     set), then grant the application role its privileges (fivestar.dbroles)."""
-    from fivestar import dbcli
-
     settings = settings_or_exit()
     url = settings.resolved_migration_url
     dbcli.upgrade(url, revision)
     click.echo(f"database at {revision}: {_redact(url)}")
     role = settings.resolved_app_role
     if role is not None:
-        from fivestar.dbroles import RoleError
-
         try:
             granted = dbcli.grant(url, role)
         except RoleError as exc:
@@ -57,16 +52,12 @@ def db_upgrade(revision: str) -> None:
 @click.argument("revision")
 def db_downgrade(revision: str) -> None:
     """Revert migrations down to REVISION."""
-    from fivestar import dbcli
-
     dbcli.downgrade(settings_or_exit().resolved_migration_url, revision)
 
 
 @db.command("current")
 def db_current() -> None:
     """Show the current revision."""
-    from fivestar import dbcli
-
     dbcli.current(settings_or_exit().resolved_migration_url)
 
 
@@ -74,8 +65,6 @@ def db_current() -> None:
 @click.option("-m", "--message", required=True)
 def db_revision(message: str) -> None:
     """Autogenerate a new migration from the models (for developers)."""
-    from fivestar import dbcli
-
     dbcli.revision(settings_or_exit().resolved_database_url, message)
 
 
@@ -91,12 +80,6 @@ def _register(group: Any) -> None:
 
 
 def _load_commands() -> None:
-    from fivestar.audit.cli import audit_cli
-    from fivestar.demo.cli import demo_command, serve_command
-    from fivestar.imports.cli import IMPORT_COMMANDS
-    from fivestar.rules.cli import rules_cli
-    from fivestar.tenants.cli import operator_cli, tenant_cli
-
     _register(rules_cli)
     _register(audit_cli)
     _register(demo_command)

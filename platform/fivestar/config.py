@@ -17,7 +17,8 @@ from typing import Any, Literal, Self
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from fivestar.timekeeping import DEFAULT_TIMEZONE
+from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
+from fivestar.timekeeping.holidays import load_arrangements
 
 Environment = Literal["development", "production", "test"]
 
@@ -136,16 +137,11 @@ class Settings(BaseSettings):
     @classmethod
     def _readable_holidays(cls, value: Path | None) -> Path | None:
         if value is not None:
-            from fivestar.timekeeping.holidays import load_arrangements
-
             load_arrangements(value)  # HolidayFileError (a ValueError) says what is wrong
         return value
 
     def install_holidays(self) -> None:
         """Make the file's arrangements the clock's (every process calls this once it has settings)."""
-        from fivestar.timekeeping import clock
-        from fivestar.timekeeping.holidays import load_arrangements
-
         clock.set_arrangements(load_arrangements(self.holidays_file) if self.holidays_file is not None else {})
 
     @field_validator("webhook_hosts", "export_hosts")

@@ -8,6 +8,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
+from fivestar.db import make_engine
+from fivestar.dbroles import apply_grants
+from fivestar.migrations.env_support import render_item
+from fivestar.models import Base
 from fivestar.paths import migrations_dir
 
 
@@ -26,9 +30,6 @@ def upgrade(database_url: str, revision: str = "head", connection: Connection | 
 
 def grant(database_url: str, role: str) -> dict[str, tuple[str, ...]]:
     """(Re)apply the application role's privileges as the owner (PostgreSQL; fivestar.dbroles)."""
-    from fivestar.db import make_engine
-    from fivestar.dbroles import apply_grants
-
     engine = make_engine(database_url)
     try:
         with engine.begin() as connection:
@@ -57,10 +58,6 @@ def regenerate_initial() -> Path:
     """
     from alembic.autogenerate import produce_migrations, render_python_code
     from alembic.runtime.migration import MigrationContext
-
-    from fivestar.db import make_engine
-    from fivestar.migrations.env_support import render_item
-    from fivestar.models import Base
 
     engine = make_engine("sqlite://")
     with engine.connect() as connection:

@@ -27,3 +27,22 @@ class ConflictError(ServiceError):
 
 class NotFoundError(ServiceError):
     status = 404
+
+
+class AccessDeniedError(Exception):
+    """The permission policy refused (`fivestar.accounts.policy.require`). Not a `ServiceError`: a view's
+    `except ServiceError` around a form never swallows it; the web layer answers it with its error page."""
+
+    status = 403
+
+
+class ForbiddenError(AccessDeniedError):
+    """The principal may see the object (or there is none) but not do this: 403."""
+
+    status = 403
+
+
+class NotVisibleError(AccessDeniedError):
+    """The object is not even visible to the principal: 404, as if it did not exist (cross-tenant too)."""
+
+    status = 404

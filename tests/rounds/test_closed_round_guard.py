@@ -86,6 +86,11 @@ ALLOWED = {
     "membership.member_joined": "open rounds only",
     "membership.member_left": "open rounds only",
     "membership.member_moved": "open rounds only",
+    # The receivers of the people package's events (kernel.events) call the three above, nothing else.
+    "reactions.on_member_joined": "open rounds only (membership.member_joined)",
+    "reactions.on_member_left": "open rounds only (membership.member_left)",
+    "reactions.on_member_moved": "open rounds only (membership.member_moved)",
+    "reactions.connect": "connects the receivers; writes nothing",
     "opening.open_round": "a new round; a closed one is never reopened",
     # The building block of the joint grid, the review and an upheld objection, each guarded first.
     "core.write_scores": "called only after the callers' guard",

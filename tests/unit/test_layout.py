@@ -70,7 +70,7 @@ def test_wheel_carries_templates_and_finds_them(tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "fivestar/_templates/base.html" in names
     assert "fivestar/_tenants/notice-illustrative.toml" in names
-    assert any(name.startswith("fivestar/reports/fonts/") and name.endswith(".ttf") for name in names)
+    assert any(name.startswith("fivestar/documents/fonts/") and name.endswith(".ttf") for name in names)
     assert "workers/__init__.py" in names
     assert any(name.startswith("fivestar/static/css/") for name in names)
     assert any(name.startswith("fivestar/migrations/versions/0001") for name in names)

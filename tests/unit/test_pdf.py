@@ -9,8 +9,8 @@ import pytest
 from fontTools.ttLib import TTFont
 from pypdf import PdfReader
 
-from fivestar.reports import pdf
-from fivestar.reports.desk_card import DeskCard, render
+from fivestar.documents import pdf
+from fivestar.documents.desk_card import DeskCard, render
 
 
 def _gb2312() -> set[str]:

@@ -14,12 +14,12 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from flask import abort
 from sqlalchemy import ColumnElement, false, or_, true
 
 from fivestar.accounts.models import Account
 from fivestar.accounts.principal import Principal
 from fivestar.enums import Role
+from fivestar.errors import ForbiddenError, NotVisibleError
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.tenants.models import Tenant
@@ -176,13 +176,16 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
 
 
 def require(principal: Principal | Any, action: Action, obj: Any = None) -> None:
-    """Abort unless allowed: 404 when the object is not even visible to the principal, else 403."""
+    """Refuse unless allowed: `NotVisibleError` (the web answers 404) when the object is not even visible to
+    the principal, else `ForbiddenError` (403). Domain errors, so the policy knows nothing of HTTP."""
     if authorize(principal, action, obj):
         return
     view = _VIEW_FOR.get(type(obj))
     if obj is not None and view is not None and view is not action and authorize(principal, view, obj):
-        abort(403)
-    abort(404 if obj is not None else 403)
+        raise ForbiddenError(action.value)
+    if obj is not None:
+        raise NotVisibleError(action.value)
+    raise ForbiddenError(action.value)
 
 
 def _path_clause(principal: Principal, roles: set[Role], action: Action) -> ColumnElement[bool]:

@@ -33,6 +33,7 @@ from sqlalchemy import Connection, String, Table, Text, bindparam, cast, func, s
 from sqlalchemy.orm import Session
 
 from fivestar.audit.models import AuditChainHead, AuditEvent
+from fivestar.i18n import _
 
 
 def cast_table(clause: Any) -> Table:
@@ -405,6 +406,4 @@ def report_head(session: Session, tenant_id: int | None) -> Head:
 
 def head_label(head: Head) -> str:
     """`审计链 第 N 条 · <first 16 hex>…` — how reports print it (the full hash is printed too)."""
-    from fivestar.i18n import _
-
     return _("审计链 第 %(n)s 条 · %(short)s", n=head.seq, short=head.short)

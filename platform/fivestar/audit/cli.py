@@ -16,12 +16,12 @@ import click
 from sqlalchemy import Connection, Engine, select
 
 from fivestar.audit.chain import Head, check_against, current_head, parse_head, verify_chain
+from fivestar.config import ConfigError, load_settings
+from fivestar.db import make_engine
+from fivestar.tenants.models import Tenant
 
 
 def _engine() -> Engine:
-    from fivestar.config import ConfigError, load_settings
-    from fivestar.db import make_engine
-
     try:
         settings = load_settings()
     except ConfigError as exc:
@@ -31,8 +31,6 @@ def _engine() -> Engine:
 
 
 def _tenant_id(connection: Connection, slug: str) -> int:
-    from fivestar.tenants.models import Tenant
-
     tenant_id = connection.execute(select(Tenant.id).where(Tenant.slug == slug)).scalar_one_or_none()
     if tenant_id is None:
         click.echo(f"没有这个单位 (no district with the slug {slug!r})", err=True)

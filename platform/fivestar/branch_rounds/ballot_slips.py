@@ -23,8 +23,8 @@ from fpdf.enums import Align
 
 from fivestar.branch_rounds.ballot_codes import Slip, format_code
 from fivestar.branch_rounds.ballot_meeting import group_label
+from fivestar.documents import pdf
 from fivestar.i18n import _
-from fivestar.reports import pdf
 
 COLUMNS = 2
 ROWS = 4

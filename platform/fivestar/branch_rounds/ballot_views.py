@@ -44,8 +44,8 @@ from fivestar.branch_rounds.models import BranchRating, MeetingState, RatingStep
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.extensions import limiter
 from fivestar.i18n import _
-from fivestar.reports.downloads import download
 from fivestar.rules import level_label
+from fivestar.web.downloads import download
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 

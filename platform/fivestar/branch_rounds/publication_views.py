@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from fivestar.branch_rounds import publication
 from fivestar.branch_rounds.models import BranchRound
 from fivestar.branch_rounds.publication import LinkFor, PublishedGroup, PublishedRound
+from fivestar.documents import branch_stars
 from fivestar.extensions import limiter
 from fivestar.i18n import _, current_language
-from fivestar.reports import branch_stars
-from fivestar.reports.downloads import download
 from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
+from fivestar.web.downloads import download
 from fivestar.web.errors import user_error
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant

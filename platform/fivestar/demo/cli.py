@@ -7,6 +7,11 @@ from pathlib import Path
 
 import click
 
+from fivestar.demo.runner import port_problem, run_demo
+from fivestar.kernel.commandline import settings_or_exit
+from fivestar.web.access_log import VoteBlindRequestHandler
+from fivestar.web.app import create_app
+
 
 @click.command("demo")
 @click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535), help="Web port.")
@@ -24,8 +29,6 @@ def demo_command(port: int, host: str, data_dir: Path | None) -> None:
     Nothing to install: SQLite and a file-system broker in the data folder. A second run reuses
     the data. DEMO ONLY — every demo login shares one printed password.
     """
-    from fivestar.demo.runner import run_demo
-
     sys.exit(run_demo(port=port, host=host, data_dir=data_dir))
 
 
@@ -38,11 +41,6 @@ def serve_command(port: int, host: str) -> None:
     Production runs gunicorn on `fivestar.wsgi:app` instead.
     """
     from werkzeug.serving import run_simple
-
-    from fivestar.cli import settings_or_exit
-    from fivestar.demo.runner import port_problem
-    from fivestar.web.access_log import VoteBlindRequestHandler
-    from fivestar.web.app import create_app
 
     problem = port_problem(host, port)
     if problem:

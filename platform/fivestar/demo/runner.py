@@ -30,9 +30,11 @@ from typing import IO, Any
 
 import click
 
+from fivestar import dbcli
 from fivestar.config import ConfigError, Settings, load_settings
+from fivestar.db import make_engine, make_sessionmaker
 from fivestar.demo.mailcatcher import MailCatcher
-from fivestar.demo.seed import DEMO_PASSWORD, OPERATOR_USERNAME, SeedReport
+from fivestar.demo.seed import DEMO_PASSWORD, OPERATOR_USERNAME, SeedReport, seed_demo
 
 STARTUP_TIMEOUT = 90.0
 STOP_TIMEOUT = 10.0
@@ -142,10 +144,6 @@ def prepare(data_dir: Path, host: str, port: int) -> tuple[Settings, SeedReport]
         raise DemoError("fivestar demo 不能在生产环境运行 (FIVESTAR_ENV=production refuses demo data)")
     settings.resolved_secret_key  # noqa: B018 - create the shared key file once, before the children race for it
     settings.broker_folder  # noqa: B018 - likewise the broker folders
-
-    from fivestar import dbcli
-    from fivestar.db import make_engine, make_sessionmaker
-    from fivestar.demo.seed import seed_demo
 
     dbcli.upgrade(settings.resolved_database_url)
     engine = make_engine(settings.resolved_database_url)

@@ -9,16 +9,49 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import random
+import secrets
 from decimal import Decimal
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from fivestar import audit
 from fivestar.accounts.models import Account
+from fivestar.branch_rounds.core import round_rules as branch_round_rules
+from fivestar.branch_rounds.models import (
+    AnswerKind,
+    BranchRating,
+    BranchRound,
+    BranchRoundState,
+    CriterionScore,
+    RatingAnswer,
+    RatingStep,
+)
+from fivestar.branch_rounds.opening import open_branch_round
+from fivestar.config import load_settings
+from fivestar.exports.services import TargetInput, create_target
 from fivestar.kernel.rounds import seeding
+from fivestar.member_rounds import scoring
+from fivestar.member_rounds.core import FieldKey, round_rules, score_fields, write_scores
+from fivestar.member_rounds.models import (
+    BranchStep,
+    Evaluation,
+    EvaluationStatus,
+    MemberRound,
+    Objection,
+    ObjectionState,
+    RoundBranch,
+    RoundState,
+    ScoreStage,
+    SelfState,
+)
+from fivestar.member_rounds.opening import open_round, previous_period
 from fivestar.orgs.models import Organisation
+from fivestar.rules import BranchInput, evaluate_branch
+from fivestar.scheduling.models import DueItem, DueKind
 from fivestar.tenants.models import Tenant
+from fivestar.tenants.services import current_rules, version_rules
+from fivestar.timekeeping import clock
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +73,6 @@ _SUMMARIES = (
 def seed_running_round(session: Session, tenant: Tenant, rng: random.Random) -> None:
     """The round for the period just past, opened now, with self-assessments from every member
     without a demo login (set-based: one INSERT of score rows, one UPDATE per text variant)."""
-    from sqlalchemy import update
-
-    from fivestar.member_rounds.core import round_rules, score_fields, write_scores
-    from fivestar.member_rounds.models import Evaluation, ScoreStage, SelfState
-    from fivestar.member_rounds.opening import open_round
-    from fivestar.timekeeping import clock
-
     opened = open_round(session, tenant)
     rules = round_rules(session, opened.round)
     fields = score_fields(rules)
@@ -99,10 +125,6 @@ def seed_export_target(session: Session, tenant: Tenant) -> None:
     """上报上级: every finalised branch rating goes to the (demo) district Party organisation
     department by e-mail, as an Excel workbook — the finalised year at once, the next when the
     visitor finalises it; both land in the demo's mail catcher."""
-    from fivestar.config import load_settings
-    from fivestar.exports.services import TargetInput, create_target
-    from fivestar.timekeeping import clock
-
     target = create_target(
         session,
         load_settings(),
@@ -131,11 +153,6 @@ PLANTED_AFTER = dt.timedelta(seconds=90)
 def plant_opening(session: Session, tenant: Tenant) -> None:
     """A due row for the member round of the period just past, 90 s from now: the worker's sweep
     opens it without anyone clicking (and the 日程 page shows it coming)."""
-    from fivestar.member_rounds.opening import previous_period
-    from fivestar.scheduling.models import DueItem, DueKind
-    from fivestar.tenants.services import current_rules, version_rules
-    from fivestar.timekeeping import clock
-
     version = current_rules(session, tenant)
     assert version is not None
     period = previous_period(version_rules(version), clock.today_in(tenant.timezone))
@@ -165,19 +182,6 @@ def seed_branch_round(
     strongly, so this year's one-level-a-year cap leaves it room) and the round finalised — what the
     public page shows at first, and what the demo's export to the superior committee sends."""
 
-    from fivestar.branch_rounds.core import round_rules
-    from fivestar.branch_rounds.models import (
-        AnswerKind,
-        BranchRating,
-        BranchRoundState,
-        CriterionScore,
-        RatingAnswer,
-        RatingStep,
-    )
-    from fivestar.branch_rounds.opening import open_branch_round
-    from fivestar.rules import BranchInput, evaluate_branch
-    from fivestar.timekeeping import clock
-
     today = clock.today_in(tenant.timezone)
     opened = open_branch_round(
         session,
@@ -186,7 +190,7 @@ def seed_branch_round(
         self_report_due=today + dt.timedelta(days=30),
         committee_due=today + dt.timedelta(days=60),
     )
-    rules = round_rules(session, opened.round)
+    rules = branch_round_rules(session, opened.round)
     ratings = list(session.scalars(select(BranchRating).where(BranchRating.round_id == opened.round.id)))
     score_rows: list[dict[str, object]] = []
     answer_rows: list[dict[str, object]] = []
@@ -282,24 +286,6 @@ def seed_inspection_examples(
     below its 荐星, and a decision changed after the committee's deadline of the finalised year.
     Every change is written to the audit trail as the services would (the demo secretary's branch,
     `branches[0]`, is left alone)."""
-    import secrets
-
-    from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState
-    from fivestar.member_rounds import scoring
-    from fivestar.member_rounds.core import FieldKey, round_rules, score_fields, write_scores
-    from fivestar.member_rounds.models import (
-        BranchStep,
-        Evaluation,
-        EvaluationStatus,
-        MemberRound,
-        Objection,
-        ObjectionState,
-        RoundBranch,
-        RoundState,
-        ScoreStage,
-    )
-    from fivestar.timekeeping import clock
-
     now = clock.now()
     member_round = session.scalar(select(MemberRound).where(MemberRound.state == RoundState.OPEN))
     if member_round is None or len(branches) < 3:

@@ -22,12 +22,13 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from fivestar import audit
 from fivestar.accounts.models import Account, Operator, RoleGrant
 from fivestar.accounts.passwords import hash_password
+from fivestar.audit.models import AuditEvent
 from fivestar.demo.districts import BR, DISTRICTS, GB, MEMBERS_PER_DISTRICT, PC, RETIREE_MEMBERS, District
 from fivestar.demo.scenes import (
     plant_opening,
@@ -41,8 +42,8 @@ from fivestar.orgs.models import Organisation
 from fivestar.orgs.services import create_org
 from fivestar.paths import tenants_dir
 from fivestar.people.models import Member
-from fivestar.tenancy import tenant_context
-from fivestar.tenants.models import Tenant
+from fivestar.tenancy import cross_tenant, tenant_context
+from fivestar.tenants.models import RuleSetVersion, Tenant
 from fivestar.tenants.services import create_tenant
 
 log = logging.getLogger(__name__)
@@ -389,12 +390,6 @@ def _seed_accounts(
 
 def table_counts(session: Session, models: Iterable[type] | None = None) -> dict[str, int]:
     """Row counts of the tables the seed writes (to check that a second seed adds nothing)."""
-    from sqlalchemy import func
-
-    from fivestar.audit.models import AuditEvent
-    from fivestar.tenancy import cross_tenant
-    from fivestar.tenants.models import RuleSetVersion
-
     chosen = list(models or (Tenant, Organisation, Member, Account, RoleGrant, Operator, RuleSetVersion, AuditEvent))
     with cross_tenant("demo seed row counts"):
         return {

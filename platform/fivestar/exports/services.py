@@ -39,6 +39,7 @@ from fivestar.errors import ServiceError
 from fivestar.exports.models import ExportDelivery, ExportMethod, ExportState, ExportTarget, ExportTrigger
 from fivestar.i18n import _, _l
 from fivestar.kernel.versioning import Submitted, expect_version, saving
+from fivestar.member_rounds.honour import period_label
 from fivestar.notify.encryption import decrypt, encrypt
 from fivestar.notify.errors import DecryptionError
 from fivestar.outbox.services import normalise_recipient
@@ -293,7 +294,6 @@ def round_label(round_type: str, round_key: str) -> str:
     """A delivery's round as people name it: 2026年第一季度党员星级评定, 2025年度党支部星级评定."""
     if round_type == "branch":
         return _("%(year)s年度党支部星级评定", year=round_key)
-    from fivestar.member_rounds.honour import period_label
 
     return _("%(period)s党员星级评定", period=period_label(round_key))
 

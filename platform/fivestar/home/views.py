@@ -10,10 +10,9 @@ from flask_login import current_user, login_required
 
 from fivestar.accounts.policy import Action, require
 from fivestar.accounts.principal import Principal
+from fivestar.accounts.visibility import branch_roll, visible_tree
 from fivestar.enums import MemberStatus, Role
 from fivestar.inbox.services import unread_count
-from fivestar.orgs.queries import visible_tree
-from fivestar.people.queries import branch_roll
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 

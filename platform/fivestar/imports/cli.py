@@ -12,8 +12,17 @@ from pathlib import Path
 
 import click
 
+import fivestar.models  # noqa: F401 - every mapper, before the first query
+from fivestar.audit.recording import Actor, acting_as
+from fivestar.db import make_engine, make_sessionmaker
+from fivestar.errors import ServiceError
 from fivestar.imports.columns import DEFAULT_MAX_ROWS
 from fivestar.imports.report import ImportReport
+from fivestar.imports.services import import_workbook
+from fivestar.imports.template import build_template
+from fivestar.kernel.commandline import settings_or_exit
+from fivestar.tenancy import tenant_context
+from fivestar.tenants.models import Tenant
 
 MAX_PRINTED_ISSUES = 500
 
@@ -40,8 +49,6 @@ def _print_issues(report: ImportReport) -> None:
 @click.argument("out", type=click.Path(dir_okay=False, writable=True, path_type=Path))
 def import_template(out: Path) -> None:
     """写出导入模板 (write the import template workbook to OUT.xlsx)."""
-    from fivestar.imports.template import build_template
-
     out.write_bytes(build_template())
     click.echo(f"已写出导入模板：{out}")
 
@@ -54,15 +61,6 @@ def import_template(out: Path) -> None:
 def import_command(slug: str, file: Path, dry_run: bool, max_rows: int) -> None:
     """从 Excel 导入组织与党员 (import organisations and members of tenant SLUG from FILE.xlsx)."""
     from sqlalchemy import select
-
-    import fivestar.models  # noqa: F401 - every mapper, before the first query
-    from fivestar.audit.recording import Actor, acting_as
-    from fivestar.cli import settings_or_exit
-    from fivestar.db import make_engine, make_sessionmaker
-    from fivestar.errors import ServiceError
-    from fivestar.imports.services import import_workbook
-    from fivestar.tenancy import tenant_context
-    from fivestar.tenants.models import Tenant
 
     settings = settings_or_exit()
     engine = make_engine(settings.resolved_database_url)

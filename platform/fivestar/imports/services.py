@@ -35,6 +35,8 @@ from fivestar.imports.columns import DEFAULT_MAX_ROWS, MEMBER_SHEET, ORG_SHEET
 from fivestar.imports.reader import read_workbook
 from fivestar.imports.report import ImportIssue, ImportReport, IssueCollector
 from fivestar.imports.validate import ExistingMember, ExistingOrg, Plan, build_plan
+from fivestar.member_rounds import membership
+from fivestar.member_rounds.models import MemberRound, RoundState
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.tenancy import TenantScopeError, current_tenant_id, tenant_context
@@ -381,10 +383,6 @@ def _write(session: Session, tenant_id: int, plan: Plan, *, reason: str) -> None
 
 
 def _sync_open_rounds(session: Session, plan: Plan, member_ids: dict[str, int], *, reason: str) -> None:
-    from fivestar.member_rounds import membership
-    from fivestar.member_rounds.models import MemberRound, RoundState
-    from fivestar.people.models import Member
-
     if session.scalar(select(MemberRound.id).where(MemberRound.state == RoundState.OPEN).limit(1)) is None:
         return
     joined = set(member_ids.values())

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from wtforms import HiddenField, TextAreaField
 
 from fivestar.accounts.policy import Action, authorize, require
+from fivestar.documents import desk_card as desk_card_report
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _, _l
 from fivestar.member_rounds import core, honour, self_assessment
@@ -27,9 +28,8 @@ from fivestar.member_rounds.core import ScoreField
 from fivestar.member_rounds.models import Evaluation, EvaluationStatus, RoundState, SelfState
 from fivestar.member_rounds.self_assessment import FieldGroup
 from fivestar.member_rounds.workflow import EDITABLE_SELF, step_label
-from fivestar.reports import desk_card as desk_card_report
-from fivestar.reports.downloads import download
 from fivestar.tenants.models import RuleSetVersion
+from fivestar.web.downloads import download
 from fivestar.web.errors import user_error
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from fpdf.fonts import FontFace
 
+from fivestar.documents import pdf
 from fivestar.i18n import _
 from fivestar.member_rounds.notice import NoticeView
-from fivestar.reports import pdf
 
 
 def notice_pdf(view: NoticeView, tenant_name: str, rules_version: int | None, link: str | None = None) -> bytes:

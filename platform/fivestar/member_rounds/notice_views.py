@@ -21,7 +21,7 @@ from fivestar.extensions import limiter
 from fivestar.i18n import _, _l
 from fivestar.member_rounds import committee, notice, notice_paper, workbooks
 from fivestar.member_rounds.models import RoundBranch
-from fivestar.reports.downloads import download
+from fivestar.web.downloads import download
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 

@@ -23,6 +23,7 @@ from fivestar.errors import ServiceError
 from fivestar.i18n import _
 from fivestar.kernel import task_names
 from fivestar.ops.forms import UPLOAD, AddAdminForm, CreateTenantForm, ResumeForm, SuspendForm
+from fivestar.ops.queries import list_tenants, tenant_counts
 from fivestar.paths import tenants_dir
 from fivestar.rules import RuleSetError, load_rules
 from fivestar.tenancy import tenant_context
@@ -111,7 +112,7 @@ def _detail(tenant: Tenant, status: int = 200, **forms: Any) -> Any:
         render_template(
             "ops/tenant_detail.html",
             t=tenant,
-            counts=tenant_services.tenant_counts(db(), tenant),
+            counts=tenant_counts(db(), tenant),
             versions=tenant_services.rules_history(db(), tenant),
             upload_form=upload,
             suspend_form=suspend,
@@ -132,7 +133,7 @@ def _detail(tenant: Tenant, status: int = 200, **forms: Any) -> Any:
 def tenants() -> Any:
     """Every tenant with status, rules version and member count: a fixed number of queries."""
     require(current_user, Action.PLATFORM_MANAGE)
-    return render_template("ops/tenants.html", rows=tenant_services.list_tenants(db()))
+    return render_template("ops/tenants.html", rows=list_tenants(db()))
 
 
 @ops_bp.route("/tenants/new", methods=["GET", "POST"])

@@ -17,13 +17,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fivestar import audit
-from fivestar.enums import MemberStatus, OrgKind
+from fivestar.enums import OrgKind
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import events
 from fivestar.kernel.versioning import UNCHECKED, Submitted, expect_version, saving
 from fivestar.orgs.models import Organisation
 from fivestar.orgs.structure import kind_label, placement_problem
-from fivestar.people.models import Member
 from fivestar.tenancy import require_tenant_id
 
 ORG_FIELDS = ("kind", "name", "code", "parent_id", "path", "sort_order", "active")
@@ -132,14 +132,8 @@ def create_org(
 
 
 def _active_member_count(session: Session, org: Organisation) -> int:
-    return int(
-        session.scalar(
-            select(func.count()).select_from(Member).where(
-                Member.branch_id == org.id, Member.status == MemberStatus.ACTIVE
-            )
-        )
-        or 0
-    )
+    # Members stand on organisations, not the other way round: ask the people package (kernel.events).
+    return events.answers_total(events.count_members_in_org.send(org, session=session, active_only=True))
 
 
 def _active_child_count(session: Session, org: Organisation) -> int:
@@ -199,8 +193,8 @@ def update_org(
                     field="kind",
                 )
         if org.kind.holds_members and not new_kind.holds_members:
-            has_members = session.scalar(select(Member.id).where(Member.branch_id == org.id).limit(1))
-            if has_members is not None:
+            member_records = events.count_members_in_org.send(org, session=session, active_only=False)
+            if events.answers_total(member_records):
                 raise ServiceError(
                     _("该组织下有党员记录，不能改为%(kind)s", kind=kind_label(new_kind)), field="kind"
                 )

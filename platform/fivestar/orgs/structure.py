@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from fivestar.enums import OrgKind
 from fivestar.i18n import _
+from fivestar.labels import label
 
 ALLOWED_PARENTS: dict[OrgKind, frozenset[OrgKind]] = {
     OrgKind.COMMITTEE: frozenset(),
@@ -29,6 +30,4 @@ def placement_problem(kind: OrgKind, parent_kind: OrgKind | None) -> str | None:
 
 
 def kind_label(kind: OrgKind) -> str:
-    from fivestar.labels import label
-
     return label(kind)

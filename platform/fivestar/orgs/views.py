@@ -13,6 +13,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_login import current_user, login_required
 
 from fivestar.accounts.policy import Action, require
+from fivestar.accounts.visibility import branch_roll, org_choices, org_overview, visible_tree
 from fivestar.enums import MemberStatus, OrgKind
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
@@ -20,9 +21,8 @@ from fivestar.labels import label
 from fivestar.orgs import services
 from fivestar.orgs.forms import OrgCreateForm, OrgEditForm, OrgMoveForm, OrgReasonForm
 from fivestar.orgs.models import Organisation
-from fivestar.orgs.queries import choice_label, load_org, org_choices, org_overview, visible_tree
+from fivestar.orgs.queries import choice_label, load_org
 from fivestar.orgs.structure import ALLOWED_PARENTS
-from fivestar.people.queries import branch_roll
 from fivestar.web.editing import opened_version, refuse_edit
 from fivestar.web.refusals import refuse
 from fivestar.web.session import db

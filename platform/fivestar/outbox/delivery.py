@@ -33,6 +33,9 @@ from fivestar.config import Settings
 from fivestar.db import utcnow
 from fivestar.inbox.models import Notice
 from fivestar.kernel import lease
+from fivestar.notify.errors import WebhookError
+from fivestar.notify.models import Webhook
+from fivestar.notify.sending import send
 from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.tenancy import cross_tenant
 
@@ -262,10 +265,6 @@ class _WebhookFailedError(Exception):
 
 
 def _send_webhook(session_factory: Callable[[], Session], settings: Settings, message: _Claimed) -> None:
-    from fivestar.notify.errors import WebhookError
-    from fivestar.notify.models import Webhook
-    from fivestar.notify.sending import send
-
     with session_factory() as session:
         webhook = session.get(Webhook, message.webhook_id) if message.webhook_id is not None else None
         if webhook is None or not webhook.active or webhook.tenant_id != message.tenant_id:

@@ -19,10 +19,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fivestar import audit
-from fivestar.accounts.branch_grants import withdraw_grants_left_behind
 from fivestar.enums import MemberStatus
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import events
 from fivestar.kernel.versioning import UNCHECKED, Submitted, expect_version, saving
 from fivestar.orgs.models import Organisation
 from fivestar.people import fields
@@ -154,9 +154,7 @@ def create_member(session: Session, branch: Organisation, data: MemberInput) -> 
     with _writing(session, values["member_no"]):
         session.add(member)
     audit.record(session, "member.create", member, after=_snapshot(member))
-    from fivestar.member_rounds.membership import member_joined  # late: rounds build on people
-
-    member_joined(session, member)
+    events.member_joined.send(member, session=session)
     return member
 
 
@@ -182,7 +180,8 @@ def move_member(
     session: Session, member: Member, new_branch: Organisation, *, reason: str | None, version: Submitted = UNCHECKED
 ) -> Member:
     """Move a member to another branch of the tenant; the reason is required and recorded. The roles their
-    account held only for the branch they left are revoked (fivestar.accounts.branch_grants)."""
+    account held only for the branch they left are revoked (a receiver of `events.member_moved` in
+    fivestar.accounts.reactions)."""
     require_tenant_id()
     _check_version(member, version)
     text = _clean_reason(reason, required=True, message=_("调整支部须填写原因"))
@@ -197,10 +196,7 @@ def move_member(
         member.branch_id = new_branch.id
     session.expire(member, ["branch"])
     audit.record(session, "member.move", member, before=before, after=_snapshot(member, ("branch_id",)), reason=text)
-    withdraw_grants_left_behind(session, {member.id: (old_branch_id, new_branch.id)}, reason=text)
-    from fivestar.member_rounds.membership import member_moved  # late: rounds build on people
-
-    member_moved(session, member, old_branch_id, text)
+    events.member_moved.send(member, session=session, old_branch_id=old_branch_id, reason=text)
     return member
 
 
@@ -223,9 +219,7 @@ def transfer_out(
         member.left_on = day
     after = _snapshot(member, ("status", "left_on"))
     audit.record(session, "member.transfer_out", member, before=before, after=after, reason=text)
-    from fivestar.member_rounds.membership import member_left  # late: rounds build on people
-
-    member_left(session, member, text)
+    events.member_left.send(member, session=session, reason=text)
     return member
 
 
@@ -260,9 +254,7 @@ def reactivate_member(
         member.branch_id = branch.id
     session.expire(member, ["branch"])
     audit.record(session, "member.reactivate", member, before=before, after=_snapshot(member, names), reason=text)
-    from fivestar.member_rounds.membership import member_joined  # late: rounds build on people
-
-    member_joined(session, member)
+    events.member_joined.send(member, session=session)
     return member
 
 

@@ -15,13 +15,14 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from fivestar.accounts.policy import Action, authorize, org_scope, require
+from fivestar.accounts.visibility import MemberFilters, org_choices, search_members
 from fivestar.audit.models import AuditEvent
 from fivestar.enums import MemberStatus, OrgKind, Position, Standing
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
 from fivestar.kernel.versioning import StaleEditError
 from fivestar.orgs.models import Organisation
-from fivestar.orgs.queries import choice_label, org_choices
+from fivestar.orgs.queries import choice_label
 from fivestar.people import services
 from fivestar.people.forms import (
     STATUS_ALL,
@@ -33,7 +34,7 @@ from fivestar.people.forms import (
     MemberTransferForm,
 )
 from fivestar.people.models import Member
-from fivestar.people.queries import MemberFilters, load_member, search_members
+from fivestar.people.queries import load_member
 from fivestar.tenancy import require_tenant_id
 from fivestar.web.editing import refuse_edit
 from fivestar.web.refusals import refuse

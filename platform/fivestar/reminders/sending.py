@@ -20,6 +20,7 @@ from fivestar.branch_rounds.models import BranchRound, BranchRoundState
 from fivestar.errors import ServiceError
 from fivestar.member_rounds.honour import period_label
 from fivestar.member_rounds.models import MemberRound, RoundState
+from fivestar.notify.services import webhooks_for
 from fivestar.orgs.models import Organisation
 from fivestar.outbox.models import Channel
 from fivestar.outbox.services import Outgoing, normalise_recipient, queue_many, render_email
@@ -211,8 +212,6 @@ def _organisation_names(session: Session, ids: set[int]) -> dict[int, str]:
 def _robot_messages(session: Session, key: ReminderKey, subject: str, owing: Iterable[Owing],
                     names: dict[int, str]) -> list[Outgoing]:
     """One post per group robot that covers any organisation involved (or the whole district)."""
-    from fivestar.notify.services import webhooks_for
-
     duties = list(owing)
     involved = {d.organisation_id for d in duties if d.organisation_id is not None}
     ancestors = _with_ancestors(session, involved)

@@ -1,7 +1,6 @@
-"""Printable reports: PDFs (pdf.py: documents with an embedded Chinese font) and their downloads.
+"""Reports written on request by workers (`jobs/`: with progress in the page and downloads kept for a
+while), and the tables and contents they are made of.
 
-Excel exports live with their features; reports that workers write on request (with progress in
-the page and downloads kept for a while) are in `jobs/`. What every PDF needs — the font, page
-sizes, stars, a provenance footer — is here, so notice lists, posters, honour rolls, plaques and
-desk cards look alike and all embed the same font.
+The PDF toolkit and the documents drawn from plain data are `fivestar.documents`; Excel exports live
+with their features.
 """

@@ -24,9 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivestar import audit
+from fivestar.branch_rounds.opening import open_branch_round
 from fivestar.enums import TenantStatus
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.kernel import lease
+from fivestar.member_rounds import opening as member_round_opening
+from fivestar.reminders.sending import ReminderSkipped, send_reminder
 from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.scheduling.planner import plan_tenant, rules_for, take_write_lock
 from fivestar.tenancy import cross_tenant, tenant_context
@@ -248,20 +251,16 @@ def _effect(session: Session, item: _Claimed, base_url: str) -> str:
     if item.kind is DueKind.OPEN_MEMBER_ROUND:
         if not rules.schedule.member.auto_open:
             raise _SkippedError("规则已改为手动开启党员评定，未执行")
-        from fivestar.member_rounds.opening import open_round
 
-        opened = open_round(session, tenant, period_key=item.key)
+        opened = member_round_opening.open_round(session, tenant, period_key=item.key)
         return f"已自动开启 {item.key} 期党员评定（{opened.members} 名党员）"
     if item.kind is DueKind.OPEN_BRANCH_ROUND:
         if not rules.schedule.branch.auto_open:
             raise _SkippedError("规则已改为手动开启支部评定，未执行")
-        from fivestar.branch_rounds.opening import open_branch_round
 
         opened_branch = open_branch_round(session, tenant, year=int(item.key))
         return f"已自动开启 {item.key} 年度党支部星级评定（{opened_branch.branches} 个党支部）"
     if item.kind is DueKind.REMINDER:
-        from fivestar.reminders.sending import ReminderSkipped, send_reminder
-
         try:
             return send_reminder(session, tenant, item.key, base_url=base_url)
         except ReminderSkipped as skipped:

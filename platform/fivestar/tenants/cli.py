@@ -26,9 +26,36 @@ import click
 from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+import fivestar.models  # noqa: F401 - every mapper registered before the first query
+from fivestar.accounts.services import create_tenant_admin, invitation_url
 from fivestar.audit.recording import Actor, reset_actor, set_actor
+from fivestar.broker import enqueue_after_commit
+from fivestar.db import make_engine, make_sessionmaker
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
+from fivestar.kernel import task_names
+from fivestar.kernel.commandline import settings_or_exit
+from fivestar.ops.queries import list_tenants, tenant_counts
+from fivestar.ops.services import (
+    activate_operator,
+    create_operator,
+    deactivate_operator,
+    get_operator,
+    list_operators,
+    reset_operator_password,
+)
+from fivestar.tenancy import tenant_context
+from fivestar.tenants.services import (
+    RulesInvalidError,
+    add_rules_version,
+    create_tenant,
+    current_rules,
+    decode_rules_upload,
+    get_tenant,
+    resume_tenant,
+    rules_history,
+    suspend_tenant,
+)
 from fivestar.timekeeping import DEFAULT_TIMEZONE
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -54,10 +81,6 @@ def cli_actor() -> Actor:
 @contextmanager
 def cli_session() -> Iterator[Session]:
     """A session on the configured database, acting as the command-line user."""
-    import fivestar.models  # noqa: F401 - every mapper registered before the first query
-    from fivestar.cli import settings_or_exit
-    from fivestar.db import make_engine, make_sessionmaker
-
     settings = settings_or_exit()
     engine = make_engine(settings.resolved_database_url)
     session = make_sessionmaker(engine)()
@@ -86,8 +109,6 @@ def handles_errors(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from fivestar.tenants.services import RulesInvalidError
-
         try:
             return func(*args, **kwargs)
         except _AbortError as stop:
@@ -114,8 +135,6 @@ def handles_errors(func: F) -> F:
 
 
 def _read_rules_file(path: str) -> str:
-    from fivestar.tenants.services import decode_rules_upload
-
     try:
         data = Path(path).read_bytes()
     except OSError as exc:
@@ -168,8 +187,6 @@ def tenant_cli() -> None:
 def tenant_create(
     slug: str, name: str, rules_file: str, timezone: str, locale: str, committee_name: str | None
 ) -> None:
-    from fivestar.tenants.services import create_tenant
-
     text = _read_rules_file(rules_file)
     with cli_session() as session:
         tenant = create_tenant(
@@ -184,8 +201,6 @@ def tenant_create(
 @tenant_cli.command("list", help="列出所有单位 (list tenants).")
 @handles_errors
 def tenant_list() -> None:
-    from fivestar.tenants.services import list_tenants
-
     with cli_session() as session:
         rows = list_tenants(session)
     if not rows:
@@ -213,8 +228,6 @@ def tenant_list() -> None:
 @click.argument("slug")
 @handles_errors
 def tenant_show(slug: str) -> None:
-    from fivestar.tenants.services import current_rules, get_tenant, tenant_counts
-
     with cli_session() as session:
         tenant = get_tenant(session, slug)
         counts = tenant_counts(session, tenant)
@@ -242,8 +255,6 @@ def tenant_show(slug: str) -> None:
 @click.option("--reason", required=True, help="原因 (reason), recorded in the audit trail")
 @handles_errors
 def tenant_suspend(slug: str, reason: str) -> None:
-    from fivestar.tenants.services import get_tenant, suspend_tenant
-
     with cli_session() as session:
         tenant = suspend_tenant(session, get_tenant(session, slug), reason)
         session.commit()
@@ -255,8 +266,6 @@ def tenant_suspend(slug: str, reason: str) -> None:
 @click.option("--reason", default=None, help="说明 (reason), optional")
 @handles_errors
 def tenant_resume(slug: str, reason: str | None) -> None:
-    from fivestar.tenants.services import get_tenant, resume_tenant
-
     with cli_session() as session:
         tenant = resume_tenant(session, get_tenant(session, slug), reason)
         session.commit()
@@ -269,8 +278,6 @@ def tenant_resume(slug: str, reason: str | None) -> None:
 @click.option("--note", default=None, help="版本说明 (what changed)")
 @handles_errors
 def tenant_rules(slug: str, file: str, note: str | None) -> None:
-    from fivestar.tenants.services import add_rules_version, get_tenant
-
     text = _read_rules_file(file)
     with cli_session() as session:
         tenant = get_tenant(session, slug)
@@ -298,13 +305,6 @@ def tenant_rules(slug: str, file: str, note: str | None) -> None:
 def tenant_add_admin(
     slug: str, username: str, display_name: str, email: str | None, invite: bool, password_stdin: bool
 ) -> None:
-    from fivestar.accounts.services import create_tenant_admin, invitation_url
-    from fivestar.broker import enqueue_after_commit
-    from fivestar.cli import settings_or_exit
-    from fivestar.kernel import task_names
-    from fivestar.tenancy import tenant_context
-    from fivestar.tenants.services import get_tenant
-
     if invite and password_stdin:
         _fail("错误 (error): --invite 与 --password-stdin 只能选一个 (choose one of --invite, --password-stdin)", 2)
     password = None if invite else _new_password(password_stdin)
@@ -335,8 +335,6 @@ def tenant_add_admin(
 @click.argument("slug")
 @handles_errors
 def tenant_rules_history(slug: str) -> None:
-    from fivestar.tenants.services import get_tenant, rules_history
-
     with cli_session() as session:
         tenant = get_tenant(session, slug)
         versions = rules_history(session, tenant)
@@ -382,8 +380,6 @@ def operator_cli() -> None:
 @click.option("--password-stdin", is_flag=True, help="从标准输入读取密码 (read the password from stdin)")
 @handles_errors
 def operator_create(username: str, display_name: str, email: str | None, password_stdin: bool) -> None:
-    from fivestar.ops.services import create_operator
-
     password = _new_password(password_stdin)
     with cli_session() as session:
         operator = create_operator(
@@ -396,8 +392,6 @@ def operator_create(username: str, display_name: str, email: str | None, passwor
 @operator_cli.command("list", help="列出运营人员 (list operators).")
 @handles_errors
 def operator_list() -> None:
-    from fivestar.ops.services import list_operators
-
     with cli_session() as session:
         operators = list_operators(session)
     if not operators:
@@ -423,8 +417,6 @@ def operator_list() -> None:
 @click.option("--password-stdin", is_flag=True, help="从标准输入读取密码 (read the password from stdin)")
 @handles_errors
 def operator_reset_password(username: str, password_stdin: bool) -> None:
-    from fivestar.ops.services import get_operator, reset_operator_password
-
     with cli_session() as session:
         operator = get_operator(session, username)
         password = _new_password(password_stdin)
@@ -437,8 +429,6 @@ def operator_reset_password(username: str, password_stdin: bool) -> None:
 @click.argument("username")
 @handles_errors
 def operator_deactivate(username: str) -> None:
-    from fivestar.ops.services import deactivate_operator, get_operator
-
     with cli_session() as session:
         operator = deactivate_operator(session, get_operator(session, username))
         session.commit()
@@ -449,8 +439,6 @@ def operator_deactivate(username: str) -> None:
 @click.argument("username")
 @handles_errors
 def operator_activate(username: str) -> None:
-    from fivestar.ops.services import activate_operator, get_operator
-
     with cli_session() as session:
         operator = activate_operator(session, get_operator(session, username))
         session.commit()

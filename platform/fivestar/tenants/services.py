@@ -1,8 +1,12 @@
 """Tenant lifecycle and rule-set versions. Services flush, never commit.
 
-Used by the operator's pages and command line (create, suspend, resume, list) and by the tenant's
-own rules page (new versions). Every change writes an audit event in the caller's session, so the
-event commits or rolls back with the change.
+Used by the operator's pages and command line (create, suspend, resume; the listings with their
+counts are `fivestar.ops.queries`) and by the tenant's own rules page (new versions). Every change
+writes an audit event in the caller's session, so the event commits or rolls back with the change.
+
+The root committee of a new tenant and the end of its logins on suspension belong to the organisations
+and accounts packages, which stand on this one: they follow the `tenant_created` and `tenant_suspended`
+events (`fivestar.kernel.events`).
 
 A rule-set document is validated completely *before* anything is written: an invalid file creates
 no tenant and no version, and the caller gets every problem with its path (`RulesInvalidError.errors`).
@@ -10,25 +14,19 @@ no tenant and no version, and the caller gets every problem with its path (`Rule
 
 from __future__ import annotations
 
-import datetime as dt
 import re
-from dataclasses import dataclass
-from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from fivestar import audit
-from fivestar.accounts.models import Account, AuthSession
-from fivestar.db import utcnow
-from fivestar.enums import MemberStatus, OrgKind, TenantStatus
+from fivestar.enums import TenantStatus
 from fivestar.errors import NotFoundError, ServiceError
 from fivestar.i18n import _
-from fivestar.orgs.models import Organisation
-from fivestar.people.models import Member
+from fivestar.kernel import events
 from fivestar.rules import RuleError, RuleSet, RuleSetError, load_rules, load_rules_data
-from fivestar.tenancy import cross_tenant, tenant_context
+from fivestar.tenancy import tenant_context
 from fivestar.tenants.models import SLUG_PATTERN, RuleSetVersion, Tenant
 from fivestar.timekeeping import DEFAULT_TIMEZONE
 
@@ -60,23 +58,6 @@ class RulesInvalidError(ServiceError):
             summary += " " + _("等 %(n)d 处", n=len(errors))
         super().__init__(_("规则文件有误：") + summary, field="rules")
         self.errors = errors
-
-
-@dataclass(frozen=True)
-class TenantRow:
-    """One line of the operator's tenant list: facts and counts, never member data."""
-
-    tenant: Tenant
-    rules_version: int | None
-    rules_updated_at: dt.datetime | None
-    active_members: int
-
-
-@dataclass(frozen=True)
-class TenantCounts:
-    organisations: int
-    active_members: int
-    accounts: int
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -174,11 +155,7 @@ def create_tenant(
     session.flush()
     with tenant_context(tenant.id):
         audit.record(session, "tenant.create", tenant, after=audit.snapshot(tenant, TENANT_FIELDS))
-        root = Organisation(kind=OrgKind.COMMITTEE, name=committee, code="ROOT", sort_order=0)
-        session.add(root)
-        session.flush()
-        root.path = f"/{root.id}/"
-        audit.record(session, "org.create", root, after=audit.snapshot(root))
+        events.tenant_created.send(tenant, session=session, committee_name=committee)
         _store_version(session, tenant, rules, rules_toml, note=_("初始版本"))
     return tenant
 
@@ -203,22 +180,11 @@ def _set_status(session: Session, tenant: Tenant, status: TenantStatus, reason: 
     tenant.status_reason = reason or None
     after: dict[str, object] = dict(audit.snapshot(tenant, TENANT_FIELDS))
     if status is TenantStatus.SUSPENDED:
-        after["sessions_revoked"] = _revoke_tenant_sessions(session, tenant)
+        after["sessions_revoked"] = events.answers_total(events.tenant_suspended.send(tenant, session=session))
     action = "tenant.suspend" if status is TenantStatus.SUSPENDED else "tenant.resume"
     audit.record(session, action, tenant, before=before, after=after, reason=reason, tenant_id=tenant.id)
     session.flush()
     return tenant
-
-
-def _revoke_tenant_sessions(session: Session, tenant: Tenant) -> int:
-    """End every login of the tenant's accounts: a suspension takes effect at once, everywhere."""
-    result = session.execute(
-        update(AuthSession)
-        .where(AuthSession.tenant_id == tenant.id, AuthSession.revoked_at.is_(None))
-        .values(revoked_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 def suspend_tenant(session: Session, tenant: Tenant, reason: str) -> Tenant:
@@ -351,73 +317,20 @@ def version_rules(version: RuleSetVersion) -> RuleSet:
     return load_rules_data(version.document)
 
 
-# --- listings --------------------------------------------------------------------------------
-
-
-def list_tenants(session: Session) -> list[TenantRow]:
-    """Every tenant with its newest rules version and active member count: one grouped query."""
-    with cross_tenant("operator listing"):
-        rules = (
-            select(
-                RuleSetVersion.tenant_id.label("tenant_id"),
-                func.max(RuleSetVersion.version).label("version"),
-                func.max(RuleSetVersion.created_at).label("updated_at"),
-            )
-            .group_by(RuleSetVersion.tenant_id)
-            .subquery()
-        )
-        members = (
-            select(Member.tenant_id.label("tenant_id"), func.count().label("members"))
-            .where(Member.status == MemberStatus.ACTIVE)
-            .group_by(Member.tenant_id)
-            .subquery()
-        )
-        rows: list[Any] = list(session.execute(
-            select(Tenant, rules.c.version, rules.c.updated_at, func.coalesce(members.c.members, 0))
-            .outerjoin(rules, rules.c.tenant_id == Tenant.id)
-            .outerjoin(members, members.c.tenant_id == Tenant.id)
-            .order_by(Tenant.slug)
-        ))
-    return [
-        TenantRow(
-            tenant=row[0],
-            rules_version=None if row[1] is None else int(row[1]),
-            rules_updated_at=row[2],
-            active_members=int(row[3] or 0),
-        )
-        for row in rows
-    ]
-
-
-def tenant_counts(session: Session, tenant: Tenant) -> TenantCounts:
-    """How big a tenant is, for the operator: counts only, never names."""
-    with tenant_context(tenant.id):
-        orgs = session.scalar(select(func.count()).select_from(Organisation)) or 0
-        members = session.scalar(
-            select(func.count()).select_from(Member).where(Member.status == MemberStatus.ACTIVE)
-        ) or 0
-        accounts = session.scalar(select(func.count()).select_from(Account)) or 0
-    return TenantCounts(organisations=int(orgs), active_members=int(members), accounts=int(accounts))
-
-
 __all__ = [
     "COMMON_TIMEZONES",
     "LOCALES",
     "RulesInvalidError",
-    "TenantCounts",
-    "TenantRow",
     "add_rules_version",
     "create_tenant",
     "current_rules",
     "decode_rules_upload",
     "get_tenant",
-    "list_tenants",
     "parse_rules",
     "resume_tenant",
     "rules_history",
     "rules_version",
     "suspend_tenant",
-    "tenant_counts",
     "validate_slug",
     "version_rules",
 ]

@@ -5,19 +5,25 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, current_app, g, has_request_context, request
+from flask import Flask, current_app, flash, g, has_request_context, redirect, request, url_for
+from flask_login import current_user
 from sqlalchemy.orm import configure_mappers
 
 import fivestar.models  # noqa: F401 - registers every mapper before the first query
+from fivestar import dbroles
 from fivestar.accounts.sessions import load_principal
+from fivestar.audit.recording import Actor, reset_actor, set_actor
+from fivestar.blueprints import register_blueprints
 from fivestar.config import Settings, load_settings
 from fivestar.db import make_engine, make_sessionmaker
+from fivestar.demo.fast_calendar import current_offset, install
 from fivestar.extensions import babel, csrf, limiter, login_manager
+from fivestar.features import connect_receivers
 from fivestar.i18n import SUPPORTED_LOCALES, _l
 from fivestar.kernel import rounds
 from fivestar.paths import static_dir, templates_dir, translations_dir
 from fivestar.tenancy import current_tenant_id
-from fivestar.timekeeping import DEFAULT_TIMEZONE
+from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
 from fivestar.web import templating
 from fivestar.web.core import LANG_COOKIE, core_bp
 from fivestar.web.errors import install_error_handlers
@@ -28,6 +34,7 @@ from fivestar.web.tenant import release_tenant, tenant_bp
 
 def create_app(settings: Settings | None = None, **config_overrides: Any) -> Flask:
     settings = settings or load_settings()
+    connect_receivers()  # features react to each other's domain events (fivestar.features)
     settings.install_holidays()
     app = Flask(
         "fivestar",
@@ -58,9 +65,7 @@ def create_app(settings: Settings | None = None, **config_overrides: Any) -> Fla
 
     engine = app.config.pop("FIVESTAR_ENGINE", None) or make_engine(settings.resolved_database_url)
     if settings.is_production:
-        from fivestar.dbroles import check_application_role
-
-        check_application_role(engine)  # RoleError: this role could rewrite the audit trail
+        dbroles.check_application_role(engine)  # RoleError: this role could rewrite the audit trail
     configure_mappers()
     app.extensions["fivestar.engine"] = engine
     app.extensions["fivestar.sessionmaker"] = make_sessionmaker(engine)
@@ -72,8 +77,6 @@ def create_app(settings: Settings | None = None, **config_overrides: Any) -> Fla
     install_security_headers(app, hsts=settings.is_production)
     install_error_handlers(app)
     templating.install(app)
-
-    from fivestar.blueprints import register_blueprints
 
     register_blueprints(app, tenant_bp)
     if settings.demo_clock:
@@ -120,8 +123,6 @@ def _init_login(app: Flask) -> None:
 
     @login_manager.unauthorized_handler
     def _unauthorized() -> Any:
-        from flask import flash, redirect, url_for
-
         flash(str(_l("请先登录。")), "info")
         if g.get("tenant") is not None:
             return redirect(url_for("tenant.auth.login", next=request.full_path.rstrip("?")))
@@ -130,9 +131,6 @@ def _init_login(app: Flask) -> None:
 
 def _install_actor(app: Flask) -> None:
     """Make the logged-in person the actor of every audit event written during the request."""
-    from flask_login import current_user
-
-    from fivestar.audit.recording import Actor, reset_actor, set_actor
 
     @app.before_request
     def _set_actor() -> None:
@@ -155,8 +153,6 @@ def _install_actor(app: Flask) -> None:
 
 def _install_demo_clock(app: Flask) -> None:
     """The demo's fast calendar: `clock.now()` follows the stored offset; a banner moves it."""
-    from fivestar.demo.fast_calendar import current_offset, install
-    from fivestar.timekeeping import clock
     install(app.extensions["fivestar.sessionmaker"])
 
     @app.context_processor

@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DBAPIError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from fivestar.errors import AccessDeniedError
 from fivestar.i18n import _
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,11 @@ def install_error_handlers(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def _csrf(error: CSRFError) -> tuple[object, int]:
         return render_error(400, _("表单已过期或来源无效，请刷新页面后重新提交。"))
+
+    @app.errorhandler(AccessDeniedError)
+    def _denied(error: AccessDeniedError) -> tuple[object, int]:
+        # The policy's refusal (403, or 404 for what the person may not even see): the same page as abort().
+        return render_error(error.status)
 
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> object:

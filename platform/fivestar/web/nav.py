@@ -10,7 +10,7 @@ from flask import current_app, url_for
 from flask_babel import LazyString
 from flask_login import current_user
 
-from fivestar.accounts.policy import Action, authorize
+from fivestar.accounts.policy import Action, authorize, scoped_actions
 from fivestar.i18n import _l
 
 
@@ -71,6 +71,4 @@ def tenant_nav() -> list[tuple[str, str]]:
 
 
 def _has_scoped_grant(action: Action) -> bool:
-    from fivestar.accounts.policy import scoped_actions
-
     return action in scoped_actions(current_user)

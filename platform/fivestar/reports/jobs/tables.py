@@ -24,9 +24,9 @@ from fpdf import FPDF
 from fpdf.enums import Align
 
 from fivestar.audit.chain import head_label
+from fivestar.documents import pdf
 from fivestar.i18n import _
 from fivestar.member_rounds.workbooks import WorkbookHeader, streaming_workbook, workbook_formats, write_about
-from fivestar.reports import pdf
 
 Cell = str | Decimal | int | float | None
 Progress = Callable[[int], None]

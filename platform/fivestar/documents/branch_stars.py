@@ -1,7 +1,7 @@
 """亮星 on paper: the bulletin-board poster of a year's branch ratings (A3 portrait) and the plaque of
 one branch (A4 landscape).
 
-Plain data in, PDF bytes out, Chinese in the embedded font (reports/pdf.py). Who may print what and
+Plain data in, PDF bytes out, Chinese in the embedded font (documents/pdf.py). Who may print what and
 when is decided by the view (branch_rounds/publication_views.py); the texts arrive translated.
 
 The poster lists every branch under its organisation with its level (drawn stars and the label) and
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from fpdf import FPDF
 from fpdf.enums import Align
 
-from fivestar.reports import pdf
+from fivestar.documents import pdf
 
 MEDAL_COLOURS: dict[str, pdf.Colour] = {
     "gold": (212, 160, 23),

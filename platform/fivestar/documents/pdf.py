@@ -9,14 +9,14 @@ with a ToUnicode map so that text can be searched, copied and read back.
 
 The API is deliberately small::
 
-    from fivestar.reports import pdf
+    from fivestar.documents import pdf
 
     doc = pdf.new_document(size="A4", title="公示名单", footer="某某工委 · 2026Q1 · 规则第 3 版")
     doc.add_page()
     pdf.centred(doc, "第一党支部党员星级评定结果公示", y=20, size=16)
     with doc.table() as table:            # fpdf2's own tables, in the embedded font
         ...
-    data = pdf.finish(doc)                # bytes, ready for reports.downloads.download(...)
+    data = pdf.finish(doc)                # bytes, ready for fivestar.web.downloads.download(...)
 
 Anything else fpdf2 offers (cells, tables, lines, images) may be used on the returned document;
 keep to the registered font family `FONT_FAMILY` and the colours below so reports look alike.

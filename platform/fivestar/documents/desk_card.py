@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fivestar.reports import pdf
+from fivestar.documents import pdf
 
 
 @dataclass(frozen=True)

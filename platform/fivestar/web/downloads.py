@@ -1,4 +1,4 @@
-"""Sending a finished report to the browser (the only part of reports/ that knows about Flask)."""
+"""Sending a finished document to the browser: a download that nothing caches."""
 
 from __future__ import annotations
 
