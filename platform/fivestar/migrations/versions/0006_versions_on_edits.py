@@ -18,13 +18,19 @@ depends_on: str | Sequence[str] | None = None
 TABLES = ("organisations", "accounts")
 
 
+# Both tables are parents of many foreign keys, so on SQLite the column is added and dropped in place
+# (ALTER TABLE ... ADD/DROP COLUMN, SQLite 3.35+), never by batch mode's copy-and-rename: dropping the
+# old table would fail its children's foreign keys once rows exist.
+
+
 def upgrade() -> None:
     for table in TABLES:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("version", sa.Integer(), server_default="1", nullable=False))
+        op.add_column(table, sa.Column("version", sa.Integer(), server_default="1", nullable=False))
 
 
 def downgrade() -> None:
     for table in reversed(TABLES):
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column("version")
+        if op.get_bind().dialect.name == "sqlite":
+            op.execute(f"ALTER TABLE {table} DROP COLUMN version")
+        else:
+            op.drop_column(table, "version")
