@@ -22,7 +22,6 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit
 from fivestar.branch_rounds import core, workflow
@@ -30,7 +29,7 @@ from fivestar.branch_rounds.models import BallotMeeting, BranchRating, BranchRou
 from fivestar.enums import MemberStatus
 from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _
-from fivestar.kernel.versioning import expect_version
+from fivestar.kernel.versioning import expect_version, flush_or_stale
 from fivestar.people.models import Member
 from fivestar.rules import BallotItem, BallotRules, RuleSet, ballot_items, ballot_rules, min_public_representatives
 from fivestar.timekeeping import clock
@@ -131,8 +130,8 @@ def refuse(ctx: MeetingContext, name: str, *, ballots_cast: int = 0) -> None:
 def flush_or_conflict(session: Session) -> None:
     """Flush; a row someone else changed or created meanwhile is a conflict, not a 500."""
     try:
-        session.flush()
-    except (StaleDataError, IntegrityError):
+        flush_or_stale(session)
+    except IntegrityError:
         raise ConflictError(
             _("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。")
         ) from None

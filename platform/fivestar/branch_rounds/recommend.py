@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
-from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit
 from fivestar.branch_rounds import core, workflow
@@ -39,6 +38,7 @@ from fivestar.errors import ConflictError, ServiceError
 from fivestar.i18n import _, current_language
 from fivestar.kernel import rounds
 from fivestar.kernel.versioning import expect_version as check_version
+from fivestar.kernel.versioning import flush_or_stale
 from fivestar.rules import BranchResult, InputError, RuleSet, evaluate_branch, level_label, medal_label
 from fivestar.timekeeping import clock
 
@@ -337,10 +337,7 @@ def _document(rating: BranchRating, rows: Stored | RecommendationInput) -> dict[
 
 def _flush(session: Session) -> None:
     """Flush, turning a lost optimistic-locking race (someone saved in between) into a 409."""
-    try:
-        session.flush()
-    except StaleDataError:
-        raise ConflictError(_(CONFLICT_MESSAGE)) from None
+    flush_or_stale(session, message=_(CONFLICT_MESSAGE))
 
 
 def save(session: Session, ctx: RatingContext, raw: Mapping[str, object], *, version: object) -> BranchRating:

@@ -85,3 +85,13 @@ def saving(session: Session, *, message: str | None = None) -> Iterator[None]:
             yield
     except StaleDataError:
         raise StaleEditError(message) from None
+
+
+def flush_or_stale(session: Session, *, message: str | None = None) -> None:
+    """Flush what the caller changed; a version-guarded UPDATE that matched no row (someone saved
+    first) becomes StaleEditError. For writers whose changes are spread over a function, where a
+    `saving()` block would not fit; the request is rolled back on the refusal either way."""
+    try:
+        session.flush()
+    except StaleDataError:
+        raise StaleEditError(message) from None

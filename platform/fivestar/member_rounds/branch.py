@@ -25,13 +25,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session, contains_eager
-from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _
 from fivestar.kernel import rounds
-from fivestar.kernel.versioning import expect_version
+from fivestar.kernel.versioning import expect_version, flush_or_stale
 from fivestar.member_rounds import core, scoring, self_assessment, workflow
 from fivestar.member_rounds.core import FieldKey, ScoreField
 from fivestar.member_rounds.models import (
@@ -134,12 +133,7 @@ def evaluation_in_branch(session: Session, round_branch: RoundBranch, evaluation
 
 def _flush(session: Session) -> None:
     """Flush, turning a lost optimistic-locking race (someone saved in between) into a 409."""
-    try:
-        session.flush()
-    except StaleDataError:
-        raise ConflictError(
-            _("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。")
-        ) from None
+    flush_or_stale(session)
 
 
 def _text(raw: Mapping[str, object], name: str) -> str:

@@ -20,13 +20,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, contains_eager
-from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _, current_language
 from fivestar.kernel import rounds
-from fivestar.kernel.versioning import expect_version
+from fivestar.kernel.versioning import expect_version, flush_or_stale
 from fivestar.member_rounds import core
 from fivestar.member_rounds.honour import period_label  # 2026Q1 → 2026年第一季度, the same on every page
 from fivestar.member_rounds.models import (
@@ -360,12 +359,7 @@ def _score_doc(scores: Mapping[core.FieldKey, Decimal]) -> dict[str, str]:
 
 def _flush_or_conflict(session: Session) -> None:
     """Flush; a version-guarded UPDATE that matched no row means someone saved first."""
-    try:
-        session.flush()
-    except StaleDataError:
-        raise ConflictError(
-            _("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。")
-        ) from None
+    flush_or_stale(session)
 
 
 def answer_objection(
@@ -406,10 +400,7 @@ def answer_objection(
     objection.answer = text
     objection.answered_at = clock.now()
     objection.answered_by = audit.current_actor().name
-    try:
-        session.flush()
-    except StaleDataError:
-        raise ConflictError(_("该异议已由他人答复，请刷新后查看")) from None
+    flush_or_stale(session, message=_("该异议已由他人答复，请刷新后查看"))
     levels: dict[str, object] = {}
     if change is not None and checked is not None:
         result_before, result_after = _rescore(session, member_round, change, checked, text)

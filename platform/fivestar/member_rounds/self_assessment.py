@@ -26,13 +26,12 @@ from flask_babel import LazyString
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import flag_modified
-from sqlalchemy.orm.exc import StaleDataError
 
 from fivestar import audit
 from fivestar.accounts.policy import Action, authorize
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _, _l
-from fivestar.kernel.versioning import expect_version
+from fivestar.kernel.versioning import expect_version, flush_or_stale
 from fivestar.member_rounds import core
 from fivestar.member_rounds.core import FieldKey, ScoreField
 from fivestar.member_rounds.models import (
@@ -288,12 +287,7 @@ def _write(
     # Always an UPDATE (and so a new version), even when nothing of the row itself changed: the
     # scores changed, and a second person holding the old version must be told.
     flag_modified(evaluation, "self_state")
-    try:
-        session.flush()
-    except StaleDataError:
-        raise ConflictError(
-            _("此内容已被他人修改（您打开后有新的保存）。您填写的内容仍保留，请核对后再保存。")
-        ) from None
+    flush_or_stale(session)
     core.write_scores(session, [evaluation.id], ScoreStage.SELF, {evaluation.id: checked.scores})
     audit.record(
         session,
