@@ -11,9 +11,9 @@ from flask import Blueprint, Flask
 from fivestar.accounts.admin_views import accounts_bp
 from fivestar.accounts.views import auth_bp
 from fivestar.branch_rounds.ballot_views import deliberation_bp, vote_bp
-from fivestar.branch_rounds.committee_views import branch_rounds_bp, org_review_bp
+from fivestar.branch_rounds.committee_views import branch_rating_committee_bp, branch_rating_org_review_bp
 from fivestar.branch_rounds.publication_views import stars_bp
-from fivestar.branch_rounds.quarterly_views import quarterly_bp
+from fivestar.branch_rounds.quarterly_views import branch_rating_quarterly_bp
 from fivestar.branch_rounds.rating_views import branch_rating_branch_bp
 from fivestar.demo.views import demo_bp
 from fivestar.exports.views import exports_bp
@@ -22,7 +22,7 @@ from fivestar.imports.views import imports_bp
 from fivestar.inbox.views import inbox_bp
 from fivestar.inspection.views import inspection_bp
 from fivestar.member_rounds.branch_views import member_round_branch_bp
-from fivestar.member_rounds.committee_views import rounds_bp
+from fivestar.member_rounds.committee_views import member_round_committee_bp
 from fivestar.member_rounds.member_views import desk_card_bp, honour_bp, my_ratings_bp, self_assessment_bp
 from fivestar.member_rounds.notice_views import notice_bp
 from fivestar.notify.views import webhooks_bp
@@ -47,12 +47,12 @@ TENANT_BLUEPRINTS: list[Blueprint] = [
     my_ratings_bp,
     honour_bp,
     desk_card_bp,
-    rounds_bp,
+    member_round_committee_bp,
     notice_bp,
     branch_rating_branch_bp,
-    branch_rounds_bp,
-    org_review_bp,
-    quarterly_bp,
+    branch_rating_committee_bp,
+    branch_rating_org_review_bp,
+    branch_rating_quarterly_bp,
     stars_bp,
     deliberation_bp,
     vote_bp,

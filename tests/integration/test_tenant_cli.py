@@ -91,6 +91,18 @@ def test_create_records_the_cli_actor(run, db) -> None:  # type: ignore[no-untyp
     assert {(e.actor_kind, e.actor_id, e.actor_name) for e in events} == {("cli", None, "command line (tester)")}
 
 
+def test_create_takes_the_zone_of_the_setting_unless_one_is_named(run, db, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    # The notice's rule file keeps Beijing time; a district must share its rules' zone.
+    monkeypatch.setenv("FIVESTAR_DEFAULT_TIMEZONE", "Asia/Urumqi")
+    unnamed = _create(run, "cli-west")
+    assert unnamed.exit_code == 1 and "单位时区（Asia/Urumqi）" in unnamed.output  # the setting was taken
+    assert _tenant(db, "cli-west") is None
+    named = _create(run, "cli-named", "--timezone", "Asia/Shanghai")
+    assert named.exit_code == 0, named.output
+    tenant = _tenant(db, "cli-named")
+    assert tenant is not None and tenant.timezone == "Asia/Shanghai"
+
+
 def test_create_refusals_print_a_reason_and_write_nothing(run, db, tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert _create(run, "cli-dup").exit_code == 0
     before = _counts(db)

@@ -170,6 +170,19 @@ def test_form_offers_the_sample_rule_sets_and_common_zones(  # type: ignore[no-u
     assert "Asia/Shanghai" in page and "上传规则文件" in page
 
 
+def test_the_form_starts_in_the_zone_of_the_setting(  # type: ignore[no-untyped-def]
+    app, client, create_operator, login_operator,
+) -> None:
+    _operator(create_operator, login_operator)
+    settings = app.config["FIVESTAR_SETTINGS"]
+    app.config["FIVESTAR_SETTINGS"] = settings.model_copy(update={"default_timezone": "Asia/Urumqi"})
+    try:
+        page = client.get("/ops/tenants/new").get_data(as_text=True)
+    finally:
+        app.config["FIVESTAR_SETTINGS"] = settings
+    assert '<option selected value="Asia/Urumqi">' in page or 'value="Asia/Urumqi" selected' in page
+
+
 def test_create_from_a_sample_file(  # type: ignore[no-untyped-def]
     client, session, create_operator, login_operator,
 ) -> None:

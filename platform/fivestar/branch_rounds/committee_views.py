@@ -40,8 +40,8 @@ from fivestar.web.round_pages import DeadlineForm, deadline_form, page, parse_da
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
-branch_rounds_bp = Blueprint("branch_rating_committee", __name__, url_prefix="/branch-rating")
-org_review_bp = Blueprint("branch_rating_org_review", __name__, url_prefix="/branch-rating/org-review")
+branch_rating_committee_bp = Blueprint("branch_rating_committee", __name__, url_prefix="/branch-rating")
+branch_rating_org_review_bp = Blueprint("branch_rating_org_review", __name__, url_prefix="/branch-rating/org-review")
 
 
 # --- forms ---------------------------------------------------------------------------------------------
@@ -101,7 +101,7 @@ def template_helpers() -> dict[str, Any]:
     }
 
 
-for _bp in (branch_rounds_bp, org_review_bp):
+for _bp in (branch_rating_committee_bp, branch_rating_org_review_bp):
     _bp.context_processor(template_helpers)
 
 
@@ -157,7 +157,7 @@ def _today() -> dt.date:
     return clock.today_in(current_tenant().timezone)
 
 
-@branch_rounds_bp.route("/", methods=["GET", "POST"])
+@branch_rating_committee_bp.route("/", methods=["GET", "POST"])
 @login_required
 def index() -> Any:
     tenant = current_tenant()
@@ -239,7 +239,7 @@ def _render_detail(branch_round: BranchRound, status: int = 200, **forms: Any) -
     )
 
 
-@branch_rounds_bp.get("/<int:branch_round_id>")
+@branch_rating_committee_bp.get("/<int:branch_round_id>")
 @login_required
 @with_row(core.load_round)
 def detail(branch_round: BranchRound) -> Any:
@@ -248,12 +248,12 @@ def detail(branch_round: BranchRound) -> Any:
 
 
 round_pages.add_extend_route(
-    branch_rounds_bp, "/<int:branch_round_id>/extend", core.load_round, ExtendForm, _deadline_choices,
+    branch_rating_committee_bp, "/<int:branch_round_id>/extend", core.load_round, ExtendForm, _deadline_choices,
     committee.extend_deadline, render=_render_detail,
 )
 
 
-@branch_rounds_bp.post("/<int:branch_round_id>/finalise")
+@branch_rating_committee_bp.post("/<int:branch_round_id>/finalise")
 @login_required
 @with_row(core.load_round)
 def finalise(branch_round: BranchRound) -> Any:
@@ -314,14 +314,14 @@ def _render_dossier(rating: BranchRating, status: int = 200, form: DecideForm | 
     )
 
 
-@branch_rounds_bp.get("/dossier/<int:rating_id>")
+@branch_rating_committee_bp.get("/dossier/<int:rating_id>")
 @login_required
 @with_row(core.load_rating, Action.ROUND_VIEW)
 def dossier(rating: BranchRating) -> Any:
     return _render_dossier(rating)
 
 
-@branch_rounds_bp.post("/dossier/<int:rating_id>/decide")
+@branch_rating_committee_bp.post("/dossier/<int:rating_id>/decide")
 @login_required
 @with_row(core.load_rating, Action.BRANCH_DECIDE)
 def decide(rating: BranchRating) -> Any:
@@ -357,7 +357,7 @@ def _may_forward_somewhere() -> bool:
     return authorize(current_user, Action.BRANCH_FORWARD) or Action.BRANCH_FORWARD in scoped_actions(current_user)
 
 
-@org_review_bp.get("/", endpoint="index")
+@branch_rating_org_review_bp.get("/", endpoint="index")
 @login_required
 def org_queue() -> Any:
     if not _may_forward_somewhere():
@@ -383,7 +383,7 @@ def _render_review(rating: BranchRating, status: int = 200, **forms: Any) -> Any
     )
 
 
-@org_review_bp.get("/<int:rating_id>")
+@branch_rating_org_review_bp.get("/<int:rating_id>")
 @login_required
 @with_row(core.load_rating, Action.BRANCH_FORWARD)
 def review(rating: BranchRating) -> Any:
@@ -410,7 +410,7 @@ def _org_decision(
     return outcome
 
 
-@org_review_bp.post("/<int:rating_id>/forward")
+@branch_rating_org_review_bp.post("/<int:rating_id>/forward")
 @login_required
 def forward(rating_id: int) -> Any:
     return _org_decision(
@@ -419,7 +419,7 @@ def forward(rating_id: int) -> Any:
     )
 
 
-@org_review_bp.post("/<int:rating_id>/return")
+@branch_rating_org_review_bp.post("/<int:rating_id>/return")
 @login_required
 def return_rating(rating_id: int) -> Any:
     return _org_decision(
@@ -428,4 +428,4 @@ def return_rating(rating_id: int) -> Any:
     )
 
 
-__all__ = ["branch_rounds_bp", "org_review_bp"]
+__all__ = ["branch_rating_committee_bp", "branch_rating_org_review_bp"]

@@ -31,8 +31,8 @@ from fivestar.web.refusals import refuse, require_on
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
-quarterly_bp = Blueprint("branch_rating_quarterly", __name__, url_prefix="/branch-rating/quarterly")
-quarterly_bp.context_processor(template_helpers)
+branch_rating_quarterly_bp = Blueprint("branch_rating_quarterly", __name__, url_prefix="/branch-rating/quarterly")
+branch_rating_quarterly_bp.context_processor(template_helpers)
 
 
 class QuarterlyForm(FlaskForm):
@@ -73,7 +73,7 @@ def _my_branches() -> list[Organisation]:
     ]
 
 
-@quarterly_bp.get("/", endpoint="index")
+@branch_rating_quarterly_bp.get("/", endpoint="index")
 @login_required
 def quarterly_index() -> Any:
     round_pages.require_view_rounds()
@@ -104,7 +104,7 @@ def _branch_or_404(branch_id: int) -> Organisation:
     return found
 
 
-@quarterly_bp.route("/branch/<int:branch_id>", methods=["GET", "POST"])
+@branch_rating_quarterly_bp.route("/branch/<int:branch_id>", methods=["GET", "POST"])
 @login_required
 def edit(branch_id: int) -> Any:
     branch = _branch_or_404(branch_id)
@@ -187,7 +187,7 @@ def _review_or_404(review_id: int) -> Any:
     return round_pages.or_404(quarterly.load_review, review_id)
 
 
-@quarterly_bp.route("/<int:review_id>", methods=["GET", "POST"])
+@branch_rating_quarterly_bp.route("/<int:review_id>", methods=["GET", "POST"])
 @login_required
 def comment(review_id: int) -> Any:
     review = _review_or_404(review_id)
@@ -228,4 +228,4 @@ def comment(review_id: int) -> Any:
     )
 
 
-__all__ = ["quarterly_bp"]
+__all__ = ["branch_rating_quarterly_bp"]

@@ -53,7 +53,7 @@ from fivestar.web.round_pages import DeadlineForm, VersionForm, deadline_form, p
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
-rounds_bp = Blueprint("member_round_committee", __name__, url_prefix="/rounds")
+member_round_committee_bp = Blueprint("member_round_committee", __name__, url_prefix="/rounds")
 
 CHUNK = 64 * 1024
 
@@ -99,7 +99,7 @@ def _has_endpoint(endpoint: str) -> bool:
     return endpoint in current_app.view_functions
 
 
-@rounds_bp.context_processor
+@member_round_committee_bp.context_processor
 def _helpers() -> dict[str, Any]:
     return {
         "has_endpoint": _has_endpoint,
@@ -124,7 +124,7 @@ def _round_branch_or_404(round_branch_id: int) -> RoundBranch:
 # --- the rounds list -------------------------------------------------------------------------------------
 
 
-@rounds_bp.route("/", methods=["GET", "POST"])
+@member_round_committee_bp.route("/", methods=["GET", "POST"])
 @login_required
 def index() -> Any:
     tenant = current_tenant()
@@ -189,7 +189,7 @@ def _render_detail(member_round: MemberRound, status: int = 200, **forms: Any) -
     )
 
 
-@rounds_bp.get("/<int:round_id>")
+@member_round_committee_bp.get("/<int:round_id>")
 @login_required
 @with_row(core.load_round)
 def detail(member_round: MemberRound) -> Any:
@@ -198,12 +198,17 @@ def detail(member_round: MemberRound) -> Any:
 
 
 round_pages.add_extend_route(
-    rounds_bp, "/<int:round_id>/extend", core.load_round, ExtendForm, _deadline_choices, closing.extend_deadline,
+    member_round_committee_bp,
+    "/<int:round_id>/extend",
+    core.load_round,
+    ExtendForm,
+    _deadline_choices,
+    closing.extend_deadline,
     render=_render_detail, message=_l("请填写新的截止日期，如 2026-04-30"),
 )
 
 
-@rounds_bp.post("/<int:round_id>/close")
+@member_round_committee_bp.post("/<int:round_id>/close")
 @login_required
 @with_row(core.load_round)
 def close(member_round: MemberRound) -> Any:
@@ -225,7 +230,7 @@ def close(member_round: MemberRound) -> Any:
 # --- returning a branch's results -----------------------------------------------------------------------
 
 
-@rounds_bp.route("/branches/<int:round_branch_id>/return", methods=["GET", "POST"])
+@member_round_committee_bp.route("/branches/<int:round_branch_id>/return", methods=["GET", "POST"])
 @login_required
 @with_row(core.load_round_branch, Action.ROUND_RETURN)
 def return_branch(round_branch: RoundBranch) -> Any:
@@ -276,14 +281,14 @@ def _objection_page(round_branch: RoundBranch, status: int = 200) -> Any:
     )
 
 
-@rounds_bp.get("/branches/<int:round_branch_id>/objections")
+@member_round_committee_bp.get("/branches/<int:round_branch_id>/objections")
 @login_required
 @with_row(core.load_round_branch, Action.ROUND_VIEW)
 def objections(round_branch: RoundBranch) -> Any:
     return _objection_page(round_branch)
 
 
-@rounds_bp.post("/branches/<int:round_branch_id>/finalise")
+@member_round_committee_bp.post("/branches/<int:round_branch_id>/finalise")
 @login_required
 @with_row(core.load_round_branch, Action.ROUND_EVALUATE)
 def finalise(round_branch: RoundBranch) -> Any:
@@ -324,7 +329,7 @@ def _score_values(evaluation: Evaluation | None) -> dict[str, str]:
     return values
 
 
-@rounds_bp.route("/objections/<int:objection_id>", methods=["GET", "POST"])
+@member_round_committee_bp.route("/objections/<int:objection_id>", methods=["GET", "POST"])
 @login_required
 def objection(objection_id: int) -> Any:
     session = db()
@@ -437,7 +442,7 @@ def _parse_change(
 # --- flags ---------------------------------------------------------------------------------------------------
 
 
-@rounds_bp.get("/flags")
+@member_round_committee_bp.get("/flags")
 @login_required
 def flags() -> Any:
     round_pages.require_view_rounds()
@@ -489,7 +494,7 @@ def _xlsx(write: Any, filename: str) -> Any:
     return response
 
 
-@rounds_bp.get("/<int:round_id>/results.xlsx")
+@member_round_committee_bp.get("/<int:round_id>/results.xlsx")
 @login_required
 @with_row(core.load_round)
 def export_round(member_round: MemberRound) -> Any:
@@ -501,7 +506,7 @@ def export_round(member_round: MemberRound) -> Any:
     return _xlsx(lambda out: workbooks.write_results(db(), out, tenant, member_round), f"{name}.xlsx")
 
 
-@rounds_bp.get("/<int:round_id>/five-star.xlsx")
+@member_round_committee_bp.get("/<int:round_id>/five-star.xlsx")
 @login_required
 @with_row(core.load_round)
 def export_five_star(member_round: MemberRound) -> Any:
@@ -513,7 +518,7 @@ def export_five_star(member_round: MemberRound) -> Any:
     )
 
 
-@rounds_bp.get("/branches/<int:round_branch_id>/results.xlsx")
+@member_round_committee_bp.get("/branches/<int:round_branch_id>/results.xlsx")
 @login_required
 @with_row(core.load_round_branch, Action.ROUND_VIEW)
 def export_branch(round_branch: RoundBranch) -> Any:
@@ -528,4 +533,4 @@ def export_branch(round_branch: RoundBranch) -> Any:
     )
 
 
-__all__ = ["rounds_bp"]
+__all__ = ["member_round_committee_bp"]

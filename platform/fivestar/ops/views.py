@@ -148,6 +148,11 @@ def create_tenant() -> Any:
     ]
     if request.method == "GET" and samples:
         form.rules_source.data = samples[0][0]
+    default_zone = current_app.config["FIVESTAR_SETTINGS"].default_timezone
+    if default_zone not in {zone for zone, _label in tenant_services.COMMON_TIMEZONES}:
+        form.timezone.choices = [SelectChoice(default_zone, default_zone), *form.timezone.choices]  # type: ignore[misc]
+    if request.method == "GET":
+        form.timezone.data = default_zone  # FIVESTAR_DEFAULT_TIMEZONE: the zone a new district starts in
     rule_errors: list[Any] = []
     if form.validate_on_submit():
         try:

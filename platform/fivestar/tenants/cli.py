@@ -180,14 +180,15 @@ def tenant_cli() -> None:
 @click.argument("slug")
 @click.option("--name", required=True, help="单位名称 (tenant name), e.g. 某某区直机关工委")
 @click.option("--rules", "rules_file", required=True, help="规则文件 TOML (rule-set file)")
-@click.option("--timezone", default=DEFAULT_TIMEZONE, show_default=True, help="时区 (IANA time zone)")
+@click.option("--timezone", default=None, help="时区，默认 FIVESTAR_DEFAULT_TIMEZONE (IANA zone)")
 @click.option("--locale", default="zh", show_default=True, help="界面语言 zh 或 en (interface language)")
 @click.option("--committee-name", default=None, help="工委（根组织）名称，默认同单位名称 (root committee name)")
 @handles_errors
 def tenant_create(
-    slug: str, name: str, rules_file: str, timezone: str, locale: str, committee_name: str | None
+    slug: str, name: str, rules_file: str, timezone: str | None, locale: str, committee_name: str | None
 ) -> None:
     text = _read_rules_file(rules_file)
+    timezone = timezone or settings_or_exit().default_timezone
     with cli_session() as session:
         tenant = create_tenant(
             session, slug=slug, name=name, rules_toml=text, timezone=timezone, locale=locale,
