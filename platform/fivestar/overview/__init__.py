@@ -1,0 +1,2 @@
+"""The committee's views across the district: the dashboard, the advanced-organisation report
+(先进机关党组织) and the member follow-up overview."""
