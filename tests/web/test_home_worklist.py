@@ -20,7 +20,7 @@ from fivestar.enums import OrgKind, Position, Role
 from fivestar.exports.models import ExportDelivery, ExportMethod, ExportState, ExportTarget, ExportTrigger
 from fivestar.home.providers import gather
 from fivestar.kernel.rounds import seeding
-from fivestar.member_rounds.models import BranchStep, Evaluation, RoundBranch, SelfState
+from fivestar.member_rounds.models import BranchStep, Evaluation, Objection, RoundBranch, SelfState
 from fivestar.member_rounds.opening import open_round
 from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.reports.jobs.models import ReportFormat, ReportKind
@@ -482,3 +482,52 @@ def test_the_home_page_costs_the_same_statements_at_any_size(
         at_small = _statements(client, login, engine, small, who)
         at_large = _statements(client, login, engine, large, who)
         assert at_large == at_small, (who, at_small, at_large)
+
+
+# --- one tap away -----------------------------------------------------------------------------------
+
+
+def test_every_item_leads_to_a_page_its_person_may_open(
+    client: FlaskClient, login: Any, world: dict[str, Any], session: Session, frozen: Any
+) -> None:
+    """Work of every kind, then every link of every role's home page answers 200 for that role."""
+    one, two = world["round_branches"][world["one"].id], world["round_branches"][world["two"].id]
+    with seeding():
+        one.step = BranchStep.NOTICE
+        one.notice_ends_at = clock.now() + dt.timedelta(days=5)
+        two.step = BranchStep.JOINT
+        world["ratings"][world["one"].id].step = RatingStep.DELIBERATE
+        world["ratings"][world["two"].id].step = RatingStep.ORG_REVIEW
+    with tenant_context(world["tenant"].id):
+        session.add(Objection(tenant_id=world["tenant"].id, round_branch_id=one.id, text="评分偏高"))
+        session.add(
+            OutboxMessage(
+                tenant_id=world["tenant"].id,
+                channel=Channel.EMAIL,
+                recipient="x@example.org",
+                subject="s",
+                body_text="b",
+                dedupe_key="k",
+                state=DeliveryState.FAILED,
+                created_at=clock.now(),
+            )
+        )
+    session.flush()
+    frozen.move(dt.datetime(2026, 4, 15, 9, 0, tzinfo=dt.UTC))  # within a week of the 党群联评 deadline
+    seen: set[str] = set()
+    for who in (*ROLES, "other_secretary"):
+        page = _home(client, login, world, who)
+        for kind, href in re.findall(r'data-kind="([^"]+)">\s*<div class="work-title">\s*<a href="([^"]+)"', page):
+            seen.add(kind)
+            assert client.get(href).status_code == 200, (who, kind, href)
+    assert {
+        "member_round.objections",
+        "member_round.branch_report",
+        "member_round.branch_joint",
+        "member_round.not_reported",
+        "branch_rating.deliberate",
+        "branch_rating.forward",
+        "outbox.failed",
+    } <= seen
+    objections = _item(_home(client, login, world, "secretary"), "member_round.objections")
+    assert "1 项" in objections and f"/rounds/branches/{one.id}/objections" in objections
