@@ -24,6 +24,7 @@ from fivestar.member_rounds.models import BranchStep, Evaluation, Objection, Rou
 from fivestar.member_rounds.opening import open_round
 from fivestar.outbox.models import Channel, DeliveryState, OutboxMessage
 from fivestar.reports.jobs.models import ReportFormat, ReportKind
+from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.tenancy import tenant_context
 from fivestar.timekeeping import clock
 from tests.support import count_queries
@@ -193,6 +194,16 @@ def test_a_returned_self_assessment_says_why(
     assert "修改并重新提交个人自评" in item and "承诺践诺情况写得太简单" in item
 
 
+def test_a_self_assessment_past_its_deadline_is_overdue_and_says_whom_to_ask(
+    client: FlaskClient, login: Any, world: dict[str, Any], frozen: Any
+) -> None:
+    frozen.move(world["round"].self_due_at + dt.timedelta(hours=2))
+    page = _home(client, login, world, "member")
+    item = _item(page, "member_round.self_assessment")
+    assert page.index('id="work-overdue"') < page.index('data-kind="member_round.self_assessment"')
+    assert "个人自评已截止，请联系支部代录" in item and "已于" in item
+
+
 def test_the_item_is_gone_once_the_self_assessment_is_submitted(
     client: FlaskClient, login: Any, world: dict[str, Any], session: Session
 ) -> None:
@@ -334,6 +345,16 @@ def test_administrator_sees_failed_deliveries_of_their_district_only(
             session.add(target)
             session.flush()
             session.add(
+                DueItem(
+                    tenant_id=tenant_id,
+                    kind=DueKind.REMINDER,
+                    key=f"m:self:{n}",
+                    due_at=clock.now(),
+                    state=DueState.FAILED,
+                    outcome="测试：失败",
+                )
+            )
+            session.add(
                 ExportDelivery(
                     tenant_id=tenant_id,
                     target_id=target.id,
@@ -346,9 +367,12 @@ def test_administrator_sees_failed_deliveries_of_their_district_only(
             )
             session.flush()
     page = _home(client, login, world, "admin")
+    # an administrator may open every branch's pages, but the branches' steps are their secretaries' work
+    assert not [kind for kind in _kinds(page) if kind.startswith(("member_round.branch", "branch_rating.rec"))]
     outbox = _item(page, "outbox.failed")
     assert 'href="/t/home-a/accounts/outbox?state=failed"' in outbox and "2 项" in outbox and "5 项" not in outbox
     assert 'href="/t/home-a/exports/"' in _item(page, "exports.failed")
+    assert 'href="/t/home-a/schedule/"' in _item(page, "scheduling.failed")
     # nobody else is shown the administrators' work
     for who in ("committee", "secretary", "inspector"):
         assert not {k for k in _kinds(_home(client, login, world, who)) if k.endswith("failed")}, who

@@ -52,7 +52,7 @@ def pending(session: Session, principal: Principal, now: dt.datetime) -> list[Wo
     """The member round's work waiting for `principal` at `now` (unordered; the home orders it)."""
     if principal.is_operator or principal.tenant_id is None:
         return []
-    items = _self_assessment(session, principal)
+    items = _self_assessment(session, principal, now)
     items += _branch_steps(session, principal, now)
     if authorize(principal, Action.ROUND_MANAGE) or authorize(principal, Action.ROUND_RETURN):
         items += _committee(session, principal, now)
@@ -62,9 +62,10 @@ def pending(session: Session, principal: Principal, now: dt.datetime) -> list[Wo
 # --- a member's own self-assessment ------------------------------------------------------------------
 
 
-def _self_assessment(session: Session, principal: Principal) -> list[WorkItem]:
+def _self_assessment(session: Session, principal: Principal, now: dt.datetime) -> list[WorkItem]:
     """The member's open self-assessments (one statement). Only while the branch is at 个人自评: after
-    that the member can do nothing more, and the branch's own item says what is left."""
+    that the member can do nothing more, and the branch's own item says what is left. Past the deadline
+    the member cannot submit either (the branch may still enter it for them), and the item says so."""
     if principal.member_id is None:
         return []
     rows = session.execute(
@@ -88,10 +89,14 @@ def _self_assessment(session: Session, principal: Principal) -> list[WorkItem]:
     items = []
     for evaluation_id, state, reason, period, due in rows:
         returned = state is SelfState.RETURNED
+        if due < now:
+            title = _("个人自评已截止，请联系支部代录")
+        else:
+            title = _("修改并重新提交个人自评") if returned else _("填写并提交个人自评")
         items.append(
             WorkItem(
                 kind="member_round.self_assessment",
-                title=_("修改并重新提交个人自评") if returned else _("填写并提交个人自评"),
+                title=title,
                 endpoint="tenant.member_round_self_assessment.edit",
                 params={"evaluation_id": evaluation_id},
                 detail=_("%(period)s 党员星级评定", period=period)
