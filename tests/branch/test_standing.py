@@ -220,7 +220,7 @@ def test_a_veto_event_prompts_and_never_acts(session: Session, published: dict[s
         )
         assert session.scalar(select(func.count()).select_from(LevelHistory)) == 0  # nothing changed
         [item] = worklist.pending(session, committee, now)
-        assert item.kind == "standing.prompt" and item.params == {"event_id": event.id}
+        assert item.kind == "standing.prompt" and item.params == {"prompt_id": event.id}
         assert "预算科党支部" in item.detail
         assert worklist.pending(session, secretary, now) == []
     _adjust(session, published, subject, 1, cause="veto", veto_key=key, event_id=event.id)

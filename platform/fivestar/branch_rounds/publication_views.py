@@ -27,6 +27,8 @@ from fivestar.branch_rounds.publication import LinkFor, PublishedGroup, Publishe
 from fivestar.documents import branch_stars
 from fivestar.extensions import limiter
 from fivestar.i18n import _, current_language
+from fivestar.rules import level_label
+from fivestar.standing import queries as standing_queries
 from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
 from fivestar.web.downloads import download
 from fivestar.web.errors import user_error
@@ -109,6 +111,8 @@ def _group_name(group: PublishedGroup) -> str:
 def public() -> Any:
     years = publication.published_years(db())
     year, published = _chosen(years)
+    # 增星摘星: the current level beside the year's decision, and the adjustments (two statements).
+    branch_ids = [b.branch_id for b in published.branches] if published is not None else []
     return render_template(
         "branch/stars/public.html",
         years=years,
@@ -117,6 +121,10 @@ def public() -> Any:
         decided_line=_decided_line(published) if published is not None else "",
         summary=_summary(published) if published is not None else "",
         group_name=_group_name,
+        current=standing_queries.current_branch_levels(db(), branch_ids),
+        adjustments=standing_queries.adjustments(db(), branch_ids=branch_ids),
+        adjusted_since=standing_queries.adjusted_since,
+        level_name=level_label,
     )
 
 

@@ -18,7 +18,9 @@ from typing import cast as typed
 from sqlalchemy import func, select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
-from fivestar.standing.models import Adjustment, Cause, LevelHistory, SourceKind
+from fivestar.orgs.models import Organisation
+from fivestar.people.models import Member
+from fivestar.standing.models import Adjustment, Cause, EventState, LevelHistory, SourceKind, StandingEvent
 from fivestar.standing.subjects import Subject
 
 _Row = tuple[int, int | None, dt.datetime, str, str | None]
@@ -153,11 +155,90 @@ def adjusted_since(current: CurrentLevel | None, decided_level: int | None) -> b
     return current is not None and (current.adjusted or current.level != decided_level)
 
 
+@dataclass(frozen=True)
+class AdjustmentLine:
+    """An adjustment as lists show it: whose, from → to, when, why, which meeting."""
+
+    id: int
+    branch_id: int | None
+    member_id: int | None
+    subject_name: str
+    from_level: int | None
+    to_level: int
+    cause: Cause
+    veto_key: str | None
+    reason: str
+    meeting_name: str
+    meeting_date: dt.date
+    recorded_at: dt.datetime
+    recorded_by: str
+
+
+def adjustments(
+    session: Session,
+    *,
+    branch_ids: Collection[int] | None = None,
+    branches_only: bool = False,
+    limit: int | None = None,
+) -> list[AdjustmentLine]:
+    """Adjustments newest first, with the branch's or member's name (one statement): of `branch_ids`
+    only (the public page of a year), of branches only, or all (the committee's list, `limit` rows)."""
+    statement = (
+        select(Adjustment, func.coalesce(Organisation.name, Member.name))
+        .outerjoin(
+            Organisation,
+            (Organisation.id == Adjustment.branch_id) & (Organisation.tenant_id == Adjustment.tenant_id),
+        )
+        .outerjoin(Member, (Member.id == Adjustment.member_id) & (Member.tenant_id == Adjustment.tenant_id))
+        .order_by(Adjustment.recorded_at.desc(), Adjustment.id.desc())
+    )
+    if branch_ids is not None:
+        if not branch_ids:
+            return []
+        statement = statement.where(Adjustment.branch_id.in_(list(branch_ids)))
+    elif branches_only:
+        statement = statement.where(Adjustment.branch_id.is_not(None))
+    if limit is not None:
+        statement = statement.limit(limit)
+    return [
+        AdjustmentLine(
+            id=a.id,
+            branch_id=a.branch_id,
+            member_id=a.member_id,
+            subject_name=str(name or ""),
+            from_level=a.from_level,
+            to_level=a.to_level,
+            cause=a.cause,
+            veto_key=a.veto_key,
+            reason=a.reason,
+            meeting_name=a.meeting_name,
+            meeting_date=a.meeting_date,
+            recorded_at=a.recorded_at,
+            recorded_by=a.recorded_by,
+        )
+        for a, name in session.execute(statement)
+    ]
+
+
+def events(session: Session, *, subject: Subject | None = None, open_only: bool = False) -> list[StandingEvent]:
+    """Mid-year events newest first: of one subject, or all (the committee's list); one statement."""
+    statement = select(StandingEvent).order_by(StandingEvent.occurred_on.desc(), StandingEvent.id.desc())
+    if subject is not None:
+        column = StandingEvent.branch_id if subject.is_branch else StandingEvent.member_id
+        statement = statement.where(column == subject.id)
+    if open_only:
+        statement = statement.where(StandingEvent.state == EventState.OPEN)
+    return list(session.scalars(statement))
+
+
 __all__ = [
+    "AdjustmentLine",
     "CurrentLevel",
     "HistoryEntry",
     "adjusted_since",
+    "adjustments",
     "current_branch_levels",
     "current_member_levels",
+    "events",
     "history",
 ]

@@ -17,7 +17,7 @@ from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.standing.models import EventKind, EventState, StandingEvent
 
-ENDPOINT = "standing.event"
+ENDPOINT = "tenant.standing.event"
 
 
 def _title(kind: EventKind) -> str:
@@ -61,7 +61,7 @@ def pending(session: Session, principal: Principal, now: dt.datetime) -> list[Wo
                 kind="standing.prompt",
                 title=_title(kind),
                 endpoint=ENDPOINT,
-                params={"event_id": event_id},
+                params={"prompt_id": event_id},
                 detail=_("%(who)s · %(day)s", who=who, day=occurred_on.isoformat()),
             )
         )
