@@ -193,3 +193,29 @@ def test_the_public_page_keeps_a_fixed_number_of_statements(
             assert client.get(f"/t/{tenant.slug}/stars/").status_code == 200
         counts.append(len(statements))
     assert counts[0] == counts[1], counts
+
+
+def test_the_plaque_shows_the_current_level(
+    client: FlaskClient, session: Session, published: dict[str, Any], frozen_now: Any
+) -> None:
+    tenant, one = published["tenant"], published["one"]
+    plaque = f"/t/{tenant.slug}/stars/plaque/{published['published_one'].id}.pdf"
+    assert client.get(plaque).status_code == 200
+    _history_rows(session, published)
+    from fivestar.standing.subjects import Subject
+
+    with tenant_context(tenant.id):
+        checked = services.check_adjustment(
+            session,
+            Subject.branch(one.id),
+            None,
+            services.AdjustmentInput(
+                to_level=0, cause="other", reason="严重违纪", meeting_name="工委会议", meeting_date="2025-03-01"
+            ),
+            version=services.history_version(session, Subject.branch(one.id)),
+            today=frozen_now.at.date(),
+        )
+        services.record_adjustment(session, checked)
+        session.flush()
+    refused = client.get(plaque)  # 摘星 to 无星: no plaque any more
+    assert refused.status_code == 409 and "无星" in refused.get_data(as_text=True)

@@ -8,6 +8,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
+from flask.testing import FlaskClient
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
@@ -88,3 +89,46 @@ def test_closing_writes_the_history_and_an_honour_raises_a_member(
         assert current[honoured].level == 5 and current[honoured].adjusted
         assert current[by_member[ids[4]]].level is None and not current[by_member[ids[4]]].adjusted
         assert [e.level for e in queries.history(session, Subject.member(honoured))] == [4, 5]
+
+
+def test_the_honour_roll_and_the_desk_card_show_a_level_adjusted_since(
+    client: FlaskClient, login: Any, session: Session, opened: dict[str, Any]
+) -> None:
+    from tests.rounds.test_honour import rate, set_step
+
+    w = dict(opened)
+    ones = w["ones"]
+    rate(session, w, {ones[0]: 5, ones[1]: 4, ones[2]: 5})
+    set_step(session, w, w["one"], BranchStep.FINALISED)
+    tenant = w["tenant"]
+    with tenant_context(tenant.id):
+        sanctioned = ones[2]
+        checked = services.check_adjustment(
+            session,
+            Subject.member(sanctioned.id),
+            None,
+            services.AdjustmentInput(
+                to_level=2,
+                cause="sanction",
+                reason="受到党内警告处分",
+                meeting_name="工委会议",
+                meeting_date=dt.date(2026, 1, 2),
+            ),
+            version=0,
+            today=dt.date(2030, 1, 1),
+        )
+        services.record_adjustment(session, checked)
+        evaluation = session.scalar(
+            select(Evaluation).where(Evaluation.round_id == w["round"].id, Evaluation.member_id == sanctioned.id)
+        )
+        assert evaluation is not None
+    login(tenant, w["member"])
+    page = client.get(f"/t/{tenant.slug}/rounds/honour/round/{w['round'].id}").get_data(as_text=True)
+    assert "孙党员" in page and "现为二星" in page
+    assert page.count("现为") == 1  # 赵书记 was not adjusted
+    own = client.get(f"/t/{tenant.slug}/rounds/mine/").get_data(as_text=True)
+    assert "当前星级：二星" in own and "经工委调整" in own
+    assert client.get(f"/t/{tenant.slug}/standing/members/{sanctioned.id}/").status_code == 200  # one's own
+    assert client.get(f"/t/{tenant.slug}/standing/members/{ones[0].id}/").status_code == 403  # a fellow member
+    card = client.get(f"/t/{tenant.slug}/rounds/card/{evaluation.id}.pdf")
+    assert card.status_code == 200 and card.data.startswith(b"%PDF")

@@ -380,7 +380,8 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
         # Fellow members' records, but only their own phone number.
         SIGNED_IN
         | _pairs({Action.ORG_VIEW, Action.MEMBER_VIEW}, ["B1", "m1", "m1b"])
-        | {(Action.MEMBER_CONTACT, "m1")},
+        | {(Action.MEMBER_CONTACT, "m1")}
+        | {(Action.STANDING_VIEW, "m1")},
     ),
     "secretary of B1 and of G": (
         _principal((Role.BRANCH_SECRETARY, "B1"), (Role.ORG_STAFF, "G")),

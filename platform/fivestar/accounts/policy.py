@@ -164,6 +164,8 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
         return obj.id == principal.account_id
     if action is Action.MEMBER_CONTACT and isinstance(obj, Member) and obj.id == principal.member_id:
         return True
+    if action is Action.STANDING_VIEW and isinstance(obj, Member) and obj.id == principal.member_id:
+        return True  # one's own level history
     if action in (Action.ROUND_RETURN, Action.BRANCH_DECIDE) and Role.COMMITTEE_MEMBER in roles:
         return True
     if action is Action.STANDING_ADJUST and Role.COMMITTEE_MEMBER in roles:

@@ -14,6 +14,7 @@ address (FIVESTAR_PUBLIC_PDF_LIMIT, default 20 per minute).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -187,6 +188,10 @@ def plaque(rating_id: int) -> Any:
     facts = publication.plaque_facts(db(), rating_id)
     if facts is None:
         raise user_error(404, _("没有找到已公布的评定结果"))
+    # 增星摘星: a level adjusted since the year's decision is what the plaque shows.
+    now = standing_queries.current_branch_levels(db(), [facts.branch_id]).get(facts.branch_id)
+    if now is not None and now.adjusted and now.level is not None and now.level != facts.level:
+        facts = dataclasses.replace(facts, level=now.level, level_label=level_label(now.level))
     if facts.level <= 0:
         raise user_error(409, _("评定为无星的党支部不制作星级牌匾"))
     tenant = current_tenant()
