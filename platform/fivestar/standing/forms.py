@@ -9,7 +9,7 @@ from wtforms.validators import Length
 from fivestar.i18n import _l
 
 
-class AdjustForm(FlaskForm):  # type: ignore[misc]
+class AdjustForm(FlaskForm):
     to_level = SelectField(_l("调整后的星级"), choices=[], validate_choice=False)
     cause = SelectField(_l("调整原因"), choices=[], validate_choice=False)
     veto_key = SelectField(_l("否决事项（原因为否决事项时）"), choices=[], validate_choice=False)
@@ -20,13 +20,13 @@ class AdjustForm(FlaskForm):  # type: ignore[misc]
     version = HiddenField()
 
 
-class EventForm(FlaskForm):  # type: ignore[misc]
+class EventForm(FlaskForm):
     kind = SelectField(_l("事项类别"), choices=[], validate_choice=False)
     veto_key = SelectField(_l("否决事项"), choices=[], validate_choice=False)
     occurred_on = StringField(_l("发生日期"), validators=[Length(max=20)], render_kw={"type": "date"})
     note = TextAreaField(_l("事项说明"), validators=[Length(max=2000, message=_l("说明最长 2000 个字"))])
 
 
-class DismissForm(FlaskForm):  # type: ignore[misc]
+class DismissForm(FlaskForm):
     reason = TextAreaField(_l("不予调整的理由"), validators=[Length(max=2000, message=_l("理由最长 2000 个字"))])
     version = HiddenField()
