@@ -102,7 +102,7 @@ def test_the_committee_adjusts_through_the_confirmation_step(
     assert download.headers["X-Content-Type-Options"] == "nosniff"
 
     # the public page: the 2024 decision, the current level marked, the adjustment listed
-    client.get(f"/t/{tenant.slug}/logout")
+    client.post(f"/t/{tenant.slug}/logout")
     public = client.get(f"/t/{tenant.slug}/stars/").get_data(as_text=True)
     assert "现为二星" in public and "年中巡察发现党建工作严重滑坡" in public and "工委2026年第3次会议" in public
 
@@ -118,10 +118,10 @@ def test_refusals(
     assert client.post(f"{base}/branches/{one.id}/adjust", data=_adjust_data()).status_code == 403
     assert client.get(f"{base}/branches/{direct.id}/").status_code == 404  # another branch
     assert client.get(f"{base}/").status_code == 403
-    client.get(f"/t/{tenant.slug}/logout")
+    client.post(f"/t/{tenant.slug}/logout")
     login(tenant, published["member"])
     assert client.get(f"{base}/branches/{one.id}/").status_code == 403  # sees the branch, not its history
-    client.get(f"/t/{tenant.slug}/logout")
+    client.post(f"/t/{tenant.slug}/logout")
     login(tenant, published["committee"])
     other = two_tenants["b"]["branch"]
     assert client.get(f"{base}/branches/{other.id}/").status_code == 404  # another district
