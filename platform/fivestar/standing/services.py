@@ -308,10 +308,11 @@ def record_adjustment(session: Session, checked: CheckedAdjustment) -> Adjustmen
             reason=checked.reason,
         )
     )
-    if event is not None:
-        event.state = EventState.ADJUSTED
-        event.resolved_at = now
-        event.resolved_by = who
+    if event is not None:  # a prompt is not a round: its state is a plain column (no kernel workflow)
+        event_row = event
+        event_row.state = EventState.ADJUSTED
+        event_row.resolved_at = now
+        event_row.resolved_by = who
     session.flush()
     audit.record(
         session,
@@ -397,7 +398,8 @@ def dismiss_event(session: Session, event: StandingEvent, reason: object, *, ver
         raise ServiceError(_("理由最长 %(n)d 个字", n=REASON_MAX), field="reason")
     before = audit.snapshot(event)
     with saving(session):
-        event.state = EventState.DISMISSED
+        event_row = event  # a prompt is not a round: its state is a plain column (no kernel workflow)
+        event_row.state = EventState.DISMISSED
         event.dismiss_reason = text
         event.resolved_at = clock.now()
         event.resolved_by = audit.current_actor().name[:120]
