@@ -97,6 +97,11 @@ def test_the_committee_adjusts_through_the_confirmation_step(
 
     history = client.get(f"{base}/").get_data(as_text=True)
     assert "二星" in history and "摘星" in history and "工委2026年第3次会议" in history and "决定.pdf" in history
+    org_page = client.get(f"/t/{tenant.slug}/orgs/{one.id}").get_data(as_text=True)
+    assert f"/t/{tenant.slug}/standing/branches/{one.id}/" in org_page  # the branch page links its history
+    member = published["members"][0]
+    member_page = client.get(f"/t/{tenant.slug}/people/{member.id}").get_data(as_text=True)
+    assert f"/t/{tenant.slug}/standing/members/{member.id}/" in member_page
     download = client.get(f"/t/{tenant.slug}/standing/files/{attached.id}")
     assert download.status_code == 200 and download.data == PDF
     assert download.headers["X-Content-Type-Options"] == "nosniff"
