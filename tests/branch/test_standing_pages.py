@@ -97,6 +97,10 @@ def test_the_committee_adjusts_through_the_confirmation_step(
 
     history = client.get(f"{base}/").get_data(as_text=True)
     assert "二星" in history and "摘星" in history and "工委2026年第3次会议" in history and "决定.pdf" in history
+    round_page = client.get(f"/t/{tenant.slug}/branch-rating/{published['published_round'].id}")
+    assert round_page.status_code == 200 and "现为二星" in round_page.get_data(as_text=True)
+    dossier = client.get(f"/t/{tenant.slug}/branch-rating/dossier/{published['published_one'].id}")
+    assert "现为二星（已调整）" in dossier.get_data(as_text=True)
     org_page = client.get(f"/t/{tenant.slug}/orgs/{one.id}").get_data(as_text=True)
     assert f"/t/{tenant.slug}/standing/branches/{one.id}/" in org_page  # the branch page links its history
     member = published["members"][0]
