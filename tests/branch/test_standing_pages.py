@@ -228,3 +228,42 @@ def test_the_plaque_shows_the_current_level(
         session.flush()
     refused = client.get(plaque)  # 摘星 to 无星: no plaque any more
     assert refused.status_code == 409 and "无星" in refused.get_data(as_text=True)
+
+
+def test_the_history_page_keeps_a_fixed_number_of_statements(
+    client: FlaskClient, session: Session, published: dict[str, Any], login: Any, engine: Engine, frozen_now: Any
+) -> None:
+    from fivestar.standing.subjects import Subject
+
+    tenant, one = published["tenant"], published["one"]
+    _history_rows(session, published)
+    login(tenant, published["committee"])
+    page = f"/t/{tenant.slug}/standing/branches/{one.id}/"
+    counts = []
+    for level in (3, 2, 1, 2, 3):
+        with tenant_context(tenant.id):
+            subject = Subject.branch(one.id)
+            checked = services.check_adjustment(
+                session,
+                subject,
+                None,
+                services.AdjustmentInput(
+                    to_level=level,
+                    cause="other",
+                    reason=f"第{level}次调整",
+                    meeting_name="工委会议",
+                    meeting_date="2025-03-01",
+                ),
+                version=services.history_version(session, subject),
+                today=frozen_now.at.date(),
+            )
+            services.record_adjustment(session, checked)
+            session.flush()
+        if level in (3, 1):
+            with count_queries(engine, exclude=("SAVEPOINT", "RELEASE", "ROLLBACK")) as statements:
+                response = client.get(page)
+            assert response.status_code == 200
+            counts.append(len(statements))
+    text = client.get(page).get_data(as_text=True)
+    assert text.count("第3次调整") == 2 and "第1次调整" in text and text.count("工委会议") >= 5
+    assert counts[0] == counts[1], counts
