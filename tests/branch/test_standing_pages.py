@@ -136,6 +136,7 @@ def test_refusals(
     assert client.get(f"{base}/branches/{other.id}/").status_code == 404  # another district
     assert client.post(f"{base}/branches/{other.id}/adjust", data=_adjust_data()).status_code == 404
     assert client.get(f"{base}/branches/999999/").status_code == 404
+    assert client.get(f"{base}/branches/{published['party'].id}/").status_code == 404  # a 机关党委 has no level
     assert client.get(f"{base}/people/{one.id}/").status_code == 404
     assert client.get(f"{base}/members/{two_tenants['b']['members'][0].id}/").status_code == 404
 

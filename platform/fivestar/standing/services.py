@@ -419,7 +419,7 @@ def load_subject_object(session: Session, subject: Subject) -> Organisation | Me
     """The branch or member (with its branch loaded, as the policy needs), in the current tenant."""
     if subject.is_branch:
         org = session.scalar(select(Organisation).where(Organisation.id == subject.id))
-        if org is None:
+        if org is None or not org.kind.holds_members:  # levels belong to branches, not to 机关党委/工委
             raise NotFoundError(_("组织不存在"))
         return org
     member = session.scalar(select(Member).where(Member.id == subject.id).options(selectinload(Member.branch)))
