@@ -31,6 +31,7 @@ from fivestar.orgs.views import orgs_bp
 from fivestar.people.views import people_bp
 from fivestar.reports.jobs.views import reports_bp
 from fivestar.scheduling.views import schedule_bp
+from fivestar.standing.views import standing_bp
 from fivestar.tenants.views import rules_bp
 
 TENANT_BLUEPRINTS: list[Blueprint] = [
@@ -62,6 +63,7 @@ TENANT_BLUEPRINTS: list[Blueprint] = [
     schedule_bp,
     exports_bp,
     inspection_bp,
+    standing_bp,
 ]
 PLATFORM_BLUEPRINTS: list[Blueprint] = [ops_bp]
 

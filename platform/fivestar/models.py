@@ -36,10 +36,13 @@ from fivestar.outbox.models import OutboxMessage
 from fivestar.people.models import Member
 from fivestar.reports.jobs.models import ReportJob
 from fivestar.scheduling.models import DueItem
+from fivestar.standing.models import Adjustment, AdjustmentFile, LevelHistory, StandingEvent
 from fivestar.tenants.models import RuleSetVersion, Tenant
 
 __all__ = [
     "Account",
+    "Adjustment",
+    "AdjustmentFile",
     "AuditChainHead",
     "AuditEvent",
     "AuthSession",
@@ -59,6 +62,7 @@ __all__ = [
     "ExportDelivery",
     "ExportTarget",
     "Invitation",
+    "LevelHistory",
     "Member",
     "MemberRound",
     "Mentorship",
@@ -76,6 +80,7 @@ __all__ = [
     "RoundBranch",
     "RuleSetVersion",
     "SpotCheck",
+    "StandingEvent",
     "TalkRecord",
     "Tenant",
     "Webhook",

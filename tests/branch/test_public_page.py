@@ -176,4 +176,4 @@ def test_the_page_costs_the_same_statements_for_2_and_30_branches(
         counts[tenant.slug] = len(statements)
     assert "统计29党支部" in _page(client, large.slug)[1]
     assert counts["stars-small"] == counts["stars-large"], counts
-    assert counts["stars-small"] <= 8, counts
+    assert counts["stars-small"] <= 10, counts  # 增星摘星: + the current levels and the adjustments

@@ -261,3 +261,24 @@ def test_demo_east_exports_its_finalised_branch_rating_upward(session: Session, 
     with tenant_context(east.id):
         finalised_at = session.scalar(select(BranchRound.finalised_at).where(BranchRound.finalised_at.is_not(None)))
     assert finalised_at is not None and targets[0].since <= finalised_at  # so the sweep sends it
+
+
+def test_demo_east_has_adjustments_and_an_open_prompt(session: Session, seeded: dict[str, Any]) -> None:
+    """增星摘星 in the demo: the finished year in the level history, one branch 摘星 after a veto event,
+    the member login 增星 after an honour, and one veto event still waiting for the committee."""
+    from fivestar.standing import queries
+    from fivestar.standing.models import Adjustment, EventState, LevelHistory, SourceKind, StandingEvent
+
+    east = _tenant(session, SLUGS[0])
+    with tenant_context(east.id):
+        sources = dict(session.execute(select(LevelHistory.source, func.count()).group_by(LevelHistory.source)).all())
+        assert sources[SourceKind.BRANCH_ROUND] > 10 and sources[SourceKind.ADJUSTMENT] == 2
+        lowered, raised = sorted(session.scalars(select(Adjustment)), key=lambda a: a.branch_id is None)
+        assert lowered.branch_id is not None and lowered.to_level < (lowered.from_level or 0)
+        assert raised.member_id is not None and raised.to_level == 5
+        member_login = session.scalar(select(Account.member_id).where(Account.username == USERNAMES[Role.MEMBER]))
+        assert raised.member_id == member_login
+        current = queries.current_branch_levels(session, [lowered.branch_id])[lowered.branch_id]
+        assert current.adjusted and current.level == lowered.to_level
+        states = sorted(e.state for e in session.scalars(select(StandingEvent)))
+        assert states == sorted([EventState.ADJUSTED, EventState.ADJUSTED, EventState.OPEN])

@@ -76,6 +76,8 @@ PARAM_KINDS: dict[str, str] = {
     "target_id": "export_target",  # 上报上级 (B has one, with a failed delivery: see `_b_has_export`)
     "delivery_id": "export_delivery",
     "check_id": "spot_check",  # 随机抽查 of the inspectors (B has one: see `_b_has_spot_check`)
+    "prompt_id": "standing_event",  # 增星摘星: a veto event of B's branch (see `_b_has_standing`)
+    "adjustment_file_id": "adjustment_file",  # an adjustment's evidence file of B
 }
 
 # Kind -> how to find B's objects of that kind (several values: each is walked).
@@ -125,6 +127,8 @@ B_OBJECTS: dict[str, Callable[[Session, dict[str, Any]], list[Any]]] = {
     "export_target": lambda session, b: [b["export_target"].id],
     "export_delivery": lambda session, b: [b["export_delivery"].id],
     "spot_check": lambda session, b: [b["spot_check"].id],
+    "standing_event": lambda session, b: [b["standing_event"].id],
+    "adjustment_file": lambda session, b: [b["adjustment_file"].id],
 }
 
 # District B's names, all different from A's (two_tenants gives both the same names; the codes and
@@ -255,6 +259,7 @@ def districts(two_tenants: dict[str, Any], session: Session) -> dict[str, Any]:
     _b_has_report_job(session, b)
     _b_has_webhook(session, b)
     _b_has_spot_check(session, b)
+    _b_has_standing(session, b)
     _b_has_notice(session, b)
     _b_has_export(session, b)
     _b_on_public_notice(session, b)
@@ -360,6 +365,30 @@ def _b_has_spot_check(session: Session, b: dict[str, Any]) -> None:
         round_id = session.scalar(select(MemberRound.id).limit(1))
         assert round_id is not None
         b["spot_check"] = draw_spot_check(session, round_kind="member", round_id=round_id, branches=1, members=1)
+        session.flush()
+
+
+def _b_has_standing(session: Session, b: dict[str, Any]) -> None:
+    """增星摘星 in district B: an open veto event on its branch, and an adjustment with an evidence file
+    (the row is enough: the walk must be refused before any file is read)."""
+    from fivestar.standing.models import Adjustment, AdjustmentFile, Cause, EventKind, StandingEvent
+
+    with tenant_context(b["tenant"].id):
+        b["standing_event"] = StandingEvent(
+            branch_id=b["branch"].id, kind=EventKind.VETO, veto_key="b-veto", occurred_on=dt.date(2026, 3, 1),
+            note=f"{B_NAMES['branch']}的否决事项", recorded_by=B_MEMBER_NAMES[0],
+        )
+        adjustment = Adjustment(
+            branch_id=b["branch"].id, from_level=4, to_level=2, cause=Cause.OTHER, reason="乙区的调整理由",
+            meeting_name="乙区工委会议", meeting_date=dt.date(2026, 3, 2), recorded_by=B_MEMBER_NAMES[0],
+        )
+        session.add_all([b["standing_event"], adjustment])
+        session.flush()
+        b["adjustment_file"] = AdjustmentFile(
+            adjustment_id=adjustment.id, original_name="乙区决定.pdf", content_type="application/pdf", size=10,
+            sha256="0" * 64, storage_key="c" * 48, uploaded_by=B_MEMBER_NAMES[0],
+        )
+        session.add(b["adjustment_file"])
         session.flush()
 
 

@@ -288,6 +288,7 @@ READ = {
     Action.MEMBER_CONTACT,
     Action.RULES_VIEW,
     Action.ROUND_VIEW,
+    Action.STANDING_VIEW,
 }
 STAFF = {
     Action.ORG_VIEW,
@@ -309,6 +310,7 @@ SECRETARY = {
     Action.ROUND_VIEW,
     Action.ROUND_EVALUATE,
     Action.BRANCH_RATE,
+    Action.STANDING_VIEW,
 }
 
 
@@ -342,7 +344,8 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
     ),
     "committee member": (
         _principal((Role.COMMITTEE_MEMBER, None)),
-        _pairs(READ | {Action.AUDIT_VIEW, Action.ROUND_RETURN, Action.BRANCH_DECIDE}, IN_TENANT) | OWN,
+        _pairs(READ | {Action.AUDIT_VIEW, Action.ROUND_RETURN, Action.BRANCH_DECIDE}, IN_TENANT) | OWN
+        | _pairs({Action.STANDING_ADJUST}, IN_TENANT),
     ),
     "inspector": (
         _principal((Role.INSPECTOR, None)),
@@ -367,6 +370,7 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
                 Action.ROUND_VIEW,
                 Action.ROUND_EVALUATE,
                 Action.BRANCH_RATE,
+                Action.STANDING_VIEW,
             },
             ["B3", "m3"],
         ),
@@ -376,7 +380,8 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
         # Fellow members' records, but only their own phone number.
         SIGNED_IN
         | _pairs({Action.ORG_VIEW, Action.MEMBER_VIEW}, ["B1", "m1", "m1b"])
-        | {(Action.MEMBER_CONTACT, "m1")},
+        | {(Action.MEMBER_CONTACT, "m1")}
+        | {(Action.STANDING_VIEW, "m1")},
     ),
     "secretary of B1 and of G": (
         _principal((Role.BRANCH_SECRETARY, "B1"), (Role.ORG_STAFF, "G")),

@@ -51,6 +51,8 @@ class Action(StrEnum):
     BRANCH_DECIDE = "branch.decide"  # 定星: the working committee decides levels (and comments 小评)
     NOTIFY_MANAGE = "notify.manage"  # group robots (群机器人) and their secrets: tenant administrators only
     EXPORT_MANAGE = "export.manage"  # reports sent upward (上报上级) and their secrets: tenant administrators only
+    STANDING_VIEW = "standing.view"  # a branch's or member's level history: the committee, inspectors, the own branch
+    STANDING_ADJUST = "standing.adjust"  # 增星摘星 and the mid-year events that prompt it: the working committee
 
 
 READ_ALL_ROLES = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -80,6 +82,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_VIEW,
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
+            Action.STANDING_VIEW,
         }
     ),
     Role.BRANCH_COMMITTEE: frozenset(
@@ -90,6 +93,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_VIEW,
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
+            Action.STANDING_VIEW,
         }
     ),
 }
@@ -101,6 +105,7 @@ _READ_ACTIONS = frozenset(
         Action.MEMBER_CONTACT,
         Action.RULES_VIEW,
         Action.ROUND_VIEW,
+        Action.STANDING_VIEW,
     }
 )
 _AUDIT_READERS = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -159,7 +164,11 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
         return obj.id == principal.account_id
     if action is Action.MEMBER_CONTACT and isinstance(obj, Member) and obj.id == principal.member_id:
         return True
+    if action is Action.STANDING_VIEW and isinstance(obj, Member) and obj.id == principal.member_id:
+        return True  # one's own level history
     if action in (Action.ROUND_RETURN, Action.BRANCH_DECIDE) and Role.COMMITTEE_MEMBER in roles:
+        return True
+    if action is Action.STANDING_ADJUST and Role.COMMITTEE_MEMBER in roles:
         return True
     path = _object_path(obj)
     if path is not None:

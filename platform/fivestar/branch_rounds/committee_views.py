@@ -32,6 +32,7 @@ from fivestar.branch_rounds.opening import default_deadlines, open_branch_round
 from fivestar.errors import ServiceError
 from fivestar.i18n import _, _l
 from fivestar.rules import LEVELS, level_label
+from fivestar.standing import queries as standing_queries
 from fivestar.tenants.models import RuleSetVersion
 from fivestar.timekeeping import clock
 from fivestar.web import round_pages
@@ -236,7 +237,18 @@ def _render_detail(branch_round: BranchRound, status: int = 200, **forms: Any) -
         can_extend=is_open and authorize(current_user, Action.ROUND_MANAGE),
         can_finalise=is_open and authorize(current_user, Action.BRANCH_DECIDE),
         finalise_refusal=workflow.round_refusal("finalise", branch_round.state, steps),
+        **_standing_of(branch_round, [row.rating.branch_id for row in rows]),
     )
+
+
+def _standing_of(branch_round: BranchRound, branch_ids: list[int]) -> dict[str, Any]:
+    """增星摘星: for a finalised year, each branch's current level (one statement), to show beside the
+    decision where it was adjusted since; nothing for a year still open."""
+    finalised = branch_round.state is BranchRoundState.FINALISED
+    return {
+        "current": standing_queries.current_branch_levels(db(), branch_ids) if finalised else {},
+        "adjusted_since": standing_queries.adjusted_since,
+    }
 
 
 @branch_rating_committee_bp.get("/<int:branch_round_id>")
@@ -310,7 +322,8 @@ def _render_dossier(rating: BranchRating, status: int = 200, form: DecideForm | 
         form.reason.data = rating.decision_reason or ""
     return page(
         template, status, dossier=found, rating=rating, branch_round=branch_round, form=versioned(form, rating),
-        can_decide=can_decide, guidance=guidance, tenant_wide=authorize(current_user, Action.ROUND_VIEW), **extra,
+        can_decide=can_decide, guidance=guidance, tenant_wide=authorize(current_user, Action.ROUND_VIEW),
+        **_standing_of(branch_round, [rating.branch_id]), **extra,
     )
 
 

@@ -285,6 +285,7 @@ class PlaqueFacts:
     rules_version: int | None
     finalised_at: Any
     decision_meeting_date: Any
+    branch_id: int = 0  # whose current level (增星摘星) the plaque shows
 
     @property
     def title(self) -> str:
@@ -320,6 +321,7 @@ def plaque_facts(session: Session, rating_id: int) -> PlaqueFacts | None:
         rules_version=version,
         finalised_at=branch_round.finalised_at,
         decision_meeting_date=branch_round.decision_meeting_date,
+        branch_id=rating.branch_id,
     )
 
 

@@ -14,6 +14,7 @@ address (FIVESTAR_PUBLIC_PDF_LIMIT, default 20 per minute).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +28,8 @@ from fivestar.branch_rounds.publication import LinkFor, PublishedGroup, Publishe
 from fivestar.documents import branch_stars
 from fivestar.extensions import limiter
 from fivestar.i18n import _, current_language
+from fivestar.rules import level_label
+from fivestar.standing import queries as standing_queries
 from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
 from fivestar.web.downloads import download
 from fivestar.web.errors import user_error
@@ -109,6 +112,8 @@ def _group_name(group: PublishedGroup) -> str:
 def public() -> Any:
     years = publication.published_years(db())
     year, published = _chosen(years)
+    # 增星摘星: the current level beside the year's decision, and the adjustments (two statements).
+    branch_ids = [b.branch_id for b in published.branches] if published is not None else []
     return render_template(
         "branch/stars/public.html",
         years=years,
@@ -117,6 +122,10 @@ def public() -> Any:
         decided_line=_decided_line(published) if published is not None else "",
         summary=_summary(published) if published is not None else "",
         group_name=_group_name,
+        current=standing_queries.current_branch_levels(db(), branch_ids),
+        adjustments=standing_queries.adjustments(db(), branch_ids=branch_ids),
+        adjusted_since=standing_queries.adjusted_since,
+        level_name=level_label,
     )
 
 
@@ -179,6 +188,10 @@ def plaque(rating_id: int) -> Any:
     facts = publication.plaque_facts(db(), rating_id)
     if facts is None:
         raise user_error(404, _("没有找到已公布的评定结果"))
+    # 增星摘星: a level adjusted since the year's decision is what the plaque shows.
+    now = standing_queries.current_branch_levels(db(), [facts.branch_id]).get(facts.branch_id)
+    if now is not None and now.adjusted and now.level is not None and now.level != facts.level:
+        facts = dataclasses.replace(facts, level=now.level, level_label=level_label(now.level))
     if facts.level <= 0:
         raise user_error(409, _("评定为无星的党支部不制作星级牌匾"))
     tenant = current_tenant()

@@ -22,6 +22,7 @@ from fivestar.exports import worklist as exports_worklist
 from fivestar.kernel.worklist import DUE_SOON, WorkItem, ordered
 from fivestar.member_rounds import worklist as member_rounds_worklist
 from fivestar.scheduling import worklist as scheduling_worklist
+from fivestar.standing import worklist as standing_worklist
 
 Provider = Callable[[Session, Principal, dt.datetime], list[WorkItem]]
 
@@ -32,6 +33,7 @@ PROVIDERS: list[Provider] = [
     accounts_worklist.pending,  # failed outbox messages
     exports_worklist.pending,  # failed reports to superior committees
     scheduling_worklist.pending,  # failed calendar items
+    standing_worklist.pending,  # mid-year events the committee should consider (增星摘星)
 ]
 
 

@@ -24,6 +24,7 @@ FAMILIES: dict[str, LazyString] = {
     "evidence": _l("佐证材料"),
     "quarterly_review": _l("一季一小评"),
     "spot_check": _l("随机抽查"),
+    "standing": _l("增星摘星"),
     "import": _l("导入"),
     "report": _l("报表"),
     "export_target": _l("上报上级设置"),
@@ -35,6 +36,11 @@ FAMILIES: dict[str, LazyString] = {
 }
 
 ACTIONS: dict[str, LazyString] = {
+    "standing.round_levels": _l("星级记入星级记录"),
+    "standing.adjust": _l("增星摘星"),
+    "standing.event": _l("记录否决事项、处分或表彰"),
+    "standing.dismiss": _l("不予调整星级"),
+    "standing.file": _l("上传调整证明材料"),
     "org.create": _l("新建组织"),
     "org.update": _l("修改组织"),
     "org.move": _l("调整组织隶属"),

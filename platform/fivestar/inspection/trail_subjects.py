@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Select, String, and_, cast, literal, null, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, String, and_, cast, func, literal, null, or_, select
 from sqlalchemy.orm import aliased
 
 from fivestar.accounts.models import Account
@@ -33,6 +33,7 @@ from fivestar.member_rounds.models import (
 )
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
+from fivestar.standing.models import Adjustment, AdjustmentFile, StandingEvent
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,38 @@ def _spot_checks(t: int) -> Select[Any]:
     )
 
 
+def _standing(model: Any) -> Callable[[int], Select[Any]]:
+    """增星摘星: an adjustment or a mid-year event, under its branch or its member's branch."""
+
+    def build(t: int) -> Select[Any]:
+        person = aliased(Member)
+        return (
+            select(*_cols(model.id, func.coalesce(model.branch_id, person.branch_id), model.member_id, None, None))
+            .outerjoin(person, person.id == model.member_id)
+            .where(model.tenant_id == t)
+        )
+
+    return build
+
+
+def _adjustment_files(t: int) -> Select[Any]:
+    person = aliased(Member)
+    return (
+        select(
+            *_cols(
+                AdjustmentFile.id,
+                func.coalesce(Adjustment.branch_id, person.branch_id),
+                Adjustment.member_id,
+                None,
+                None,
+            )
+        )
+        .join(Adjustment, Adjustment.id == AdjustmentFile.adjustment_id)
+        .outerjoin(person, person.id == Adjustment.member_id)
+        .where(AdjustmentFile.tenant_id == t)
+    )
+
+
 SUBJECTS: tuple[Subject, ...] = (
     Subject(Organisation.__tablename__, _organisations, _ORG),
     Subject(Member.__tablename__, _members, _ORG | _MEMBER),
@@ -164,6 +197,9 @@ SUBJECTS: tuple[Subject, ...] = (
     Subject(EvidenceFile.__tablename__, _under_rating(EvidenceFile), _ORG | _BROUND),
     Subject(QuarterlyReview.__tablename__, _quarterly, _ORG),
     Subject(SpotCheck.__tablename__, _spot_checks, _MROUND | _BROUND),
+    Subject(Adjustment.__tablename__, _standing(Adjustment), _ORG | _MEMBER),
+    Subject(StandingEvent.__tablename__, _standing(StandingEvent), _ORG | _MEMBER),
+    Subject(AdjustmentFile.__tablename__, _adjustment_files, _ORG | _MEMBER),
 )
 
 

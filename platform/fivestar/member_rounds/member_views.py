@@ -28,6 +28,8 @@ from fivestar.member_rounds.core import ScoreField
 from fivestar.member_rounds.models import Evaluation, EvaluationStatus, RoundState, SelfState
 from fivestar.member_rounds.self_assessment import FieldGroup
 from fivestar.member_rounds.workflow import EDITABLE_SELF, step_label
+from fivestar.rules import level_label
+from fivestar.standing import queries as standing_queries
 from fivestar.tenants.models import RuleSetVersion
 from fivestar.web.downloads import download
 from fivestar.web.errors import user_error
@@ -223,10 +225,14 @@ def index() -> Any:
     # one rule set per version (rounds usually share one): it names the levels, e.g. 不合格 for 0
     first_of_version = {rating.round.rules_version_id: rating.round for rating in ratings}
     rules_by_version = {version: core.round_rules(db(), rnd) for version, rnd in first_of_version.items()}
+    current = standing_queries.current_member_levels(db(), [member_id]) if member_id is not None else {}
     return render_template(
         "rounds/member/ratings.html",
         ratings=ratings,
         has_member=member_id is not None,
+        current=current.get(member_id) if member_id is not None else None,
+        member_id=member_id,
+        level_name=_member_level_name,
         rules_by_version=rules_by_version,
         period_label=honour.period_label,
         step_label=step_label,
@@ -255,7 +261,8 @@ def round_roll(round_id: int) -> Any:
         abort(404)
     roll = honour.honour_roll(db(), member_round)
     return render_template(
-        "rounds/member/honour.html", roll=roll, single=None, period_label=honour.period_label, step_label=step_label
+        "rounds/member/honour.html", roll=roll, single=None, period_label=honour.period_label, step_label=step_label,
+        **_current_on_roll(roll),
     )
 
 
@@ -275,7 +282,22 @@ def branch_roll(round_branch_id: int) -> Any:
         single=roll.branches[0] if roll.branches else None,
         period_label=honour.period_label,
         step_label=step_label,
+        **_current_on_roll(roll),
     )
+
+
+def _member_level_name(level: int | None) -> str:
+    return level_label(level, "member")
+
+
+def _current_on_roll(roll: honour.HonourRoll) -> dict[str, Any]:
+    """增星摘星: each honoured member's current level (one statement), to mark those adjusted since."""
+    ids = [m.member_id for branch in roll.published for m in branch.members]
+    return {
+        "current": standing_queries.current_member_levels(db(), ids),
+        "adjusted_since": standing_queries.adjusted_since,
+        "level_name": _member_level_name,
+    }
 
 
 # --- 星级桌牌 -----------------------------------------------------------------------------------------
@@ -301,6 +323,11 @@ def card_pdf(evaluation_id: int) -> Any:
     version_number = db().scalar(
         select(RuleSetVersion.version).where(RuleSetVersion.id == member_round.rules_version_id)
     )
+    # 增星摘星: a level adjusted since this period's result is what the card shows, and says so.
+    now = standing_queries.current_member_levels(db(), [evaluation.member_id]).get(evaluation.member_id)
+    adjusted_on = None
+    if now is not None and now.adjusted and now.level is not None and now.level != level:
+        level, adjusted_on = now.level, now.since
     label = rules.level_label(level, "member")
     card = desk_card_report.DeskCard(
         tenant_name=g.tenant.name,
@@ -313,7 +340,8 @@ def card_pdf(evaluation_id: int) -> Any:
         provenance=_(
             "评定期次 %(period)s · 规则第 %(version)s 版 · 编号 %(id)d",
             period=member_round.period_key, version=version_number or "?", id=evaluation.id,
-        ),
+        )
+        + (_(" · %(day)s 经工委调整", day=adjusted_on.date().isoformat()) if adjusted_on is not None else ""),
     )
     data = desk_card_report.render(card)
     filename = _("星级桌牌-%(name)s-%(period)s.pdf", name=evaluation.member.name, period=member_round.period_key)

@@ -50,6 +50,7 @@ TENANT_NAV: list[NavItem] = [
     NavItem("tenant.schedule.index", _l("日程"), Action.ROUND_MANAGE),
     NavItem("tenant.exports.index", _l("上报上级"), Action.EXPORT_MANAGE),
     NavItem("tenant.inspection.index", _l("督查"), Action.AUDIT_VIEW),
+    NavItem("tenant.standing.index", _l("增星摘星"), Action.STANDING_ADJUST),
 ]
 
 
