@@ -51,6 +51,9 @@ class Action(StrEnum):
     BRANCH_DECIDE = "branch.decide"  # 定星: the working committee decides levels (and comments 小评)
     NOTIFY_MANAGE = "notify.manage"  # group robots (群机器人) and their secrets: tenant administrators only
     EXPORT_MANAGE = "export.manage"  # reports sent upward (上报上级) and their secrets: tenant administrators only
+    PLAN_VIEW = "plan.view"  # a branch's rectification plan (整改提升计划), drafts included
+    PLAN_EDIT = "plan.edit"  # the branch writes, works and publishes its own plan (书记, 支委)
+    PLAN_REVIEW = "plan.review"  # the committee's year-end acceptance review (考核验收)
 
 
 READ_ALL_ROLES = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -68,6 +71,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.MEMBER_DEACTIVATE,
             Action.ROUND_VIEW,
             Action.BRANCH_FORWARD,
+            Action.PLAN_VIEW,
         }
     ),
     Role.BRANCH_SECRETARY: frozenset(
@@ -80,6 +84,8 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_VIEW,
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
+            Action.PLAN_VIEW,
+            Action.PLAN_EDIT,
         }
     ),
     Role.BRANCH_COMMITTEE: frozenset(
@@ -90,6 +96,8 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_VIEW,
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
+            Action.PLAN_VIEW,
+            Action.PLAN_EDIT,
         }
     ),
 }
@@ -101,6 +109,7 @@ _READ_ACTIONS = frozenset(
         Action.MEMBER_CONTACT,
         Action.RULES_VIEW,
         Action.ROUND_VIEW,
+        Action.PLAN_VIEW,
     }
 )
 _AUDIT_READERS = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -161,6 +170,8 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
         return True
     if action in (Action.ROUND_RETURN, Action.BRANCH_DECIDE) and Role.COMMITTEE_MEMBER in roles:
         return True
+    if action is Action.PLAN_REVIEW and Role.COMMITTEE_MEMBER in roles:  # 考核验收 is the committee's
+        return True
     path = _object_path(obj)
     if path is not None:
         for grant in principal.grants:
@@ -214,6 +225,11 @@ def org_scope(principal: Principal, action: Action = Action.ORG_VIEW) -> ColumnE
 
 def member_scope(principal: Principal, action: Action = Action.MEMBER_VIEW) -> ColumnElement[bool]:
     """A WHERE clause for queries that join `Member` to its branch `Organisation`."""
+    return org_scope(principal, action)
+
+
+def plan_scope(principal: Principal, action: Action = Action.PLAN_VIEW) -> ColumnElement[bool]:
+    """A WHERE clause for queries that join a rectification plan to its branch `Organisation`."""
     return org_scope(principal, action)
 
 
