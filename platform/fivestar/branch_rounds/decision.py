@@ -135,6 +135,8 @@ class Dossier:
     decided_at: dt.datetime | None = None  # when the committee decided; None while undecided
     quarterly_later: int = 0  # reviews of the year submitted (or revised) after the decision, not listed
     comments_after: frozenset[int] = frozenset()  # listed reviews whose committee comment came later
+    # what other features add (events.ask_dossier_sections): last year's acceptance review, …
+    sections: list[events.Section] = field(default_factory=list)
 
     @property
     def reference_level(self) -> int | None:
@@ -227,6 +229,9 @@ def build_dossier(session: Session, branch_round: BranchRound, rating: BranchRat
         decided_at=as_decided.decided_at,
         quarterly_later=as_decided.later,
         comments_after=as_decided.comments_after,
+        sections=events.answers_sections(
+            events.ask_dossier_sections.send(rating, session=session, branch_round=branch_round)
+        ),
     )
 
 
