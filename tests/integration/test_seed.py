@@ -281,7 +281,9 @@ def test_demo_east_walks_from_ding_xing_to_acceptance(session: Session, seeded: 
             .join(Account, Account.id == RoleGrant.account_id)
             .where(Account.username == "secretary", RoleGrant.role == Role.BRANCH_SECRETARY)
         )
-        rated = session.scalar(select(func.count()).select_from(BranchRating).where(BranchRating.round_id == finished.id))
+        rated = session.scalar(
+            select(func.count()).select_from(BranchRating).where(BranchRating.round_id == finished.id)
+        )
         assert len(progress) == rated
         states = [p.state for p in progress]
         assert states.count(PlanState.DRAFT) == 1 and PlanState.REVIEWED in states

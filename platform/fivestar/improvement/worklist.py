@@ -120,7 +120,7 @@ def _branch_items(
         row = published[int(plan_id)]
         ruleset = rules.get(int(row.rules_version_id))
         lead = max(ruleset.improvement.lead_days, default=0) if ruleset is not None else 0
-        if deadline <= today + dt.timedelta(days=lead):
+        if deadline is not None and deadline <= today + dt.timedelta(days=lead):
             due[int(plan_id)].append(deadline)
     for plan_id, deadlines in due.items():
         row = published[plan_id]

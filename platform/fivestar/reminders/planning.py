@@ -140,6 +140,8 @@ def _plan_item_items(session: Session, timezone: str, now: dt.datetime,
     )
     wanted: list[tuple[ReminderKey, dt.datetime]] = []
     for round_id, due_on, first_published in rows:
+        if due_on is None:  # pragma: no cover - the query asks for items with a deadline
+            continue
         for lead in leads:
             at = local_to_utc(due_on - dt.timedelta(days=lead), send_time, timezone)
             if (first_published is not None and at < first_published) or at < now - GRACE:
