@@ -142,6 +142,7 @@ def test_a_secretary_writes_publishes_and_the_public_reads_it(
     assert "还有 3 项整改事项未填写" in confirm and "确认公布" not in confirm
     public = app.test_client()
     assert public.get(_url(world, f"/public/plans/{plan.id}")).status_code == 404  # a draft is not public
+    assert "各党支部整改提升计划公示" not in _text(public.get(f"/t/{world['tenant'].slug}/stars/"))
     for item_id in _scalars(
         session, world, select(PlanItem.id).where(PlanItem.plan_id == plan.id, PlanItem.owner.is_(None))
     ):
@@ -166,6 +167,8 @@ def test_a_secretary_writes_publishes_and_the_public_reads_it(
     shown = public.get(_url(world, f"/public/plans/{plan.id}"))
     assert shown.status_code == 200 and "学习制度执行不严" in _text(shown) and "每月集中学习一次" in _text(shown)
     assert "预算科党支部" in _text(public.get(_url(world, "/public/")))
+    stars = _text(public.get(f"/t/{world['tenant'].slug}/stars/"))  # the public stars page links the plans
+    assert "各党支部整改提升计划公示" in stars and _url(world, "/public/") in stars
 
 
 def test_an_item_edit_opened_before_someone_elses_save_is_a_409_that_keeps_what_was_typed(

@@ -27,6 +27,7 @@ from fivestar.branch_rounds.publication import LinkFor, PublishedGroup, Publishe
 from fivestar.documents import branch_stars
 from fivestar.extensions import limiter
 from fivestar.i18n import _, current_language
+from fivestar.kernel import events
 from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
 from fivestar.web.downloads import download
 from fivestar.web.errors import user_error
@@ -117,6 +118,8 @@ def public() -> Any:
         decided_line=_decided_line(published) if published is not None else "",
         summary=_summary(published) if published is not None else "",
         group_name=_group_name,
+        # other public pages of the district (kernel.events.ask_public_links): the published plans
+        links=events.answers_links(events.ask_public_links.send(current_tenant(), session=db())),
     )
 
 

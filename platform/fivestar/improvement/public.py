@@ -1,5 +1,5 @@
-"""What the public reads of the rectification plans: published plans (no login), and the links a
-branch's public stars page shows to them (the answer to `ask_public_branch_links`)."""
+"""What the public reads of the rectification plans: published plans (no login), and the link the
+district's public stars page shows to them (the answer to `ask_public_links`)."""
 
 from __future__ import annotations
 
@@ -13,17 +13,16 @@ from fivestar.kernel import events
 PUBLIC_STATES = (PlanState.PUBLISHED, PlanState.REVIEWED)
 
 
-def public_links(session: Session, branch: object) -> list[events.PublicLink]:
-    """A link per published plan of the branch, newest year first (one query)."""
-    rows = session.execute(
-        select(ImprovementPlan.id, ImprovementPlan.year)
-        .where(ImprovementPlan.branch_id == getattr(branch, "id", None), ImprovementPlan.state.in_(PUBLIC_STATES))
-        .order_by(ImprovementPlan.year.desc())
+def public_links(session: Session, tenant: object) -> list[events.PublicLink]:
+    """A link to the district's published plans, when it has any (one query)."""
+    published = session.scalar(
+        select(ImprovementPlan.id).where(
+            ImprovementPlan.tenant_id == getattr(tenant, "id", None), ImprovementPlan.state.in_(PUBLIC_STATES)
+        ).limit(1)
     )
-    return [
-        events.PublicLink(_("%(year)d年整改提升计划", year=year), "improvement_public.plan", (("plan_id", plan_id),))
-        for plan_id, year in rows
-    ]
+    if published is None:
+        return []
+    return [events.PublicLink(_("各党支部整改提升计划公示"), "tenant.improvement_public.index")]
 
 
 def load_public(session: Session, plan_id: int) -> ImprovementPlan | None:

@@ -99,13 +99,13 @@ ask_dossier_sections = _signals.signal(
     acceptance review of last year's rectification plan (improvement) answers here.""",
 )
 
-ask_public_branch_links = _signals.signal(
-    "ask-public-branch-links",
-    doc="""Question: which public pages (no login) does a branch have beside its stars? (sender: the
-    `Organisation`, a branch)
+ask_public_links = _signals.signal(
+    "ask-public-links",
+    doc="""Question: which other public pages (no login) does the district have beside its stars?
+    (sender: the `Tenant`)
 
     Payload: `session`. Each receiver returns a list of `PublicLink` (or None): the public stars
-    page links them. The published rectification plans (improvement) answer here.""",
+    page (亮星) links them. The published rectification plans (improvement) answer here.""",
 )
 
 
@@ -134,7 +134,7 @@ def answers_sections(answers: list[tuple[Any, Any]]) -> list[Section]:
 
 
 def answers_links(answers: list[tuple[Any, Any]]) -> list[PublicLink]:
-    """The links every receiver of `ask_public_branch_links` returned, in connection order."""
+    """The links every receiver of `ask_public_links` returned, in connection order."""
     return [link for _receiver, value in answers for link in (value or ())]
 
 
@@ -150,7 +150,7 @@ __all__ = [
     "answers_sections",
     "answers_total",
     "ask_dossier_sections",
-    "ask_public_branch_links",
+    "ask_public_links",
     "branch_round_finalised",
     "count_members_in_org",
     "member_joined",
