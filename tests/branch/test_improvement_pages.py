@@ -276,3 +276,66 @@ def test_the_committee_creates_the_plans_of_a_year_finalised_before_plans_existe
         assert len(session.scalars(select(ImprovementPlan)).all()) == 2
     assert client.post(_url(published, "/rounds/999999/plans")).status_code == 404
     assert Role.COMMITTEE_MEMBER
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (20, 10), (200, 16, 46)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_evidence_files_of_an_item_and_of_the_review(
+    app: Flask, client: FlaskClient, login: Any, session: Session, published: dict[str, Any], tmp_path: Any
+) -> None:
+    import io
+
+    from fivestar.improvement.models import ImprovementFile
+
+    app.config["IMPROVEMENT_FILES_DIR"] = str(tmp_path)
+    try:
+        world = with_plans(session, published)
+        plan = world["plan_one"]
+        _publish(session, world, plan)
+        item_id = _scalar(session, world, select(PlanItem.id).where(PlanItem.plan_id == plan.id).limit(1))
+        _as(client, login, world, "secretary")
+        address = _url(world, f"/plans/{plan.id}/items/{item_id}/files")
+        bad = client.post(
+            address, data={"files": (io.BytesIO(b"MZ not a picture"), "x.exe")}, content_type="multipart/form-data"
+        )
+        assert bad.status_code == 400 and "不是 PDF 或图片" in _text(bad)
+        sent = client.post(
+            address, data={"files": (io.BytesIO(_png()), "台账.png")}, content_type="multipart/form-data"
+        )
+        assert sent.status_code == 303
+        row = _scalar(session, world, select(ImprovementFile).where(ImprovementFile.item_id == item_id))
+        assert row is not None and row.content_type == "image/png" and row.plan_id == plan.id
+        got = client.get(_url(world, f"/files/{row.id}"))
+        assert got.status_code == 200 and got.headers["X-Content-Type-Options"] == "nosniff"
+        assert got.headers["Content-Disposition"].startswith("attachment")
+        _as(client, login, world, "direct_secretary")  # another branch: the file is not there for them
+        assert client.get(_url(world, f"/files/{row.id}")).status_code == 404
+        assert client.post(_url(world, f"/files/{row.id}/delete")).status_code == 404
+        _as(client, login, world, "committee")
+        review_files = _url(world, f"/plans/{plan.id}/review/files")
+        assert (
+            client.post(
+                review_files, data={"files": (io.BytesIO(_png()), "验收.png")}, content_type="multipart/form-data"
+            ).status_code
+            == 303
+        )
+        assert "验收.png" in _text(client.get(_url(world, f"/plans/{plan.id}/review")))
+        _as(client, login, world, "secretary")
+        assert (
+            client.post(
+                review_files, data={"files": (io.BytesIO(_png()), "x.png")}, content_type="multipart/form-data"
+            ).status_code
+            == 403
+        )
+        assert client.post(_url(world, f"/files/{row.id}/delete")).status_code == 303
+        assert _scalar(session, world, select(ImprovementFile.id).where(ImprovementFile.item_id == item_id)) is None
+    finally:
+        app.config.pop("IMPROVEMENT_FILES_DIR", None)
