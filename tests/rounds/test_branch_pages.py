@@ -36,8 +36,10 @@ def test_a_secretary_finds_the_dashboard_from_the_home_page(
     login(opened["tenant"], opened["secretary"])
     home = _home(client, opened)
     assert 'id="branch-rounds"' in home and "本支部评定" in home
-    links = re.findall(r'href="([^"]*/rounds/branch/\d+)"', home)
+    section = home.split('id="branch-rounds"')[1].split("</section>")[0]
+    links = re.findall(r'href="([^"]*/rounds/branch/\d+)"', section)
     assert links == [f"/t/{opened['tenant'].slug}/rounds/branch/{rb.id}"]
+    assert f'href="{links[0]}"' in home.split('id="worklist"')[1]  # and the work list's item leads there too
     assert "2026Q1 党员星级评定 · 第一党支部" in home and "个人自评" in home
     assert client.get(links[0]).status_code == 200
 

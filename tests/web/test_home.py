@@ -1,4 +1,5 @@
-"""A tenant's home: the visible tree with counts, a people search, and a secretary's own branch."""
+"""A tenant's home: a people search, a secretary's own branch, and the link to the organisation tree, which
+has its own page (the work list itself: test_home_worklist.py)."""
 
 from __future__ import annotations
 
@@ -13,17 +14,19 @@ def _text(response: Any) -> str:
     return str(response.get_data(as_text=True))
 
 
-def test_admin_home_shows_the_linked_tree_with_counts_and_a_search_box(
+def test_the_tree_with_counts_is_one_tap_from_the_home_page_which_keeps_a_search_box(
     client: FlaskClient, login: Any, two_tenants: dict[str, Any]
 ) -> None:
     a = two_tenants["a"]
     login(a["tenant"], a["admin"])
-    page = _text(client.get("/t/district-a/"))
+    home = _text(client.get("/t/district-a/"))
+    assert 'href="/t/district-a/orgs/"' in home and f'href="/t/district-a/orgs/{a["party"].id}"' not in home
+    assert 'action="/t/district-a/people/"' in home and 'name="q"' in home
+    assert "本支部党员" not in home  # an administrator has no branch of their own
+    page = _text(client.get("/t/district-a/orgs/"))
     assert f'href="/t/district-a/orgs/{a["party"].id}"' in page
     assert f'href="/t/district-a/orgs/{a["branch"].id}"' in page
     assert "3 名党员" in page and "0 名党员" in page  # the branch and the retirees' branch
-    assert 'action="/t/district-a/people/"' in page and 'name="q"' in page
-    assert "本支部党员" not in page  # an administrator has no branch of their own
 
 
 def test_secretary_sees_their_branch_members_on_the_home_page(
@@ -41,7 +44,8 @@ def test_secretary_sees_their_branch_members_on_the_home_page(
     for member in a["members"]:
         assert f'href="/t/district-a/people/{member.id}"' in page and member.name in page
     assert "退休老王" not in page
-    assert "财政局机关党委" not in page  # the tree shows only what the secretary may see
+    tree = _text(client.get("/t/district-a/orgs/"))
+    assert "第一党支部" in tree and "财政局机关党委" not in tree  # the tree shows only what the secretary may see
 
 
 def test_member_without_roles_over_a_branch_sees_their_own_branch(
@@ -70,5 +74,6 @@ def test_home_needs_login_and_shows_no_other_district(
     assert response.status_code == 302 and "/t/district-a/login" in response.headers["Location"]
     b = two_tenants["b"]
     login(two_tenants["a"]["tenant"], two_tenants["a"]["admin"])
-    page = _text(client.get("/t/district-a/"))
-    assert f"/orgs/{b['branch'].id}\"" not in page and f"/orgs/{b['party'].id}\"" not in page
+    for path in ("/t/district-a/", "/t/district-a/orgs/"):
+        page = _text(client.get(path))
+        assert f'/orgs/{b["branch"].id}"' not in page and f'/orgs/{b["party"].id}"' not in page

@@ -220,7 +220,20 @@ def org_scope(principal: Principal, action: Action = Action.ORG_VIEW) -> ColumnE
         return false()
     if Role.TENANT_ADMIN in principal.roles or (action in _READ_ACTIONS and principal.roles & READ_ALL_ROLES):
         return true()
+    if action in (Action.ROUND_RETURN, Action.BRANCH_DECIDE) and Role.COMMITTEE_MEMBER in principal.roles:
+        return true()  # as in `authorize`: 工委委员 return and decide for the whole tenant
     return _path_clause(principal, set(_SCOPED), action)
+
+
+def role_scope(principal: Principal, action: Action, *roles: Role) -> ColumnElement[bool]:
+    """A WHERE clause on `Organisation`: what the principal's grants of `roles` allow for `action`.
+
+    `org_scope` answers "what may this person open"; a work list asks "what does this person act on
+    in this role": an administrator may open every branch's workbench, but only a secretary's or a
+    branch committee member's home lists their branch's steps. Never wider than `org_scope`."""
+    if principal.is_operator or principal.tenant_id is None:
+        return false()
+    return _path_clause(principal, set(roles), action)
 
 
 def member_scope(principal: Principal, action: Action = Action.MEMBER_VIEW) -> ColumnElement[bool]:

@@ -31,6 +31,7 @@ from fivestar.accounts.passwords import hash_password
 from fivestar.audit.models import AuditEvent
 from fivestar.demo.districts import BR, DISTRICTS, GB, MEMBERS_PER_DISTRICT, PC, RETIREE_MEMBERS, District
 from fivestar.demo.scene_improvement import seed_improvement
+from fivestar.demo.scene_worklist import seed_worklist
 from fivestar.demo.scenes import (
     plant_opening,
     seed_branch_round,
@@ -214,6 +215,7 @@ def _seed_district(session: Session, district: District, password_hash: str, tod
             seed_inspection_examples(session, tenant, branches, rng)
         if district.opens_by_itself:
             plant_opening(session, tenant)
+        seed_worklist(session, tenant, branches[0], units[0])
 
 
 def _seed_orgs(

@@ -75,13 +75,6 @@ def due_window(rules: RuleSet, year: int) -> tuple[dt.date, dt.date]:
 
 
 @dataclass(frozen=True)
-class FindingInput:
-    key: str
-    verdict: object
-    text: object
-
-
-@dataclass(frozen=True)
 class ReviewDraft:
     """What the committee entered, checked: shown on the confirmation page, then recorded."""
 
@@ -244,7 +237,6 @@ def dossier_sections(session: Session, rating: object, branch_round: BranchRound
 __all__ = [
     "OUTCOME_LABELS",
     "VERDICT_LABELS",
-    "FindingInput",
     "ReviewDraft",
     "check_review",
     "dossier_sections",

@@ -18,6 +18,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+#: An item whose deadline is this close is "due soon" on the home page; reminders of a step that is
+#: long away (branches that have months left to report) are listed only once their deadline is this close.
+DUE_SOON = dt.timedelta(days=7)
+
 #: How an item is shown: a task someone must do, or something to look at (a failed delivery, a prompt).
 Tone = str
 
@@ -42,6 +46,11 @@ class WorkItem:
 
     def is_overdue(self, now: dt.datetime) -> bool:
         return self.due is not None and self.due < now
+
+
+def is_near(due: dt.datetime | None, now: dt.datetime) -> bool:
+    """The deadline has passed or is at most `DUE_SOON` away."""
+    return due is not None and due - now <= DUE_SOON
 
 
 def urgency_key(item: WorkItem, now: dt.datetime) -> tuple[int, float, str, str]:
