@@ -338,3 +338,23 @@ def test_evidence_files_of_an_item_and_of_the_review(
         assert _scalar(session, world, select(ImprovementFile.id).where(ImprovementFile.item_id == item_id)) is None
     finally:
         app.config.pop("IMPROVEMENT_FILES_DIR", None)
+
+
+def test_the_home_pages_list_the_plan_work_one_tap_away(
+    client: FlaskClient, login: Any, session: Session, published: dict[str, Any]
+) -> None:
+    world = with_plans(session, published)
+    plan = world["plan_one"]
+    _publish(session, world, plan)  # items due 30 June 2025: overdue by now
+    home = f"/t/{world['tenant'].slug}/"
+    _as(client, login, world, "secretary")
+    page = _text(client.get(home))
+    assert "整改事项已逾期" in page and _url(world, f"/plans/{plan.id}") in page
+    assert client.get(_url(world, f"/plans/{plan.id}")).status_code == 200
+    _as(client, login, world, "direct_secretary")
+    page = _text(client.get(home))
+    assert "完成并公布整改提升计划" in page and _url(world, f"/plans/{world['plan_direct'].id}") in page
+    _as(client, login, world, "committee")
+    page = _text(client.get(home))
+    assert "整改提升计划考核验收" in page and _url(world, "/?year=2025") in page
+    assert client.get(_url(world, "/?year=2025")).status_code == 200
