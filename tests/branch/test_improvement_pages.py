@@ -358,3 +358,34 @@ def test_the_home_pages_list_the_plan_work_one_tap_away(
     page = _text(client.get(home))
     assert "整改提升计划考核验收" in page and _url(world, "/?year=2025") in page
     assert client.get(_url(world, "/?year=2025")).status_code == 200
+
+
+def test_progress_after_publishing_moves_by_status_only(
+    client: FlaskClient, login: Any, session: Session, published: dict[str, Any]
+) -> None:
+    world = with_plans(session, published)
+    plan = world["plan_one"]
+    _publish(session, world, plan)
+    item = _fresh(
+        session,
+        world,
+        PlanItem,
+        _scalar(
+            session, world, select(PlanItem.id).where(PlanItem.plan_id == plan.id).order_by(PlanItem.position).limit(1)
+        ),
+    )
+    _as(client, login, world, "branch_committee")  # 支委 of the branch may record progress too
+    page = _text(client.get(_url(world, f"/plans/{plan.id}")))
+    assert "更新进度" in page and "已逾期" in page  # the deadline 30 June 2025 has passed
+    address = _url(world, f"/plans/{plan.id}/items/{item.id}/status")
+    opened = item.version
+    done = client.post(address, data={"status": "done", "version": opened})
+    assert done.status_code == 303
+    stored = _fresh(session, world, PlanItem, item.id)
+    assert stored.status.value == "done" and stored.completed_on is not None
+    stale = client.post(address, data={"status": "in_progress", "version": opened})
+    assert stale.status_code == 409 and _fresh(session, world, PlanItem, item.id).status.value == "done"
+    content = client.post(_url(world, f"/plans/{plan.id}/items"), data={"problem": "新问题"})
+    assert content.status_code == 409 and "计划已公布" in _text(content)
+    _as(client, login, world, "member")
+    assert client.post(address, data={"status": "not_started", "version": stored.version}).status_code == 403
