@@ -19,6 +19,8 @@ from fivestar.demo.views import demo_bp
 from fivestar.exports.views import exports_bp
 from fivestar.home.views import home_bp
 from fivestar.imports.views import imports_bp
+from fivestar.improvement.review_views import improvement_public_bp, improvement_review_bp
+from fivestar.improvement.views import improvement_bp
 from fivestar.inbox.views import inbox_bp
 from fivestar.inspection.views import inspection_bp
 from fivestar.member_rounds.branch_views import member_round_branch_bp
@@ -64,6 +66,9 @@ TENANT_BLUEPRINTS: list[Blueprint] = [
     exports_bp,
     inspection_bp,
     standing_bp,
+    improvement_bp,
+    improvement_review_bp,
+    improvement_public_bp,
 ]
 PLATFORM_BLUEPRINTS: list[Blueprint] = [ops_bp]
 

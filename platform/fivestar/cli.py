@@ -13,6 +13,7 @@ from fivestar.dbroles import RoleError
 from fivestar.demo.cli import demo_command, serve_command
 from fivestar.features import connect_receivers
 from fivestar.imports.cli import IMPORT_COMMANDS
+from fivestar.improvement.cli import improvement_plans_command
 from fivestar.kernel.commandline import settings_or_exit
 from fivestar.rules.cli import rules_cli
 from fivestar.tenants.cli import operator_cli, tenant_cli
@@ -88,6 +89,7 @@ def _load_commands() -> None:
     _register(operator_cli)
     for command in IMPORT_COMMANDS:
         _register(command)
+    _register(improvement_plans_command)
 
 
 _load_commands()

@@ -282,3 +282,46 @@ def test_demo_east_has_adjustments_and_an_open_prompt(session: Session, seeded: 
         assert current.adjusted and current.level == lowered.to_level
         states = sorted(e.state for e in session.scalars(select(StandingEvent)))
         assert states == sorted([EventState.ADJUSTED, EventState.ADJUSTED, EventState.OPEN])
+
+
+def test_demo_east_walks_from_ding_xing_to_acceptance(session: Session, seeded: dict[str, Any]) -> None:
+    """The finished year's plans: published, items done but one of the demo secretary's overdue, one
+    draft, several reviewed with each outcome; last year's open round shows a review in its dossier."""
+    from fivestar.accounts.models import Account, RoleGrant
+    from fivestar.branch_rounds import core, decision
+    from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState
+    from fivestar.enums import Role
+    from fivestar.improvement import queries
+    from fivestar.improvement.models import AcceptanceReview, ImprovementPlan, Outcome, PlanState
+    from fivestar.timekeeping import clock
+
+    east = _tenant(session, SLUGS[0])
+    with tenant_context(east.id):
+        finished, running = list(session.scalars(select(BranchRound).order_by(BranchRound.year)))
+        assert finished.state is BranchRoundState.FINALISED
+        progress = queries.plans_of_year(session, running.year, clock.today_in(east.timezone))
+        secretary_branch = session.scalar(
+            select(RoleGrant.organisation_id)
+            .join(Account, Account.id == RoleGrant.account_id)
+            .where(Account.username == "secretary", RoleGrant.role == Role.BRANCH_SECRETARY)
+        )
+        rated = session.scalar(
+            select(func.count()).select_from(BranchRating).where(BranchRating.round_id == finished.id)
+        )
+        assert len(progress) == rated
+        states = [p.state for p in progress]
+        assert states.count(PlanState.DRAFT) == 1 and PlanState.REVIEWED in states
+        own = next(p for p in progress if p.branch_id == secretary_branch)
+        assert own.state is PlanState.PUBLISHED and own.items_overdue == 1 and own.items_done == own.items_total - 1
+        outcomes = set(session.scalars(select(AcceptanceReview.outcome)))
+        assert outcomes == {Outcome.PROMOTE, Outcome.KEEP, Outcome.RECTIFY}
+        reviewed = session.scalar(select(ImprovementPlan).where(ImprovementPlan.state == PlanState.REVIEWED).limit(1))
+        assert reviewed is not None
+        rating_id = session.scalar(select(BranchRating.id).where(BranchRating.round_id == running.id,
+                                                                 BranchRating.branch_id == reviewed.branch_id))
+        assert rating_id is not None
+        rating = core.load_rating(session, rating_id)
+        dossier = decision.build_dossier(session, running, rating)
+    [section] = dossier.sections
+    assert section.title == f"上年度整改提升与考核验收（{running.year}年）"
+    assert any(label == "验收结果" for label, _text in section.rows)

@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 import fivestar.branch_rounds.workflow as branch_workflow
+import fivestar.improvement.workflow as plan_workflow
 import fivestar.member_rounds.workflow as member_workflow
 from fivestar.accounts.policy import Action
 from fivestar.accounts.principal import Grant, Principal
@@ -38,6 +39,8 @@ MAY: dict[Action, frozenset[Role]] = {
     Action.BRANCH_RATE: frozenset({Role.TENANT_ADMIN, Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE}),
     Action.BRANCH_FORWARD: frozenset({Role.TENANT_ADMIN, Role.ORG_STAFF}),
     Action.BRANCH_DECIDE: frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER}),
+    Action.PLAN_EDIT: frozenset({Role.TENANT_ADMIN, Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE}),
+    Action.PLAN_REVIEW: frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER}),
 }
 
 # Every transition and the action its page requires (the views' `require` before calling the service).
@@ -54,6 +57,8 @@ EXPECTED: dict[str, Action] = {
     "branch_rating.org_return": Action.BRANCH_FORWARD,
     "branch_rating.decide": Action.BRANCH_DECIDE,
     "branch_round.finalise": Action.BRANCH_DECIDE,
+    "improvement_plan.publish": Action.PLAN_EDIT,
+    "improvement_plan.review": Action.PLAN_REVIEW,
 }
 EXPECTED_WORKFLOWS = {name.split(".")[0] for name in EXPECTED}
 
@@ -75,6 +80,7 @@ def principal(role: Role, *, tenant: int = TENANT) -> Principal:
 
 def declared() -> list[rounds.Workflow[Any]]:
     assert member_workflow.BRANCH_WORKFLOW and branch_workflow.RATING_WORKFLOW  # both tables are loaded
+    assert plan_workflow.PLAN_WORKFLOW  # and the rectification plan's
     return [w for w in rounds.workflows() if w.name in EXPECTED_WORKFLOWS]
 
 

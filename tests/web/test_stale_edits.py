@@ -213,6 +213,8 @@ ELSEWHERE: dict[str, str] = {
     "test_a_form_opened_before_someone_elses_save_is_refused",
     "tenant.branch_rating_quarterly.edit": "tests/branch/test_quarterly.py::"
     "test_one_review_per_quarter_revised_until_the_committee_comments (a stale form)",
+    "tenant.improvement.item_edit": "tests/branch/test_improvement_pages.py::"
+    "test_an_item_edit_opened_before_someone_elses_save_is_a_409_that_keeps_what_was_typed",
 }
 
 

@@ -53,6 +53,9 @@ class Action(StrEnum):
     EXPORT_MANAGE = "export.manage"  # reports sent upward (上报上级) and their secrets: tenant administrators only
     STANDING_VIEW = "standing.view"  # a branch's or member's level history: the committee, inspectors, the own branch
     STANDING_ADJUST = "standing.adjust"  # 增星摘星 and the mid-year events that prompt it: the working committee
+    PLAN_VIEW = "plan.view"  # a branch's rectification plan (整改提升计划), drafts included
+    PLAN_EDIT = "plan.edit"  # the branch writes, works and publishes its own plan (书记, 支委)
+    PLAN_REVIEW = "plan.review"  # the committee's year-end acceptance review (考核验收)
 
 
 READ_ALL_ROLES = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -70,6 +73,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.MEMBER_DEACTIVATE,
             Action.ROUND_VIEW,
             Action.BRANCH_FORWARD,
+            Action.PLAN_VIEW,
         }
     ),
     Role.BRANCH_SECRETARY: frozenset(
@@ -83,6 +87,8 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
             Action.STANDING_VIEW,
+            Action.PLAN_VIEW,
+            Action.PLAN_EDIT,
         }
     ),
     Role.BRANCH_COMMITTEE: frozenset(
@@ -94,6 +100,8 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
             Action.STANDING_VIEW,
+            Action.PLAN_VIEW,
+            Action.PLAN_EDIT,
         }
     ),
 }
@@ -106,6 +114,7 @@ _READ_ACTIONS = frozenset(
         Action.RULES_VIEW,
         Action.ROUND_VIEW,
         Action.STANDING_VIEW,
+        Action.PLAN_VIEW,
     }
 )
 _AUDIT_READERS = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -169,6 +178,8 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
     if action in (Action.ROUND_RETURN, Action.BRANCH_DECIDE) and Role.COMMITTEE_MEMBER in roles:
         return True
     if action is Action.STANDING_ADJUST and Role.COMMITTEE_MEMBER in roles:
+        return True
+    if action is Action.PLAN_REVIEW and Role.COMMITTEE_MEMBER in roles:  # 考核验收 is the committee's
         return True
     path = _object_path(obj)
     if path is not None:
@@ -236,6 +247,11 @@ def role_scope(principal: Principal, action: Action, *roles: Role) -> ColumnElem
 
 def member_scope(principal: Principal, action: Action = Action.MEMBER_VIEW) -> ColumnElement[bool]:
     """A WHERE clause for queries that join `Member` to its branch `Organisation`."""
+    return org_scope(principal, action)
+
+
+def plan_scope(principal: Principal, action: Action = Action.PLAN_VIEW) -> ColumnElement[bool]:
+    """A WHERE clause for queries that join a rectification plan to its branch `Organisation`."""
     return org_scope(principal, action)
 
 

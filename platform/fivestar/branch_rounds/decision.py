@@ -52,7 +52,7 @@ from fivestar.branch_rounds.models import (
 )
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
-from fivestar.kernel import rounds
+from fivestar.kernel import events, rounds
 from fivestar.kernel.versioning import expect_version
 from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, BallotResult, BranchResult, InputError, RuleSet, evaluate_branch, level_label
@@ -137,6 +137,8 @@ class Dossier:
     decided_at: dt.datetime | None = None  # when the committee decided; None while undecided
     quarterly_later: int = 0  # reviews of the year submitted (or revised) after the decision, not listed
     comments_after: frozenset[int] = frozenset()  # listed reviews whose committee comment came later
+    # what other features add (events.ask_dossier_sections): last year's acceptance review, …
+    sections: list[events.Section] = field(default_factory=list)
 
     @property
     def reference_level(self) -> int | None:
@@ -229,6 +231,9 @@ def build_dossier(session: Session, branch_round: BranchRound, rating: BranchRat
         decided_at=as_decided.decided_at,
         quarterly_later=as_decided.later,
         comments_after=as_decided.comments_after,
+        sections=events.answers_sections(
+            events.ask_dossier_sections.send(rating, session=session, branch_round=branch_round)
+        ),
     )
 
 
@@ -562,6 +567,7 @@ def finalise_round(
             BranchRating.decision_reason.label("reason"),
         ).where(BranchRating.tenant_id == branch_round.tenant_id, BranchRating.round_id == branch_round.id),
     )
+    events.branch_round_finalised.send(branch_round, session=session)  # plans follow (improvement)
     return branch_round
 
 

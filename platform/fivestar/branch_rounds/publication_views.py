@@ -28,6 +28,7 @@ from fivestar.branch_rounds.publication import LinkFor, PublishedGroup, Publishe
 from fivestar.documents import branch_stars
 from fivestar.extensions import limiter
 from fivestar.i18n import _, current_language
+from fivestar.kernel import events
 from fivestar.rules import level_label
 from fivestar.standing import queries as standing_queries
 from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
@@ -126,6 +127,8 @@ def public() -> Any:
         adjustments=standing_queries.adjustments(db(), branch_ids=branch_ids),
         adjusted_since=standing_queries.adjusted_since,
         level_name=level_label,
+        # other public pages of the district (kernel.events.ask_public_links): the published plans
+        links=events.answers_links(events.ask_public_links.send(current_tenant(), session=db())),
     )
 
 

@@ -30,6 +30,7 @@ from fivestar.accounts.models import Account, Operator, RoleGrant
 from fivestar.accounts.passwords import hash_password
 from fivestar.audit.models import AuditEvent
 from fivestar.demo.districts import BR, DISTRICTS, GB, MEMBERS_PER_DISTRICT, PC, RETIREE_MEMBERS, District
+from fivestar.demo.scene_improvement import seed_improvement
 from fivestar.demo.scene_standing import seed_standing
 from fivestar.demo.scene_worklist import seed_worklist
 from fivestar.demo.scenes import (
@@ -210,6 +211,7 @@ def _seed_district(session: Session, district: District, password_hash: str, tod
             seed_running_round(session, tenant, rng)
             seed_branch_round(session, tenant, branches[0], rng, year=today.year - 2, finalise=True)
             seed_branch_round(session, tenant, branches[0], rng)
+            seed_improvement(session, tenant, branches[0], rng)
             seed_export_target(session, tenant)
             seed_inspection_examples(session, tenant, branches, rng)
             seed_standing(session, tenant, branches)

@@ -19,6 +19,7 @@ from fivestar.accounts import worklist as accounts_worklist
 from fivestar.accounts.principal import Principal
 from fivestar.branch_rounds import worklist as branch_rounds_worklist
 from fivestar.exports import worklist as exports_worklist
+from fivestar.improvement import worklist as improvement_worklist
 from fivestar.kernel.worklist import DUE_SOON, WorkItem, ordered
 from fivestar.member_rounds import worklist as member_rounds_worklist
 from fivestar.scheduling import worklist as scheduling_worklist
@@ -34,6 +35,7 @@ PROVIDERS: list[Provider] = [
     exports_worklist.pending,  # failed reports to superior committees
     scheduling_worklist.pending,  # failed calendar items
     standing_worklist.pending,  # mid-year events the committee should consider (增星摘星)
+    improvement_worklist.pending,  # plans to publish, plan items due, acceptance reviews due
 ]
 
 

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, aliased
 from fivestar.accounts.models import Account, RoleGrant
 from fivestar.branch_rounds.models import BranchRating, RatingStep
 from fivestar.enums import Role
+from fivestar.improvement.models import ImprovementPlan, ItemStatus, PlanItem, PlanState
 from fivestar.member_rounds.models import (
     BranchStep,
     Evaluation,
@@ -166,3 +167,29 @@ def committee_if_undecided(session: Session, round_id: int) -> tuple[list[Owing]
         .order_by(Account.id)
     )
     return [Owing(row.id, row.display_name, row.email, None) for row in rows], undecided
+
+
+def secretaries_of_plan_items(session: Session, round_id: int, due_on: dt.date) -> tuple[list[Owing], dict[int, int]]:
+    """Secretaries of the branches whose published rectification plan (following branch round
+    `round_id`) has items due on `due_on` not done; and how many such items each branch has."""
+    due = (
+        select(ImprovementPlan.branch_id, func.count().label("due_items"))
+        .join(PlanItem, (PlanItem.plan_id == ImprovementPlan.id) & (PlanItem.tenant_id == ImprovementPlan.tenant_id))
+        .where(ImprovementPlan.round_id == round_id, ImprovementPlan.state == PlanState.PUBLISHED,
+               PlanItem.deadline == due_on, PlanItem.status != ItemStatus.DONE)
+        .group_by(ImprovementPlan.branch_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Account.id, Account.display_name, Account.email, due.c.branch_id, due.c.due_items)
+        .join(RoleGrant, RoleGrant.organisation_id == due.c.branch_id)
+        .join(Account, (Account.id == RoleGrant.account_id) & (Account.tenant_id == RoleGrant.tenant_id))
+        .where(RoleGrant.role == Role.BRANCH_SECRETARY, Account.active.is_(True))
+        .order_by(Account.id, due.c.branch_id)
+    )
+    owing: list[Owing] = []
+    items: dict[int, int] = {}
+    for row in rows:
+        owing.append(Owing(row.id, row.display_name, row.email, int(row.branch_id)))
+        items[int(row.branch_id)] = int(row.due_items)
+    return owing, items

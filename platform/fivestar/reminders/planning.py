@@ -14,6 +14,11 @@ rows group everyone whose date falls on the same day:
   to the secretaries of the members' branches, whatever the round's state — rectifications come
   after the results (`m12:rectify:20261201:3`). Their lead times and hour are the tenant's current
   rules', the round's pinned version having been written before anyone was given a deadline.
+
+Items of the rectification plans (整改提升计划) that follow a finalised branch round have deadlines of
+their own: one row per round, deadline and lead time (`p7:item:20260630:7`, p and the branch
+round's id), for published plans' items not done, to the secretaries of the branches concerned, at
+the lead days of the tenant's current rules (`[improvement] lead_days`) and its reminder hour.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from fivestar.branch_rounds.models import BranchRound, BranchRoundState
+from fivestar.improvement.models import ImprovementPlan, ItemStatus, PlanItem, PlanState
 from fivestar.member_rounds.models import BranchStep, Evaluation, MemberRound, Rectification, RoundBranch, RoundState
 from fivestar.rules import RuleSet
 from fivestar.tenants.models import RuleSetVersion
@@ -50,11 +56,14 @@ BRANCH_STEPS: dict[str, str] = {
     "self_report": "self_report_due_at",
     "committee": "committee_due_at",
 }
+#: An item of a published rectification plan (the key's round is the branch round the plans follow).
+PLAN_ITEM_STEP = "item"
 
 
 @dataclass(frozen=True)
 class ReminderKey:
-    """`m12:self:20261014:3` — round kind (m/b) and id, step, deadline date (local), lead days."""
+    """`m12:self:20261014:3` — round kind (m/b, p: a branch round's plans) and id, step, deadline date
+    (local), lead days."""
 
     round_kind: str
     round_id: int
@@ -68,9 +77,8 @@ class ReminderKey:
     @classmethod
     def parse(cls, text: str) -> ReminderKey:
         head, step, day, lead = text.split(":")
-        if head[:1] not in ("m", "b") or (head[:1] == "m" and step not in MEMBER_STEPS.keys() | MEMBER_DATED_STEPS) or (
-            head[:1] == "b" and step not in BRANCH_STEPS
-        ):
+        allowed = {"m": MEMBER_STEPS.keys() | MEMBER_DATED_STEPS, "b": BRANCH_STEPS.keys(), "p": {PLAN_ITEM_STEP}}
+        if step not in allowed.get(head[:1], set()):
             raise ValueError(text)
         return cls(head[:1], int(head[1:]), step, dt.datetime.strptime(day, "%Y%m%d").date(), int(lead))
 
@@ -109,6 +117,36 @@ def reminder_items(session: Session, timezone: str, now: dt.datetime, rules_of: 
     wanted.extend(_notice_end_items(session, timezone, now, rules_of))
     if current is not None:
         wanted.extend(_rectification_items(session, timezone, now, current))
+        wanted.extend(_plan_item_items(session, timezone, now, current))
+    return wanted
+
+
+def _plan_item_items(session: Session, timezone: str, now: dt.datetime,
+                     current: RuleSet) -> list[tuple[ReminderKey, dt.datetime]]:
+    """One row per branch round, plan-item deadline and lead time, for items of published plans that
+    are not done and whose deadline has not passed (one query)."""
+    leads = current.improvement.lead_days
+    if not leads:
+        return []
+    send_time = current.schedule.reminders.send_time
+    today = now.astimezone(ZoneInfo(timezone)).date()
+    rows = session.execute(
+        select(ImprovementPlan.round_id, PlanItem.deadline, func.min(ImprovementPlan.published_at))
+        .join(ImprovementPlan, (ImprovementPlan.id == PlanItem.plan_id)
+              & (ImprovementPlan.tenant_id == PlanItem.tenant_id))
+        .where(ImprovementPlan.state == PlanState.PUBLISHED, PlanItem.status != ItemStatus.DONE,
+               PlanItem.deadline.is_not(None), PlanItem.deadline >= today - dt.timedelta(days=1))
+        .group_by(ImprovementPlan.round_id, PlanItem.deadline)
+    )
+    wanted: list[tuple[ReminderKey, dt.datetime]] = []
+    for round_id, due_on, first_published in rows:
+        if due_on is None:  # pragma: no cover - the query asks for items with a deadline
+            continue
+        for lead in leads:
+            at = local_to_utc(due_on - dt.timedelta(days=lead), send_time, timezone)
+            if (first_published is not None and at < first_published) or at < now - GRACE:
+                continue
+            wanted.append((ReminderKey("p", round_id, PLAN_ITEM_STEP, due_on, lead), at))
     return wanted
 
 

@@ -30,6 +30,7 @@ from fivestar.reminders.planning import (
     BRANCH_STEPS,
     MEMBER_STEPS,
     NOTICE_STEP,
+    PLAN_ITEM_STEP,
     RECTIFY_STEP,
     ReminderKey,
     local_day,
@@ -46,6 +47,7 @@ STEP_LABELS: dict[str, str] = {
     "rectify": "限期整改",
     "self_report": "党支部自评上报",
     "committee": "工委定星反馈",
+    "item": "整改提升计划事项",
 }
 
 
@@ -64,6 +66,8 @@ def send_reminder(session: Session, tenant: Tenant, key_text: str, *, base_url: 
     key = ReminderKey.parse(key_text)
     if key.round_kind == "m":
         subject_round, owing, detail = _member(session, tenant, key)
+    elif key.round_kind == "p":
+        subject_round, owing, detail = _plan_items(session, key)
     else:
         subject_round, owing, detail = _branch(session, tenant, key)
     label = STEP_LABELS[key.step]
@@ -72,9 +76,10 @@ def send_reminder(session: Session, tenant: Tenant, key_text: str, *, base_url: 
     if key.step == NOTICE_STEP:
         subject = f"【五星争创·提醒】{subject_round}公示已于 {when} 期满，请上报名单"
         what = f"{label}（{when}）"
-    elif key.step == RECTIFY_STEP:
+    elif key.step in (RECTIFY_STEP, PLAN_ITEM_STEP):
         lead = "今天到期" if key.lead == 0 else f"还有 {key.lead} 天"
-        subject = f"【五星争创·提醒】{subject_round}限期整改将于 {when} 到期（{lead}）"
+        what_due = "限期整改" if key.step == RECTIFY_STEP else "的事项"
+        subject = f"【五星争创·提醒】{subject_round}{what_due}将于 {when} 到期（{lead}）"
         what = f"{label}（{when}到期，提前 {key.lead} 天）"
     else:
         lead = "今天截止" if key.lead == 0 else f"还有 {key.lead} 天"
@@ -174,6 +179,24 @@ def _rectifications(session: Session, round_name: str, round_id: int, key: Remin
                 "请及时了解整改情况，在系统中记录结果，按规定提出处理意见。")
 
     return owing, detail
+
+
+def _plan_items(session: Session, key: ReminderKey) -> tuple[str, list[Owing], Detail]:
+    """Secretaries of the branches whose published plan has items due on the key's day, not done."""
+    branch_round = session.get(BranchRound, key.round_id)
+    if branch_round is None:
+        raise ReminderSkipped("评定已删除，不再提醒")
+    plan_name = f"{branch_round.year + 1} 年整改提升计划"
+    owing, items = obligations.secretaries_of_plan_items(session, branch_round.id, key.deadline)
+    names = _organisation_names(session, set(items))
+    by_name = {names.get(branch_id, ""): count for branch_id, count in items.items()}
+
+    def detail(person: Owing, orgs: list[str]) -> str:
+        where = "、".join(f"{org}（{by_name.get(org, 0)} 项）" for org in orgs)
+        return (f"{plan_name}中完成时限为 {_day(key)} 的整改事项尚未完成：{where}。"
+                "请抓紧推进，完成后在系统中更新进度并上传证明材料。")
+
+    return plan_name, owing, detail
 
 
 def _branch(session: Session, tenant: Tenant, key: ReminderKey) -> tuple[str, list[Owing], Detail]:

@@ -15,7 +15,7 @@ from fivestar.branch_rounds.models import BranchRound
 from fivestar.i18n import _, _l
 from fivestar.member_rounds.honour import period_label
 from fivestar.member_rounds.models import MemberRound
-from fivestar.reminders.planning import NOTICE_STEP, RECTIFY_STEP, ReminderKey
+from fivestar.reminders.planning import NOTICE_STEP, PLAN_ITEM_STEP, RECTIFY_STEP, ReminderKey
 from fivestar.reminders.sending import STEP_LABELS
 from fivestar.scheduling.models import DueItem, DueKind, DueState
 from fivestar.timekeeping import clock
@@ -70,17 +70,17 @@ def describe_items(session: Session, items: list[DueItem]) -> dict[int, str]:
             except ValueError:
                 continue
     member_ids = {k.round_id for k in keys.values() if k.round_kind == "m"}
-    branch_ids = {k.round_id for k in keys.values() if k.round_kind == "b"}
+    branch_ids = {k.round_id for k in keys.values() if k.round_kind in ("b", "p")}
     member_names = {
         round_id: _("%(period)s党员星级评定", period=period_label(period))
         for round_id, period in (session.execute(select(MemberRound.id, MemberRound.period_key)
                                                  .where(MemberRound.id.in_(member_ids))) if member_ids else ())
     }
-    branch_names = {
-        round_id: _("%(year)s 年度党支部星级评定", year=year)
-        for round_id, year in (session.execute(select(BranchRound.id, BranchRound.year)
-                                               .where(BranchRound.id.in_(branch_ids))) if branch_ids else ())
-    }
+    branch_years = dict(session.execute(select(BranchRound.id, BranchRound.year)
+                                        .where(BranchRound.id.in_(branch_ids))).all() if branch_ids else ())
+    branch_names = {round_id: _("%(year)s 年度党支部星级评定", year=year) for round_id, year in branch_years.items()}
+    # the plans that follow a branch round are the next year's work (整改提升计划, "p" keys)
+    plan_names = {round_id: _("%(year)s 年整改提升计划", year=int(year) + 1) for round_id, year in branch_years.items()}
     described: dict[int, str] = {}
     for item in items:
         if item.kind is DueKind.OPEN_MEMBER_ROUND:
@@ -89,11 +89,11 @@ def describe_items(session: Session, items: list[DueItem]) -> dict[int, str]:
             described[item.id] = _("%(year)s 年度党支部星级评定", year=item.key)
         elif item.id in keys:
             key = keys[item.id]
-            names = member_names if key.round_kind == "m" else branch_names
+            names = {"m": member_names, "p": plan_names}.get(key.round_kind, branch_names)
             day = _("%(month)d月%(day)d日", month=key.deadline.month, day=key.deadline.day)
             if key.step == NOTICE_STEP:
                 when = day
-            elif key.step == RECTIFY_STEP:
+            elif key.step in (RECTIFY_STEP, PLAN_ITEM_STEP):
                 when = _("%(day)s到期", day=day)
             else:
                 when = _("%(day)s截止", day=day)

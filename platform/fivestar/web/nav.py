@@ -41,6 +41,7 @@ TENANT_NAV: list[NavItem] = [
     NavItem("tenant.branch_rating_committee.index", _l("支部评定"), Action.ROUND_VIEW),
     NavItem("tenant.reports.index", _l("报表"), Action.ROUND_VIEW, visible=_tenant_wide_reader),
     NavItem("tenant.branch_rating_stars.public", _l("星级公布"), Action.TENANT_VIEW),
+    NavItem("tenant.improvement.index", _l("整改提升"), Action.PLAN_VIEW),
     NavItem("tenant.imports.index", _l("导入"), Action.MEMBER_IMPORT),
     NavItem("tenant.accounts.index", _l("账号"), Action.ACCOUNT_MANAGE),
     NavItem("tenant.webhooks.index", _l("群机器人"), Action.NOTIFY_MANAGE),
