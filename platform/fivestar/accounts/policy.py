@@ -51,6 +51,8 @@ class Action(StrEnum):
     BRANCH_DECIDE = "branch.decide"  # 定星: the working committee decides levels (and comments 小评)
     NOTIFY_MANAGE = "notify.manage"  # group robots (群机器人) and their secrets: tenant administrators only
     EXPORT_MANAGE = "export.manage"  # reports sent upward (上报上级) and their secrets: tenant administrators only
+    OVERVIEW_VIEW = "overview.view"  # the committee's dashboard and advanced-organisation report: the district
+    FOLLOWUP_VIEW = "followup.view"  # the member follow-up overview: the district, a subtree, one's own branch
 
 
 READ_ALL_ROLES = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -68,6 +70,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.MEMBER_DEACTIVATE,
             Action.ROUND_VIEW,
             Action.BRANCH_FORWARD,
+            Action.FOLLOWUP_VIEW,
         }
     ),
     Role.BRANCH_SECRETARY: frozenset(
@@ -80,6 +83,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_VIEW,
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
+            Action.FOLLOWUP_VIEW,
         }
     ),
     Role.BRANCH_COMMITTEE: frozenset(
@@ -90,6 +94,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_VIEW,
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
+            Action.FOLLOWUP_VIEW,
         }
     ),
 }
@@ -101,6 +106,8 @@ _READ_ACTIONS = frozenset(
         Action.MEMBER_CONTACT,
         Action.RULES_VIEW,
         Action.ROUND_VIEW,
+        Action.OVERVIEW_VIEW,
+        Action.FOLLOWUP_VIEW,
     }
 )
 _AUDIT_READERS = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})

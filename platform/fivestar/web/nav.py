@@ -50,6 +50,9 @@ TENANT_NAV: list[NavItem] = [
     NavItem("tenant.schedule.index", _l("日程"), Action.ROUND_MANAGE),
     NavItem("tenant.exports.index", _l("上报上级"), Action.EXPORT_MANAGE),
     NavItem("tenant.inspection.index", _l("督查"), Action.AUDIT_VIEW),
+    NavItem("tenant.overview.dashboard", _l("看板"), Action.OVERVIEW_VIEW),
+    NavItem("tenant.overview.advanced", _l("先进组织"), Action.OVERVIEW_VIEW),
+    NavItem("tenant.overview.followups", _l("党员帮扶"), Action.FOLLOWUP_VIEW),
 ]
 
 
