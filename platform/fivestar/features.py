@@ -14,6 +14,7 @@ who connected first.
 from __future__ import annotations
 
 from fivestar.accounts import reactions as accounts_reactions
+from fivestar.improvement import reactions as improvement_reactions
 from fivestar.member_rounds import reactions as member_round_reactions
 from fivestar.orgs import reactions as org_reactions
 from fivestar.people import reactions as people_reactions
@@ -25,6 +26,7 @@ def connect_receivers() -> None:
     people_reactions.connect()
     org_reactions.connect()
     accounts_reactions.connect()
+    improvement_reactions.connect()
 
 
 __all__ = ["connect_receivers"]

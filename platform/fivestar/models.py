@@ -18,6 +18,13 @@ from fivestar.branch_rounds.models import (
 from fivestar.db import Base
 from fivestar.demo.models import DemoClock
 from fivestar.exports.models import ExportDelivery, ExportTarget
+from fivestar.improvement.models import (
+    AcceptanceFinding,
+    AcceptanceReview,
+    ImprovementFile,
+    ImprovementPlan,
+    PlanItem,
+)
 from fivestar.inbox.models import Notice
 from fivestar.inspection.models import SpotCheck
 from fivestar.member_rounds.models import (
@@ -39,6 +46,8 @@ from fivestar.scheduling.models import DueItem
 from fivestar.tenants.models import RuleSetVersion, Tenant
 
 __all__ = [
+    "AcceptanceFinding",
+    "AcceptanceReview",
     "Account",
     "AuditChainHead",
     "AuditEvent",
@@ -58,6 +67,8 @@ __all__ = [
     "EvidenceFile",
     "ExportDelivery",
     "ExportTarget",
+    "ImprovementFile",
+    "ImprovementPlan",
     "Invitation",
     "Member",
     "MemberRound",
@@ -68,6 +79,7 @@ __all__ = [
     "Organisation",
     "OutboxMessage",
     "PaperTally",
+    "PlanItem",
     "QuarterlyReview",
     "RatingAnswer",
     "Rectification",

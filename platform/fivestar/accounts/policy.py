@@ -53,6 +53,9 @@ class Action(StrEnum):
     EXPORT_MANAGE = "export.manage"  # reports sent upward (上报上级) and their secrets: tenant administrators only
     OVERVIEW_VIEW = "overview.view"  # the committee's dashboard and advanced-organisation report: the district
     FOLLOWUP_VIEW = "followup.view"  # the member follow-up overview: the district, a subtree, one's own branch
+    PLAN_VIEW = "plan.view"  # a branch's rectification plan (整改提升计划), drafts included
+    PLAN_EDIT = "plan.edit"  # the branch writes, works and publishes its own plan (书记, 支委)
+    PLAN_REVIEW = "plan.review"  # the committee's year-end acceptance review (考核验收)
 
 
 READ_ALL_ROLES = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -71,6 +74,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_VIEW,
             Action.BRANCH_FORWARD,
             Action.FOLLOWUP_VIEW,
+            Action.PLAN_VIEW,
         }
     ),
     Role.BRANCH_SECRETARY: frozenset(
@@ -84,6 +88,8 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
             Action.FOLLOWUP_VIEW,
+            Action.PLAN_VIEW,
+            Action.PLAN_EDIT,
         }
     ),
     Role.BRANCH_COMMITTEE: frozenset(
@@ -95,6 +101,8 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
             Action.FOLLOWUP_VIEW,
+            Action.PLAN_VIEW,
+            Action.PLAN_EDIT,
         }
     ),
 }
@@ -108,6 +116,7 @@ _READ_ACTIONS = frozenset(
         Action.ROUND_VIEW,
         Action.OVERVIEW_VIEW,
         Action.FOLLOWUP_VIEW,
+        Action.PLAN_VIEW,
     }
 )
 _AUDIT_READERS = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -168,6 +177,8 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
         return True
     if action in (Action.ROUND_RETURN, Action.BRANCH_DECIDE) and Role.COMMITTEE_MEMBER in roles:
         return True
+    if action is Action.PLAN_REVIEW and Role.COMMITTEE_MEMBER in roles:  # 考核验收 is the committee's
+        return True
     path = _object_path(obj)
     if path is not None:
         for grant in principal.grants:
@@ -221,6 +232,11 @@ def org_scope(principal: Principal, action: Action = Action.ORG_VIEW) -> ColumnE
 
 def member_scope(principal: Principal, action: Action = Action.MEMBER_VIEW) -> ColumnElement[bool]:
     """A WHERE clause for queries that join `Member` to its branch `Organisation`."""
+    return org_scope(principal, action)
+
+
+def plan_scope(principal: Principal, action: Action = Action.PLAN_VIEW) -> ColumnElement[bool]:
+    """A WHERE clause for queries that join a rectification plan to its branch `Organisation`."""
     return org_scope(principal, action)
 
 

@@ -52,7 +52,7 @@ from fivestar.branch_rounds.models import (
 )
 from fivestar.errors import ServiceError
 from fivestar.i18n import _
-from fivestar.kernel import rounds
+from fivestar.kernel import events, rounds
 from fivestar.kernel.versioning import expect_version
 from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, BallotResult, BranchResult, InputError, RuleSet, evaluate_branch, level_label
@@ -545,6 +545,7 @@ def finalise_round(
             "quota_warnings": list(guidance.warnings),
         },
     )
+    events.branch_round_finalised.send(branch_round, session=session)  # plans follow (improvement)
     return branch_round
 
 

@@ -22,6 +22,7 @@ Rules for every signal here:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from blinker import Namespace
@@ -78,13 +79,79 @@ tenant_suspended = _signals.signal(
 )
 
 
+# --- branch rounds --------------------------------------------------------------------------------
+
+branch_round_finalised = _signals.signal(
+    "branch-round-finalised",
+    doc="""A branch round was finalised in the committee meeting (定星并公布; sender: the `BranchRound`,
+    state already FINALISED and flushed). Every rating of it is decided.
+
+    Payload: `session`. The rectification plans (improvement) are created in reaction.""",
+)
+
+ask_dossier_sections = _signals.signal(
+    "ask-dossier-sections",
+    doc="""Question: what else should the committee's dossier of this branch rating show? (sender: the
+    `BranchRating`, its `branch` loaded)
+
+    Payload: `session`, `branch_round` (the rating's `BranchRound`). Each receiver returns a list of
+    `Section` (or None); the dossier renders them after its own parts (`answers_sections`). The
+    acceptance review of last year's rectification plan (improvement) answers here.""",
+)
+
+ask_public_branch_links = _signals.signal(
+    "ask-public-branch-links",
+    doc="""Question: which public pages (no login) does a branch have beside its stars? (sender: the
+    `Organisation`, a branch)
+
+    Payload: `session`. Each receiver returns a list of `PublicLink` (or None): the public stars
+    page links them. The published rectification plans (improvement) answer here.""",
+)
+
+
+@dataclass(frozen=True)
+class Section:
+    """A block one feature adds to a page another owns, without the owner importing it: a title,
+    rows of (label, text), and a note under them. Text only: the page escapes it."""
+
+    title: str
+    rows: tuple[tuple[str, str], ...] = ()
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class PublicLink:
+    """A link to a public page: its endpoint and arguments (the web layer builds the URL) and text."""
+
+    text: str
+    endpoint: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+
+def answers_sections(answers: list[tuple[Any, Any]]) -> list[Section]:
+    """The sections every receiver of `ask_dossier_sections` returned, in connection order."""
+    return [section for _receiver, value in answers for section in (value or ())]
+
+
+def answers_links(answers: list[tuple[Any, Any]]) -> list[PublicLink]:
+    """The links every receiver of `ask_public_branch_links` returned, in connection order."""
+    return [link for _receiver, value in answers for link in (value or ())]
+
+
 def answers_total(answers: list[tuple[Any, Any]]) -> int:
     """Add up what the receivers of a question signal (`signal.send(...)`) returned."""
     return sum(int(value or 0) for _receiver, value in answers)
 
 
 __all__ = [
+    "PublicLink",
+    "Section",
+    "answers_links",
+    "answers_sections",
     "answers_total",
+    "ask_dossier_sections",
+    "ask_public_branch_links",
+    "branch_round_finalised",
     "count_members_in_org",
     "member_joined",
     "member_left",

@@ -142,4 +142,23 @@ def summarize(rules: RuleSet) -> list[str]:
     if s.reminders.lead_days:
         leads = "、".join(str(d) for d in s.reminders.lead_days)
         out.append(f"  提醒: 截止前 {leads} 天 {s.reminders.send_time:%H:%M}")
+    out.extend(_improvement(rules))
+    return out
+
+
+def _improvement(rules: RuleSet) -> list[str]:
+    imp = rules.improvement
+    out = ["整改提升 improvement（定星后各支部制定整改提升计划，年末考核验收）"]
+    for p in imp.programmes:
+        levels = "、".join(level_label(lv) for lv in p.levels)
+        focus = f"，重在{p.focus}" if p.focus else ""
+        out.append(f"  {p.label} [{p.key}]: {levels}党支部{focus}")
+    prefill = f"失分最多的 {imp.prefill_items} 项评分标准" if imp.prefill_items else "不预填"
+    out.append(f"  计划预填: {prefill}")
+    if imp.lead_days:
+        out.append("  整改事项提醒: 完成时限前 " + "、".join(str(d) for d in imp.lead_days) + " 天")
+    else:
+        out.append("  整改事项提醒: 不提醒")
+    out.append(f"  考核验收: 计划年度 {imp.acceptance_month} 月起，当月底前完成；验收内容:")
+    out.extend(f"    {i}. {q.label} [{q.key}]" for i, q in enumerate(imp.questions, 1))
     return out

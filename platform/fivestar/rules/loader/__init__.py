@@ -13,8 +13,9 @@ from pathlib import Path
 
 from .._reader import Reader, join_path
 from ..errors import RuleError, RuleSetError, bilingual
-from ..model import FORMAT_VERSION, Meta, RuleSet
+from ..model import FORMAT_VERSION, ImprovementRules, Meta, RuleSet
 from .branch import _branch
+from .improvement import _improvement
 from .member import _member
 from .schedule import _schedule
 
@@ -66,14 +67,16 @@ def load_rules_data(data: Mapping[str, object]) -> RuleSet:
     branch_r = root.table("branch")
     member_r = root.table("member")
     schedule_r = root.table("schedule")
+    improvement_r = root.table("improvement", required=False)
     meta = _meta(meta_r) if meta_r else None
     branch = _branch(branch_r) if branch_r else None
     member = _member(member_r) if member_r else None
     schedule = _schedule(schedule_r) if schedule_r else None
+    improvement = _improvement(improvement_r) if improvement_r is not None else ImprovementRules()
     root.finish()
-    if errors or meta is None or branch is None or member is None or schedule is None:
+    if errors or meta is None or branch is None or member is None or schedule is None or improvement is None:
         raise RuleSetError(errors or [RuleError("", bilingual("无效的规则文件", "invalid rule set"))])
-    return RuleSet(meta=meta, branch=branch, member=member, schedule=schedule)
+    return RuleSet(meta=meta, branch=branch, member=member, schedule=schedule, improvement=improvement)
 
 
 def _meta(r: Reader) -> Meta | None:

@@ -32,6 +32,7 @@ from .branch import (
     VetoEffect,
 )
 from .common import FORMAT_VERSION, Json, Meta
+from .improvement import AcceptanceQuestion, ImprovementRules, Programme
 from .member import (
     DEFAULT_JOINT_TOLERANCE,
     Aspect,
@@ -54,6 +55,7 @@ __all__ = [
     "DEFAULT_JOINT_TOLERANCE",
     "DEFAULT_TIMEZONE",
     "FORMAT_VERSION",
+    "AcceptanceQuestion",
     "Advanced",
     "Aspect",
     "BallotChoice",
@@ -71,6 +73,7 @@ __all__ = [
     "FollowUp",
     "Gate",
     "GateContext",
+    "ImprovementRules",
     "Indicator",
     "Json",
     "LinearForm",
@@ -82,6 +85,7 @@ __all__ = [
     "MemberScheme",
     "Meta",
     "MonthDay",
+    "Programme",
     "Promotion",
     "PublicCap",
     "PublicNotice",

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ..labels import level_label
 from .branch import BranchRules
 from .common import Json, Meta
+from .improvement import ImprovementRules
 from .member import MemberRules
 from .schedule import Schedule
 
@@ -22,15 +23,20 @@ class RuleSet:
     branch: BranchRules
     member: MemberRules
     schedule: Schedule
+    #: After the rating: programmes, plans, acceptance review (the notice's defaults when not written).
+    improvement: ImprovementRules = field(default_factory=ImprovementRules)
 
     def to_document(self) -> dict[str, Json]:
         """The normalised document (every default filled in, numbers as strings); loads back equal."""
-        return {
+        doc: dict[str, Json] = {
             "meta": self.meta.to_document(),
             "branch": self.branch.to_document(),
             "member": self.member.to_document(),
             "schedule": self.schedule.to_document(),
         }
+        if not self.improvement.is_default:  # rules that say nothing keep their document and hash
+            doc["improvement"] = self.improvement.to_document()
+        return doc
 
     def canonical_json(self) -> str:
         """Stable JSON for storage and hashing: sorted keys, no spaces, UTF-8 text kept readable."""
