@@ -45,8 +45,18 @@ def build_tree(session: Session, create_tenant: Any, create_org: Any, slug: str,
     seed.branch_year(session, tenant, 2024, {j[0]: 1, direct: 1, y[5]: 5})
     seed.branch_year(session, tenant, 2025, levels, full_scores=(j[0], direct))
     seed.branch_year(session, tenant, 2026, {j[0]: None, j[1]: None}, finalised=False)
-    return {"tenant": tenant, "jia": jia, "yi": yi, "zong": zong, "j": j, "y": y, "g": g, "direct": direct,
-            "retirees": retirees, "more": more}
+    return {
+        "tenant": tenant,
+        "jia": jia,
+        "yi": yi,
+        "zong": zong,
+        "j": j,
+        "y": y,
+        "g": g,
+        "direct": direct,
+        "retirees": retirees,
+        "more": more,
+    }
 
 
 def add_follow_ups(session: Session, world: dict[str, Any], create_member: Any, extra: int = 0) -> dict[str, Any]:
@@ -95,17 +105,20 @@ def add_accounts(world: dict[str, Any], create_account: Any, create_member: Any)
         "admin": create_account(tenant, roles=[(Role.TENANT_ADMIN, None)], username="gw"),
         "committee": create_account(tenant, roles=[(Role.COMMITTEE_MEMBER, None)], username="wy"),
         "inspector": create_account(tenant, roles=[(Role.INSPECTOR, None)], username="dc"),
-        "secretary": create_account(tenant, roles=[(Role.BRANCH_SECRETARY, j[0]), (Role.MEMBER, None)], member=own,
-                                    username="sj"),
+        "secretary": create_account(
+            tenant, roles=[(Role.BRANCH_SECRETARY, j[0]), (Role.MEMBER, None)], member=own, username="sj"
+        ),
         "other_secretary": create_account(tenant, roles=[(Role.BRANCH_SECRETARY, j[1])], username="sj2"),
         "staff": create_account(tenant, roles=[(Role.ORG_STAFF, world["yi"])], username="yi-staff"),
-        "member": create_account(tenant, roles=[(Role.MEMBER, None)], member=create_member(tenant, j[0], name="普通"),
-                                 username="dy"),
+        "member": create_account(
+            tenant, roles=[(Role.MEMBER, None)], member=create_member(tenant, j[0], name="普通"), username="dy"
+        ),
     }
 
 
 @pytest.fixture
-def world(session: Session, create_tenant: Any, create_org: Any, create_member: Any, create_account: Any,
-          frozen_today: Any) -> dict[str, Any]:
+def world(
+    session: Session, create_tenant: Any, create_org: Any, create_member: Any, create_account: Any, frozen_today: Any
+) -> dict[str, Any]:
     tree = build_tree(session, create_tenant, create_org, "overview")
     return add_accounts(add_follow_ups(session, tree, create_member), create_account, create_member)

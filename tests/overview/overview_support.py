@@ -53,8 +53,13 @@ def branch_year(
         assert version is not None
         at = dt.datetime(year + 1, 1, 10, tzinfo=UTC)
         branch_round = BranchRound(
-            tenant_id=tenant.id, year=year, rules_version_id=version.id, opened_at=at, opened_by="test",
-            self_report_due_at=at + dt.timedelta(days=20), committee_due_at=at + dt.timedelta(days=40),
+            tenant_id=tenant.id,
+            year=year,
+            rules_version_id=version.id,
+            opened_at=at,
+            opened_by="test",
+            self_report_due_at=at + dt.timedelta(days=20),
+            committee_due_at=at + dt.timedelta(days=40),
         )
         with seeding():
             branch_round.state = BranchRoundState.FINALISED if finalised else BranchRoundState.OPEN
@@ -62,25 +67,50 @@ def branch_year(
         session.flush()
         rules = round_rules(session, branch_round)
         for branch, level in levels.items():
-            rating = BranchRating(tenant_id=tenant.id, round_id=branch_round.id, branch_id=branch.id,
-                                  decided_level=level, public_rate=Decimal(95))
+            rating = BranchRating(
+                tenant_id=tenant.id,
+                round_id=branch_round.id,
+                branch_id=branch.id,
+                decided_level=level,
+                public_rate=Decimal(95),
+            )
             with seeding():
                 rating.step = RatingStep.DECIDED if level is not None else RatingStep.RECOMMEND
             session.add(rating)
             session.flush()
             if branch in full_scores:
-                session.execute(insert(CriterionScore), [
-                    {"tenant_id": tenant.id, "rating_id": rating.id, "indicator_key": i.key,
-                     "criterion_key": c.key, "score": c.points, "note": None}
-                    for i in rules.branch.indicators for c in i.criteria
-                ])
+                session.execute(
+                    insert(CriterionScore),
+                    [
+                        {
+                            "tenant_id": tenant.id,
+                            "rating_id": rating.id,
+                            "indicator_key": i.key,
+                            "criterion_key": c.key,
+                            "score": c.points,
+                            "note": None,
+                        }
+                        for i in rules.branch.indicators
+                        for c in i.criteria
+                    ],
+                )
                 answers = [(AnswerKind.VETO, v.key) for v in rules.branch.vetoes]
                 answers += [(AnswerKind.FACT, f.key) for f in rules.branch.facts]
                 if answers:
-                    session.execute(insert(RatingAnswer), [
-                        {"tenant_id": tenant.id, "rating_id": rating.id, "kind": kind, "key": key, "value": False,
-                         "explanation": None} for kind, key in answers
-                    ])
+                    session.execute(
+                        insert(RatingAnswer),
+                        [
+                            {
+                                "tenant_id": tenant.id,
+                                "rating_id": rating.id,
+                                "kind": kind,
+                                "key": key,
+                                "value": False,
+                                "explanation": None,
+                            }
+                            for kind, key in answers
+                        ],
+                    )
         session.flush()
     return branch_round
 
@@ -93,10 +123,17 @@ def member_round(
         assert version is not None
         at = dt.datetime.combine(end, dt.time(9), tzinfo=UTC) + dt.timedelta(days=5)
         member_round = MemberRound(
-            tenant_id=tenant.id, period_key=period_key, period_start=start, period_end=end,
-            rules_version_id=version.id, opened_at=at, opened_by="test",
-            self_due_at=at + dt.timedelta(days=7), joint_due_at=at + dt.timedelta(days=14),
-            review_due_at=at + dt.timedelta(days=21), report_due_at=at + dt.timedelta(days=28),
+            tenant_id=tenant.id,
+            period_key=period_key,
+            period_start=start,
+            period_end=end,
+            rules_version_id=version.id,
+            opened_at=at,
+            opened_by="test",
+            self_due_at=at + dt.timedelta(days=7),
+            joint_due_at=at + dt.timedelta(days=14),
+            review_due_at=at + dt.timedelta(days=21),
+            report_due_at=at + dt.timedelta(days=28),
         )
         with seeding():
             member_round.state = RoundState.CLOSED if closed else RoundState.OPEN
@@ -105,8 +142,9 @@ def member_round(
     return member_round
 
 
-def round_branch(session: Session, tenant: Any, member_round: MemberRound, branch: Any,
-                 step: BranchStep = BranchStep.NOTICE) -> RoundBranch:
+def round_branch(
+    session: Session, tenant: Any, member_round: MemberRound, branch: Any, step: BranchStep = BranchStep.NOTICE
+) -> RoundBranch:
     with tenant_context(tenant.id):
         row = RoundBranch(tenant_id=tenant.id, round_id=member_round.id, branch_id=branch.id)
         with seeding():
@@ -116,13 +154,21 @@ def round_branch(session: Session, tenant: Any, member_round: MemberRound, branc
     return row
 
 
-def evaluation(session: Session, tenant: Any, rb: RoundBranch, member: Any, level: int | None,
-               *, rated: bool = True) -> Evaluation:
+def evaluation(
+    session: Session, tenant: Any, rb: RoundBranch, member: Any, level: int | None, *, rated: bool = True
+) -> Evaluation:
     with tenant_context(tenant.id):
-        row = Evaluation(tenant_id=tenant.id, round_id=rb.round_id, round_branch_id=rb.id, member_id=member.id,
-                         branch_id=rb.branch_id, level=level if rated else None, rated=rated,
-                         disqualifier=None if rated else "under_investigation",
-                         total=Decimal(60) if rated else None)
+        row = Evaluation(
+            tenant_id=tenant.id,
+            round_id=rb.round_id,
+            round_branch_id=rb.id,
+            member_id=member.id,
+            branch_id=rb.branch_id,
+            level=level if rated else None,
+            rated=rated,
+            disqualifier=None if rated else "under_investigation",
+            total=Decimal(60) if rated else None,
+        )
         session.add(row)
         session.flush()
     return row
@@ -136,13 +182,30 @@ def mentor(session: Session, tenant: Any, ev: Evaluation, who: Any) -> None:
 
 def talk(session: Session, tenant: Any, ev: Evaluation, day: dt.date) -> None:
     with tenant_context(tenant.id):
-        session.add(TalkRecord(tenant_id=tenant.id, evaluation_id=ev.id, talk_date=day, talked_by="赵书记",
-                               summary="谈心谈话", recorded_by="t"))
+        session.add(
+            TalkRecord(
+                tenant_id=tenant.id,
+                evaluation_id=ev.id,
+                talk_date=day,
+                talked_by="赵书记",
+                summary="谈心谈话",
+                recorded_by="t",
+            )
+        )
         session.flush()
 
 
 def rectification(session: Session, tenant: Any, ev: Evaluation, due: dt.date, done: dt.date | None = None) -> None:
     with tenant_context(tenant.id):
-        session.add(Rectification(tenant_id=tenant.id, evaluation_id=ev.id, due_on=due, requirement="按期整改",
-                                  set_by="t", completed_on=done, outcome="已整改" if done else None))
+        session.add(
+            Rectification(
+                tenant_id=tenant.id,
+                evaluation_id=ev.id,
+                due_on=due,
+                requirement="按期整改",
+                set_by="t",
+                completed_on=done,
+                outcome="已整改" if done else None,
+            )
+        )
         session.flush()

@@ -30,12 +30,22 @@ def test_lines_by_hand(session: Session, world: dict[str, Any]) -> None:
     assert set(orgs) == {"甲机关党委", "乙机关党委", "乙党总支"}
     jia = orgs["甲机关党委"]  # 5, 4, 4, 4, 3 and one branch without a level: 4 / 5 = 80 %, just at
     assert (jia.branches, jia.unrated, jia.at_level, jia.share, jia.needed, jia.met) == (
-        5, 1, 4, Decimal("0.8000"), 4, True,
+        5,
+        1,
+        4,
+        Decimal("0.8000"),
+        4,
+        True,
     )
     assert jia.threshold == Decimal("0.80") and jia.share_text == "80.00%" and jia.threshold_text == "80.00%"
     yi = orgs["乙机关党委"]  # 5, 4, 4, 4, 4, 3 and the 党总支's 4, 4, 2: 7 / 9 = 77.78 %, just under
     assert (yi.branches, yi.unrated, yi.at_level, yi.share, yi.needed, yi.met) == (
-        9, 0, 7, Decimal("0.7778"), 8, False,
+        9,
+        0,
+        7,
+        Decimal("0.7778"),
+        8,
+        False,
     )
     assert yi.share_text == "77.78%"
     zong = orgs["乙党总支"]  # 4, 4, 2: 2 / 3
@@ -74,8 +84,9 @@ def test_excel_and_pdf_hold_the_lines(client: FlaskClient, login: Any, world: di
         assert expected in text
 
 
-def test_refusals(client: FlaskClient, login: Any, world: dict[str, Any], create_tenant: Any,
-                  create_account: Any) -> None:
+def test_refusals(
+    client: FlaskClient, login: Any, world: dict[str, Any], create_tenant: Any, create_account: Any
+) -> None:
     from fivestar.enums import Role
 
     login(world["tenant"], world["secretary"])

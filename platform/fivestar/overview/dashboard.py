@@ -26,6 +26,8 @@ from fivestar.branch_rounds.publication import published_round, published_years
 from fivestar.branch_rounds.workflow import step_label as rating_step_label
 from fivestar.enums import OrgKind
 from fivestar.i18n import _
+from fivestar.improvement.models import PlanState
+from fivestar.improvement.queries import plan_years, plans_of_year
 from fivestar.member_rounds.honour import period_label
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -104,7 +106,7 @@ class OverdueItem:
     key: str
     label: str
     count: int
-    endpoint: str
+    endpoint: str | None  # None: no page lists them yet
     params: tuple[tuple[str, int], ...] = ()
 
 
@@ -118,7 +120,17 @@ class Dashboard:
         return next((c for c in self.charts if c.key == key), None)
 
 
-CHART_KEYS = ("org-levels", "member-periods", "branch-years", "medals", "member-rounds", "branch-rounds", "overdue")
+CHART_KEYS = (
+    "org-levels",
+    "member-periods",
+    "branch-years",
+    "medals",
+    "member-rounds",
+    "branch-rounds",
+    "plan-items",
+    "plan-states",
+    "overdue",
+)
 
 
 def _level_series(rules: RuleSet | None, kind: str, unrated: str) -> tuple[Series, ...]:
@@ -145,8 +157,16 @@ def build_dashboard(session: Session, tenant: Tenant, today: dt.date, now: dt.da
         medals(session),
         member_round_progress(session),
         branch_round_progress(session),
+        *plan_progress(session, today),
     ]
     overdue = overdue_items(session, today, now)
+    late_items = next((c for c in charts if c.key == "plan-items"), None)
+    if late_items is not None and late_items.rows:
+        overdue.append(
+            OverdueItem(
+                "plan-items", _("整改提升计划：逾期未完成的事项"), sum(row.values[1] for row in late_items.rows), None
+            )
+        )
     charts.append(
         Chart(
             "overdue",
@@ -346,6 +366,52 @@ def branch_round_progress(session: Session) -> Chart:
     )
 
 
+# --- rectification plans (整改提升计划, fivestar.improvement) -------------------------------------------
+
+
+def plan_progress(session: Session, today: dt.date) -> tuple[Chart, Chart]:
+    """The plans of the newest work year by programme (示范/提升/转化): their items done, overdue and
+    still running, and the plans by state (two statements: the years, then `plans_of_year`)."""
+    years = plan_years(session)
+    plans = plans_of_year(session, years[0], today) if years else []
+    programmes: dict[str, str] = {}
+    items: dict[str, Counter[str]] = defaultdict(Counter)
+    states: dict[str, Counter[PlanState]] = defaultdict(Counter)
+    for plan in plans:
+        programmes.setdefault(plan.programme_key, plan.programme_label)
+        items[plan.programme_key]["done"] += plan.items_done
+        items[plan.programme_key]["overdue"] += plan.items_overdue
+        items[plan.programme_key]["open"] += plan.items_total - plan.items_done - plan.items_overdue
+        states[plan.programme_key][plan.state] += 1
+    note = _("%(year)s年度的整改提升计划（%(n)d 份）", year=years[0], n=len(plans)) if years else _("尚无整改提升计划")
+    item_series = (
+        Series("done", _("已完成"), "#7a0d1f"),
+        Series("overdue", _("逾期未完成"), "#e0604a"),
+        Series("open", _("推进中、未到期"), "#f9d5bd"),
+    )
+    item_chart = Chart(
+        "plan-items",
+        _("整改提升计划事项进度"),
+        _("类别"),
+        item_series,
+        tuple(ChartRow(label, tuple(items[key][s.key] for s in item_series)) for key, label in programmes.items()),
+        note,
+        whole=True,
+    )
+    state_order = (PlanState.DRAFT, PlanState.PUBLISHED, PlanState.REVIEWED)
+    state_labels = {PlanState.DRAFT: _("草拟中"), PlanState.PUBLISHED: _("已公开"), PlanState.REVIEWED: _("已验收")}
+    state_chart = Chart(
+        "plan-states",
+        _("整改提升计划状态"),
+        _("类别"),
+        tuple(Series(st.value, state_labels[st], STEP_COLOURS[i * 2]) for i, st in enumerate(state_order)),
+        tuple(ChartRow(label, tuple(states[key][st] for st in state_order)) for key, label in programmes.items()),
+        note,
+        whole=True,
+    )
+    return item_chart, state_chart
+
+
 # --- overdue ---------------------------------------------------------------------------------------
 
 
@@ -437,4 +503,5 @@ __all__ = [
     "member_round_progress",
     "org_levels",
     "overdue_items",
+    "plan_progress",
 ]

@@ -43,7 +43,13 @@ def advanced_pdf(report: AdvancedReport) -> bytes:
     doc.ln(3)
     doc.multi_cell(0, 6, condition_text(report), new_x="LMARGIN", new_y="NEXT")
     if report.level_year:
-        doc.multi_cell(0, 6, _("星级依据：%(year)s年度定星及其后调整的当前星级。", year=report.level_year), new_x="LMARGIN", new_y="NEXT")
+        doc.multi_cell(
+            0,
+            6,
+            _("星级依据：%(year)s年度定星及其后调整的当前星级。", year=report.level_year),
+            new_x="LMARGIN",
+            new_y="NEXT",
+        )
     doc.ln(2)
     doc.set_font(pdf.FONT_FAMILY, size=12)
     doc.cell(0, 8, _("党支部（%(n)d 个）", n=len(report.branch_lines)), new_x="LMARGIN", new_y="NEXT")
