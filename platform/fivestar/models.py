@@ -43,12 +43,15 @@ from fivestar.outbox.models import OutboxMessage
 from fivestar.people.models import Member
 from fivestar.reports.jobs.models import ReportJob
 from fivestar.scheduling.models import DueItem
+from fivestar.standing.models import Adjustment, AdjustmentFile, LevelHistory, StandingEvent
 from fivestar.tenants.models import RuleSetVersion, Tenant
 
 __all__ = [
     "AcceptanceFinding",
     "AcceptanceReview",
     "Account",
+    "Adjustment",
+    "AdjustmentFile",
     "AuditChainHead",
     "AuditEvent",
     "AuthSession",
@@ -70,6 +73,7 @@ __all__ = [
     "ImprovementFile",
     "ImprovementPlan",
     "Invitation",
+    "LevelHistory",
     "Member",
     "MemberRound",
     "Mentorship",
@@ -88,6 +92,7 @@ __all__ = [
     "RoundBranch",
     "RuleSetVersion",
     "SpotCheck",
+    "StandingEvent",
     "TalkRecord",
     "Tenant",
     "Webhook",

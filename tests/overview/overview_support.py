@@ -7,7 +7,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from fivestar.branch_rounds.core import round_rules
@@ -31,6 +31,8 @@ from fivestar.member_rounds.models import (
     RoundState,
     TalkRecord,
 )
+from fivestar.standing.models import SourceKind
+from fivestar.standing.services import RoundLevels, record_round_levels
 from fivestar.tenancy import tenant_context
 from fivestar.tenants.services import current_rules
 
@@ -112,6 +114,15 @@ def branch_year(
                         ],
                     )
         session.flush()
+        if finalised:  # the decided levels enter the level history, as finalising does (branch_rounds.decision)
+            record_round_levels(
+                session,
+                RoundLevels(SourceKind.BRANCH_ROUND, tenant.id, branch_round.id, str(year), at),
+                select(BranchRating.branch_id.label("subject_id"), BranchRating.decided_level.label("level")).where(
+                    BranchRating.tenant_id == tenant.id, BranchRating.round_id == branch_round.id
+                ),
+            )
+            session.flush()
     return branch_round
 
 

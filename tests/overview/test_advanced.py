@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 from decimal import Decimal
 from typing import Any
@@ -99,3 +100,34 @@ def test_refusals(
     page = client.get("/t/elsewhere/overview/advanced").get_data(as_text=True)
     assert "甲机关党委" not in page  # another district's report shows its own (empty) tree
     assert client.get("/t/overview/overview/advanced").status_code in (302, 401, 403, 404)
+
+
+def test_an_adjustment_moves_the_report(session: Session, world: dict[str, Any]) -> None:
+    """增星摘星 between rounds: 乙6 raised from three to four stars makes 乙 8 / 9 = 88.89 %, met."""
+    from fivestar import audit
+    from fivestar.standing.models import Cause
+    from fivestar.standing.services import AdjustmentInput, check_adjustment, history_version, record_adjustment
+    from fivestar.standing.subjects import Subject
+
+    subject = Subject.branch(world["y"][5].id)
+    with tenant_context(world["tenant"].id), audit.acting_as(audit.Actor("test", None, "工委")):
+        checked = check_adjustment(
+            session,
+            subject,
+            None,
+            AdjustmentInput(
+                to_level="4",
+                cause=Cause.HONOUR.value,
+                reason="获市级表彰",
+                meeting_name="工委会议",
+                meeting_date="2026-04-15",
+            ),
+            version=history_version(session, subject),
+            today=dt.date(2026, 4, 20),
+        )
+        record_adjustment(session, checked)
+        session.flush()
+    report = _report(session, world)
+    yi = {line.name: line for line in report.org_lines}["乙机关党委"]
+    assert (yi.branches, yi.at_level, yi.share, yi.met) == (9, 8, Decimal("0.8889"), True)
+    assert report.adjusted == 1 and report.level_year == 2025

@@ -56,6 +56,8 @@ class Action(StrEnum):
     PLAN_VIEW = "plan.view"  # a branch's rectification plan (整改提升计划), drafts included
     PLAN_EDIT = "plan.edit"  # the branch writes, works and publishes its own plan (书记, 支委)
     PLAN_REVIEW = "plan.review"  # the committee's year-end acceptance review (考核验收)
+    STANDING_VIEW = "standing.view"  # a branch's or member's level history: the committee, inspectors, the own branch
+    STANDING_ADJUST = "standing.adjust"  # 增星摘星 and the mid-year events that prompt it: the working committee
 
 
 READ_ALL_ROLES = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -90,6 +92,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.FOLLOWUP_VIEW,
             Action.PLAN_VIEW,
             Action.PLAN_EDIT,
+            Action.STANDING_VIEW,
         }
     ),
     Role.BRANCH_COMMITTEE: frozenset(
@@ -103,6 +106,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.FOLLOWUP_VIEW,
             Action.PLAN_VIEW,
             Action.PLAN_EDIT,
+            Action.STANDING_VIEW,
         }
     ),
 }
@@ -117,6 +121,7 @@ _READ_ACTIONS = frozenset(
         Action.OVERVIEW_VIEW,
         Action.FOLLOWUP_VIEW,
         Action.PLAN_VIEW,
+        Action.STANDING_VIEW,
     }
 )
 _AUDIT_READERS = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -178,6 +183,8 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
     if action in (Action.ROUND_RETURN, Action.BRANCH_DECIDE) and Role.COMMITTEE_MEMBER in roles:
         return True
     if action is Action.PLAN_REVIEW and Role.COMMITTEE_MEMBER in roles:  # 考核验收 is the committee's
+        return True
+    if action is Action.STANDING_ADJUST and Role.COMMITTEE_MEMBER in roles:
         return True
     path = _object_path(obj)
     if path is not None:

@@ -56,6 +56,8 @@ from fivestar.kernel import events, rounds
 from fivestar.kernel.versioning import expect_version
 from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, BallotResult, BranchResult, InputError, RuleSet, evaluate_branch, level_label
+from fivestar.standing import services as standing
+from fivestar.standing.models import SourceKind
 from fivestar.timekeeping import clock
 
 REASON_MAX = 2000
@@ -544,6 +546,21 @@ def finalise_round(
             "levels": {str(line.level): line.decided for line in guidance.lines},
             "quota_warnings": list(guidance.warnings),
         },
+    )
+    # The decided levels are final now: they enter the level history (one INSERT … SELECT for the round).
+    assert branch_round.finalised_at is not None
+    standing.record_round_levels(
+        session,
+        standing.RoundLevels(
+            SourceKind.BRANCH_ROUND, branch_round.tenant_id, branch_round.id, str(branch_round.year),
+            branch_round.finalised_at,
+        ),
+        select(
+            BranchRating.branch_id.label("subject_id"),
+            BranchRating.decided_level.label("level"),
+            BranchRating.decided_by.label("recorded_by"),
+            BranchRating.decision_reason.label("reason"),
+        ).where(BranchRating.tenant_id == branch_round.tenant_id, BranchRating.round_id == branch_round.id),
     )
     events.branch_round_finalised.send(branch_round, session=session)  # plans follow (improvement)
     return branch_round

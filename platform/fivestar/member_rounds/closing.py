@@ -34,6 +34,8 @@ from fivestar.member_rounds.models import (
     RoundBranch,
 )
 from fivestar.member_rounds.scoring import score_round
+from fivestar.standing import services as standing
+from fivestar.standing.models import SourceKind
 from fivestar.timekeeping import clock
 
 DeadlineStep = Literal["self", "joint", "review", "report"]
@@ -109,6 +111,21 @@ def close_round(session: Session, member_round: MemberRound) -> ClosedRound:
         session, workflow.ROUND_WORKFLOW, "close", member_round, refusal=None, changes=closed,
         before={"state": member_round.state, "closed_at": member_round.closed_at}, after=after,
         stale=str(STALE_ROUND),
+    )
+    # The results are final now: every active member's level enters the level history (one INSERT … SELECT).
+    assert member_round.closed_at is not None
+    standing.record_round_levels(
+        session,
+        standing.RoundLevels(
+            SourceKind.MEMBER_ROUND, member_round.tenant_id, member_round.id, member_round.period_key,
+            member_round.closed_at,
+        ),
+        select(Evaluation.member_id.label("subject_id"), Evaluation.level.label("level")).where(
+            Evaluation.tenant_id == member_round.tenant_id,
+            Evaluation.round_id == member_round.id,
+            Evaluation.status == EvaluationStatus.ACTIVE,
+            Evaluation.rated.is_not(None),  # 不予评星 is kept (no level); a member never scored received nothing
+        ),
     )
     return ClosedRound(member_round, changed)
 

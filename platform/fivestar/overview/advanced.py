@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from fivestar.enums import OrgKind
 from fivestar.i18n import _
 from fivestar.orgs.models import Organisation
-from fivestar.overview.levels import current_branch_levels
+from fivestar.overview.levels import adjusted_count, current_branch_levels, level_of, newest_year
 from fivestar.rules import RuleSet, advanced_branch, advanced_organisation
 from fivestar.rules.model import Advanced
 from fivestar.tenants.models import Tenant
@@ -91,6 +91,7 @@ class AdvancedReport:
     criterion: Advanced | None  # None: the rules set no criterion (nobody may be proposed through here)
     rules_version: int | None
     level_year: int | None  # the finalised year the levels come from (the newest seen), if any
+    adjusted: int  # how many of the levels an adjustment (增星摘星) set since
     branch_level_label: str
     org_level_label: str
     rated_branches: int  # branches with a current level in the district
@@ -122,9 +123,11 @@ def advanced_report(session: Session, tenant: Tenant) -> AdvancedReport:
     )
     names = {org.id: org.name for org in orgs}
     branches = [org for org in orgs if org.kind is OrgKind.BRANCH]
-    levels = current_branch_levels(session, [b.id for b in branches])
+    current = current_branch_levels(session, [b.id for b in branches])
+    levels = {bid: level_of(c) for bid, c in current.items()}
     generated = clock.now().astimezone(ZoneInfo(tenant.timezone)).strftime("%Y-%m-%d %H:%M")
-    year = max((getattr(level, "year", 0) or 0 for level in levels.values()), default=0) or None
+    year = newest_year(current)
+    adjusted = adjusted_count(current)
     if rules is None or criterion is None:
         return AdvancedReport(
             tenant.name,
@@ -132,6 +135,7 @@ def advanced_report(session: Session, tenant: Tenant) -> AdvancedReport:
             None,
             version.version if version is not None else None,
             year,
+            adjusted,
             "",
             "",
             len(levels),
@@ -143,21 +147,21 @@ def advanced_report(session: Session, tenant: Tenant) -> AdvancedReport:
             branch_id=b.id,
             name=b.name,
             parent_name=_parent_name(b, names),
-            level=levels[b.id].level,
-            level_label=rules.level_label(levels[b.id].level),
+            level=levels[b.id],
+            level_label=rules.level_label(levels[b.id]),
             threshold=criterion.branch_min_level,
             threshold_label=rules.level_label(criterion.branch_min_level),
             met=True,
         )
-        for b in sorted(branches, key=lambda b: (-levels[b.id].level, b.path) if b.id in levels else (0, b.path))
-        if b.id in levels and advanced_branch(rules, levels[b.id].level)
+        for b in sorted(branches, key=lambda b: (-levels[b.id], b.path) if b.id in levels else (0, b.path))
+        if b.id in levels and advanced_branch(rules, levels[b.id])
     )
     org_lines = []
     for org in orgs:
         if org.kind not in ORG_KINDS:
             continue
         inside = [b for b in branches if b.path.startswith(org.path)]
-        counted = [levels[b.id].level for b in inside if b.id in levels]
+        counted = [levels[b.id] for b in inside if b.id in levels]
         good = sum(1 for level in counted if level >= criterion.org_share_min_level)
         share = (Decimal(good) / len(counted)).quantize(SHARE_PLACES, ROUND_HALF_UP) if counted else Decimal(0)
         org_lines.append(
@@ -182,6 +186,7 @@ def advanced_report(session: Session, tenant: Tenant) -> AdvancedReport:
         criterion=criterion,
         rules_version=version.version if version is not None else None,
         level_year=year,
+        adjusted=adjusted,
         branch_level_label=rules.level_label(criterion.branch_min_level),
         org_level_label=rules.level_label(criterion.org_share_min_level),
         rated_branches=len(levels),

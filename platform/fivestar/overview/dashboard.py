@@ -40,7 +40,7 @@ from fivestar.member_rounds.models import (
 )
 from fivestar.member_rounds.workflow import BRANCH_WORKFLOW
 from fivestar.orgs.models import Organisation
-from fivestar.overview.levels import current_branch_levels
+from fivestar.overview.levels import current_branch_levels, level_of, newest_year
 from fivestar.rules import Medal, RuleSet, level_label, medal_label
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import current_rules, version_rules
@@ -192,21 +192,22 @@ def org_levels(session: Session, rules: RuleSet | None) -> Chart:
             .order_by(Organisation.sort_order, Organisation.code)
         )
     )
-    levels = current_branch_levels(session, [o.id for o in orgs if o.kind is OrgKind.BRANCH])
+    current = current_branch_levels(session, [o.id for o in orgs if o.kind is OrgKind.BRANCH])
+    levels = {bid: level_of(c) for bid, c in current.items()}
     units = {o.id: o for o in orgs if o.depth == 1 and o.kind is not OrgKind.BRANCH}
     counts: dict[int, Counter[int]] = defaultdict(Counter)
     direct: Counter[int] = Counter()
     for org in orgs:
         if org.kind is not OrgKind.BRANCH:
             continue
-        level = levels[org.id].level if org.id in levels else NOT_RATED
+        level = levels.get(org.id, NOT_RATED)
         ancestors = org.ancestor_ids
         unit = ancestors[1] if len(ancestors) > 2 and ancestors[1] in units else None
         (counts[unit] if unit is not None else direct)[level] += 1
     rows = [ChartRow(units[uid].name, _level_values(counts[uid])) for uid in units if counts[uid]]
     if direct:
         rows.append(ChartRow(_("工委直属党支部"), _level_values(direct)))
-    year = max((getattr(v, "year", 0) or 0 for v in levels.values()), default=0)
+    year = newest_year(current)
     note = _("各支部当前星级（%(year)s年度定星及其后调整）", year=year) if year else _("尚无已公布的支部星级")
     return Chart(
         "org-levels",

@@ -1,53 +1,44 @@
-"""Where the overview reads a branch's *current* level.
+"""Where the overview reads a branch's *current* level: the standing feature's level history
+(`fivestar.standing.queries.current_branch_levels`) — the last decided level, moved since by any
+recorded adjustment (增星摘星). Every overview page goes through `current_branch_levels` here.
 
-The current level is the standing feature's (`fivestar.standing.queries.current_branch_levels`): the
-last decided level, moved since by any recorded adjustment (增星摘星). Until that feature is merged this
-module answers with the same shape from the last finalised branch round's decided levels, so the
-lead swaps one import and nothing else changes. Every caller goes through `current_branch_levels` here.
+A branch whose latest history row says "not rated" (level None) has no level for the overview: the
+reports count it apart, never as a failing branch.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Collection, Mapping
 
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState
-
-
-@dataclass(frozen=True)
-class CurrentLevel:
-    """A branch's level now, and the finalised year it comes from."""
-
-    branch_id: int
-    level: int
-    year: int
+from fivestar.standing.models import SourceKind
+from fivestar.standing.queries import CurrentLevel
+from fivestar.standing.queries import current_branch_levels as standing_levels
 
 
 def current_branch_levels(session: Session, branch_ids: Collection[int] | None = None) -> dict[int, CurrentLevel]:
     """branch id → its current level, for `branch_ids` (every branch when None); one statement.
-
-    A branch with no decided level in the newest finalised round is absent: it has no level."""
-    newest = select(func.max(BranchRound.year)).where(BranchRound.state == BranchRoundState.FINALISED).scalar_subquery()
-    query = (
-        select(BranchRating.branch_id, BranchRating.decided_level, BranchRound.year)
-        .join(BranchRound, BranchRound.id == BranchRating.round_id)
-        .where(
-            BranchRound.state == BranchRoundState.FINALISED,
-            BranchRound.year == newest,
-            BranchRating.decided_level.is_not(None),
-        )
-    )
-    if branch_ids is not None:
-        if not branch_ids:
-            return {}
-        query = query.where(BranchRating.branch_id.in_(list(branch_ids)))
-    return {
-        branch_id: CurrentLevel(branch_id, int(level or 0), int(year))
-        for branch_id, level, year in session.execute(query)
-    }
+    Branches without a level (never rated, or last rated "not rated") are absent."""
+    return {bid: current for bid, current in standing_levels(session, branch_ids).items() if current.level is not None}
 
 
-__all__ = ["CurrentLevel", "current_branch_levels"]
+def level_of(current: CurrentLevel) -> int:
+    """The level of an entry of `current_branch_levels` (never None there)."""
+    return current.level if current.level is not None else 0
+
+
+def newest_year(levels: Mapping[int, CurrentLevel]) -> int | None:
+    """The newest rated year the levels come from (their branch rounds'), None when there is none."""
+    years = [
+        int(c.period) for c in levels.values() if c.source is SourceKind.BRANCH_ROUND and (c.period or "").isdigit()
+    ]
+    return max(years, default=None)
+
+
+def adjusted_count(levels: Mapping[int, CurrentLevel]) -> int:
+    """How many of the levels were set by an adjustment (增星摘星) since their round."""
+    return sum(1 for c in levels.values() if c.adjusted)
+
+
+__all__ = ["CurrentLevel", "adjusted_count", "current_branch_levels", "level_of", "newest_year"]
