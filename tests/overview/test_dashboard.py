@@ -104,3 +104,71 @@ def test_statements_do_not_grow(
         counts.append(seen)
         client.post(f"/t/{slug}/logout")
     assert counts[0] == counts[1]
+
+
+def test_plans_panel(session: Session, world: dict[str, Any]) -> None:
+    """The newest work year's plans by programme: items done, overdue (deadline before today, not done),
+    still running; and the plans by state. The overdue items are listed with the overdue things."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from fivestar.branch_rounds.models import BranchRating, BranchRound
+    from fivestar.improvement.models import ImprovementPlan, ItemStatus, PlanItem, PlanState
+    from fivestar.kernel.rounds import seeding
+
+    tenant = world["tenant"]
+    with tenant_context(tenant.id):
+        ratings = {
+            r.branch_id: r
+            for r in session.scalars(
+                select(BranchRating)
+                .join(BranchRound, BranchRound.id == BranchRating.round_id)
+                .where(BranchRound.year == 2025)
+            )
+        }
+        for branch, programme, label, state, items in (
+            (
+                world["j"][0],
+                "model",
+                "示范",
+                PlanState.PUBLISHED,
+                [
+                    (ItemStatus.DONE, dt.date(2026, 3, 1)),
+                    (ItemStatus.IN_PROGRESS, dt.date(2026, 3, 1)),
+                    (ItemStatus.NOT_STARTED, dt.date(2026, 12, 31)),
+                ],
+            ),
+            (world["y"][5], "improve", "提升", PlanState.DRAFT, [(ItemStatus.NOT_STARTED, dt.date(2026, 4, 1))]),
+        ):
+            rating = ratings[branch.id]
+            plan = ImprovementPlan(
+                tenant_id=tenant.id,
+                round_id=rating.round_id,
+                rating_id=rating.id,
+                branch_id=branch.id,
+                year=2026,
+                level=rating.decided_level or 0,
+                programme_key=programme,
+                programme_label=label,
+            )
+            with seeding():
+                plan.state = state
+            session.add(plan)
+            session.flush()
+            for position, (status, deadline) in enumerate(items):
+                session.add(
+                    PlanItem(
+                        tenant_id=tenant.id,
+                        plan_id=plan.id,
+                        position=position,
+                        problem="问题",
+                        status=status,
+                        deadline=deadline,
+                    )
+                )
+        session.flush()
+    board = _board(session, world)
+    assert _rows(board, "plan-items") == {"示范": (1, 1, 1), "提升": (0, 1, 0)}
+    assert _rows(board, "plan-states") == {"示范": (0, 1, 0), "提升": (1, 0, 0)}
+    assert {item.key: item.count for item in board.overdue}["plan-items"] == 2

@@ -30,9 +30,8 @@ def level_of(current: CurrentLevel) -> int:
 
 def newest_year(levels: Mapping[int, CurrentLevel]) -> int | None:
     """The newest rated year the levels come from (their branch rounds'), None when there is none."""
-    years = [
-        int(c.period) for c in levels.values() if c.source is SourceKind.BRANCH_ROUND and (c.period or "").isdigit()
-    ]
+    periods = [c.period or "" for c in levels.values() if c.source is SourceKind.BRANCH_ROUND]
+    years = [int(period) for period in periods if period.isdigit()]
     return max(years, default=None)
 
 
