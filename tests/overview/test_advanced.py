@@ -91,7 +91,7 @@ def test_refusals(
     from fivestar.enums import Role
 
     login(world["tenant"], world["secretary"])
-    for path in ("advanced", "advanced.xlsx", "advanced.pdf", "", "charts/org-levels.xlsx"):
+    for path in ("advanced", "advanced.xlsx", "advanced.pdf", "", "chart.xlsx?chart=org-levels"):
         assert client.get(f"/t/overview/overview/{path}").status_code == 403, path
     client.post("/t/overview/logout")
     other = create_tenant(slug="elsewhere")

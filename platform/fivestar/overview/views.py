@@ -59,10 +59,12 @@ def dashboard() -> Any:
     return render_template("overview/dashboard.html", board=board, drawn=drawn)
 
 
-@overview_bp.get("/charts/<key>.xlsx")
+@overview_bp.get("/chart.xlsx")
 @login_required
-def chart_xlsx(key: str) -> Any:
+def chart_xlsx() -> Any:
+    """One chart's numbers (`?chart=<key>`, one of `CHART_KEYS`)."""
     _require_district()
+    key = request.args.get("chart", "")
     if key not in CHART_KEYS:
         abort(404)
     tenant = current_tenant()
