@@ -288,6 +288,8 @@ READ = {
     Action.MEMBER_CONTACT,
     Action.RULES_VIEW,
     Action.ROUND_VIEW,
+    Action.OVERVIEW_VIEW,
+    Action.FOLLOWUP_VIEW,
 }
 STAFF = {
     Action.ORG_VIEW,
@@ -299,6 +301,7 @@ STAFF = {
     Action.MEMBER_DEACTIVATE,
     Action.ROUND_VIEW,
     Action.BRANCH_FORWARD,
+    Action.FOLLOWUP_VIEW,
 }
 SECRETARY = {
     Action.ORG_VIEW,
@@ -309,6 +312,7 @@ SECRETARY = {
     Action.ROUND_VIEW,
     Action.ROUND_EVALUATE,
     Action.BRANCH_RATE,
+    Action.FOLLOWUP_VIEW,
 }
 
 
@@ -367,6 +371,7 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
                 Action.ROUND_VIEW,
                 Action.ROUND_EVALUATE,
                 Action.BRANCH_RATE,
+                Action.FOLLOWUP_VIEW,
             },
             ["B3", "m3"],
         ),
