@@ -30,6 +30,7 @@ from fivestar.accounts.models import Account, Operator, RoleGrant
 from fivestar.accounts.passwords import hash_password
 from fivestar.audit.models import AuditEvent
 from fivestar.demo.districts import BR, DISTRICTS, GB, MEMBERS_PER_DISTRICT, PC, RETIREE_MEMBERS, District
+from fivestar.demo.scene_overview import seed_overview
 from fivestar.demo.scenes import (
     plant_opening,
     seed_branch_round,
@@ -210,6 +211,7 @@ def _seed_district(session: Session, district: District, password_hash: str, tod
             seed_branch_round(session, tenant, branches[0], rng)
             seed_export_target(session, tenant)
             seed_inspection_examples(session, tenant, branches, rng)
+            seed_overview(session, tenant, branches, rng)
         if district.opens_by_itself:
             plant_opening(session, tenant)
 
