@@ -205,20 +205,12 @@ def test_demo_east_has_last_years_branch_rating_with_one_branch_to_go(session: S
         rounds = list(session.scalars(select(BranchRound).order_by(BranchRound.year)))
         # The year before last, finalised (the public page and the export upward have it), and last year, open.
         assert [(r.year, r.state) for r in rounds] == [
-            (rounds[1].year - 1, BranchRoundState.FINALISED),
-            (rounds[1].year, BranchRoundState.OPEN),
-        ]
-        finalised = dict(
-            session.execute(
-                select(BranchRating.branch_id, BranchRating.step).where(BranchRating.round_id == rounds[0].id)
-            ).all()
-        )
+            (rounds[1].year - 1, BranchRoundState.FINALISED), (rounds[1].year, BranchRoundState.OPEN)]
+        finalised = dict(session.execute(select(BranchRating.branch_id, BranchRating.step)
+                                         .where(BranchRating.round_id == rounds[0].id)).all())
         assert set(finalised.values()) == {RatingStep.DECIDED}
-        steps = dict(
-            session.execute(
-                select(BranchRating.branch_id, BranchRating.step).where(BranchRating.round_id == rounds[1].id)
-            ).all()
-        )
+        steps = dict(session.execute(select(BranchRating.branch_id, BranchRating.step)
+                                     .where(BranchRating.round_id == rounds[1].id)).all())
         rated = set(session.scalars(select(Organisation.id).where(Organisation.kind == OrgKind.BRANCH)))
         secretary_branch = session.scalar(
             select(RoleGrant.organisation_id)
@@ -265,8 +257,7 @@ def test_demo_east_exports_its_finalised_branch_rating_upward(session: Session, 
     with tenant_context(east.id):
         targets = list(session.scalars(select(ExportTarget)))
     assert [(t.method.value, t.destination, t.trigger.value) for t in targets] == [
-        ("email", "zuzhibu.demo-east@example.org", "on_finalise")
-    ]
+        ("email", "zuzhibu.demo-east@example.org", "on_finalise")]
     with tenant_context(east.id):
         finalised_at = session.scalar(select(BranchRound.finalised_at).where(BranchRound.finalised_at.is_not(None)))
     assert finalised_at is not None and targets[0].since <= finalised_at  # so the sweep sends it

@@ -47,9 +47,8 @@ def serve_command(port: int, host: str) -> None:
         click.echo(problem, err=True)
         sys.exit(1)
     app = create_app(settings_or_exit())
-    run_simple(
-        host, port, app, threaded=True, use_reloader=False, use_debugger=False, request_handler=VoteBlindRequestHandler
-    )
+    run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False,
+               request_handler=VoteBlindRequestHandler)
 
 
 __all__ = ["demo_command", "serve_command"]

@@ -58,14 +58,8 @@ def advance(session: Session, days: int) -> int:
     before = row.offset_seconds
     row.offset_seconds = before + days * 86400
     row.updated_at = dt.datetime.now(dt.UTC)
-    audit.record(
-        session,
-        "demo.clock_advance",
-        object_type="demo_clock",
-        object_id=1,
-        before={"offset_days": before // 86400},
-        after={"offset_days": row.offset_seconds // 86400},
-    )
+    audit.record(session, "demo.clock_advance", object_type="demo_clock", object_id=1,
+                 before={"offset_days": before // 86400}, after={"offset_days": row.offset_seconds // 86400})
     for reset in _reset_cache:
         reset()
     return row.offset_seconds

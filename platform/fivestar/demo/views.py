@@ -67,9 +67,8 @@ def mail() -> Any:
             abort(404)
         message = _parse(folder / name)
         body = message.get_body(preferencelist=("plain",))
-        return render_template(
-            "demo/mail_message.html", message=message, name=name, text=body.get_content() if body is not None else ""
-        )
+        return render_template("demo/mail_message.html", message=message, name=name,
+                               text=body.get_content() if body is not None else "")
     files = sorted(folder.glob("*.eml"), key=lambda p: p.stat().st_mtime, reverse=True)[:MAIL_SHOWN]
     rows = [(path.name, _parse(path)) for path in files]
     return render_template("demo/mail.html", rows=rows, folder=folder)
