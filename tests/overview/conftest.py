@@ -70,6 +70,9 @@ def add_follow_ups(session: Session, world: dict[str, Any], create_member: Any, 
     rb_old = seed.round_branch(session, tenant, old, j[0], BranchStep.FINALISED)
     for member, level in zip(m[:3], (5, 4, 3), strict=True):
         seed.evaluation(session, tenant, rb_old, member, level)
+    veteran = create_member(tenant, j[0], name="甲一老党员", member_no="A900")
+    carried = seed.evaluation(session, tenant, rb_old, veteran, None, rated=False)
+    seed.rectification(session, tenant, carried, dt.date(2026, 1, 15))  # still open: carried into 2026Q1
     now = seed.member_round(session, tenant, "2026Q1", dt.date(2026, 1, 1), dt.date(2026, 3, 31))
     rb1 = seed.round_branch(session, tenant, now, j[0])
     rb2 = seed.round_branch(session, tenant, now, j[1])

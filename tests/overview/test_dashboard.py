@@ -39,7 +39,7 @@ def test_counts(session: Session, world: dict[str, Any]) -> None:
     assert _rows(board, "branch-years") == {"2024年度": (1, 0, 0, 0, 2, 0), "2025年度": (3, 9, 2, 1, 0, 0)}
     # 2026Q1: 甲3 still self-assessing is not counted; four members 不予评星
     assert _rows(board, "member-periods") == {
-        "2025年第四季度": (1, 1, 1, 0, 0, 0, 0),
+        "2025年第四季度": (1, 1, 1, 0, 0, 0, 1),
         "2026年第一季度": (1, 0, 0, 1, 1, 0, 4),
     }
     medals = board.chart("medals")
@@ -51,7 +51,7 @@ def test_counts(session: Session, world: dict[str, Any]) -> None:
     (rating,) = board.chart("branch-rounds").rows
     assert rating.label == "2026年度" and rating.values[0] == 2  # both at 荐星
     overdue = {item.key: item.count for item in board.overdue}
-    assert overdue == {"member-round": 1, "branch-round": 0, "rectification": 2}
+    assert overdue == {"member-round": 1, "branch-round": 0, "rectification": 3}
 
 
 def test_page_and_every_chart_download(client: FlaskClient, login: Any, world: dict[str, Any]) -> None:
@@ -65,7 +65,9 @@ def test_page_and_every_chart_download(client: FlaskClient, login: Any, world: d
         assert response.status_code == 200, key
         book = openpyxl.load_workbook(io.BytesIO(response.data))
         assert book.sheetnames == ["说明", "数据"]
-    data = openpyxl.load_workbook(io.BytesIO(client.get("/t/overview/overview/chart.xlsx?chart=org-levels").data))["数据"]
+    data = openpyxl.load_workbook(io.BytesIO(client.get("/t/overview/overview/chart.xlsx?chart=org-levels").data))[
+        "数据"
+    ]
     rows = list(data.iter_rows(values_only=True))
     assert rows[0][0] == "单位" and rows[0][-1] == "合计"
     assert rows[1] == ("甲机关党委", 1, 3, 1, 0, 0, 0, 1, 6)

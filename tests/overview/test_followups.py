@@ -40,6 +40,7 @@ def test_overdue_first_then_missing(session: Session, world: dict[str, Any]) -> 
     assert overview.chosen is not None and overview.chosen.period_key == "2026Q1"
     names = [(line.name, line.status) for line in overview.lines]
     assert names == [
+        ("甲一老党员", Status.OVERDUE),  # 2025Q4's deadline 2026-01-15, still without a result
         ("甲二党员", Status.OVERDUE),  # due 2026-02-01
         ("甲一党员4", Status.OVERDUE),  # due 2026-03-01
         ("甲一党员3", Status.TODO),  # one star, nothing recorded
@@ -52,12 +53,13 @@ def test_overdue_first_then_missing(session: Session, world: dict[str, Any]) -> 
     assert lines["甲一党员3"].missing == ["未安排帮扶指导员", "未谈话"]
     assert lines["甲一党员2"].mentors == ["甲一党员1"] and lines["甲一党员2"].talks == 1
     assert lines["甲一党员6"].outcome == "已整改"
-    assert overview.overdue == 2 and overview.todo == 1
+    assert lines["甲一老党员"].earlier_period == "2025年第四季度" and lines["甲二党员"].earlier_period is None
+    assert overview.overdue == 3 and overview.todo == 1
     summary = {b.branch_name: b for b in overview.branches}
     assert set(summary) == {"甲1支部", "甲2支部"}  # 甲3 has no settled results
     one = summary["甲1支部"]
-    assert (one.members, one.mentors_needed, one.mentors_assigned, one.talks_needed, one.talks_held) == (5, 2, 1, 2, 1)
-    assert (one.rectifications_needed, one.rectifications_set, one.rectifications_done, one.overdue) == (3, 3, 1, 1)
+    assert (one.members, one.mentors_needed, one.mentors_assigned, one.talks_needed, one.talks_held) == (6, 2, 1, 2, 1)
+    assert (one.rectifications_needed, one.rectifications_set, one.rectifications_done, one.overdue) == (4, 4, 1, 2)
     assert summary["甲1支部"].org_name == "甲机关党委"
 
 
@@ -65,13 +67,14 @@ def test_an_older_round_can_be_chosen(session: Session, world: dict[str, Any]) -
     old = _overview(session, world, "committee", round_id=None)
     assert [r.period_key for r in old.rounds] == ["2026Q1", "2025Q4"]
     earlier = _overview(session, world, "committee", round_id=old.rounds[1].round_id)
-    assert earlier.chosen is not None and earlier.chosen.period_key == "2025Q4" and earlier.lines == []
+    assert earlier.chosen is not None and earlier.chosen.period_key == "2025Q4"
+    assert [line.name for line in earlier.lines] == ["甲一老党员"]
 
 
 def test_scope(session: Session, world: dict[str, Any]) -> None:
     mine = _overview(session, world, "secretary")
     assert {line.branch_name for line in mine.lines} == {"甲1支部"}
-    assert len(mine.lines) == 5
+    assert len(mine.lines) == 6
     assert _overview(session, world, "staff").lines == []  # 乙's staff: nothing of 甲
 
 
@@ -95,7 +98,7 @@ def test_pages_and_refusals(
     before = _written(session)
     login(world["tenant"], world["committee"])
     html = client.get("/t/overview/overview/followups").get_data(as_text=True)
-    assert html.index("甲二党员") < html.index("甲一党员4") < html.index("甲一党员3")
+    assert html.index("甲一老党员") < html.index("甲二党员") < html.index("甲一党员4") < html.index("甲一党员3")
     assert f"/t/overview/rounds/branch/{world['rb1'].id}/followups#e{world['evaluations'][3].id}" in html
     assert client.get(f"/t/overview/overview/followups/branches/{j[0].id}").status_code == 200
     assert client.get("/t/overview/overview/followups?round=999999").status_code == 404

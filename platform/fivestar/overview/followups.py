@@ -98,6 +98,7 @@ class FollowUpLine:
     status: Status = Status.DONE
     missing: list[str] = field(default_factory=list)
     days_overdue: int | None = None
+    earlier_period: str | None = None  # set when the line is an earlier period's rectification still open
 
 
 @dataclass
@@ -174,15 +175,21 @@ def follow_up_overview(
         and_(Evaluation.rated.is_(True), Evaluation.level <= max(low)) if low else false(),
     )
     parent = aliased(Organisation)
+    # An earlier period's rectification still without a result stays on the list (marked with its
+    # period): a deadline does not stop mattering because a newer round has results.
+    still_open = exists().where(Rectification.evaluation_id == Evaluation.id, Rectification.completed_on.is_(None))
     base = (
         select(Evaluation.id)
         .join(RoundBranch, RoundBranch.id == Evaluation.round_branch_id)
+        .join(MemberRound, MemberRound.id == Evaluation.round_id)
         .join(Organisation, Organisation.id == Evaluation.branch_id)
         .where(
-            Evaluation.round_id == member_round.id,
+            or_(
+                and_(Evaluation.round_id == member_round.id, wanted),
+                and_(MemberRound.period_start < member_round.period_start, still_open),
+            ),
             Evaluation.status == EvaluationStatus.ACTIVE,
             RoundBranch.step.in_(RESULT_STEPS),
-            wanted,
             org_scope(principal, Action.FOLLOWUP_VIEW),
         )
     )
@@ -190,7 +197,8 @@ def follow_up_overview(
         base = base.where(Evaluation.branch_id == branch_id)
     ids = base.scalar_subquery()
     rows = session.execute(
-        select(Evaluation, Member, Organisation, parent)
+        select(Evaluation, Member, Organisation, parent, MemberRound.period_key)
+        .join(MemberRound, MemberRound.id == Evaluation.round_id)
         .join(Member, Member.id == Evaluation.member_id)
         .join(Organisation, Organisation.id == Evaluation.branch_id)
         .outerjoin(parent, parent.id == Organisation.parent_id)
@@ -220,7 +228,8 @@ def follow_up_overview(
     }
     lines: list[FollowUpLine] = []
     summaries: dict[int, BranchSummary] = {}
-    for evaluation, member, branch, above in rows:
+    for evaluation, member, branch, above, period_key in rows:
+        carried = evaluation.round_id != member_round.id  # an earlier period's open deadline
         org_name = above.name if above is not None and above.parent_id is not None else ""
         line = FollowUpLine(
             evaluation_id=evaluation.id,
@@ -235,11 +244,12 @@ def follow_up_overview(
             result=member_level_text(
                 evaluation.level, evaluation.rated, evaluation.disqualifier, rules.member.below_label
             ),
-            needs_mentors=needs_mentors(follow, evaluation),
-            needs_talk=needs_talk(follow, evaluation),
+            needs_mentors=not carried and needs_mentors(follow, evaluation),
+            needs_talk=not carried and needs_talk(follow, evaluation),
             needs_rectification=needs_rectification(evaluation),
             mentors=mentors.get(evaluation.id, []),
             flagged=member.id in flagged,
+            earlier_period=period_label(period_key) if carried else None,
         )
         line.talks, line.last_talk = talks.get(evaluation.id, (0, None))
         rectification = rectifications.get(evaluation.id)
