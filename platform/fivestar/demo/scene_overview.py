@@ -18,6 +18,8 @@ from sqlalchemy.orm import Session
 
 from fivestar import audit
 from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState
+from fivestar.improvement.models import ItemStatus, PlanItem
+from fivestar.improvement.services import create_plans_for_round
 from fivestar.kernel.rounds import seeding
 from fivestar.member_rounds.models import (
     BranchStep,
@@ -45,7 +47,39 @@ TOTALS = {5: Decimal(95), 4: Decimal(86), 3: Decimal(76), 2: Decimal(66), 1: Dec
 
 def seed_overview(session: Session, tenant: Tenant, branches: list[Organisation], rng: random.Random) -> None:
     _branch_levels_in_history(session, tenant)
+    _plans_under_way(session, tenant)
     _closed_period_with_follow_ups(session, tenant, branches[:BRANCHES_RATED], rng)
+
+
+def _plans_under_way(session: Session, tenant: Tenant) -> None:
+    """The finalised year's rectification plans (as finalising creates them), some items given a
+    deadline: every third done, every third past its deadline, the rest running."""
+    today = clock.today_in(tenant.timezone)
+    for branch_round in session.scalars(select(BranchRound).where(BranchRound.state == BranchRoundState.FINALISED)):
+        plans = create_plans_for_round(session, branch_round)
+        items = (
+            list(
+                session.scalars(
+                    select(PlanItem).where(PlanItem.plan_id.in_([p.id for p in plans])).order_by(PlanItem.id)
+                )
+            )
+            if plans
+            else []
+        )
+        for index, item in enumerate(items):
+            item.owner = item.owner or "支部书记"
+            item.measure = item.measure or "（演示数据）制定专项措施，按月推进。"
+            if index % 3 == 0:
+                item.status, item.deadline, item.completed_on = ItemStatus.DONE, today - dt.timedelta(days=20), today
+            elif index % 3 == 1:
+                item.status, item.deadline = ItemStatus.IN_PROGRESS, today - dt.timedelta(days=7)
+            else:
+                item.status, item.deadline = ItemStatus.IN_PROGRESS, today + dt.timedelta(days=60)
+        session.flush()
+        if plans:
+            audit.record(
+                session, "demo.improvement_plans", branch_round, after={"plans": len(plans), "items": len(items)}
+            )
 
 
 def _branch_levels_in_history(session: Session, tenant: Tenant) -> None:
