@@ -38,6 +38,44 @@ def _ink_on(colour: str) -> str:
     return "#000" if 0.299 * red + 0.587 * green + 0.114 * blue > 140 else "#fff"
 
 
+def _hatch_id(chart: Chart) -> str:
+    return f"hatch-{chart.key}"
+
+
+def _hatch(chart: Chart) -> str:
+    """A diagonal hatching, drawn over the colour of `hatched` series (ids unique per chart on a page)."""
+    return (
+        f'<defs><pattern id="{_hatch_id(chart)}" width="6" height="6" patternUnits="userSpaceOnUse" '
+        f'patternTransform="rotate(45)"><rect width="6" height="6" fill="none"/>'
+        f'<line x1="0" y1="0" x2="0" y2="6" stroke="#333" stroke-width="1.5"/></pattern></defs>'
+    )
+
+
+def _box(
+    chart: Chart,
+    colour: str,
+    hatched: bool,
+    x: float,
+    y: float,
+    width: float,
+    height: float,
+    stroke: str,
+    title: str = "",
+) -> str:
+    """A filled rectangle, hatched on top when asked, with an optional tooltip."""
+    tip = f"<title>{escape(title)}</title>" if title else ""
+    box = (
+        f'<rect x="{x:.2f}" y="{y:.1f}" width="{width:.2f}" height="{height}" fill="{colour}" '
+        f'stroke="{stroke}" stroke-width="0.5">{tip}</rect>'
+    )
+    if hatched:
+        box += (
+            f'<rect x="{x:.2f}" y="{y:.1f}" width="{width:.2f}" height="{height}" '
+            f'fill="url(#{_hatch_id(chart)})" opacity="0.35"/>'
+        )
+    return box
+
+
 def _legend(chart: Chart) -> tuple[list[str], float]:
     parts: list[str] = []
     x, y = 0.0, 0.0
@@ -46,9 +84,8 @@ def _legend(chart: Chart) -> tuple[list[str], float]:
         if x and x + width > WIDTH:
             x, y = 0.0, y + LEGEND_LINE
         parts.append(
-            f'<rect x="{x:.1f}" y="{y + 2:.1f}" width="{SWATCH}" height="{SWATCH}" fill="{series.colour}" '
-            f'stroke="#555" stroke-width="0.5"/>'
-            f'<text x="{x + SWATCH + 4:.1f}" y="{y + 12:.1f}" font-size="{FONT}">{escape(series.label)}</text>'
+            _box(chart, series.colour, series.hatched, x, y + 2, SWATCH, SWATCH, "#555")
+            + f'<text x="{x + SWATCH + 4:.1f}" y="{y + 12:.1f}" font-size="{FONT}">{escape(series.label)}</text>'
         )
         x += width
     return parts, y + LEGEND_LINE + 6
@@ -74,10 +111,7 @@ def render(chart: Chart) -> Markup:
                 continue
             width = WIDTH * value / full
             title = f"{row.label} {series.label}: {value}"
-            parts.append(
-                f'<rect x="{x:.2f}" y="{y:.1f}" width="{width:.2f}" height="{BAR}" fill="{series.colour}" '
-                f'stroke="#fff" stroke-width="0.5"><title>{escape(title)}</title></rect>'
-            )
+            parts.append(_box(chart, series.colour, series.hatched, x, y, width, BAR, "#fff", title))
             if width >= MIN_SEGMENT_FOR_TEXT or width >= text_width(str(value)) + 4:
                 parts.append(
                     f'<text x="{x + width / 2:.2f}" y="{y + BAR - 5:.1f}" font-size="{FONT - 1}" '
@@ -89,7 +123,7 @@ def render(chart: Chart) -> Markup:
     svg = (
         f'<svg class="chart-svg" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height:.0f}" '
         f'role="img" aria-label="{escape(chart.title)}" font-family="sans-serif">'
-        f"<title>{escape(chart.title)}</title>{''.join(parts)}</svg>"
+        f"<title>{escape(chart.title)}</title>{_hatch(chart)}{''.join(parts)}</svg>"
     )
     return Markup(svg)  # noqa: S704 - built above from escaped labels and numbers only
 

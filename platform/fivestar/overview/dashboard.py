@@ -69,6 +69,9 @@ class Series:
     key: str
     label: str
     colour: str
+    # Drawn with diagonal hatching over the colour: what is missing or late (no level, 不予评星, no
+    # medal, overdue) stays apart from its light neighbours in greyscale too.
+    hatched: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ def _level_series(rules: RuleSet | None, kind: str, unrated: str) -> tuple[Serie
         Series(str(level), level_label(level, "member" if kind == "member" else "branch", below), LEVEL_COLOURS[level])
         for level in LEVELS
     ]
-    return (*series, Series("none", unrated, LEVEL_COLOURS[NOT_RATED]))
+    return (*series, Series("none", unrated, LEVEL_COLOURS[NOT_RATED], hatched=True))
 
 
 def _level_values(counts: Counter[int]) -> tuple[int, ...]:
@@ -172,7 +175,7 @@ def build_dashboard(session: Session, tenant: Tenant, today: dt.date, now: dt.da
             "overdue",
             _("逾期事项"),
             _("事项"),
-            (Series("count", _("件数"), OVERDUE_COLOUR),),
+            (Series("count", _("件数"), OVERDUE_COLOUR, hatched=True),),
             tuple(ChartRow(item.label, (item.count,)) for item in overdue),
         )
     )
@@ -291,7 +294,8 @@ def medals(session: Session) -> Chart:
     years = published_years(session)
     medal_keys = ("gold", "silver", "bronze", "none")
     series = tuple(
-        Series(key, medal_label(Medal(key)) if key != "none" else _("无星章"), MEDAL_COLOURS[key]) for key in medal_keys
+        Series(key, medal_label(Medal(key)) if key != "none" else _("无星章"), MEDAL_COLOURS[key], key == "none")
+        for key in medal_keys
     )
     published = published_round(session, years[0]) if years else None
     if published is None:
@@ -387,7 +391,7 @@ def plan_progress(session: Session, today: dt.date) -> tuple[Chart, Chart]:
     note = _("%(year)s年度的整改提升计划（%(n)d 份）", year=years[0], n=len(plans)) if years else _("尚无整改提升计划")
     item_series = (
         Series("done", _("已完成"), "#7a0d1f"),
-        Series("overdue", _("逾期未完成"), "#e0604a"),
+        Series("overdue", _("逾期未完成"), "#e0604a", hatched=True),
         Series("open", _("推进中、未到期"), "#f9d5bd"),
     )
     item_chart = Chart(
