@@ -81,6 +81,7 @@ class FollowUpLine:
     member_no: str
     name: str
     branch_id: int
+    branch: Organisation  # for asking the policy whether the person records this branch's follow-ups
     branch_name: str
     org_name: str  # the 机关党委/党总支 above the branch ("" for a branch directly under the committee)
     sort_key: tuple[str, str]
@@ -238,6 +239,7 @@ def follow_up_overview(
             member_no=member.member_no,
             name=member.name,
             branch_id=branch.id,
+            branch=branch,
             branch_name=branch.name,
             org_name=org_name,
             sort_key=(branch.path, member.member_no),

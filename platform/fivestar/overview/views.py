@@ -19,7 +19,7 @@ from fivestar.orgs.queries import load_org
 from fivestar.overview import charts, workbooks
 from fivestar.overview.advanced import advanced_report
 from fivestar.overview.dashboard import CHART_KEYS, build_dashboard
-from fivestar.overview.followups import follow_up_overview
+from fivestar.overview.followups import FollowUpOverview, follow_up_overview
 from fivestar.overview.paper import advanced_pdf, condition_text
 from fivestar.timekeeping import clock
 from fivestar.web.downloads import PDF, XLSX, download
@@ -133,6 +133,7 @@ def followups() -> Any:
         overview=overview,
         branch=None,
         district=authorize(current_user, Action.FOLLOWUP_VIEW),
+        recordable=_recordable(overview),
     )
 
 
@@ -155,7 +156,16 @@ def branch_followups(branch_id: int) -> Any:
     )
     if round_id is not None and overview.chosen is None:
         abort(404)
-    return render_template("overview/followups.html", overview=overview, branch=branch, district=False)
+    return render_template(
+        "overview/followups.html", overview=overview, branch=branch, district=False, recordable=_recordable(overview)
+    )
+
+
+def _recordable(overview: FollowUpOverview) -> set[int]:
+    """The branches whose follow-up page this person may open (the branch records them: 书记, 支委, and
+    the administrators); for the others the overview only reads."""
+    branches = {line.branch_id: line.branch for line in overview.lines}
+    return {bid for bid, org in branches.items() if authorize(current_user, Action.ROUND_EVALUATE, org)}
 
 
 __all__ = ["overview_bp"]
