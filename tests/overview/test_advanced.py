@@ -131,3 +131,23 @@ def test_an_adjustment_moves_the_report(session: Session, world: dict[str, Any])
     yi = {line.name: line for line in report.org_lines}["乙机关党委"]
     assert (yi.branches, yi.at_level, yi.share, yi.met) == (9, 8, Decimal("0.8889"), True)
     assert report.adjusted == 1 and report.level_year == 2025
+
+
+def test_rules_without_a_criterion(
+    client: FlaskClient, login: Any, session: Session, create_tenant: Any, create_account: Any
+) -> None:
+    """A rule set without `[branch.advanced]`: the report says so, proposes nobody, and its files still open."""
+    from pathlib import Path
+
+    from fivestar.enums import Role
+
+    rules = (Path(__file__).resolve().parents[2] / "tenants" / "zoucheng-public-weighted.toml").read_text("utf-8")
+    tenant = create_tenant(slug="no-advanced", rules_toml=rules)
+    admin = create_account(tenant, roles=[(Role.TENANT_ADMIN, None)], username="a")
+    with tenant_context(tenant.id):
+        report = advanced_report(session, tenant)
+    assert report.criterion is None and report.branch_lines == () and report.org_lines == ()
+    login(tenant, admin)
+    assert "评定规则未设定先进机关党组织条件" in client.get("/t/no-advanced/overview/advanced").get_data(as_text=True)
+    assert client.get("/t/no-advanced/overview/advanced.pdf").data.startswith(b"%PDF")
+    assert client.get("/t/no-advanced/overview/advanced.xlsx").status_code == 200
