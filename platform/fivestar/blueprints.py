@@ -30,6 +30,7 @@ from fivestar.member_rounds.notice_views import notice_bp
 from fivestar.notify.views import webhooks_bp
 from fivestar.ops.views import ops_bp
 from fivestar.orgs.views import orgs_bp
+from fivestar.overview.views import overview_bp
 from fivestar.people.views import people_bp
 from fivestar.reports.jobs.views import reports_bp
 from fivestar.scheduling.views import schedule_bp
@@ -69,6 +70,7 @@ TENANT_BLUEPRINTS: list[Blueprint] = [
     improvement_bp,
     improvement_review_bp,
     improvement_public_bp,
+    overview_bp,
 ]
 PLATFORM_BLUEPRINTS: list[Blueprint] = [ops_bp]
 

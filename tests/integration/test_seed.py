@@ -178,12 +178,15 @@ def test_demo_east_starts_in_a_running_member_round(session: Session, seeded: di
 
     east, west = (_tenant(session, slug) for slug in SLUGS)
     with tenant_context(east.id):
-        rounds = list(session.scalars(select(MemberRound)))
-        assert [r.state for r in rounds] == [RoundState.OPEN]
+        rounds = list(session.scalars(select(MemberRound).order_by(MemberRound.period_start)))
+        # The period before, closed with its follow-ups (demo/scene_overview.py), then the running one.
+        assert [r.state for r in rounds] == [RoundState.CLOSED, RoundState.OPEN]
         with_login = set(session.scalars(select(Account.member_id).where(Account.member_id.is_not(None))))
         states = {
             member_id: state
-            for member_id, state in session.execute(select(Evaluation.member_id, Evaluation.self_state))
+            for member_id, state in session.execute(
+                select(Evaluation.member_id, Evaluation.self_state).where(Evaluation.round_id == rounds[-1].id)
+            )
         }
     assert len(states) > 250  # every member of a rated branch (not the retirees)
     assert {states[m] for m in with_login} == {SelfState.PENDING}  # left for the demo logins

@@ -289,6 +289,8 @@ READ = {
     Action.RULES_VIEW,
     Action.ROUND_VIEW,
     Action.STANDING_VIEW,
+    Action.OVERVIEW_VIEW,
+    Action.FOLLOWUP_VIEW,
 }
 STAFF = {
     Action.ORG_VIEW,
@@ -300,6 +302,7 @@ STAFF = {
     Action.MEMBER_DEACTIVATE,
     Action.ROUND_VIEW,
     Action.BRANCH_FORWARD,
+    Action.FOLLOWUP_VIEW,
 }
 SECRETARY = {
     Action.ORG_VIEW,
@@ -311,6 +314,7 @@ SECRETARY = {
     Action.ROUND_EVALUATE,
     Action.BRANCH_RATE,
     Action.STANDING_VIEW,
+    Action.FOLLOWUP_VIEW,
 }
 
 
@@ -371,6 +375,7 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
                 Action.ROUND_EVALUATE,
                 Action.BRANCH_RATE,
                 Action.STANDING_VIEW,
+                Action.FOLLOWUP_VIEW,
             },
             ["B3", "m3"],
         ),

@@ -51,11 +51,13 @@ class Action(StrEnum):
     BRANCH_DECIDE = "branch.decide"  # 定星: the working committee decides levels (and comments 小评)
     NOTIFY_MANAGE = "notify.manage"  # group robots (群机器人) and their secrets: tenant administrators only
     EXPORT_MANAGE = "export.manage"  # reports sent upward (上报上级) and their secrets: tenant administrators only
-    STANDING_VIEW = "standing.view"  # a branch's or member's level history: the committee, inspectors, the own branch
-    STANDING_ADJUST = "standing.adjust"  # 增星摘星 and the mid-year events that prompt it: the working committee
+    OVERVIEW_VIEW = "overview.view"  # the committee's dashboard and advanced-organisation report: the district
+    FOLLOWUP_VIEW = "followup.view"  # the member follow-up overview: the district, a subtree, one's own branch
     PLAN_VIEW = "plan.view"  # a branch's rectification plan (整改提升计划), drafts included
     PLAN_EDIT = "plan.edit"  # the branch writes, works and publishes its own plan (书记, 支委)
     PLAN_REVIEW = "plan.review"  # the committee's year-end acceptance review (考核验收)
+    STANDING_VIEW = "standing.view"  # a branch's or member's level history: the committee, inspectors, the own branch
+    STANDING_ADJUST = "standing.adjust"  # 增星摘星 and the mid-year events that prompt it: the working committee
 
 
 READ_ALL_ROLES = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -73,6 +75,7 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.MEMBER_DEACTIVATE,
             Action.ROUND_VIEW,
             Action.BRANCH_FORWARD,
+            Action.FOLLOWUP_VIEW,
             Action.PLAN_VIEW,
         }
     ),
@@ -86,9 +89,10 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_VIEW,
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
-            Action.STANDING_VIEW,
+            Action.FOLLOWUP_VIEW,
             Action.PLAN_VIEW,
             Action.PLAN_EDIT,
+            Action.STANDING_VIEW,
         }
     ),
     Role.BRANCH_COMMITTEE: frozenset(
@@ -99,9 +103,10 @@ _SCOPED: dict[Role, frozenset[Action]] = {
             Action.ROUND_VIEW,
             Action.ROUND_EVALUATE,
             Action.BRANCH_RATE,
-            Action.STANDING_VIEW,
+            Action.FOLLOWUP_VIEW,
             Action.PLAN_VIEW,
             Action.PLAN_EDIT,
+            Action.STANDING_VIEW,
         }
     ),
 }
@@ -113,8 +118,10 @@ _READ_ACTIONS = frozenset(
         Action.MEMBER_CONTACT,
         Action.RULES_VIEW,
         Action.ROUND_VIEW,
-        Action.STANDING_VIEW,
+        Action.OVERVIEW_VIEW,
+        Action.FOLLOWUP_VIEW,
         Action.PLAN_VIEW,
+        Action.STANDING_VIEW,
     }
 )
 _AUDIT_READERS = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
@@ -177,9 +184,9 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
         return True  # one's own level history
     if action in (Action.ROUND_RETURN, Action.BRANCH_DECIDE) and Role.COMMITTEE_MEMBER in roles:
         return True
-    if action is Action.STANDING_ADJUST and Role.COMMITTEE_MEMBER in roles:
-        return True
     if action is Action.PLAN_REVIEW and Role.COMMITTEE_MEMBER in roles:  # 考核验收 is the committee's
+        return True
+    if action is Action.STANDING_ADJUST and Role.COMMITTEE_MEMBER in roles:
         return True
     path = _object_path(obj)
     if path is not None:

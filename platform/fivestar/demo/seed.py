@@ -31,6 +31,7 @@ from fivestar.accounts.passwords import hash_password
 from fivestar.audit.models import AuditEvent
 from fivestar.demo.districts import BR, DISTRICTS, GB, MEMBERS_PER_DISTRICT, PC, RETIREE_MEMBERS, District
 from fivestar.demo.scene_improvement import seed_improvement
+from fivestar.demo.scene_overview import seed_overview
 from fivestar.demo.scene_standing import seed_standing
 from fivestar.demo.scene_worklist import seed_worklist
 from fivestar.demo.scenes import (
@@ -215,6 +216,7 @@ def _seed_district(session: Session, district: District, password_hash: str, tod
             seed_export_target(session, tenant)
             seed_inspection_examples(session, tenant, branches, rng)
             seed_standing(session, tenant, branches)
+            seed_overview(session, tenant, branches, rng)
         if district.opens_by_itself:
             plant_opening(session, tenant)
         seed_worklist(session, tenant, branches[0], units[0])

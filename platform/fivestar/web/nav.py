@@ -52,6 +52,9 @@ TENANT_NAV: list[NavItem] = [
     NavItem("tenant.exports.index", _l("上报上级"), Action.EXPORT_MANAGE),
     NavItem("tenant.inspection.index", _l("督查"), Action.AUDIT_VIEW),
     NavItem("tenant.standing.index", _l("增星摘星"), Action.STANDING_ADJUST),
+    NavItem("tenant.overview.dashboard", _l("看板"), Action.OVERVIEW_VIEW),
+    NavItem("tenant.overview.advanced", _l("先进组织"), Action.OVERVIEW_VIEW),
+    NavItem("tenant.overview.followups", _l("党员帮扶"), Action.FOLLOWUP_VIEW),
 ]
 
 
