@@ -79,7 +79,7 @@ READ_ONLY = {
     "decision.reference_level", "decision.round_guidance",
     "evidence.clean_name", "evidence.download_name",
     "evidence.files_by_criterion", "evidence.inspect_upload",
-    "evidence.load", "evidence.path_of", "evidence.read",
+    "evidence.load", "evidence.path_of", "evidence.read", "worklist.pending",
     "opening.default_deadlines",
     "org_review.queue",
     "publication.plaque_facts", "publication.public_page_url", "publication.published_round",

@@ -12,7 +12,6 @@ transaction does not commit (the view calls it).
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -35,11 +34,10 @@ from fivestar.kernel.uploads import (
     check_pdf,
     clean_image,
     discard,
-    folder,
     human_size,
     megabytes,
     sniff,
-    write_file,
+    write_all,
 )
 from fivestar.kernel.uploads import UploadRefusedError as EvidenceRefusedError
 from fivestar.kernel.uploads import UploadTooLargeError as EvidenceTooLargeError
@@ -117,30 +115,22 @@ def store(
                 mb=megabytes(limits.rating_bytes),
             )
         )
-    who = audit.current_actor().name
+    who = audit.current_actor().name[:120]
     now = clock.now()
-    target_dir = folder(root, rating.tenant_id)
-    rows: list[EvidenceFile] = []
-    paths: list[Path] = []
+    stored, paths = write_all(root, rating.tenant_id, checked)
     try:
-        for item in checked:
-            key, path = write_file(target_dir, item.data)
-            paths.append(path)
-            rows.append(
-                EvidenceFile(
-                    tenant_id=rating.tenant_id,
-                    rating_id=rating.id,
-                    indicator_key=indicator_key,
-                    criterion_key=criterion_key,
-                    original_name=item.name,
-                    content_type=item.content_type,
-                    size=len(item.data),
-                    sha256=hashlib.sha256(item.data).hexdigest(),
-                    storage_key=key,
-                    uploaded_at=now,
-                    uploaded_by=who[:120],
-                )
+        rows = [
+            EvidenceFile(
+                tenant_id=rating.tenant_id,
+                rating_id=rating.id,
+                indicator_key=indicator_key,
+                criterion_key=criterion_key,
+                uploaded_at=now,
+                uploaded_by=who,
+                **file.columns(),
             )
+            for file in stored
+        ]
         session.add_all(rows)
         session.flush()
         for row in rows:

@@ -10,7 +10,6 @@ the rows are flushed and `uploads.discard()` removes them when the transaction d
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,27 +65,19 @@ def store(
         raise uploads.UploadTooLargeError(_("每个计划的材料总量不能超过 %(mb)s MB", mb=uploads.megabytes(PLAN_BYTES)))
     who = audit.current_actor().name[:120]
     now = clock.now()
-    target = uploads.folder(root, plan.tenant_id)
-    rows: list[ImprovementFile] = []
-    paths: list[Path] = []
+    stored, paths = uploads.write_all(root, plan.tenant_id, checked)
     try:
-        for entry in checked:
-            key, path = uploads.write_file(target, entry.data)
-            paths.append(path)
-            rows.append(
-                ImprovementFile(
-                    tenant_id=plan.tenant_id,
-                    plan_id=plan.id,
-                    item_id=item.id if item is not None else None,
-                    original_name=entry.name,
-                    content_type=entry.content_type,
-                    size=len(entry.data),
-                    sha256=hashlib.sha256(entry.data).hexdigest(),
-                    storage_key=key,
-                    uploaded_at=now,
-                    uploaded_by=who,
-                )
+        rows = [
+            ImprovementFile(
+                tenant_id=plan.tenant_id,
+                plan_id=plan.id,
+                item_id=item.id if item is not None else None,
+                uploaded_at=now,
+                uploaded_by=who,
+                **file.columns(),
             )
+            for file in stored
+        ]
         session.add_all(rows)
         session.flush()
         for row in rows:

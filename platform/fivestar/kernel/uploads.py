@@ -17,6 +17,7 @@ does not commit.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import os
@@ -25,9 +26,10 @@ import secrets
 import unicodedata
 import warnings
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -297,6 +299,45 @@ def write_file(target_dir: Path, data: bytes) -> tuple[str, Path]:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
     return key, path
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    """A checked file written to disk: the columns every file row keeps (a feature adds its own)."""
+
+    original_name: str
+    content_type: str
+    size: int
+    sha256: str
+    storage_key: str
+
+    def columns(self) -> dict[str, Any]:
+        return {
+            "original_name": self.original_name,
+            "content_type": self.content_type,
+            "size": self.size,
+            "sha256": self.sha256,
+            "storage_key": self.storage_key,
+        }
+
+
+def write_all(root: Path, tenant_id: int, checked: Sequence[Checked]) -> tuple[list[StoredFile], list[Path]]:
+    """Write every checked file of a tenant under a fresh random key; returns what to put in each row
+    and the written paths (for `discard` if the rows are not committed). A failed write removes the
+    files already written before the error goes on, so a refused batch leaves nothing on disk."""
+    target = folder(root, tenant_id)
+    stored: list[StoredFile] = []
+    paths: list[Path] = []
+    try:
+        for item in checked:
+            key, path = write_file(target, item.data)
+            paths.append(path)
+            digest = hashlib.sha256(item.data).hexdigest()
+            stored.append(StoredFile(item.name, item.content_type, len(item.data), digest, key))
+    except BaseException:
+        discard(paths)
+        raise
+    return stored, paths
 
 
 def discard(paths: Iterable[Path]) -> None:

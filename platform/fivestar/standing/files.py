@@ -4,7 +4,6 @@ confirmation of the adjustment and are never deleted: the adjustment they prove 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection, Sequence
 from pathlib import Path
 
@@ -38,26 +37,18 @@ def store(
     if the transaction does not commit)."""
     who = audit.current_actor().name[:120]
     now = clock.now()
-    target = uploads.folder(root, adjustment.tenant_id)
-    rows: list[AdjustmentFile] = []
-    paths: list[Path] = []
+    stored, paths = uploads.write_all(root, adjustment.tenant_id, checked)
     try:
-        for item in checked:
-            key, path = uploads.write_file(target, item.data)
-            paths.append(path)
-            rows.append(
-                AdjustmentFile(
-                    tenant_id=adjustment.tenant_id,
-                    adjustment_id=adjustment.id,
-                    original_name=item.name,
-                    content_type=item.content_type,
-                    size=len(item.data),
-                    sha256=hashlib.sha256(item.data).hexdigest(),
-                    storage_key=key,
-                    uploaded_at=now,
-                    uploaded_by=who,
-                )
+        rows = [
+            AdjustmentFile(
+                tenant_id=adjustment.tenant_id,
+                adjustment_id=adjustment.id,
+                uploaded_at=now,
+                uploaded_by=who,
+                **file.columns(),
             )
+            for file in stored
+        ]
         session.add_all(rows)
         session.flush()
         for row in rows:
