@@ -230,3 +230,17 @@ def test_a_plan_item_has_no_cross_tenant_twin(session: Session, published: dict[
     with tenant_context(world["tenant"].id):
         assert session.scalar(select(PlanItem.tenant_id).limit(1)) == world["tenant"].id
         assert session.scalar(select(ImprovementPlan.tenant_id).limit(1)) == world["tenant"].id
+
+
+def test_an_item_is_done_on_the_districts_date_not_utcs(session: Session, published: dict[str, Any]) -> None:
+    """17:30 UTC on 1 March is 01:30 on 2 March in Beijing: the item was done on the 2nd, where the branch works."""
+    from fivestar.timekeeping import clock
+
+    world = with_plans(session, published)
+    plan = world["plan_one"]
+    assert world["tenant"].timezone == "Asia/Shanghai"
+    with tenant_context(world["tenant"].id):
+        item = services.items_of(session, plan.id)[0]
+        with clock.frozen(dt.datetime(2026, 3, 1, 17, 30, tzinfo=dt.UTC)):
+            services.update_item(session, plan, item, {"status": "done"}, version=item.version)
+        assert item.completed_on == dt.date(2026, 3, 2)

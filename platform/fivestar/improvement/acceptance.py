@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -230,7 +231,9 @@ def dossier_sections(session: Session, rating: object, branch_round: BranchRound
         rows.append((finding.question, text))
     if review.summary:
         rows.append((_("验收意见"), review.summary))
-    note = _("%(who)s 于 %(day)s 记录", who=review.reviewed_by, day=review.reviewed_at.date().isoformat())
+    zone = ZoneInfo(round_core.tenant_timezone(session, plan.tenant_id))
+    day = review.reviewed_at.astimezone(zone).date().isoformat()  # the district's date, not UTC's
+    note = _("%(who)s 于 %(day)s 记录", who=review.reviewed_by, day=day)
     return [events.Section(title, tuple(rows), note)]
 
 

@@ -263,14 +263,19 @@ def add_item(session: Session, plan: ImprovementPlan, values: Mapping[str, objec
         raise ServiceError(_("每个计划最多 %(n)d 项整改事项", n=MAX_ITEMS))
     last = session.scalar(select(func.max(PlanItem.position)).where(PlanItem.plan_id == plan.id))
     item = PlanItem(tenant_id=plan.tenant_id, plan_id=plan.id, position=(last or 0) + 1, problem="")
-    _write_item(item, values, content=True)
+    _write_item(item, values, content=True, today=_today(session, plan))
     session.add(item)
     session.flush()
     audit.record(session, "improvement_item.add", item, after=_item_snapshot(item))
     return item
 
 
-def _write_item(item: PlanItem, values: Mapping[str, object], *, content: bool) -> None:
+def _today(session: Session, plan: ImprovementPlan) -> dt.date:
+    """The district's date now: an item is done on the day it is where the branch works, not in UTC."""
+    return clock.today_in(round_core.tenant_timezone(session, plan.tenant_id))
+
+
+def _write_item(item: PlanItem, values: Mapping[str, object], *, content: bool, today: dt.date) -> None:
     if content:
         item.problem = _text(values.get("problem"), PROBLEM_MAX, "problem", required=_("请填写存在的问题")) or ""
         item.measure = _text(values.get("measure"), MEASURE_MAX, "measure")
@@ -279,7 +284,7 @@ def _write_item(item: PlanItem, values: Mapping[str, object], *, content: bool) 
     if "status" in values and values.get("status") not in (None, ""):
         status = parse_status(values.get("status"))
         if status is ItemStatus.DONE and item.status is not ItemStatus.DONE:
-            item.completed_on = clock.now().date()
+            item.completed_on = today
         elif status is not ItemStatus.DONE:
             item.completed_on = None
         item.status = status
@@ -295,7 +300,9 @@ def update_item(
         raise NotFoundError(_("整改事项不存在"))
     expect_version(item, version)
     before = _item_snapshot(item)
-    _write_item(item, values, content=plan.state is PlanState.DRAFT and "problem" in values)
+    _write_item(
+        item, values, content=plan.state is PlanState.DRAFT and "problem" in values, today=_today(session, plan)
+    )
     flush_or_stale(session)
     audit.record(session, "improvement_item.update", item, before=before, after=_item_snapshot(item))
     return item
