@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 import fivestar.branch_rounds.workflow as branch_workflow
 import fivestar.improvement.workflow as plan_workflow
 import fivestar.member_rounds.workflow as member_workflow
+import fivestar.standing.workflow as event_workflow
 from fivestar.accounts.policy import Action
 from fivestar.accounts.principal import Grant, Principal
 from fivestar.enums import Role
@@ -41,6 +42,7 @@ MAY: dict[Action, frozenset[Role]] = {
     Action.BRANCH_DECIDE: frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER}),
     Action.PLAN_EDIT: frozenset({Role.TENANT_ADMIN, Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE}),
     Action.PLAN_REVIEW: frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER}),
+    Action.STANDING_ADJUST: frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER}),
 }
 
 # Every transition and the action its page requires (the views' `require` before calling the service).
@@ -59,6 +61,8 @@ EXPECTED: dict[str, Action] = {
     "branch_round.finalise": Action.BRANCH_DECIDE,
     "improvement_plan.publish": Action.PLAN_EDIT,
     "improvement_plan.review": Action.PLAN_REVIEW,
+    "standing_event.adjust": Action.STANDING_ADJUST,
+    "standing_event.dismiss": Action.STANDING_ADJUST,
 }
 EXPECTED_WORKFLOWS = {name.split(".")[0] for name in EXPECTED}
 
@@ -81,6 +85,7 @@ def principal(role: Role, *, tenant: int = TENANT) -> Principal:
 def declared() -> list[rounds.Workflow[Any]]:
     assert member_workflow.BRANCH_WORKFLOW and branch_workflow.RATING_WORKFLOW  # both tables are loaded
     assert plan_workflow.PLAN_WORKFLOW  # and the rectification plan's
+    assert event_workflow.EVENT_WORKFLOW  # and a mid-year event's (增星摘星 prompts)
     return [w for w in rounds.workflows() if w.name in EXPECTED_WORKFLOWS]
 
 

@@ -24,10 +24,12 @@ from fivestar import audit
 from fivestar.db import UTCDateTime
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _, _l
-from fivestar.kernel.versioning import StaleEditError, expect_version, saving
+from fivestar.kernel import rounds
+from fivestar.kernel.versioning import StaleEditError, expect_version
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.rules import RuleSet, level_label
+from fivestar.standing import workflow
 from fivestar.standing.models import (
     Adjustment,
     Cause,
@@ -308,12 +310,17 @@ def record_adjustment(session: Session, checked: CheckedAdjustment) -> Adjustmen
             reason=checked.reason,
         )
     )
-    if event is not None:  # a prompt is not a round: its state is a plain column (no kernel workflow)
-        event_row = event
-        event_row.state = EventState.ADJUSTED
-        event_row.resolved_at = now
-        event_row.resolved_by = who
     session.flush()
+    if event is not None:  # the prompt this adjustment answers is resolved with it
+        resolved = event
+
+        def mark_resolved() -> None:
+            resolved.resolved_at = now
+            resolved.resolved_by = who
+
+        rounds.apply(
+            session, workflow.EVENT_WORKFLOW, "adjust", event, refusal=workflow.refusal(event), changes=mark_resolved
+        )
     audit.record(
         session,
         "standing.adjust",
@@ -388,23 +395,31 @@ def record_event(
 
 def dismiss_event(session: Session, event: StandingEvent, reason: object, *, version: object) -> StandingEvent:
     """Close a prompt without an adjustment, with the committee's reason."""
-    if event.state is not EventState.OPEN:
-        raise ConflictError(_("该事项已处理"))
-    expect_version(event, version)
+    refused = workflow.refusal(event)
+    if refused is None:
+        expect_version(event, version)
     text = _text(reason)
-    if not text:
+    if refused is None and not text:
         raise ServiceError(_("请填写不予调整的理由"), field="reason")
-    if len(text) > REASON_MAX:
+    if text and len(text) > REASON_MAX:
         raise ServiceError(_("理由最长 %(n)d 个字", n=REASON_MAX), field="reason")
-    before = audit.snapshot(event)
-    with saving(session):
-        event_row = event  # a prompt is not a round: its state is a plain column (no kernel workflow)
-        event_row.state = EventState.DISMISSED
+
+    def mark_dismissed() -> None:
         event.dismiss_reason = text
         event.resolved_at = clock.now()
         event.resolved_by = audit.current_actor().name[:120]
-        session.flush()
-    audit.record(session, "standing.dismiss", event, before=before, after=audit.snapshot(event), reason=text)
+
+    rounds.apply(
+        session,
+        workflow.EVENT_WORKFLOW,
+        "dismiss",
+        event,
+        refusal=refused,
+        reason=text,
+        changes=mark_dismissed,
+        before=audit.snapshot(event),
+        after=lambda: audit.snapshot(event),
+    )
     return event
 
 
