@@ -30,7 +30,7 @@ def test_the_demo_inspector_finds_something_of_each_kind(app: Any, session: Sess
     found: set[str] = set()
     page = client.get("/t/demo-east/inspection/anomalies").get_data(as_text=True)
     rounds = re.findall(r'<option value="([mb]\d+)"', page)
-    assert len(rounds) == 3  # the running member round, last year's and the finalised year's branch rounds
+    assert len(rounds) == 4  # the running member round and the closed period before it; two branch rounds
     for value in rounds:
         html = client.get(f"/t/demo-east/inspection/anomalies?round={value}").get_data(as_text=True)
         for kind, count in re.findall(r'id="kind-([a-z_]+)">\s*<h2>[^<]*<span class="badge[^"]*">(\d+)<', html):

@@ -62,7 +62,7 @@ READ_ONLY = {
     "followups.default_due", "followups.follow_up_page", "followups.needs_mentors",
     "followups.needs_rectification", "followups.needs_talk",
     "honour.honour_roll", "honour.member_ratings", "honour.period_label", "honour.results_published",
-    "honour.rounds_for_honour",
+    "honour.rounds_for_honour", "worklist.pending",
     "notice.find_notice", "notice.is_running", "notice.load_objection", "notice.member_level_text",
     "notice.notice_length_text", "notice.notice_rows", "notice.notice_view",
     "opening.period_by_key", "opening.previous_period",

@@ -97,7 +97,9 @@ def test_login_success_opens_the_home_page(client: FlaskClient, a: dict[str, Any
     response = client.post(f"/t/{a['tenant'].slug}/login", data={"username": "admin", "password": TEST_PASSWORD})
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/t/{a['tenant'].slug}/")
     page = home(client, a["tenant"])
-    assert page.status_code == 200 and "财政局机关党委" in page.get_data(as_text=True)
+    assert page.status_code == 200 and "我的待办" in page.get_data(as_text=True)  # the home is a work list
+    tree = client.get(f"/t/{a['tenant'].slug}/orgs/")  # and the organisation tree one tap away
+    assert tree.status_code == 200 and "财政局机关党委" in tree.get_data(as_text=True)
 
 
 def test_unknown_user_and_wrong_password_get_the_same_answer(

@@ -78,6 +78,9 @@ PARAM_KINDS: dict[str, str] = {
     "check_id": "spot_check",  # 随机抽查 of the inspectors (B has one: see `_b_has_spot_check`)
     "prompt_id": "standing_event",  # 增星摘星: a veto event of B's branch (see `_b_has_standing`)
     "adjustment_file_id": "adjustment_file",  # an adjustment's evidence file of B
+    "plan_id": "improvement_plan",  # 整改提升: B's branch has a plan with an item and a file (`_b_has_plan`)
+    "item_id": "plan_item",
+    "file_id": "improvement_file",
 }
 
 # Kind -> how to find B's objects of that kind (several values: each is walked).
@@ -116,9 +119,7 @@ B_OBJECTS: dict[str, Callable[[Session, dict[str, Any]], list[Any]]] = {
     ),
     "evidence_file": lambda session, b: [b["evidence"].id],
     "branch_round": lambda session, b: list(
-        session.scalars(
-            select(BranchRound.id).where(BranchRound.tenant_id == b["tenant"].id).order_by(BranchRound.id)
-        )
+        session.scalars(select(BranchRound.id).where(BranchRound.tenant_id == b["tenant"].id).order_by(BranchRound.id))
     ),
     "quarterly_review": lambda session, b: [b["quarterly_review"].id],
     "report_job": lambda session, b: [b["report_job"].id],
@@ -129,6 +130,9 @@ B_OBJECTS: dict[str, Callable[[Session, dict[str, Any]], list[Any]]] = {
     "spot_check": lambda session, b: [b["spot_check"].id],
     "standing_event": lambda session, b: [b["standing_event"].id],
     "adjustment_file": lambda session, b: [b["adjustment_file"].id],
+    "improvement_plan": lambda session, b: [b["plan"].id],
+    "plan_item": lambda session, b: [b["plan_item"].id],
+    "improvement_file": lambda session, b: [b["improvement_file"].id],
 }
 
 # District B's names, all different from A's (two_tenants gives both the same names; the codes and
@@ -139,6 +143,7 @@ B_NAMES = {
     "retirees": "乙区审计离退休支部",
 }
 B_MEMBER_NAMES = ["乙区党员欧阳甲", "乙区党员欧阳乙", "乙区党员欧阳丙"]
+
 
 # Something plausible for every form field the walk might meet; ids point at B's objects too.
 def _form_data(b: dict[str, Any]) -> dict[str, str]:
@@ -260,6 +265,7 @@ def districts(two_tenants: dict[str, Any], session: Session) -> dict[str, Any]:
     _b_has_webhook(session, b)
     _b_has_spot_check(session, b)
     _b_has_standing(session, b)
+    _b_has_plan(session, b)
     _b_has_notice(session, b)
     _b_has_export(session, b)
     _b_on_public_notice(session, b)
@@ -351,8 +357,13 @@ def _b_has_notice(session: Session, b: dict[str, Any]) -> None:
     from fivestar.inbox.models import Notice
 
     with tenant_context(b["tenant"].id):
-        b["notice"] = Notice(account_id=b["secretary"].id, outbox_message_id=b["outbox"].id,
-                             title="乙区提醒", body="乙区提醒正文", link="/")
+        b["notice"] = Notice(
+            account_id=b["secretary"].id,
+            outbox_message_id=b["outbox"].id,
+            title="乙区提醒",
+            body="乙区提醒正文",
+            link="/",
+        )
         session.add(b["notice"])
         session.flush()
 
@@ -375,20 +386,73 @@ def _b_has_standing(session: Session, b: dict[str, Any]) -> None:
 
     with tenant_context(b["tenant"].id):
         b["standing_event"] = StandingEvent(
-            branch_id=b["branch"].id, kind=EventKind.VETO, veto_key="b-veto", occurred_on=dt.date(2026, 3, 1),
-            note=f"{B_NAMES['branch']}的否决事项", recorded_by=B_MEMBER_NAMES[0],
+            branch_id=b["branch"].id,
+            kind=EventKind.VETO,
+            veto_key="b-veto",
+            occurred_on=dt.date(2026, 3, 1),
+            note=f"{B_NAMES['branch']}的否决事项",
+            recorded_by=B_MEMBER_NAMES[0],
         )
         adjustment = Adjustment(
-            branch_id=b["branch"].id, from_level=4, to_level=2, cause=Cause.OTHER, reason="乙区的调整理由",
-            meeting_name="乙区工委会议", meeting_date=dt.date(2026, 3, 2), recorded_by=B_MEMBER_NAMES[0],
+            branch_id=b["branch"].id,
+            from_level=4,
+            to_level=2,
+            cause=Cause.OTHER,
+            reason="乙区的调整理由",
+            meeting_name="乙区工委会议",
+            meeting_date=dt.date(2026, 3, 2),
+            recorded_by=B_MEMBER_NAMES[0],
         )
         session.add_all([b["standing_event"], adjustment])
         session.flush()
         b["adjustment_file"] = AdjustmentFile(
-            adjustment_id=adjustment.id, original_name="乙区决定.pdf", content_type="application/pdf", size=10,
-            sha256="0" * 64, storage_key="c" * 48, uploaded_by=B_MEMBER_NAMES[0],
+            adjustment_id=adjustment.id,
+            original_name="乙区决定.pdf",
+            content_type="application/pdf",
+            size=10,
+            sha256="0" * 64,
+            storage_key="c" * 48,
+            uploaded_by=B_MEMBER_NAMES[0],
         )
         session.add(b["adjustment_file"])
+        session.flush()
+
+
+def _b_has_plan(session: Session, b: dict[str, Any]) -> None:
+    """整改提升 in district B: a published plan of its branch with an item and an evidence file (the
+    row is enough: the walk must be refused before any file is read)."""
+    from fivestar.improvement.models import ImprovementFile, ImprovementPlan, PlanItem, PlanState
+
+    with tenant_context(b["tenant"].id):
+        rating = session.scalar(select(BranchRating).where(BranchRating.branch_id == b["branch"].id).limit(1))
+        assert rating is not None
+        with seeding():
+            b["plan"] = ImprovementPlan(
+                round_id=rating.round_id,
+                rating_id=rating.id,
+                branch_id=b["branch"].id,
+                year=2026,
+                level=3,
+                programme_key="improve",
+                programme_label="提升工程",
+                state=PlanState.PUBLISHED,
+            )
+        session.add(b["plan"])
+        session.flush()
+        b["plan_item"] = PlanItem(plan_id=b["plan"].id, position=1, problem="乙区的整改问题")
+        session.add(b["plan_item"])
+        session.flush()
+        b["improvement_file"] = ImprovementFile(
+            plan_id=b["plan"].id,
+            item_id=b["plan_item"].id,
+            original_name="乙区台账.pdf",
+            content_type="application/pdf",
+            size=10,
+            sha256="0" * 64,
+            storage_key="d" * 48,
+            uploaded_by=B_MEMBER_NAMES[0],
+        )
+        session.add(b["improvement_file"])
         session.flush()
 
 
@@ -421,8 +485,12 @@ def _b_has_export(session: Session, b: dict[str, Any]) -> None:
 
     with tenant_context(b["tenant"].id):
         b["export_target"] = ExportTarget(
-            name=B_EXPORT_NAME, report_kind=ReportKind.MEMBER_RESULTS, report_format=ReportFormat.XLSX,
-            method=ExportMethod.EMAIL, destination="b-superior@example.test", trigger=ExportTrigger.ON_FINALISE,
+            name=B_EXPORT_NAME,
+            report_kind=ReportKind.MEMBER_RESULTS,
+            report_format=ReportFormat.XLSX,
+            method=ExportMethod.EMAIL,
+            destination="b-superior@example.test",
+            trigger=ExportTrigger.ON_FINALISE,
             created_by=B_MEMBER_NAMES[0],
         )
         session.add(b["export_target"])
@@ -430,8 +498,13 @@ def _b_has_export(session: Session, b: dict[str, Any]) -> None:
         round_id = session.scalar(select(MemberRound.id).order_by(MemberRound.id).limit(1))
         assert round_id is not None
         b["export_delivery"] = ExportDelivery(
-            target_id=b["export_target"].id, trigger=ExportTrigger.ON_FINALISE, round_type="member",
-            round_id=round_id, round_key="2026Q1", state=ExportState.FAILED, attempts=8,
+            target_id=b["export_target"].id,
+            trigger=ExportTrigger.ON_FINALISE,
+            round_type="member",
+            round_id=round_id,
+            round_key="2026Q1",
+            state=ExportState.FAILED,
+            attempts=8,
             last_error="乙区接收服务器拒绝",
         )
         session.add(b["export_delivery"])

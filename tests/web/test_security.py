@@ -179,8 +179,9 @@ def test_session_cookie_is_httponly_and_samesite(
     assert app.config["SESSION_COOKIE_SECURE"] is False
 
 
-def test_production_cookies_are_secure_and_hsts_is_sent(engine: Engine, tmp_path: Any,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_production_cookies_are_secure_and_hsts_is_sent(
+    engine: Engine, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fivestar.config import load_settings
     from fivestar.web.app import create_app
 
@@ -291,6 +292,7 @@ READ = {
     Action.STANDING_VIEW,
     Action.OVERVIEW_VIEW,
     Action.FOLLOWUP_VIEW,
+    Action.PLAN_VIEW,
 }
 STAFF = {
     Action.ORG_VIEW,
@@ -303,6 +305,7 @@ STAFF = {
     Action.ROUND_VIEW,
     Action.BRANCH_FORWARD,
     Action.FOLLOWUP_VIEW,
+    Action.PLAN_VIEW,
 }
 SECRETARY = {
     Action.ORG_VIEW,
@@ -315,6 +318,8 @@ SECRETARY = {
     Action.BRANCH_RATE,
     Action.STANDING_VIEW,
     Action.FOLLOWUP_VIEW,
+    Action.PLAN_VIEW,
+    Action.PLAN_EDIT,
 }
 
 
@@ -348,8 +353,9 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
     ),
     "committee member": (
         _principal((Role.COMMITTEE_MEMBER, None)),
-        _pairs(READ | {Action.AUDIT_VIEW, Action.ROUND_RETURN, Action.BRANCH_DECIDE}, IN_TENANT) | OWN
-        | _pairs({Action.STANDING_ADJUST}, IN_TENANT),
+        _pairs(READ | {Action.AUDIT_VIEW, Action.ROUND_RETURN, Action.BRANCH_DECIDE}, IN_TENANT)
+        | OWN
+        | _pairs({Action.STANDING_ADJUST, Action.PLAN_REVIEW}, IN_TENANT),
     ),
     "inspector": (
         _principal((Role.INSPECTOR, None)),
@@ -376,6 +382,8 @@ MATRIX: dict[str, tuple[Principal, set[tuple[Action, str]]]] = {
                 Action.BRANCH_RATE,
                 Action.STANDING_VIEW,
                 Action.FOLLOWUP_VIEW,
+                Action.PLAN_VIEW,
+                Action.PLAN_EDIT,
             },
             ["B3", "m3"],
         ),

@@ -42,6 +42,8 @@ def seed_worklist(session: Session, tenant: Tenant, own_branch: Organisation, pa
                 BranchRating.round_id == branch_round.id,
                 BranchRating.step == RatingStep.DECIDED,
                 BranchRating.branch_id != own_branch.id,
+                # the inspectors' example (decided two below its 荐星, with a reason) stays decided
+                BranchRating.decision_reason.is_(None),
             )
             .order_by(Organisation.path)
         ).all()
