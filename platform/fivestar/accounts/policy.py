@@ -125,6 +125,9 @@ _READ_ACTIONS = frozenset(
     }
 )
 _AUDIT_READERS = frozenset({Role.TENANT_ADMIN, Role.COMMITTEE_MEMBER, Role.INSPECTOR})
+# What a 工委委员 does for the whole district (`authorize` and `org_scope` both read this): return a member
+# round's branch results, decide branch levels (定星), review rectification plans (考核验收), adjust levels.
+_COMMITTEE_WIDE = frozenset({Action.ROUND_RETURN, Action.BRANCH_DECIDE, Action.PLAN_REVIEW, Action.STANDING_ADJUST})
 
 # Which "view" action guards the existence of an object, for `require`'s 404-versus-403 choice.
 _VIEW_FOR: dict[type[Any], Action] = {
@@ -182,11 +185,7 @@ def authorize(principal: Principal | Any, action: Action, obj: Any = None) -> bo
         return True
     if action is Action.STANDING_VIEW and isinstance(obj, Member) and obj.id == principal.member_id:
         return True  # one's own level history
-    if action in (Action.ROUND_RETURN, Action.BRANCH_DECIDE) and Role.COMMITTEE_MEMBER in roles:
-        return True
-    if action is Action.PLAN_REVIEW and Role.COMMITTEE_MEMBER in roles:  # 考核验收 is the committee's
-        return True
-    if action is Action.STANDING_ADJUST and Role.COMMITTEE_MEMBER in roles:
+    if action in _COMMITTEE_WIDE and Role.COMMITTEE_MEMBER in roles:
         return True
     path = _object_path(obj)
     if path is not None:
@@ -236,8 +235,8 @@ def org_scope(principal: Principal, action: Action = Action.ORG_VIEW) -> ColumnE
         return false()
     if Role.TENANT_ADMIN in principal.roles or (action in _READ_ACTIONS and principal.roles & READ_ALL_ROLES):
         return true()
-    if action in (Action.ROUND_RETURN, Action.BRANCH_DECIDE) and Role.COMMITTEE_MEMBER in principal.roles:
-        return true()  # as in `authorize`: 工委委员 return and decide for the whole tenant
+    if action in _COMMITTEE_WIDE and Role.COMMITTEE_MEMBER in principal.roles:
+        return true()  # as in `authorize`: the committee's own acts reach the whole tenant
     return _path_clause(principal, set(_SCOPED), action)
 
 
