@@ -1,6 +1,6 @@
 """Faults injected into the fault tests' worker processes, without changing production code.
 
-tests/faults/test_worker_faults.py puts this folder first on the workers' PYTHONPATH, so Python runs
+The `faulty` fixture (tests/faults/conftest.py) puts this folder first on the workers' PYTHONPATH, so Python runs
 this module at start-up in every process it starts (`site` imports `sitecustomize`). It patches a
 module right after that module is first imported, and only when the test asks for it in the
 environment; with none of these variables set it changes nothing:
