@@ -17,14 +17,27 @@ from tests.worker_support import Cluster, open_cluster
 def faulty(tmp_path: Path, fresh_database: Callable[[str], str]) -> Faulty:
     """`with faulty(**knobs) as cluster:` — a cluster whose workers run the injected faults."""
 
-    def make(*, claim_timeout: int = CLAIM_TIMEOUT, report_row_seconds: float = 0.0,
-             kill_opening_for: str = "", tick: float = TICK) -> AbstractContextManager[Cluster]:
+    def make(
+        *,
+        claim_timeout: int = CLAIM_TIMEOUT,
+        report_row_seconds: float = 0.0,
+        kill_opening_for: str = "",
+        tick: float = TICK,
+    ) -> AbstractContextManager[Cluster]:
         env = {"FIVESTAR_REPORT_STUCK_SECONDS": str(CLAIM_TIMEOUT)}
         if report_row_seconds:
             env["FAULTS_REPORT_ROW_SECONDS"] = str(report_row_seconds)
         if kill_opening_for:
             env["FAULTS_KILL_OPENING_FOR"] = kill_opening_for
-        return open_cluster(tmp_path, fresh_database, tick_seconds=tick, claim_timeout=claim_timeout,
-                            visibility_timeout=VISIBILITY, lock_timeout=LOCK_TIMEOUT, env=env, pythonpath=[INJECT])
+        return open_cluster(
+            tmp_path,
+            fresh_database,
+            tick_seconds=tick,
+            claim_timeout=claim_timeout,
+            visibility_timeout=VISIBILITY,
+            lock_timeout=LOCK_TIMEOUT,
+            env=env,
+            pythonpath=[INJECT],
+        )
 
     return make

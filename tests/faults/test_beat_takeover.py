@@ -41,8 +41,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 # --- two beats for two minutes ---------------------------------------------------------------------------------
 
-TICK_SENT = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] Scheduler: Sending due task "
-                        r"fivestar-minute-tick", re.M)
+TICK_SENT = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): INFO/MainProcess\] Scheduler: Sending due task "
+    r"fivestar-minute-tick",
+    re.M,
+)
 
 
 def tick_times(beat: Process) -> list[dt.datetime]:
@@ -67,10 +70,20 @@ def test_two_beats_for_two_minutes_open_one_round_and_remind_once(
         tomorrow = send.date() + dt.timedelta(days=1)
         people = 40
         reminded = make_district(
-            cluster, f"duel-{uuid.uuid4().hex[:6]}", rules=fault_rules(send_time=f"{send:%H:%M}", lead_days="[1, 2]"),
-            members=people, accounts=people, secretary=True, open_round=True,
-            deadlines={"self": tomorrow, "joint": tomorrow + dt.timedelta(days=1),
-                       "review": tomorrow + dt.timedelta(days=20), "report": tomorrow + dt.timedelta(days=30)})
+            cluster,
+            f"duel-{uuid.uuid4().hex[:6]}",
+            rules=fault_rules(send_time=f"{send:%H:%M}", lead_days="[1, 2]"),
+            members=people,
+            accounts=people,
+            secretary=True,
+            open_round=True,
+            deadlines={
+                "self": tomorrow,
+                "joint": tomorrow + dt.timedelta(days=1),
+                "review": tomorrow + dt.timedelta(days=20),
+                "report": tomorrow + dt.timedelta(days=30),
+            },
+        )
         cluster.wait_ready(worker, first)
         guarantees = ask_guarantees(cluster, worker)
         started = time.monotonic()
@@ -87,8 +100,9 @@ def test_two_beats_for_two_minutes_open_one_round_and_remind_once(
         # The lock outlives its holder by at most FIVESTAR_BEAT_LOCK_TIMEOUT (the holder renews it every
         # loop of beat); the standby tries again every loop (workers/app.py: 2 s with these settings).
         loop = max(1.0, min(30.0, 2.0, LOCK_TIMEOUT / 3))
-        took_over = cluster.wait_for(second.ready, "the second beat to take the lock", LOCK_TIMEOUT + loop + SLACK,
-                                     watch=[worker])
+        took_over = cluster.wait_for(
+            second.ready, "the second beat to take the lock", LOCK_TIMEOUT + loop + SLACK, watch=[worker]
+        )
         print(f"the second beat took the lock {took_over:.1f} s after the first was killed")
 
         time.sleep(max(0.0, started + duel - time.monotonic()))
@@ -106,17 +120,26 @@ def test_two_beats_for_two_minutes_open_one_round_and_remind_once(
         for district, key in ((early, "2025Q2"), (late, "2025Q2")):
             with cluster.maker() as session, tenant_context(district.tenant_id):
                 assert list(session.scalars(select(MemberRound.period_key))) == [key]
-                item = session.execute(select(DueItem.state, DueItem.attempts).where(
-                    DueItem.kind == DueKind.OPEN_MEMBER_ROUND, DueItem.key == key)).one()
+                item = session.execute(
+                    select(DueItem.state, DueItem.attempts).where(
+                        DueItem.kind == DueKind.OPEN_MEMBER_ROUND, DueItem.key == key
+                    )
+                ).one()
                 assert (item.state, item.attempts) == (DueState.DONE, 1)
         # One message per recipient and lead time: the members' one-day reminder and the secretary's
         # two-day one, each performed once; every e-mail arrived once.
         with cluster.maker() as session, tenant_context(reminded.tenant_id):
-            items = {row.key.split(":", 1)[1]: (row.state, row.attempts) for row in session.execute(
-                select(DueItem.key, DueItem.state, DueItem.attempts).where(DueItem.kind == DueKind.REMINDER)
-                .where(DueItem.state != DueState.PENDING))}
-            keys = Counter(key.rsplit(":", 2)[0].split(":", 2)[2] for key in session.scalars(
-                select(OutboxMessage.dedupe_key)))
+            items = {
+                row.key.split(":", 1)[1]: (row.state, row.attempts)
+                for row in session.execute(
+                    select(DueItem.key, DueItem.state, DueItem.attempts)
+                    .where(DueItem.kind == DueKind.REMINDER)
+                    .where(DueItem.state != DueState.PENDING)
+                )
+            }
+            keys = Counter(
+                key.rsplit(":", 2)[0].split(":", 2)[2] for key in session.scalars(select(OutboxMessage.dedupe_key))
+            )
         self_key, joint_key = f"self:{tomorrow:%Y%m%d}:1", f"joint:{tomorrow + dt.timedelta(days=1):%Y%m%d}:2"
         assert items == {self_key: (DueState.DONE, 1), joint_key: (DueState.DONE, 1)}, items
         assert keys == {self_key: 2 * people, joint_key: 2}, keys

@@ -52,8 +52,11 @@ def test_a_task_that_kills_its_worker_fails_after_max_attempts_and_the_queue_dra
 
         def item(district: District) -> tuple[DueState, int, int, str | None, dt.datetime | None]:
             with cluster.maker() as session, tenant_context(district.tenant_id):
-                row = session.execute(select(DueItem.state, DueItem.attempts, DueItem.max_attempts, DueItem.outcome,
-                                             DueItem.finished_at).where(DueItem.key == key)).one()
+                row = session.execute(
+                    select(
+                        DueItem.state, DueItem.attempts, DueItem.max_attempts, DueItem.outcome, DueItem.finished_at
+                    ).where(DueItem.key == key)
+                ).one()
                 return row.state, row.attempts, row.max_attempts, row.outcome, row.finished_at
 
         max_attempts = item(deadly)[2]
@@ -73,15 +76,26 @@ def test_a_task_that_kills_its_worker_fails_after_max_attempts_and_the_queue_dra
         assert opened[4] < failed_at
         # The worker keeps serving: an e-mail written now arrives.
         with cluster.maker() as session, tenant_context(healthy.tenant_id):
-            session.add(OutboxMessage(tenant_id=healthy.tenant_id, channel=Channel.EMAIL,
-                                      recipient="after@example.org", subject="之后的邮件", body_text="仍在工作",
-                                      dedupe_key=f"faults:{uuid.uuid4().hex}"))
+            session.add(
+                OutboxMessage(
+                    tenant_id=healthy.tenant_id,
+                    channel=Channel.EMAIL,
+                    recipient="after@example.org",
+                    subject="之后的邮件",
+                    body_text="仍在工作",
+                    dedupe_key=f"faults:{uuid.uuid4().hex}",
+                )
+            )
             session.commit()
         cluster.wait_for(lambda: cluster.mail.count() == 1, "an e-mail sent after the failures", 15, watch=[worker])
 
         # The queue drains: with beat stopped, nothing is waiting or unacknowledged.
         beat.stop()
-        cluster.wait_for(lambda: cluster.queue_length("default") == 0 and cluster.unacked() == 0,
-                         "the queue to drain", 15, watch=[worker])
+        cluster.wait_for(
+            lambda: cluster.queue_length("default") == 0 and cluster.unacked() == 0,
+            "the queue to drain",
+            15,
+            watch=[worker],
+        )
         assert worker.alive() and len(worker.pool()) == 1
         guarantees()

@@ -42,11 +42,20 @@ def test_a_long_report_does_not_delay_reminders_by_more_than_a_second(
         default = cluster.start_worker("default", ["default"], concurrency=2, wait=False)
         worker = cluster.start_worker("reports", ["reports"], wait=False)
         deadline = local_today() + dt.timedelta(days=20)  # the rules' own reminders are weeks away
-        district = make_district(cluster, f"busy-{uuid.uuid4().hex[:6]}", rules=fault_rules(), members=REPORT_MEMBERS,
-                             accounts=10, open_round=True,
-                             deadlines={"self": deadline, "joint": deadline + dt.timedelta(days=1),
-                                        "review": deadline + dt.timedelta(days=2),
-                                        "report": deadline + dt.timedelta(days=3)})
+        district = make_district(
+            cluster,
+            f"busy-{uuid.uuid4().hex[:6]}",
+            rules=fault_rules(),
+            members=REPORT_MEMBERS,
+            accounts=10,
+            open_round=True,
+            deadlines={
+                "self": deadline,
+                "joint": deadline + dt.timedelta(days=1),
+                "review": deadline + dt.timedelta(days=2),
+                "report": deadline + dt.timedelta(days=3),
+            },
+        )
         cluster.wait_ready(default, worker)
         ask_guarantees(cluster, default)()  # before measuring: `celery inspect` is a process of its own
 
@@ -54,27 +63,44 @@ def test_a_long_report_does_not_delay_reminders_by_more_than_a_second(
             """A reminder falls due; a tick is sent: seconds until its messages are in the outbox."""
             key = f"m{district.round_id}:self:{deadline:%Y%m%d}:{lead}"
             with cluster.maker() as session, tenant_context(district.tenant_id):
-                session.add(DueItem(tenant_id=district.tenant_id, kind=DueKind.REMINDER, key=key,
-                                    due_at=utcnow() - dt.timedelta(seconds=1)))
+                session.add(
+                    DueItem(
+                        tenant_id=district.tenant_id,
+                        kind=DueKind.REMINDER,
+                        key=key,
+                        due_at=utcnow() - dt.timedelta(seconds=1),
+                    )
+                )
                 session.commit()
             sent = time.monotonic()
             cluster.enqueue("fivestar.tick")
-            cluster.wait_for(lambda: bool(load_batch(cluster, district, f"reminder:{key}:%").emails),
-                             f"reminder {lead}'s messages", 30, poll=0.01, watch=[default])
+            cluster.wait_for(
+                lambda: bool(load_batch(cluster, district, f"reminder:{key}:%").emails),
+                f"reminder {lead}'s messages",
+                30,
+                poll=0.01,
+                watch=[default],
+            )
             took = time.monotonic() - sent
-            cluster.wait_for(lambda: load_batch(cluster, district, f"reminder:{key}:%").all_sent,
-                             f"reminder {lead} delivered", 30, watch=[default])
+            cluster.wait_for(
+                lambda: load_batch(cluster, district, f"reminder:{key}:%").all_sent,
+                f"reminder {lead} delivered",
+                30,
+                watch=[default],
+            )
             return took
 
         latency(10)  # warming up: the pool processes' first tasks import and connect
         idle = [latency(lead) for lead in (11, 12, 13)]
         job_id = ask_report(cluster, district)
-        cluster.wait_for(lambda: load_job(cluster, district, job_id).state is JobState.RUNNING, "the report running",
-                         30)
+        cluster.wait_for(
+            lambda: load_job(cluster, district, job_id).state is JobState.RUNNING, "the report running", 30
+        )
         busy = [latency(lead) for lead in (14, 15, 16)]
         assert load_job(cluster, district, job_id).state is JobState.RUNNING  # it ran all along
         print(f"reminder latency without a report {idle}, while a report runs {busy}")
         for took in busy:
             assert took - statistics.median(idle) <= 1.0, (idle, busy)
-        cluster.wait_for(lambda: load_job(cluster, district, job_id).state is JobState.DONE, "the report done", 60,
-                         watch=[worker])
+        cluster.wait_for(
+            lambda: load_job(cluster, district, job_id).state is JobState.DONE, "the report done", 60, watch=[worker]
+        )

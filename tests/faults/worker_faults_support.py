@@ -101,7 +101,8 @@ class District:
 def fault_rules(*, auto_open: bool = False, send_time: str = "09:00", lead_days: str = "[3, 1]") -> str:
     text = auto_rules(member=auto_open, branch=None)
     text = text.replace('send_time = "09:00"', f'send_time = "{send_time}"').replace(
-        "lead_days = [3, 1]", f"lead_days = {lead_days}")
+        "lead_days = [3, 1]", f"lead_days = {lead_days}"
+    )
     assert f'send_time = "{send_time}"' in text and f"lead_days = {lead_days}" in text
     return text
 
@@ -129,33 +130,63 @@ def make_district(
             root = session.scalar(select(Organisation).where(Organisation.kind == OrgKind.COMMITTEE))
             assert root is not None
             branch = create_org(session, kind=OrgKind.BRANCH, parent=root, name="故障测试党支部")
-            session.execute(insert(Member), [
-                {"tenant_id": tenant_id, "branch_id": branch.id, "member_no": f"F{number:05d}",
-                 "name": f"党员{number:05d}", "gender": Gender.FEMALE if number % 2 else Gender.MALE,
-                 "joined_on": dt.date(2010, 7, 1)}
-                for number in range(members)
-            ])
+            session.execute(
+                insert(Member),
+                [
+                    {
+                        "tenant_id": tenant_id,
+                        "branch_id": branch.id,
+                        "member_no": f"F{number:05d}",
+                        "name": f"党员{number:05d}",
+                        "gender": Gender.FEMALE if number % 2 else Gender.MALE,
+                        "joined_on": dt.date(2010, 7, 1),
+                    }
+                    for number in range(members)
+                ],
+            )
             admin = Account(tenant_id=tenant_id, username="admin", display_name="工委工作人员", password_hash="x")
             session.add(admin)
             session.flush()
             grants = [{"tenant_id": tenant_id, "account_id": admin.id, "role": Role.TENANT_ADMIN}]
             if accounts:
                 member_ids = list(session.scalars(select(Member.id).order_by(Member.member_no).limit(accounts)))
-                session.execute(insert(Account), [
-                    {"tenant_id": tenant_id, "username": f"m{number:05d}", "display_name": f"党员{number:05d}",
-                     "password_hash": "x", "email": f"m{number:05d}@example.org", "member_id": member_id}
-                    for number, member_id in enumerate(member_ids)
-                ])
+                session.execute(
+                    insert(Account),
+                    [
+                        {
+                            "tenant_id": tenant_id,
+                            "username": f"m{number:05d}",
+                            "display_name": f"党员{number:05d}",
+                            "password_hash": "x",
+                            "email": f"m{number:05d}@example.org",
+                            "member_id": member_id,
+                        }
+                        for number, member_id in enumerate(member_ids)
+                    ],
+                )
                 account_ids = session.scalars(select(Account.id).where(Account.member_id.in_(member_ids)))
-                grants += [{"tenant_id": tenant_id, "account_id": account_id, "role": Role.MEMBER}
-                           for account_id in account_ids]
+                grants += [
+                    {"tenant_id": tenant_id, "account_id": account_id, "role": Role.MEMBER}
+                    for account_id in account_ids
+                ]
             if secretary:
-                shuji = Account(tenant_id=tenant_id, username="shuji", display_name="支部书记", password_hash="x",
-                                email="shuji@example.org")
+                shuji = Account(
+                    tenant_id=tenant_id,
+                    username="shuji",
+                    display_name="支部书记",
+                    password_hash="x",
+                    email="shuji@example.org",
+                )
                 session.add(shuji)
                 session.flush()
-                grants.append({"tenant_id": tenant_id, "account_id": shuji.id, "role": Role.BRANCH_SECRETARY,
-                               "organisation_id": branch.id})
+                grants.append(
+                    {
+                        "tenant_id": tenant_id,
+                        "account_id": shuji.id,
+                        "role": Role.BRANCH_SECRETARY,
+                        "organisation_id": branch.id,
+                    }
+                )
             session.execute(insert(RoleGrant), grants)
             round_id = None
             if open_round:
@@ -180,10 +211,20 @@ def reminder_due_now(cluster: Cluster, slug: str, *, members: int, accounts: int
     is due at once (as in tests/integration/test_topology.py)."""
     send = (dt.datetime.now(ZoneInfo(ZONE)) - dt.timedelta(minutes=2)).replace(second=0, microsecond=0)
     tomorrow = send.date() + dt.timedelta(days=1)
-    return make_district(cluster, slug, rules=fault_rules(send_time=f"{send:%H:%M}", lead_days="[1]"), members=members,
-                     accounts=accounts, open_round=True,
-                     deadlines={"self": tomorrow, "joint": tomorrow + dt.timedelta(days=10),
-                                "review": tomorrow + dt.timedelta(days=20), "report": tomorrow + dt.timedelta(days=30)})
+    return make_district(
+        cluster,
+        slug,
+        rules=fault_rules(send_time=f"{send:%H:%M}", lead_days="[1]"),
+        members=members,
+        accounts=accounts,
+        open_round=True,
+        deadlines={
+            "self": tomorrow,
+            "joint": tomorrow + dt.timedelta(days=10),
+            "review": tomorrow + dt.timedelta(days=20),
+            "report": tomorrow + dt.timedelta(days=30),
+        },
+    )
 
 
 def due_opening(cluster: Cluster, district: District, due_at: dt.datetime) -> str:
@@ -213,14 +254,25 @@ def ask_report(cluster: Cluster, district: District) -> int:
     from fivestar.tenants.models import Tenant
 
     assert district.round_id is not None
-    principal = Principal(session_token="t", display_name="工委工作人员", tenant_id=district.tenant_id,
-                          account_id=district.admin_id, grants=(Grant(Role.TENANT_ADMIN),))
+    principal = Principal(
+        session_token="t",
+        display_name="工委工作人员",
+        tenant_id=district.tenant_id,
+        account_id=district.admin_id,
+        grants=(Grant(Role.TENANT_ADMIN),),
+    )
     with cluster.maker() as session, tenant_context(district.tenant_id):
         tenant = session.get(Tenant, district.tenant_id)
         assert tenant is not None
-        asked = reports.request_report(session, cluster.settings, tenant=tenant, principal=principal,
-                                       kind="member_results", fmt="xlsx",
-                                       subject=load_round(session, district.round_id))
+        asked = reports.request_report(
+            session,
+            cluster.settings,
+            tenant=tenant,
+            principal=principal,
+            kind="member_results",
+            fmt="xlsx",
+            subject=load_round(session, district.round_id),
+        )
         session.commit()
         return asked.job.id
 
@@ -237,6 +289,7 @@ def running_between_1_and_99(cluster: Cluster, district: District, job_id: int) 
     def check() -> bool:
         job = load_job(cluster, district, job_id)
         return job.state is JobState.RUNNING and 1 <= job.progress <= 99
+
     return check
 
 
@@ -253,8 +306,7 @@ def assert_report_made_once(cluster: Cluster, district: District, job_id: int, k
     folder = reports.tenant_folder(cluster.settings, district.tenant_id)
     files = sorted(path.name for path in folder.iterdir())
     assert files == [job.file_key], files  # one file, no partial file of the killed attempt left
-    book = openpyxl.load_workbook(io.BytesIO(reports.download_path(cluster.settings, job).read_bytes()),
-                                  read_only=True)
+    book = openpyxl.load_workbook(io.BytesIO(reports.download_path(cluster.settings, job).read_bytes()), read_only=True)
     assert sum(1 for _row in book["评定结果"].iter_rows(min_row=2, values_only=True)) == REPORT_MEMBERS
     book.close()
     return job
@@ -277,10 +329,15 @@ class Batch:
 
 def load_batch(cluster: Cluster, district: District, key_like: str = "reminder:%") -> Batch:
     with cluster.maker() as session, tenant_context(district.tenant_id):
-        rows = session.execute(select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.state)
-                               .where(OutboxMessage.dedupe_key.like(key_like))).all()
-    return Batch({row.id: row.state for row in rows if row.channel is Channel.EMAIL},
-                 {row.id: row.state for row in rows if row.channel is Channel.INAPP})
+        rows = session.execute(
+            select(OutboxMessage.id, OutboxMessage.channel, OutboxMessage.state).where(
+                OutboxMessage.dedupe_key.like(key_like)
+            )
+        ).all()
+    return Batch(
+        {row.id: row.state for row in rows if row.channel is Channel.EMAIL},
+        {row.id: row.state for row in rows if row.channel is Channel.INAPP},
+    )
 
 
 def assert_delivered(cluster: Cluster, district: District, *, killed: int, expected_people: int) -> Counter[str]:
@@ -291,8 +348,11 @@ def assert_delivered(cluster: Cluster, district: District, *, killed: int, expec
     assert len(batch.emails) == len(batch.notices) == expected_people
     with cluster.maker() as session, tenant_context(district.tenant_id):
         notices = session.execute(select(Notice.outbox_message_id, Notice.account_id)).all()
-        attempts = dict(session.execute(select(OutboxMessage.id, OutboxMessage.attempts)
-                                        .where(OutboxMessage.id.in_(batch.emails))).all())
+        attempts = dict(
+            session.execute(
+                select(OutboxMessage.id, OutboxMessage.attempts).where(OutboxMessage.id.in_(batch.emails))
+            ).all()
+        )
     assert sorted(row.outbox_message_id for row in notices) == sorted(batch.notices)  # each once
     assert len({row.account_id for row in notices}) == expected_people  # one per person
     arrived = cluster.mail.message_ids()
@@ -340,8 +400,12 @@ class Kill:
     held_id: str  # the Message-ID of the e-mail the SMTP server had stored but not yet answered
 
 
-def kill_while_held(cluster: Cluster, district: District, kill: Callable[[], list[int]],
-                     also: tuple[str, Callable[[], bool]] | None = None) -> Kill:
+def kill_while_held(
+    cluster: Cluster,
+    district: District,
+    kill: Callable[[], list[int]],
+    also: tuple[str, Callable[[], bool]] | None = None,
+) -> Kill:
     """Wait until the SMTP server holds the batch's HELD-th e-mail (stored, 250 not yet sent: the
     worker cannot know it arrived) — and for `also` — then `kill()` and let the server answer."""
     cluster.wait_for(cluster.mail.is_held, "the reminder batch part-way", 60, poll=0.02)

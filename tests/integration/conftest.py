@@ -102,10 +102,14 @@ def district(create_tenant: Any, create_org: Any, create_member: Any, create_acc
     members = [create_member(tenant, branch) for _ in range(3)]
     admin = create_account(tenant, roles=[(Role.TENANT_ADMIN, None)], username="admin", email="admin@example.gov.cn")
     second = create_account(tenant, roles=[(Role.TENANT_ADMIN, None)], username="admin2")
-    gone = create_account(tenant, roles=[(Role.TENANT_ADMIN, None)], username="old-admin", active=False,
-                          email="old@example.gov.cn")
-    secretary = create_account(tenant, roles=[(Role.BRANCH_SECRETARY, branch)], member=members[0],
-                               username="secretary", email="secretary@example.gov.cn")
-    return {"tenant": tenant, "branch": branch, "admin": admin, "second": second, "gone": gone,
-            "secretary": secretary}
-
+    gone = create_account(
+        tenant, roles=[(Role.TENANT_ADMIN, None)], username="old-admin", active=False, email="old@example.gov.cn"
+    )
+    secretary = create_account(
+        tenant,
+        roles=[(Role.BRANCH_SECRETARY, branch)],
+        member=members[0],
+        username="secretary",
+        email="secretary@example.gov.cn",
+    )
+    return {"tenant": tenant, "branch": branch, "admin": admin, "second": second, "gone": gone, "secretary": secretary}

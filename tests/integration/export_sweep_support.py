@@ -57,8 +57,9 @@ def finalised_branch_round(session: Session, tenant: Any, year: int = 2025, at: 
     from fivestar.branch_rounds.opening import open_branch_round
 
     with tenant_context(tenant.id), clock.frozen(dt.datetime(year + 1, 1, 5, 2, 0, tzinfo=UTC)):
-        opened = open_branch_round(session, tenant, year=year, self_report_due=dt.date(year + 1, 1, 31),
-                                   committee_due=dt.date(year + 1, 3, 31))
+        opened = open_branch_round(
+            session, tenant, year=year, self_report_due=dt.date(year + 1, 1, 31), committee_due=dt.date(year + 1, 3, 31)
+        )
         session.flush()
         branch_round = session.scalar(select(BranchRound).where(BranchRound.year == year))
         assert branch_round is not None and opened is not None
@@ -105,8 +106,9 @@ def deliveries(session: Session, tenant: Any) -> list[ExportDelivery]:
         return list(session.scalars(select(ExportDelivery).order_by(ExportDelivery.id)))
 
 
-def finish_job(session: Session, settings: Any, tenant: Any, job_id: int, data: bytes,
-               at: dt.datetime = CLOSED) -> Path:
+def finish_job(
+    session: Session, settings: Any, tenant: Any, job_id: int, data: bytes, at: dt.datetime = CLOSED
+) -> Path:
     """What a report worker does at the end: the file under its key, and `done`."""
     key = secrets.token_hex(24)
     folder = report_services.tenant_folder(settings, tenant.id)
@@ -115,18 +117,32 @@ def finish_job(session: Session, settings: Any, tenant: Any, job_id: int, data: 
     path.write_bytes(data)
     with tenant_context(tenant.id):
         session.execute(
-            update(ReportJob).where(ReportJob.id == job_id)
-            .values(state=JobState.DONE, progress=100, file_key=key, file_size=len(data), rows=3,
-                    filename="2026年第一季度党员星级评定结果.xlsx", finished_at=at,
-                    expires_at=at + dt.timedelta(days=7))
+            update(ReportJob)
+            .where(ReportJob.id == job_id)
+            .values(
+                state=JobState.DONE,
+                progress=100,
+                file_key=key,
+                file_size=len(data),
+                rows=3,
+                filename="2026年第一季度党员星级评定结果.xlsx",
+                finished_at=at,
+                expires_at=at + dt.timedelta(days=7),
+            )
             .execution_options(synchronize_session=False)
         )
         session.flush()
     return path
 
 
-def ready(session: Session, factory: Callable[[], Session], settings: Any, tenant: Any, at: dt.datetime,
-          data: bytes = b"PK\x03\x04 report bytes") -> tuple[ExportDelivery, Path]:
+def ready(
+    session: Session,
+    factory: Callable[[], Session],
+    settings: Any,
+    tenant: Any,
+    at: dt.datetime,
+    data: bytes = b"PK\x03\x04 report bytes",
+) -> tuple[ExportDelivery, Path]:
     """Plan and ask for the report (one sweep), then finish the report job."""
     sweep(factory, settings, at)
     (delivery,) = deliveries(session, tenant)

@@ -40,8 +40,12 @@ from tests.integration.export_sweep_support import (
 
 
 def test_failures_back_off_then_fail_and_alert_the_administrators_once(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
-    receiver: LoopbackReceiver, enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    receiver: LoopbackReceiver,
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     admin, second = ((a.id, a.display_name) for a in (district["admin"], district["second"]))
@@ -64,9 +68,13 @@ def test_failures_back_off_then_fail_and_alert_the_administrators_once(
     assert waits == [dt.timedelta(minutes=m) for m in (1, 2, 4, 8, 16, 32, 60)]
     assert row.state is ExportState.FAILED and report.failed == 1 and len(receiver.requests) == 8
     messages = outbox(session, tenant)
-    assert sorted((m.channel.value, m.account_id or 0, m.recipient) for m in messages) == sorted([
-        ("inapp", *admin), ("inapp", *second), ("email", 0, "admin@example.gov.cn"),
-    ])
+    assert sorted((m.channel.value, m.account_id or 0, m.recipient) for m in messages) == sorted(
+        [
+            ("inapp", *admin),
+            ("inapp", *second),
+            ("email", 0, "admin@example.gov.cn"),
+        ]
+    )
     assert all(m.dedupe_key.startswith(f"export-failed:{delivery.id}:0:") for m in messages)
     notice = next(m for m in messages if m.account_id == admin[0])
     assert "上报失败" in notice.subject and "HTTP 503" in notice.body_text and "重新发送" in notice.body_text
@@ -89,7 +97,11 @@ def test_failures_back_off_then_fail_and_alert_the_administrators_once(
 
 
 def test_a_failed_report_is_an_attempt_and_is_asked_for_again(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any], enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     make_target(session, xsettings, tenant)
@@ -99,9 +111,12 @@ def test_a_failed_report_is_an_attempt_and_is_asked_for_again(
     (delivery,) = deliveries(session, tenant)
     failed_job = delivery.report_job_id
     with tenant_context(tenant.id):
-        session.execute(update(ReportJob).where(ReportJob.id == failed_job)
-                        .values(state=JobState.FAILED, failure_reason="PDF 太长")
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(ReportJob)
+            .where(ReportJob.id == failed_job)
+            .values(state=JobState.FAILED, failure_reason="PDF 太长")
+            .execution_options(synchronize_session=False)
+        )
     report = sweep(factory, xsettings, now + dt.timedelta(minutes=1))
     (row,) = deliveries(session, tenant)
     assert report.retried == 1 and row.attempts == 1 and row.report_job_id is None
@@ -113,8 +128,12 @@ def test_a_failed_report_is_an_attempt_and_is_asked_for_again(
 
 
 def test_an_expired_report_is_made_again_before_sending(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
-    receiver: LoopbackReceiver, enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    receiver: LoopbackReceiver,
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     https_target(session, xsettings, tenant, receiver)
@@ -124,9 +143,12 @@ def test_an_expired_report_is_made_again_before_sending(
     old_job = delivery.report_job_id
     # ready to send, but the file is gone by the time the delivery is claimed
     with tenant_context(tenant.id):
-        session.execute(update(ExportDelivery).where(ExportDelivery.id == delivery.id)
-                        .values(state=ExportState.PENDING, next_attempt_at=now)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(ExportDelivery)
+            .where(ExportDelivery.id == delivery.id)
+            .values(state=ExportState.PENDING, next_attempt_at=now)
+            .execution_options(synchronize_session=False)
+        )
     path.unlink()
     report = sweep(factory, xsettings, now + dt.timedelta(minutes=1))
     (row,) = deliveries(session, tenant)
@@ -138,8 +160,12 @@ def test_an_expired_report_is_made_again_before_sending(
 
 
 def test_a_dead_sweeps_delivery_is_given_back_and_counted(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
-    receiver: LoopbackReceiver, enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    receiver: LoopbackReceiver,
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     https_target(session, xsettings, tenant, receiver)
@@ -147,9 +173,12 @@ def test_a_dead_sweeps_delivery_is_given_back_and_counted(
     now = CLOSED + dt.timedelta(minutes=1)
     delivery, _path = ready(session, factory, xsettings, tenant, now)
     with tenant_context(tenant.id):  # a sweep claimed it and died
-        session.execute(update(ExportDelivery).where(ExportDelivery.id == delivery.id)
-                        .values(state=ExportState.SENDING, attempts=1, claimed_at=now)
-                        .execution_options(synchronize_session=False))
+        session.execute(
+            update(ExportDelivery)
+            .where(ExportDelivery.id == delivery.id)
+            .values(state=ExportState.SENDING, attempts=1, claimed_at=now)
+            .execution_options(synchronize_session=False)
+        )
     assert sweep(factory, xsettings, now + dt.timedelta(minutes=5), stuck_after=dt.timedelta(minutes=10)).claimed == 0
     report = sweep(factory, xsettings, now + dt.timedelta(minutes=11), stuck_after=dt.timedelta(minutes=10))
     assert report.reclaimed == 1 and report.sent == 1
@@ -173,30 +202,51 @@ def committed(backend: str, fresh_database: Callable[[str], str]) -> Iterator[tu
     engine = make_engine(fresh_database(backend))
     maker = make_sessionmaker(engine)
     with maker() as session:
-        tenant = create_tenant(session, slug="up-race", name="并发上报测试工委",
-                               rules_toml=SAMPLE_RULES.read_text("utf-8"))
+        tenant = create_tenant(
+            session, slug="up-race", name="并发上报测试工委", rules_toml=SAMPLE_RULES.read_text("utf-8")
+        )
         with tenant_context(tenant.id):
             root = session.scalar(select(Organisation).where(Organisation.kind == OrgKind.COMMITTEE))
             branch = create_org(session, kind=OrgKind.BRANCH, parent=root, name="并发测试党支部")
             for n in range(3):
-                session.add(Member(tenant_id=tenant.id, branch_id=branch.id, member_no=f"R{n}", name=f"党员{n}",
-                                   gender=Gender.MALE, joined_on=dt.date(2010, 1, 1)))
+                session.add(
+                    Member(
+                        tenant_id=tenant.id,
+                        branch_id=branch.id,
+                        member_no=f"R{n}",
+                        name=f"党员{n}",
+                        gender=Gender.MALE,
+                        joined_on=dt.date(2010, 1, 1),
+                    )
+                )
         session.commit()
     yield maker, tenant
     engine.dispose()
 
 
 def test_sweeps_racing_plan_ask_and_send_each_delivery_once(
-    committed: tuple[Callable[[], Session], Any], xsettings: Any, receiver: LoopbackReceiver, enqueued: list[Any],
+    committed: tuple[Callable[[], Session], Any],
+    xsettings: Any,
+    receiver: LoopbackReceiver,
+    enqueued: list[Any],
 ) -> None:
     maker, tenant = committed
     receiver.delay = 0.05
     with maker() as session:
         for n in range(3):
             with tenant_context(tenant.id), clock.frozen(T0):
-                services.create_target(session, xsettings, tenant.timezone, target_input(
-                    name=f"接口{n}", method="https", destination=receiver.url, secret=HMAC_KEY,
-                    report_format="xlsx" if n < 2 else "pdf"))
+                services.create_target(
+                    session,
+                    xsettings,
+                    tenant.timezone,
+                    target_input(
+                        name=f"接口{n}",
+                        method="https",
+                        destination=receiver.url,
+                        secret=HMAC_KEY,
+                        report_format="xlsx" if n < 2 else "pdf",
+                    ),
+                )
         closed_member_round(session, tenant)
         session.commit()
     at = CLOSED + dt.timedelta(minutes=1)
@@ -216,6 +266,7 @@ def test_sweeps_racing_plan_ask_and_send_each_delivery_once(
     assert sum(report.claimed for report in sent) == 3
     assert len(receiver.requests) == 3 and all(request.signature_ok for request in receiver.requests)
     assert sorted(request.headers["x-fivestar-delivery"] for request in receiver.requests) == sorted(
-        str(row.id) for row in rows)
+        str(row.id) for row in rows
+    )
     with maker() as session, tenant_context(tenant.id):
         assert {row.state for row in session.scalars(select(ExportDelivery))} == {ExportState.SENT}

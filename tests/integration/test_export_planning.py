@@ -44,8 +44,12 @@ from tests.integration.export_sweep_support import (
 
 
 def test_a_finalised_round_makes_one_delivery_per_target_and_never_two(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
-    receiver: LoopbackReceiver, enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    receiver: LoopbackReceiver,
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     before = closed_member_round(session, tenant, "2025Q4", at=T0 - dt.timedelta(days=1))  # before the targets
@@ -58,11 +62,13 @@ def test_a_finalised_round_makes_one_delivery_per_target_and_never_two(
     first = sweep(factory, xsettings, CLOSED + dt.timedelta(minutes=1))
     second = sweep(factory, xsettings, CLOSED + dt.timedelta(minutes=2))
     rows = deliveries(session, tenant)
-    assert sorted((row.target_id, row.round_type, row.round_id) for row in rows) == sorted([
-        (mail.id, "member", member_round.id),
-        (https.id, "member", member_round.id),
-        (branch.id, "branch", branch_round.id),
-    ])
+    assert sorted((row.target_id, row.round_type, row.round_id) for row in rows) == sorted(
+        [
+            (mail.id, "member", member_round.id),
+            (https.id, "member", member_round.id),
+            (branch.id, "branch", branch_round.id),
+        ]
+    )
     assert ("member", before.id) not in {(row.round_type, row.round_id) for row in rows}  # finalised before
     assert off.id not in {row.target_id for row in rows}
     assert (first.planned, first.requested, second.planned, second.requested) == (3, 3, 0, 0)
@@ -71,7 +77,10 @@ def test_a_finalised_round_makes_one_delivery_per_target_and_never_two(
     with tenant_context(tenant.id):
         jobs = {job.id: job for job in session.scalars(select(ReportJob))}
     assert {(jobs[row.report_job_id].kind.value, jobs[row.report_job_id].format.value) for row in rows} == {
-        ("member_results", "xlsx"), ("member_results", "pdf"), ("branch_levels", "xlsx")}
+        ("member_results", "xlsx"),
+        ("member_results", "pdf"),
+        ("branch_levels", "xlsx"),
+    }
     assert all(jobs[row.report_job_id].requested_by == "系统（上报上级）" for row in rows)
     # the report messages went to the reports queue only after the sweep's commits, once per job
     assert sorted(args[1] for name, args, queue in enqueued if name == task_names.REPORTS_GENERATE) == sorted(jobs)
@@ -79,7 +88,11 @@ def test_a_finalised_round_makes_one_delivery_per_target_and_never_two(
 
 
 def test_two_targets_wanting_the_same_report_share_one_job(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any], enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     make_target(session, xsettings, district["tenant"])
@@ -91,7 +104,11 @@ def test_two_targets_wanting_the_same_report_share_one_job(
 
 
 def test_switching_a_target_on_again_does_not_send_the_past(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any], enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     target = make_target(session, xsettings, tenant, active=False)
@@ -105,7 +122,11 @@ def test_switching_a_target_on_again_does_not_send_the_past(
 
 
 def test_a_suspended_district_plans_nothing(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any], enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    enqueued: list[Any],
 ) -> None:
     from fivestar.enums import TenantStatus
 
@@ -121,14 +142,25 @@ def test_a_suspended_district_plans_nothing(
 
 
 def test_on_date_sends_the_latest_finalised_round_at_its_instant(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
-    receiver: LoopbackReceiver, enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    receiver: LoopbackReceiver,
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     closed_member_round(session, tenant, "2026Q3", at=dt.datetime(2026, 10, 30, 2, 0, tzinfo=UTC))
     q4 = closed_member_round(session, tenant, "2026Q4", at=dt.datetime(2027, 1, 25, 2, 0, tzinfo=UTC))
-    target = https_target(session, xsettings, tenant, receiver, at=dt.datetime(2027, 1, 10, 2, 0, tzinfo=UTC),
-                          trigger="on_date", on_date="03-01")
+    target = https_target(
+        session,
+        xsettings,
+        tenant,
+        receiver,
+        at=dt.datetime(2027, 1, 10, 2, 0, tzinfo=UTC),
+        trigger="on_date",
+        on_date="03-01",
+    )
     instant = dt.datetime(2027, 3, 1, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
     assert target.next_run_at == instant
     assert sweep(factory, xsettings, instant - dt.timedelta(seconds=1)).planned == 0
@@ -155,7 +187,10 @@ def test_on_date_in_a_zone_with_daylight_saving(xsettings: Any) -> None:
 
 
 def test_deliveries_of_another_tenant_stay_out_of_sight(
-    session: Session, factory: Callable[[], Session], xsettings: Any, two_tenants: dict[str, Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    two_tenants: dict[str, Any],
     enqueued: list[Any],
 ) -> None:
     a, b = two_tenants["a"]["tenant"], two_tenants["b"]["tenant"]
@@ -166,13 +201,19 @@ def test_deliveries_of_another_tenant_stay_out_of_sight(
     assert sweep(factory, xsettings, CLOSED + dt.timedelta(minutes=2)).planned == 1
     assert deliveries(session, b) == [] and len(deliveries(session, a)) == 1
     with cross_tenant("test"):
-        assert session.scalar(select(func.count()).select_from(ExportDelivery)
-                              .where(ExportDelivery.tenant_id == b.id)) == 0
+        assert (
+            session.scalar(select(func.count()).select_from(ExportDelivery).where(ExportDelivery.tenant_id == b.id))
+            == 0
+        )
 
 
 def test_a_switched_off_targets_deliveries_wait_until_it_is_on_again(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
-    receiver: LoopbackReceiver, enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    receiver: LoopbackReceiver,
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     target = https_target(session, xsettings, tenant, receiver)
@@ -192,20 +233,36 @@ def test_a_switched_off_targets_deliveries_wait_until_it_is_on_again(
 
 
 def test_renaming_an_on_date_target_after_its_instant_does_not_skip_the_year(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any], enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     closed_member_round(session, tenant)
     target = make_target(session, xsettings, tenant, at=CLOSED, trigger="on_date", on_date="06-01")
     instant = dt.datetime(2026, 6, 1, 1, 0, tzinfo=UTC)
     with tenant_context(tenant.id), clock.frozen(instant + dt.timedelta(seconds=30)):
-        services.update_target(session, xsettings, tenant.timezone, target,
-                               target_input(name="改名了", trigger="on_date", on_date="06-01"), version=target.version)
+        services.update_target(
+            session,
+            xsettings,
+            tenant.timezone,
+            target,
+            target_input(name="改名了", trigger="on_date", on_date="06-01"),
+            version=target.version,
+        )
         session.flush()
         assert target.next_run_at == instant  # still due: the sweep has not come yet
     assert sweep(factory, xsettings, instant + dt.timedelta(minutes=1)).planned == 1
     with tenant_context(tenant.id), clock.frozen(instant + dt.timedelta(hours=1)):
-        services.update_target(session, xsettings, tenant.timezone, target,
-                               target_input(name="改名了", trigger="on_date", on_date="07-01"), version=target.version)
+        services.update_target(
+            session,
+            xsettings,
+            tenant.timezone,
+            target,
+            target_input(name="改名了", trigger="on_date", on_date="07-01"),
+            version=target.version,
+        )
         session.flush()
         assert target.next_run_at == dt.datetime(2026, 7, 1, 1, 0, tzinfo=UTC)

@@ -36,23 +36,41 @@ from tests.integration.export_sweep_support import (
         ({"name": " "}, "name", "名称"),
         ({"destination": "not-an-address"}, "destination", "电子邮箱"),
         ({"method": "https", "destination": "ftp://127.0.0.1/x", "secret": HMAC_KEY}, "destination", "https://"),
-        ({"method": "https", "destination": "https://evil.example.com/in", "secret": HMAC_KEY}, "destination",
-         "只允许"),
-        ({"method": "https", "destination": "https://user:pw@127.0.0.1/in", "secret": HMAC_KEY}, "destination",
-         "用户名或密码"),
-        ({"method": "https", "destination": "https://127.0.0.1:99999/in", "secret": HMAC_KEY}, "destination",
-         "格式不正确"),
+        (
+            {"method": "https", "destination": "https://evil.example.com/in", "secret": HMAC_KEY},
+            "destination",
+            "只允许",
+        ),
+        (
+            {"method": "https", "destination": "https://user:pw@127.0.0.1/in", "secret": HMAC_KEY},
+            "destination",
+            "用户名或密码",
+        ),
+        (
+            {"method": "https", "destination": "https://127.0.0.1:99999/in", "secret": HMAC_KEY},
+            "destination",
+            "格式不正确",
+        ),
         ({"method": "https", "destination": "https://127.0.0.1/in", "secret": "short"}, "secret", "签名密钥"),
         ({"method": "https", "destination": "https://127.0.0.1/in"}, "secret", "签名密钥"),
         ({"method": "sftp", "destination": "bad host:22", "username": "u", "secret": "p"}, "destination", "主机名"),
         ({"method": "sftp", "destination": "127.0.0.1:70000", "username": "u", "secret": "p"}, "destination", "端口"),
-        ({"method": "sftp", "destination": "sftp.evil.example.com", "username": "u", "secret": "p"}, "destination",
-         "只允许"),
-        ({"method": "sftp", "destination": "127.0.0.1:2222", "username": "u", "secret": "p", "host_key": "nope"},
-         "host_key", "公钥"),
+        (
+            {"method": "sftp", "destination": "sftp.evil.example.com", "username": "u", "secret": "p"},
+            "destination",
+            "只允许",
+        ),
+        (
+            {"method": "sftp", "destination": "127.0.0.1:2222", "username": "u", "secret": "p", "host_key": "nope"},
+            "host_key",
+            "公钥",
+        ),
         ({"method": "sftp", "destination": "127.0.0.1", "username": "", "secret": "p"}, "username", "用户名"),
-        ({"method": "sftp", "destination": "127.0.0.1", "username": "u", "remote_dir": "in/../../etc"}, "remote_dir",
-         ".."),
+        (
+            {"method": "sftp", "destination": "127.0.0.1", "username": "u", "remote_dir": "in/../../etc"},
+            "remote_dir",
+            "..",
+        ),
         ({"trigger": "on_date", "on_date": "13-01"}, "on_date", "月份"),
         ({"trigger": "on_date", "on_date": "04-31"}, "on_date", "4月没有31日"),
         ({"trigger": "on_date", "on_date": "02-29"}, "on_date", "2月29日"),
@@ -77,20 +95,26 @@ def test_a_bad_target_is_refused_in_chinese_and_nothing_is_written(
         assert session.scalar(select(func.count()).select_from(ExportTarget)) == 0
 
 
-def test_plain_http_only_to_a_listed_loopback(session: Session, settings: Any, xsettings: Any,
-                                              district: dict[str, Any]) -> None:
+def test_plain_http_only_to_a_listed_loopback(
+    session: Session, settings: Any, xsettings: Any, district: dict[str, Any]
+) -> None:
     tenant = district["tenant"]
     with pytest.raises(ServiceError, match="FIVESTAR_EXPORT_HOSTS"):
-        make_target(session, settings, tenant, method="https", destination="https://127.0.0.1:8080/in",
-                    secret=HMAC_KEY)
+        make_target(session, settings, tenant, method="https", destination="https://127.0.0.1:8080/in", secret=HMAC_KEY)
     with pytest.raises(ServiceError, match="https://"):
-        make_target(session, settings, tenant, method="https", destination="http://127.0.0.1:8080/in",
-                    secret=HMAC_KEY)
+        make_target(session, settings, tenant, method="https", destination="http://127.0.0.1:8080/in", secret=HMAC_KEY)
     with pytest.raises(ServiceError, match="https://"):
-        make_target(session, xsettings.model_copy(update={"export_hosts": "report.example.gov.cn"}), tenant,
-                    method="https", destination="http://report.example.gov.cn/in", secret=HMAC_KEY)
-    target = make_target(session, xsettings, tenant, method="https", destination="http://127.0.0.1:8080/in",
-                         secret=HMAC_KEY)
+        make_target(
+            session,
+            xsettings.model_copy(update={"export_hosts": "report.example.gov.cn"}),
+            tenant,
+            method="https",
+            destination="http://report.example.gov.cn/in",
+            secret=HMAC_KEY,
+        )
+    target = make_target(
+        session, xsettings, tenant, method="https", destination="http://127.0.0.1:8080/in", secret=HMAC_KEY
+    )
     assert target.destination == "http://127.0.0.1:8080/in"
     assert target.secret_encrypted is not None and HMAC_KEY not in target.secret_encrypted
     assert decrypt(xsettings, target.secret_encrypted) == HMAC_KEY
@@ -112,19 +136,31 @@ def test_editing_keeps_the_secret_unless_the_method_changes(
     target = https_target(session, xsettings, tenant, receiver)
     stored = target.secret_encrypted
     with tenant_context(tenant.id), clock.frozen(T0):
-        services.update_target(session, xsettings, tenant.timezone, target,
-                               target_input(name="改名", method="https", destination=receiver.url),
-                               version=target.version)
+        services.update_target(
+            session,
+            xsettings,
+            tenant.timezone,
+            target,
+            target_input(name="改名", method="https", destination=receiver.url),
+            version=target.version,
+        )
         session.flush()
         assert target.secret_encrypted == stored and target.name == "改名"
         with pytest.raises(ServiceError) as refused:
-            services.update_target(session, xsettings, tenant.timezone, target,
-                                   target_input(name="改名", method="sftp", destination="127.0.0.1:2222",
-                                                username="u",
-                                                host_key=asyncssh.generate_private_key("ssh-ed25519")
-                                                .export_public_key().decode()),
-                                   version=target.version)
+            services.update_target(
+                session,
+                xsettings,
+                tenant.timezone,
+                target,
+                target_input(
+                    name="改名",
+                    method="sftp",
+                    destination="127.0.0.1:2222",
+                    username="u",
+                    host_key=asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode(),
+                ),
+                version=target.version,
+            )
         assert refused.value.field == "secret"
         with pytest.raises(ServiceError, match="已被他人修改"):
             services.update_target(session, xsettings, tenant.timezone, target, target_input(name="再改"), version=1)
-

@@ -60,8 +60,12 @@ def smtp() -> Iterator[tuple[Mailbox, int]]:
 
 
 def test_https_posts_the_file_signed_once(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
-    receiver: LoopbackReceiver, enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    receiver: LoopbackReceiver,
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     https_target(session, xsettings, tenant, receiver)
@@ -87,8 +91,12 @@ def test_https_posts_the_file_signed_once(
 
 
 def test_https_carries_the_audit_chain_head_in_a_header_and_in_the_file(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
-    receiver: LoopbackReceiver, enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    receiver: LoopbackReceiver,
+    enqueued: list[Any],
 ) -> None:
     from fivestar.audit.chain import current_head
 
@@ -112,12 +120,17 @@ def test_https_carries_the_audit_chain_head_in_a_header_and_in_the_file(
 
 
 def test_email_carries_the_report_made_by_the_report_service(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
-    smtp: tuple[Mailbox, int], enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    smtp: tuple[Mailbox, int],
+    enqueued: list[Any],
 ) -> None:
     mailbox, port = smtp
-    mail_settings = xsettings.model_copy(update={"mail_server": "127.0.0.1", "mail_port": port,
-                                                 "mail_timeout_seconds": 5.0})
+    mail_settings = xsettings.model_copy(
+        update={"mail_server": "127.0.0.1", "mail_port": port, "mail_timeout_seconds": 5.0}
+    )
     tenant = district["tenant"]
     make_target(session, mail_settings, tenant)
     closed_member_round(session, tenant)
@@ -147,14 +160,28 @@ def test_email_carries_the_report_made_by_the_report_service(
 
 
 def test_the_e_mail_message_id_is_the_same_on_a_repeat(
-    session: Session, xsettings: Any, tmp_path: Path,
+    session: Session,
+    xsettings: Any,
+    tmp_path: Path,
 ) -> None:
     from fivestar.exports import transports
 
     path = tmp_path / "r.pdf"
     path.write_bytes(b"%PDF-1.7 x")
-    parcel = transports.Parcel(41, 7, "east", "东城区直机关工委", "标题", "member_results.pdf", "member", "2026Q1",
-                               path, "结果.pdf", "application/pdf", "2026-05-20 16:00")
+    parcel = transports.Parcel(
+        41,
+        7,
+        "east",
+        "东城区直机关工委",
+        "标题",
+        "member_results.pdf",
+        "member",
+        "2026Q1",
+        path,
+        "结果.pdf",
+        "application/pdf",
+        "2026-05-20 16:00",
+    )
     first = transports.build_email(xsettings, parcel, "a@example.gov.cn")
     again = transports.build_email(xsettings, parcel, "a@example.gov.cn")
     assert first["Message-ID"] == again["Message-ID"]
@@ -164,22 +191,39 @@ def test_the_e_mail_message_id_is_the_same_on_a_repeat(
 
 
 def test_sftp_writes_a_temporary_name_then_renames(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
-    tmp_path: Path, enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    tmp_path: Path,
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     root = tmp_path / "sftp-root"
     with LoopbackSftp(root) as server:
-        make_target(session, xsettings, tenant, name="报市委（SFTP）", method="sftp", destination=server.address,
-                    remote_dir="/incoming/fivestar", username=SFTP_USER, secret=SFTP_PASSWORD,
-                    host_key=f"[127.0.0.1]:{server.port} {server.host_key_line}")
+        make_target(
+            session,
+            xsettings,
+            tenant,
+            name="报市委（SFTP）",
+            method="sftp",
+            destination=server.address,
+            remote_dir="/incoming/fivestar",
+            username=SFTP_USER,
+            secret=SFTP_PASSWORD,
+            host_key=f"[127.0.0.1]:{server.port} {server.host_key_line}",
+        )
         closed_member_round(session, tenant)
         at = CLOSED + dt.timedelta(minutes=1)
         delivery, path = ready(session, factory, xsettings, tenant, at, data=b"PK\x03\x04" + bytes(range(256)) * 999)
         head = f"12:{'ab' * 32}"
         with tenant_context(tenant.id):
-            session.execute(update(ReportJob).where(ReportJob.id == delivery.report_job_id).values(audit_head=head)
-                            .execution_options(synchronize_session=False))
+            session.execute(
+                update(ReportJob)
+                .where(ReportJob.id == delivery.report_job_id)
+                .values(audit_head=head)
+                .execution_options(synchronize_session=False)
+            )
             session.flush()
         report = sweep(factory, xsettings, at + dt.timedelta(minutes=1))
         assert report.sent == 1, report
@@ -193,21 +237,33 @@ def test_sftp_writes_a_temporary_name_then_renames(
     assert ("open", temporary) in server.ops
     assert ("posix_rename", temporary, f"/incoming/fivestar/{name}") in server.ops
     assert server.ops.index(("open", temporary)) < server.ops.index(
-        ("posix_rename", temporary, f"/incoming/fivestar/{name}"))
+        ("posix_rename", temporary, f"/incoming/fivestar/{name}")
+    )
     (sent,) = deliveries(session, tenant)
     assert sent.state is ExportState.SENT and sent.sent_to.endswith(f"/incoming/fivestar/{name}")
 
 
 def test_sftp_with_a_private_key_and_a_host_key_that_does_not_match(
-    session: Session, factory: Callable[[], Session], xsettings: Any, district: dict[str, Any],
-    tmp_path: Path, enqueued: list[Any],
+    session: Session,
+    factory: Callable[[], Session],
+    xsettings: Any,
+    district: dict[str, Any],
+    tmp_path: Path,
+    enqueued: list[Any],
 ) -> None:
     tenant = district["tenant"]
     client_key = asyncssh.generate_private_key("ssh-ed25519")
     with LoopbackSftp(tmp_path / "root", authorized_key=client_key) as server:
-        target = make_target(session, xsettings, tenant, method="sftp", destination=server.address,
-                             username=SFTP_USER, host_key=server.host_key_line,
-                             private_key=client_key.export_private_key().decode())
+        target = make_target(
+            session,
+            xsettings,
+            tenant,
+            method="sftp",
+            destination=server.address,
+            username=SFTP_USER,
+            host_key=server.host_key_line,
+            private_key=client_key.export_private_key().decode(),
+        )
         assert target.secret_encrypted is None and target.private_key_encrypted is not None
         closed_member_round(session, tenant)
         at = CLOSED + dt.timedelta(minutes=1)
@@ -216,8 +272,17 @@ def test_sftp_with_a_private_key_and_a_host_key_that_does_not_match(
         assert server.logins == ["publickey"]
         # the server's key changes (or someone pretends to be it): nothing is sent, the delivery fails now
         other = asyncssh.generate_private_key("ssh-ed25519").export_public_key().decode()
-        second = make_target(session, xsettings, tenant, name="第二个", method="sftp", destination=server.address,
-                             username=SFTP_USER, host_key=other, secret=SFTP_PASSWORD)
+        second = make_target(
+            session,
+            xsettings,
+            tenant,
+            name="第二个",
+            method="sftp",
+            destination=server.address,
+            username=SFTP_USER,
+            host_key=other,
+            secret=SFTP_PASSWORD,
+        )
         sweep(factory, xsettings, at + dt.timedelta(minutes=2))
         (row,) = [d for d in deliveries(session, tenant) if d.target_id == second.id]
         finish_job(session, xsettings, tenant, row.report_job_id, b"x")
