@@ -186,6 +186,9 @@ def test_on_date_in_a_zone_with_daylight_saving(xsettings: Any) -> None:
     assert services.next_on_date(1, 15, "Europe/Berlin", instant) == dt.datetime(2027, 1, 15, 8, 0, tzinfo=UTC)
 
 
+# --- another district, a target switched off after planning, an on-date target renamed -----------------
+
+
 def test_deliveries_of_another_tenant_stay_out_of_sight(
     session: Session,
     factory: Callable[[], Session],
