@@ -61,6 +61,10 @@ def _page(response: Any) -> str:
     return str(response.get_data(as_text=True))
 
 
+def _version(page: str) -> str:
+    return page.split('name="version" type="hidden" value="', 1)[1].split('"', 1)[0]
+
+
 @pytest.fixture
 def world(
     session: Session,
@@ -132,6 +136,8 @@ GETS = [
     ("/improvement/public/plans/{published}", {200}),
     ("/overview/", {200}),
     ("/overview/advanced", {200}),
+    ("/overview/advanced.xlsx", {200}),
+    ("/overview/chart.xlsx", {404}),
     ("/overview/followups", {200}),
     ("/overview/followups/branches/{one}", {200}),
 ]
@@ -303,9 +309,7 @@ def test_a_nul_character_is_refused_before_it_reaches_the_database(
 
 def test_a_replayed_confirmation_records_once(client: FlaskClient, world: dict[str, Any], session: Session) -> None:
     base, one = world["base"], world["one"].id
-    page = _page(client.get(f"{base}/standing/branches/{one}/adjust"))
-    version = page.split('name="version" type="hidden" value="', 1)[1].split('"', 1)[0]
-    data = _adjust(version=version)
+    data = _adjust(version=_version(_page(client.get(f"{base}/standing/branches/{one}/adjust"))))
     first = client.post(f"{base}/standing/branches/{one}/adjust/confirm", data=data)
     assert first.status_code in (302, 303), _page(first)[:2000]
     after_first = _counts(session)
@@ -381,9 +385,11 @@ def test_bad_uploads_are_refused_and_store_nothing(
         response = client.post(address, data={"files": (io.BytesIO(content), name)}, content_type="multipart/form-data")
         assert 400 <= response.status_code < 500, (address, response.status_code)
         assert any(word in _page(response) for word in (*CHINESE, "文件")), address
+    adjust = f"{base}/standing/branches/{world['one'].id}/adjust"
+    version = _version(_page(client.get(adjust)))  # a valid adjustment: only the file is refused, after it
     confirm = client.post(
-        f"{base}/standing/branches/{world['one'].id}/adjust/confirm",
-        data={**_adjust(version="1"), "files": (io.BytesIO(content), name)},
+        f"{adjust}/confirm",
+        data={**_adjust(version=version), "files": (io.BytesIO(content), name)},
         content_type="multipart/form-data",
     )
     assert 400 <= confirm.status_code < 500
