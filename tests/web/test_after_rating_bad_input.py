@@ -333,6 +333,54 @@ def test_a_replayed_confirmation_records_once(client: FlaskClient, world: dict[s
     assert _counts(session) == once
 
 
+def test_implausible_dates_are_refused_with_the_range(
+    client: FlaskClient, world: dict[str, Any], session: Session
+) -> None:
+    """Dates that parse but cannot be meant (year 1, 1900, 9999) were saved as given."""
+    base, one, plan = world["base"], world["one"].id, world["plan_one"]
+    before = _counts(session)
+    version = _version(_page(client.get(f"{base}/standing/branches/{one}/adjust")))
+    for day in ("1900-01-01", "0001-01-01"):
+        meeting = client.post(f"{base}/standing/branches/{one}/adjust", data=_adjust(version=version, meeting_date=day))
+        assert meeting.status_code == 400 and "日期不能早于 2000-01-01" in _page(meeting)  # was the confirmation
+        event = client.post(
+            f"{base}/standing/members/{world['member'].id}/events/new",
+            data={"kind": "honour", "occurred_on": day, "note": "受到表彰"},
+        )
+        assert event.status_code == 400 and "日期不能早于" in _page(event)  # was recorded
+    for day in ("0001-01-01", "9999-12-31"):
+        item = client.post(
+            f"{base}/improvement/plans/{plan.id}/items",
+            data={"problem": "问题", "measure": "措施", "owner": "赵书记", "deadline": day, "status": "not_started"},
+        )
+        assert item.status_code == 400 and "完成时限应在 2000-01-01 至 2099-12-31 之间" in _page(item)  # was added
+    direct = world["plan_direct"]
+    review = client.post(
+        f"{base}/improvement/plans/{direct.id}/review",
+        data=_review(outcome="rectify", rectify_by="9999-12-31", version=str(direct.version), confirmed="1"),
+    )
+    assert review.status_code == 400 and "整改期限不能晚于 2099-12-31" in _page(review)  # was recorded
+    assert _counts(session) == before
+
+
+def test_an_empty_progress_is_refused_not_saved_as_no_change(
+    client: FlaskClient, world: dict[str, Any], session: Session
+) -> None:
+    """On a published plan an empty status used to answer "已更新进度" with an audit event of no change."""
+    plan = world["plan_direct"]
+    with tenant_context(world["tenant"].id):
+        item = plan_services.items_of(session, plan.id)[0]
+    before = _counts(session)
+    address = f"{world['base']}/improvement/plans/{plan.id}/items/{item.id}"
+    status = client.post(f"{address}/status", data={"status": "", "version": str(item.version)})
+    assert status.status_code == 400 and "请求有误" in _page(status)
+    edit = client.post(f"{address}/edit", data={"status": "", "version": str(item.version)})
+    assert edit.status_code == 400 and "请选择进度" in _page(edit)
+    assert _counts(session) == before
+    done = client.post(f"{address}/status", data={"status": "done", "version": str(item.version)})
+    assert done.status_code == 303 and _counts(session)["audit_events"] == before["audit_events"] + 1
+
+
 # --- CSRF, methods, uploads ---------------------------------------------------------------------------------------
 
 
