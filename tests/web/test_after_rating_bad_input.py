@@ -92,7 +92,7 @@ def world(
     with tenant_context(built["tenant"].id):
         event = session.scalar(select(StandingEvent))
     assert event is not None
-    return {**built, "base": base, "item": items[0], "event": event, "member": built["members"][2]}
+    return {**built, "base": base, "item": items[0], "event": event, "rated_member": built["members"][2]}
 
 
 def _adjust(**overrides: str) -> dict[str, str]:
@@ -163,7 +163,7 @@ QUERIES = [
 def _fill(world: dict[str, Any], path: str) -> str:
     return world["base"] + path.format(
         one=world["one"].id,
-        member=world["member"].id,
+        member=world["rated_member"].id,
         plan=world["plan_one"].id,
         published=world["plan_direct"].id,
         item=world["item"].id,
@@ -244,7 +244,7 @@ BAD_VALUES = ["", "   ", LONG, "abc", HUGE, "-1", "2026-02-30", "0000-01-01", "9
 def _posts(world: dict[str, Any]) -> list[tuple[str, dict[str, str]]]:
     """(path, a form refused for two reasons): each field is replaced in turn by every bad value, so the
     answer stays a refusal whichever one is changed."""
-    one, member, plan, item = world["one"].id, world["member"].id, world["plan_one"], world["item"]
+    one, member, plan, item = world["one"].id, world["rated_member"].id, world["plan_one"], world["item"]
     return [
         (f"/standing/branches/{one}/adjust", _adjust(version="1", to_level="9")),
         (f"/standing/branches/{one}/adjust/confirm", _adjust(version="1", to_level="9")),
@@ -344,7 +344,7 @@ def test_implausible_dates_are_refused_with_the_range(
         meeting = client.post(f"{base}/standing/branches/{one}/adjust", data=_adjust(version=version, meeting_date=day))
         assert meeting.status_code == 400 and "日期不能早于 2000-01-01" in _page(meeting)  # was the confirmation
         event = client.post(
-            f"{base}/standing/members/{world['member'].id}/events/new",
+            f"{base}/standing/members/{world['rated_member'].id}/events/new",
             data={"kind": "honour", "occurred_on": day, "note": "受到表彰"},
         )
         assert event.status_code == 400 and "日期不能早于" in _page(event)  # was recorded
@@ -379,6 +379,30 @@ def test_an_empty_progress_is_refused_not_saved_as_no_change(
     assert _counts(session) == before
     done = client.post(f"{address}/status", data={"status": "done", "version": str(item.version)})
     assert done.status_code == 303 and _counts(session)["audit_events"] == before["audit_events"] + 1
+
+
+ROLES = ("committee", "org_staff", "secretary", "branch_committee", "member", "direct_secretary", "inspector")
+
+
+def test_every_role_reads_or_is_refused_and_no_refused_form_writes(
+    client: FlaskClient, world: dict[str, Any], session: Session, login: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each role on each page: 200, 403 or 404, never a 5xx; the refused forms stay refused whoever sends them."""
+    caplog.set_level(logging.ERROR)
+    before = _counts(session)
+    failures = []
+    for role in ROLES:
+        client.post(f"{world['base']}/logout")
+        login(world["tenant"], world[role])
+        for path, _allowed in GETS:
+            if (status := client.get(_fill(world, path)).status_code) not in (200, 403, 404):
+                failures.append(f"{role} {status} GET {path}")
+        for path, data in _posts(world):
+            if not 400 <= (status := client.post(_fill(world, path), data=data).status_code) < 500:
+                failures.append(f"{role} {status} POST {path}")
+    assert failures == []
+    assert _counts(session) == before
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 # --- CSRF, methods, uploads ---------------------------------------------------------------------------------------
@@ -500,3 +524,30 @@ def foreign_plans(session: Session, tenant: Any) -> list[int]:
 
     with tenant_context(tenant.id):
         return list(session.scalars(select(ImprovementPlan.id)))
+
+
+def test_too_many_files_or_one_bad_among_good_ones_store_nothing(
+    client: FlaskClient, world: dict[str, Any], session: Session
+) -> None:
+    from tests.branch.test_improvement_pages import _png
+
+    before = _counts(session)
+    base, plan, item = world["base"], world["plan_one"], world["item"]
+    address = f"{base}/improvement/plans/{plan.id}/items/{item.id}/files"
+    for files in (
+        [(io.BytesIO(_png()), f"{n}.png") for n in range(21)],
+        [(io.BytesIO(_png()), "好.png"), (io.BytesIO(JS_PDF), "坏.pdf")],
+        [],
+    ):
+        response = client.post(address, data={"files": files}, content_type="multipart/form-data")
+        assert response.status_code == 400, len(files)
+    one = world["one"].id
+    version = _version(_page(client.get(f"{base}/standing/branches/{one}/adjust")))
+    eleven = [(io.BytesIO(_png()), f"{n}.png") for n in range(11)]
+    confirm = client.post(
+        f"{base}/standing/branches/{one}/adjust/confirm",
+        data={**_adjust(version=version), "files": eleven},
+        content_type="multipart/form-data",
+    )
+    assert confirm.status_code == 400  # the adjustment itself was valid: it is rolled back with the files
+    assert _counts(session) == before
