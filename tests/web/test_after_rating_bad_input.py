@@ -9,8 +9,9 @@ audit events counted before and after), and nothing is logged as an unhandled er
 
 Found by these probes and fixed: a 20-digit id in any route's `<int:…>` (500: SQLite OverflowError,
 PostgreSQL integer out of range), `?event=`/`event_id` of 20 digits or `²` on the adjustment form,
-`?year=²` on the plans, `?round=²` on the follow-ups (500: `int('²')`), and a NUL character in a text
-field (500 on PostgreSQL, which cannot store it).
+`?year=²` on the plans, `?round=²` on the follow-ups (500: `int('²')`), a NUL character in a text
+field (500 on PostgreSQL, which cannot store it); dates of year 1, 1900 or 9999 saved as deadlines,
+meetings and events; an empty progress saved as "no change" with an audit event.
 """
 
 from __future__ import annotations
