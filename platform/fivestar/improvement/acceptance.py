@@ -29,7 +29,7 @@ from fivestar.branch_rounds import core as round_core
 from fivestar.branch_rounds.models import BranchRound
 from fivestar.errors import ServiceError
 from fivestar.i18n import _, _l
-from fivestar.improvement import workflow
+from fivestar.improvement import services, workflow
 from fivestar.improvement.models import (
     AcceptanceFinding,
     AcceptanceReview,
@@ -124,6 +124,8 @@ def check_review(
             raise ServiceError(_("整改期限应为日期，例如 2027-03-31"), field="rectify_by") from None
         if deadline <= today:
             raise ServiceError(_("整改期限须晚于今天（%(today)s）", today=today.isoformat()), field="rectify_by")
+        if deadline > services.LATEST_DAY:  # `9999-12-31`: a typo, not a deadline
+            raise ServiceError(_("整改期限不能晚于 %(day)s", day=services.LATEST_DAY.isoformat()), field="rectify_by")
     text = str(summary or "").strip() or None
     if text is not None and len(text) > SUMMARY_MAX:
         raise ServiceError(_("最长 %(n)d 个字", n=SUMMARY_MAX), field="summary")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from fivestar.i18n import _l
 from fivestar.improvement.models import ItemStatus
@@ -35,7 +35,12 @@ class ItemForm(FlaskForm):
 
 
 class StatusForm(FlaskForm):
-    status = SelectField(_l("进度"), choices=STATUS_CHOICES, validate_choice=False)
+    """The progress buttons: a status is required (an empty one used to be saved as "no change" with
+    an audit event and a success message); the service refuses unknown values."""
+
+    status = SelectField(
+        _l("进度"), choices=STATUS_CHOICES, validate_choice=False, validators=[DataRequired(_l("请选择进度"))]
+    )
     version = HiddenField()
 
 

@@ -211,15 +211,24 @@ def _ensure_not_reviewed(plan: ImprovementPlan) -> None:
         raise ConflictError(refused)
 
 
+EARLIEST_DAY, LATEST_DAY = dt.date(2000, 1, 1), dt.date(2099, 12, 31)  # the dates a plan may name
+
+
 def parse_deadline(value: object) -> dt.date | None:
     if value is None or value == "":
         return None
     if isinstance(value, dt.date):
         return value
     try:
-        return dt.date.fromisoformat(str(value).strip())
+        day = dt.date.fromisoformat(str(value).strip())
     except ValueError:
         raise ServiceError(_("完成时限应为日期，例如 2026-06-30"), field="deadline") from None
+    if not EARLIEST_DAY <= day <= LATEST_DAY:  # `0001-01-01`, `9999-12-31`: typos, not deadlines
+        raise ServiceError(
+            _("完成时限应在 %(first)s 至 %(last)s 之间", first=EARLIEST_DAY.isoformat(), last=LATEST_DAY.isoformat()),
+            field="deadline",
+        )
+    return day
 
 
 def parse_status(value: object) -> ItemStatus:
@@ -298,11 +307,12 @@ def update_item(
     _ensure_not_reviewed(plan)
     if item.plan_id != plan.id:  # pragma: no cover - the view loads the item through its plan
         raise NotFoundError(_("整改事项不存在"))
+    content = plan.state is PlanState.DRAFT and "problem" in values
+    if not content and values.get("status") in (None, ""):  # nothing to change: no save, no audit event
+        raise ServiceError(_("请选择进度"), field="status")
     expect_version(item, version)
     before = _item_snapshot(item)
-    _write_item(
-        item, values, content=plan.state is PlanState.DRAFT and "problem" in values, today=_today(session, plan)
-    )
+    _write_item(item, values, content=content, today=_today(session, plan))
     flush_or_stale(session)
     audit.record(session, "improvement_item.update", item, before=before, after=_item_snapshot(item))
     return item

@@ -80,7 +80,7 @@ def _year_arg(default: int) -> int:
     raw = (request.args.get("year") or "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or not 2000 <= int(raw) <= 2999:
+    if not (raw.isascii() and raw.isdigit()) or not 2000 <= int(raw) <= 2999:
         raise user_error(400, _("年度应为四位数字，例如 2026"))
     return int(raw)
 

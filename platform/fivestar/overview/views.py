@@ -23,6 +23,7 @@ from fivestar.overview.followups import FollowUpOverview, follow_up_overview
 from fivestar.overview.paper import advanced_pdf, condition_text
 from fivestar.timekeeping import clock
 from fivestar.web.downloads import PDF, XLSX, download
+from fivestar.web.ids import parse_id
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
@@ -112,8 +113,7 @@ def advanced_pdf_download() -> Any:
 
 
 def _round_arg() -> int | None:
-    raw = request.args.get("round", "")
-    return int(raw) if raw.isdigit() else None
+    return parse_id(request.args.get("round"))  # not an id (`abc`, `²`, 20 digits): the latest round
 
 
 @overview_bp.get("/followups")

@@ -187,6 +187,9 @@ def _text(value: object) -> str:
     return "" if value is None else str(value).strip()
 
 
+EARLIEST_DAY = dt.date(2000, 1, 1)  # no approving meeting nor mid-year event is older than the ratings
+
+
 def _parse_date(value: object, field: str, missing: str) -> dt.date:
     if isinstance(value, dt.date):
         return value
@@ -194,9 +197,12 @@ def _parse_date(value: object, field: str, missing: str) -> dt.date:
     if not text:
         raise ServiceError(missing, field=field)
     try:
-        return dt.date.fromisoformat(text)
+        day = dt.date.fromisoformat(text)
     except ValueError:
         raise ServiceError(_("日期格式不正确，请按 2026-03-01 的格式填写"), field=field) from None
+    if day < EARLIEST_DAY:  # `0001-01-01`, `1900-01-01`: a typo, not a meeting or an event of this system
+        raise ServiceError(_("日期不能早于 %(day)s", day=EARLIEST_DAY.isoformat()), field=field)
+    return day
 
 
 def check_adjustment(

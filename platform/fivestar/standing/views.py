@@ -31,6 +31,7 @@ from fivestar.standing.models import Cause, EventKind, EventState, StandingEvent
 from fivestar.standing.subjects import Subject
 from fivestar.tenants.services import current_rules, version_rules
 from fivestar.timekeeping import clock
+from fivestar.web.ids import parse_id
 from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
@@ -160,11 +161,11 @@ def _adjust_form(form: AdjustForm, subject: Subject, rules: RuleSet | None) -> A
 
 
 def _prefill_from_event(form: AdjustForm, subject: Subject) -> None:
-    raw = request.args.get("event", "")
-    if not raw.isdigit():
+    event_id = parse_id(request.args.get("event"))
+    if event_id is None:  # no event, or not an id: an empty form, as before
         return
     try:
-        event = services.load_event(db(), int(raw))
+        event = services.load_event(db(), event_id)
     except NotFoundError:
         abort(404)
     if Subject.of_event(event) != subject or event.state is not EventState.OPEN:
@@ -195,7 +196,6 @@ def _render_adjust(subject: Subject, obj: Organisation | Member, form: AdjustFor
 
 
 def _input(form: AdjustForm) -> services.AdjustmentInput:
-    raw_event = (form.event_id.data or "").strip()
     return services.AdjustmentInput(
         to_level=form.to_level.data,
         cause=form.cause.data,
@@ -203,7 +203,7 @@ def _input(form: AdjustForm) -> services.AdjustmentInput:
         meeting_name=form.meeting_name.data,
         meeting_date=form.meeting_date.data,
         veto_key=form.veto_key.data,
-        event_id=int(raw_event) if raw_event.isdigit() else None,
+        event_id=parse_id(form.event_id.data),
     )
 
 

@@ -26,7 +26,8 @@ from fivestar.tenancy import current_tenant_id
 from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
 from fivestar.web import templating
 from fivestar.web.core import LANG_COOKIE, core_bp
-from fivestar.web.errors import install_error_handlers
+from fivestar.web.errors import install_error_handlers, user_error
+from fivestar.web.ids import BoundedIntConverter, has_nul
 from fivestar.web.security import install_security_headers
 from fivestar.web.session import close_session, db
 from fivestar.web.tenant import release_tenant, tenant_bp
@@ -78,6 +79,8 @@ def create_app(settings: Settings | None = None, **config_overrides: Any) -> Fla
     install_error_handlers(app)
     templating.install(app)
 
+    app.url_map.converters["int"] = BoundedIntConverter  # an id beyond the columns' range: 404, not 500
+    _refuse_nul(app)
     register_blueprints(app, tenant_bp)
     if settings.demo_clock:
         _install_demo_clock(app)
@@ -87,6 +90,16 @@ def create_app(settings: Settings | None = None, **config_overrides: Any) -> Fla
     app.teardown_request(release_tenant)
     app.teardown_appcontext(close_session)
     return app
+
+
+def _refuse_nul(app: Flask) -> None:
+    """A NUL character in a query or form value is refused (400) before any view: PostgreSQL cannot
+    store it in text, and the insert failing at flush was a 500 with the session left broken."""
+
+    @app.before_request
+    def _no_nul() -> None:
+        if has_nul(request.args) or (request.method == "POST" and has_nul(request.form)):
+            raise user_error(400, str(_l("提交的内容含有无法保存的控制字符（NUL），请删除后重试。")))
 
 
 def _select_locale() -> str:
