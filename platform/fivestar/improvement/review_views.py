@@ -8,10 +8,9 @@ only published (or reviewed) plans: a draft is a 404 there, whoever asks.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -22,8 +21,7 @@ from fivestar.i18n import _
 from fivestar.improvement import acceptance, files, public, services, workflow
 from fivestar.improvement.forms import ConfirmForm
 from fivestar.improvement.models import ImprovementPlan, Outcome, PlanState, Verdict
-from fivestar.improvement.views import files_root, load_plan, read_uploads, today
-from fivestar.kernel.uploads import DEFAULT_FILE_BYTES, discard
+from fivestar.improvement.views import load_plan, store_uploads, today
 from fivestar.orgs.models import Organisation
 from fivestar.web.refusals import refuse
 from fivestar.web.session import db
@@ -120,25 +118,10 @@ def upload(plan_id: int) -> Any:
     plan = load_plan(plan_id, Action.PLAN_REVIEW)
     if not FlaskForm().validate_on_submit():
         abort(400)
-    paths: list[Path] = []
-    try:
-        rows, paths = files.store(
-            db(),
-            plan,
-            None,
-            read_uploads(),
-            root=files_root(),
-            file_bytes=int(current_app.config.get("EVIDENCE_MAX_FILE_BYTES", DEFAULT_FILE_BYTES)),
-        )
-        db().commit()
-    except ServiceError as error:
-        discard(paths)
-        status = refuse(error)
-        return _render(load_plan(plan_id), status)
-    except BaseException:
-        discard(paths)
-        raise
-    flash(_("已上传 %(n)d 个文件。", n=len(rows)), "success")
+    stored, refused = store_uploads(plan, None)
+    if refused is not None:
+        return _render(load_plan(plan_id), refused)
+    flash(_("已上传 %(n)d 个文件。", n=stored), "success")
     return redirect(url_for(".review", plan_id=plan_id), 303)
 
 

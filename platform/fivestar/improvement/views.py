@@ -345,13 +345,10 @@ def read_uploads() -> list[Upload]:
     return [Upload(s.filename or "", s.stream.read(limit + 1)) for s in request.files.getlist("files")]
 
 
-@improvement_bp.post("/plans/<int:plan_id>/items/<int:item_id>/files", endpoint="upload")
-@login_required
-def upload(plan_id: int, item_id: int) -> Any:
-    plan = load_plan(plan_id, Action.PLAN_EDIT)
-    item = _item(plan, item_id)
-    if not ConfirmForm().validate_on_submit():
-        abort(400)
+def store_uploads(plan: ImprovementPlan, item: PlanItem | None) -> tuple[int, int | None]:
+    """Check and store the request's files for `item` (None: the acceptance review's evidence) and commit.
+    Returns how many were stored and no status, or none and the refusal's status (nothing is kept:
+    written files are removed again when the rows do not commit)."""
     paths: list[Path] = []
     try:
         rows, paths = files.store(
@@ -365,12 +362,24 @@ def upload(plan_id: int, item_id: int) -> Any:
         db().commit()
     except ServiceError as error:
         discard(paths)
-        status = refuse(error)
-        return render_plan(load_plan(plan_id), status)
+        return 0, refuse(error)
     except BaseException:
         discard(paths)
         raise
-    flash(_("已上传 %(n)d 个文件。", n=len(rows)), "success")
+    return len(rows), None
+
+
+@improvement_bp.post("/plans/<int:plan_id>/items/<int:item_id>/files", endpoint="upload")
+@login_required
+def upload(plan_id: int, item_id: int) -> Any:
+    plan = load_plan(plan_id, Action.PLAN_EDIT)
+    item = _item(plan, item_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    stored, refused = store_uploads(plan, item)
+    if refused is not None:
+        return render_plan(load_plan(plan_id), refused)
+    flash(_("已上传 %(n)d 个文件。", n=stored), "success")
     return redirect(url_for(".plan", plan_id=plan_id) + f"#item-{item_id}", 303)
 
 
