@@ -315,6 +315,8 @@ def test_evidence_files_of_an_item_and_of_the_review(
         got = client.get(_url(world, f"/files/{row.id}"))
         assert got.status_code == 200 and got.headers["X-Content-Type-Options"] == "nosniff"
         assert got.headers["Content-Disposition"].startswith("attachment")
+        assert got.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+        assert got.headers["Cross-Origin-Resource-Policy"] == "same-origin"
         _as(client, login, world, "direct_secretary")  # another branch: the file is not there for them
         assert client.get(_url(world, f"/files/{row.id}")).status_code == 404
         assert client.post(_url(world, f"/files/{row.id}/delete")).status_code == 404

@@ -109,6 +109,8 @@ def test_the_committee_adjusts_through_the_confirmation_step(
     download = client.get(f"/t/{tenant.slug}/standing/files/{attached.id}")
     assert download.status_code == 200 and download.data == PDF
     assert download.headers["X-Content-Type-Options"] == "nosniff"
+    assert download.headers["Content-Security-Policy"] == "default-src 'none'; sandbox"
+    assert download.headers["Cross-Origin-Resource-Policy"] == "same-origin"
 
     # the public page: the 2024 decision, the current level marked, the adjustment listed
     client.post(f"/t/{tenant.slug}/logout")

@@ -16,9 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from werkzeug.routing import BuildError
 
@@ -31,13 +30,13 @@ from fivestar.enums import Role
 from fivestar.errors import ConflictError, NotFoundError, ServiceError
 from fivestar.i18n import _
 from fivestar.rules import level_label, medal_label
+from fivestar.web.downloads import uploaded_file
 from fivestar.web.errors import user_error
 from fivestar.web.session import db
 
 branch_rating_branch_bp = Blueprint("branch_rating_branch", __name__, url_prefix="/branch-rating/ratings")
 
 BRANCH_ROLES = (Role.BRANCH_SECRETARY, Role.BRANCH_COMMITTEE)
-DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
 
 # --- loading and permissions ---------------------------------------------------------------------------
@@ -235,7 +234,6 @@ def recommend_view(rating_id: int) -> Any:
     return redirect(url_for(".recommend", rating_id=rating_id))
 
 
-
 @branch_rating_branch_bp.post("/<int:rating_id>/recommend/preview")
 @login_required
 def preview(rating_id: int) -> Any:
@@ -324,17 +322,7 @@ def evidence_file(evidence_id: int) -> Any:
         data = evidence.read(_evidence_root(), item)
     except NotFoundError as error:
         raise user_error(404, error.message) from None
-    name = evidence.download_name(item)
-    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in name)
-    response = Response(data, mimetype=item.content_type)
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
-    return response
+    return uploaded_file(data, evidence.download_name(item), item.content_type)
 
 
 @branch_rating_branch_bp.post("/evidence/<int:evidence_id>/delete")

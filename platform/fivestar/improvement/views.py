@@ -13,9 +13,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
@@ -29,6 +28,7 @@ from fivestar.improvement.models import ImprovementPlan, PlanItem, PlanState
 from fivestar.kernel.uploads import DEFAULT_FILE_BYTES, Upload, discard
 from fivestar.rules import level_label
 from fivestar.timekeeping import clock
+from fivestar.web.downloads import uploaded_file
 from fivestar.web.editing import opened_version, refuse_edit
 from fivestar.web.errors import user_error
 from fivestar.web.refusals import refuse
@@ -36,7 +36,6 @@ from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
 improvement_bp = Blueprint("improvement", __name__, url_prefix="/improvement")
-DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
 
 @improvement_bp.app_template_filter("item_status")
@@ -400,16 +399,7 @@ def file_download(file_id: int) -> Any:
         data = files.read(files_root(), row)
     except NotFoundError as error:
         raise user_error(404, error.message) from None
-    name = files.download_name(row)
-    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in name)
-    response = Response(data, mimetype=row.content_type)
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return uploaded_file(data, files.download_name(row), row.content_type)
 
 
 @improvement_bp.post("/files/<int:file_id>/delete", endpoint="delete_file")

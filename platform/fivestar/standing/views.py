@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
 
 from fivestar.accounts.policy import Action, authorize, require
@@ -31,14 +30,13 @@ from fivestar.standing.models import Cause, EventKind, EventState, StandingEvent
 from fivestar.standing.subjects import Subject
 from fivestar.tenants.services import current_rules, version_rules
 from fivestar.timekeeping import clock
+from fivestar.web.downloads import uploaded_file
 from fivestar.web.ids import parse_id
 from fivestar.web.refusals import refuse
 from fivestar.web.session import db
 from fivestar.web.tenant import current_tenant
 
 standing_bp = Blueprint("standing", __name__, url_prefix="/standing")
-
-DOWNLOAD_CSP = "default-src 'none'; sandbox"
 
 
 # --- loading and permissions ---------------------------------------------------------------------------------
@@ -423,13 +421,4 @@ def file(adjustment_file_id: int) -> Any:
         data = files.read(_files_root(), row)
     except NotFoundError:
         abort(404)
-    name = files.download_name(row)
-    fallback = "".join(ch if 32 <= ord(ch) < 127 and ch not in '"\\' else "_" for ch in name)
-    response = Response(data, mimetype=row.content_type)
-    response.headers["Content-Disposition"] = (
-        f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-    )
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Content-Security-Policy"] = DOWNLOAD_CSP
-    response.headers["Cache-Control"] = "private, no-store"
-    return response
+    return uploaded_file(data, files.download_name(row), row.content_type)

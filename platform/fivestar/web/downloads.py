@@ -18,3 +18,18 @@ def download(data: bytes, filename: str, *, mimetype: str = PDF, inline: bool = 
     )
     response.headers["Cache-Control"] = "private, no-store"
     return response
+
+
+#: An uploaded file is never shown in the site's origin: no content may load, and the document is sandboxed
+#: even if a browser were to display it.
+UPLOAD_CSP = "default-src 'none'; sandbox"
+
+
+def uploaded_file(data: bytes, filename: str, content_type: str) -> Response:
+    """A file someone uploaded (evidence, a plan's or an adjustment's attachment), as a download only:
+    the stored (sniffed) type, `nosniff`, a CSP that forbids everything, same-origin only, not cached."""
+    response = download(data, filename, mimetype=content_type)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = UPLOAD_CSP
+    response.headers["Cross-Origin-Resource-Policy"] = "same-origin"
+    return response
