@@ -111,6 +111,7 @@ ALLOWED = {
     "ballot_box.put": "drops a sealed ballot into the box; only cast_ballot calls it, after its refusal",
     "ballot_box.empty_box": "empties the box; only close_voting calls it, after its refusal",
     "ballot_box.checkpoint": "truncates SQLite's write-ahead log after a close; writes no row",
+    "decision.record_final_levels": "writes the level history at finalising; never a round's result",
 }
 
 

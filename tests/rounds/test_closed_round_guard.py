@@ -82,6 +82,7 @@ ALLOWED = {
     "followups.record_talk": "follow-up of a result, not a result",
     "followups.set_rectification": "follow-up of a result, not a result",
     "followups.record_rectification_result": "recorded after the round, by design",
+    "closing.record_final_levels": "writes the level history as the round closes; never a result",
     # A member joining, leaving or moving touches only OPEN rounds (membership._open_rounds).
     "membership.member_joined": "open rounds only",
     "membership.member_left": "open rounds only",

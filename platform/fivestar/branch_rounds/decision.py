@@ -552,7 +552,14 @@ def finalise_round(
             "quota_warnings": list(guidance.warnings),
         },
     )
-    # The decided levels are final now: they enter the level history (one INSERT … SELECT for the round).
+    record_final_levels(session, branch_round)
+    events.branch_round_finalised.send(branch_round, session=session)  # plans follow (improvement)
+    return branch_round
+
+
+
+def record_final_levels(session: Session, branch_round: BranchRound) -> None:
+    """A finalised round's decided levels enter the level history, in one INSERT … SELECT (at finalising)."""
     assert branch_round.finalised_at is not None
     standing.record_round_levels(
         session,
@@ -567,8 +574,6 @@ def finalise_round(
             BranchRating.decision_reason.label("reason"),
         ).where(BranchRating.tenant_id == branch_round.tenant_id, BranchRating.round_id == branch_round.id),
     )
-    events.branch_round_finalised.send(branch_round, session=session)  # plans follow (improvement)
-    return branch_round
 
 
 __all__ = [
@@ -589,6 +594,7 @@ __all__ = [
     "parse_level",
     "quarterly_as_decided",
     "quarterly_of_year",
+    "record_final_levels",
     "reference_level",
     "round_guidance",
 ]

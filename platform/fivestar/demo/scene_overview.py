@@ -1,7 +1,8 @@
-"""What the committee's overview shows in the demo: the finalised year's levels in the level history
-(so the dashboard and the advanced-organisation report have current levels), and the member period
-before the running one, closed, with its results and follow-ups — mentors, talks and rectification
-deadlines, one of them overdue — so the follow-up overview has something on every line.
+"""What the committee's overview shows in the demo beyond the other scenes: the member period before
+the running one, closed, with its results (in the level history, as closing writes them) and
+follow-ups — mentors, talks and rectification deadlines, one of them overdue — so the follow-up
+overview has something on every line. The finalised year's levels and plans come from the standing
+and improvement scenes.
 
 Demo only; called by `seed` for the district with a running round, inside its tenant. Writes rows as
 data (the rounds kernel's `seeding()`), each scene with its audit event, and nothing twice.
@@ -13,14 +14,12 @@ import datetime as dt
 import random
 from decimal import Decimal
 
-from sqlalchemy import exists, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivestar import audit
-from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState
-from fivestar.improvement.models import ItemStatus, PlanItem
-from fivestar.improvement.services import create_plans_for_round
 from fivestar.kernel.rounds import seeding
+from fivestar.member_rounds import closing
 from fivestar.member_rounds.models import (
     BranchStep,
     Evaluation,
@@ -35,8 +34,6 @@ from fivestar.member_rounds.models import (
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.rules import member_period
-from fivestar.standing.models import LevelHistory, SourceKind
-from fivestar.standing.services import RoundLevels, record_round_levels
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import current_rules, version_rules
 from fivestar.timekeeping import clock
@@ -46,64 +43,7 @@ TOTALS = {5: Decimal(95), 4: Decimal(86), 3: Decimal(76), 2: Decimal(66), 1: Dec
 
 
 def seed_overview(session: Session, tenant: Tenant, branches: list[Organisation], rng: random.Random) -> None:
-    _branch_levels_in_history(session, tenant)
-    _plans_under_way(session, tenant)
     _closed_period_with_follow_ups(session, tenant, branches[:BRANCHES_RATED], rng)
-
-
-def _plans_under_way(session: Session, tenant: Tenant) -> None:
-    """The finalised year's rectification plans (as finalising creates them), some items given a
-    deadline: every third done, every third past its deadline, the rest running."""
-    today = clock.today_in(tenant.timezone)
-    for branch_round in session.scalars(select(BranchRound).where(BranchRound.state == BranchRoundState.FINALISED)):
-        plans = create_plans_for_round(session, branch_round)
-        items = (
-            list(
-                session.scalars(
-                    select(PlanItem).where(PlanItem.plan_id.in_([p.id for p in plans])).order_by(PlanItem.id)
-                )
-            )
-            if plans
-            else []
-        )
-        for index, item in enumerate(items):
-            item.owner = item.owner or "支部书记"
-            item.measure = item.measure or "（演示数据）制定专项措施，按月推进。"
-            if index % 3 == 0:
-                item.status, item.deadline, item.completed_on = ItemStatus.DONE, today - dt.timedelta(days=20), today
-            elif index % 3 == 1:
-                item.status, item.deadline = ItemStatus.IN_PROGRESS, today - dt.timedelta(days=7)
-            else:
-                item.status, item.deadline = ItemStatus.IN_PROGRESS, today + dt.timedelta(days=60)
-        session.flush()
-        if plans:
-            audit.record(
-                session, "demo.improvement_plans", branch_round, after={"plans": len(plans), "items": len(items)}
-            )
-
-
-def _branch_levels_in_history(session: Session, tenant: Tenant) -> None:
-    """Finalised branch rounds whose levels are not in the level history yet (the demo sets them as
-    data, not through 定星) get them, as finalising writes them (branch_rounds.decision)."""
-    recorded = exists().where(LevelHistory.branch_round_id == BranchRound.id)
-    for branch_round in session.scalars(
-        select(BranchRound).where(BranchRound.state == BranchRoundState.FINALISED, ~recorded)
-    ):
-        record_round_levels(
-            session,
-            RoundLevels(
-                SourceKind.BRANCH_ROUND,
-                tenant.id,
-                branch_round.id,
-                str(branch_round.year),
-                branch_round.finalised_at or clock.now(),
-            ),
-            select(BranchRating.branch_id.label("subject_id"), BranchRating.decided_level.label("level")).where(
-                BranchRating.tenant_id == tenant.id,
-                BranchRating.round_id == branch_round.id,
-                BranchRating.decided_level.is_not(None),
-            ),
-        )
 
 
 def _closed_period_with_follow_ups(
@@ -241,13 +181,7 @@ def _closed_period_with_follow_ups(
                 )
                 counts["rectifications"] += 1
     session.flush()
-    record_round_levels(
-        session,
-        RoundLevels(SourceKind.MEMBER_ROUND, tenant.id, member_round.id, member_round.period_key, finalised),
-        select(Evaluation.member_id.label("subject_id"), Evaluation.level.label("level")).where(
-            Evaluation.tenant_id == tenant.id, Evaluation.round_id == member_round.id
-        ),
-    )
+    closing.record_final_levels(session, member_round)
     audit.record(
         session,
         "demo.closed_member_round",

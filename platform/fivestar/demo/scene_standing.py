@@ -3,7 +3,7 @@
 as a prompt on the committee's list — so every part of standing can be walked at once.
 
 The demo's finished year is seeded as data (`scenes.seed_branch_round(finalise=True)`), not through
-`finalise_round`, so its history rows are written here the way finalising writes them. Everything
+`finalise_round`, so its history rows are written here by the function finalising uses. Everything
 else goes through standing's services (checks, history rows, audit events)."""
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from fivestar.accounts.models import Account, RoleGrant
-from fivestar.branch_rounds.models import BranchRating, BranchRound, BranchRoundState
+from fivestar.branch_rounds import decision
+from fivestar.branch_rounds.models import BranchRound, BranchRoundState
 from fivestar.enums import Role
 from fivestar.orgs.models import Organisation
 from fivestar.standing import services
-from fivestar.standing.models import SourceKind
 from fivestar.standing.subjects import Subject
 from fivestar.tenants.models import Tenant
 from fivestar.tenants.services import current_rules, version_rules
@@ -36,18 +36,7 @@ def seed_standing(session: Session, tenant: Tenant, branches: list[Organisation]
         select(BranchRound).where(BranchRound.state == BranchRoundState.FINALISED).order_by(BranchRound.year.desc())
     )
     if finished is not None and finished.finalised_at is not None:
-        services.record_round_levels(
-            session,
-            services.RoundLevels(
-                SourceKind.BRANCH_ROUND, tenant.id, finished.id, str(finished.year), finished.finalised_at
-            ),
-            select(
-                BranchRating.branch_id.label("subject_id"),
-                BranchRating.decided_level.label("level"),
-                BranchRating.decided_by.label("recorded_by"),
-                BranchRating.decision_reason.label("reason"),
-            ).where(BranchRating.round_id == finished.id),
-        )
+        decision.record_final_levels(session, finished)
     veto = rules.branch.vetoes[0] if rules.branch.vetoes else None
     if veto is None:  # pragma: no cover - the demo's rule sets all have vetoes
         return

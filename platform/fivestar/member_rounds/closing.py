@@ -112,21 +112,7 @@ def close_round(session: Session, member_round: MemberRound) -> ClosedRound:
         before={"state": member_round.state, "closed_at": member_round.closed_at}, after=after,
         stale=str(STALE_ROUND),
     )
-    # The results are final now: every active member's level enters the level history (one INSERT … SELECT).
-    assert member_round.closed_at is not None
-    standing.record_round_levels(
-        session,
-        standing.RoundLevels(
-            SourceKind.MEMBER_ROUND, member_round.tenant_id, member_round.id, member_round.period_key,
-            member_round.closed_at,
-        ),
-        select(Evaluation.member_id.label("subject_id"), Evaluation.level.label("level")).where(
-            Evaluation.tenant_id == member_round.tenant_id,
-            Evaluation.round_id == member_round.id,
-            Evaluation.status == EvaluationStatus.ACTIVE,
-            Evaluation.rated.is_not(None),  # 不予评星 is kept (no level); a member never scored received nothing
-        ),
-    )
+    record_final_levels(session, member_round)
     return ClosedRound(member_round, changed)
 
 
@@ -157,6 +143,27 @@ def extend_deadline(
     return member_round
 
 
+
+def record_final_levels(session: Session, member_round: MemberRound) -> None:
+    """A closed round's results enter the level history: every active member's level (不予评星 kept as no
+    level; a member never scored received nothing), in one INSERT … SELECT. Closing calls it; so does
+    the demo for the period it seeds as already closed."""
+    assert member_round.closed_at is not None
+    standing.record_round_levels(
+        session,
+        standing.RoundLevels(
+            SourceKind.MEMBER_ROUND, member_round.tenant_id, member_round.id, member_round.period_key,
+            member_round.closed_at,
+        ),
+        select(Evaluation.member_id.label("subject_id"), Evaluation.level.label("level")).where(
+            Evaluation.tenant_id == member_round.tenant_id,
+            Evaluation.round_id == member_round.id,
+            Evaluation.status == EvaluationStatus.ACTIVE,
+            Evaluation.rated.is_not(None),
+        ),
+    )
+
+
 __all__ = [
     "DEADLINE_COLUMNS",
     "ClosedRound",
@@ -165,4 +172,5 @@ __all__ = [
     "close_round",
     "deadline_label",
     "extend_deadline",
+    "record_final_levels",
 ]
