@@ -73,7 +73,6 @@ READ_ONLY = {
     "committee.round_state_label", "committee.rounds_overview", "committee.table_guidance",
     "core.answers_of", "core.branch_input", "core.ensure_open", "core.evaluate", "core.facts_for",
     "core.middle_organisation", "core.round_rules", "core.scores_of",
-    "core.tenant_timezone",
     "decision.ballot_result", "decision.build_dossier", "decision.decision_time", "decision.level_ceiling",
     "decision.org_history", "decision.parse_level", "decision.quarterly_as_decided", "decision.quarterly_of_year",
     "decision.reference_level", "decision.round_guidance",

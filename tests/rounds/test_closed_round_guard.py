@@ -53,7 +53,7 @@ READ_ONLY = {
     "committee.self_state_label",
     "core.bonus_fields", "core.ensure_open", "core.evaluate", "core.facts_for",
     "core.load_evaluation", "core.member_input", "core.now",
-    "core.parse_scores", "core.read_scores", "core.round_rules", "core.score_fields", "core.tenant_timezone",
+    "core.parse_scores", "core.read_scores", "core.round_rules", "core.score_fields",
     # Workbooks and PDFs written to a file or bytes, from stored results.
     "notice_paper.notice_pdf",
     "workbooks.download_filename", "workbooks.workbook_header", "workbooks.generated_stamp",

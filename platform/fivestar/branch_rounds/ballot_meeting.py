@@ -32,6 +32,7 @@ from fivestar.i18n import _
 from fivestar.kernel.versioning import expect_version, flush_or_stale
 from fivestar.people.models import Member
 from fivestar.rules import BallotItem, BallotRules, RuleSet, ballot_items, ballot_rules, min_public_representatives
+from fivestar.tenants.services import timezone_of
 from fivestar.timekeeping import clock
 
 MAX_ATTENDEES = 500  # per group: a branch meeting, not a congress
@@ -114,7 +115,7 @@ def context_for(session: Session, rating: BranchRating) -> MeetingContext:
         ballot=ballot_rules(rules),
         items=ballot_items(rules),
         meeting=load_meeting(session, rating.id),
-        timezone=core.tenant_timezone(session, rating.tenant_id),
+        timezone=timezone_of(session, rating.tenant_id),
         members=int(members or 0),
     )
 

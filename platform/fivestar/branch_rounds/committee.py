@@ -26,6 +26,7 @@ from fivestar.kernel import rounds
 from fivestar.kernel.versioning import expect_version
 from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, QuotaReport, RuleSet, check_quota, level_label
+from fivestar.tenants.services import timezone_of
 
 STEPS = tuple(RatingStep)
 # The round's two deadlines, in the order they fall.
@@ -93,7 +94,7 @@ def extend_deadline(
         expect_version(branch_round, version)
     rounds.extend_deadline(
         session, branch_round, which=which, columns=DEADLINES, label=deadline_label, new_day=new_day, reason=reason,
-        timezone=core.tenant_timezone(session, branch_round.tenant_id), audit_name="branch_round.extend_deadline",
+        timezone=timezone_of(session, branch_round.tenant_id), audit_name="branch_round.extend_deadline",
         audit_key="deadline", field_name="which",
     )
     return branch_round

@@ -27,9 +27,7 @@ from fivestar.i18n import _l
 from fivestar.kernel import rounds
 from fivestar.orgs.models import Organisation
 from fivestar.rules import BranchInput, BranchResult, RuleSet, evaluate_branch
-from fivestar.tenants.models import Tenant
-from fivestar.tenants.services import pinned_rules
-from fivestar.timekeeping import DEFAULT_TIMEZONE
+from fivestar.tenants.services import pinned_rules, timezone_of
 
 HUNDRED = Decimal(100)
 MIDDLE_KINDS = (OrgKind.PARTY_COMMITTEE, OrgKind.GENERAL_BRANCH)
@@ -113,10 +111,6 @@ def evaluate(session: Session, rules: RuleSet, rating: BranchRating) -> BranchRe
     )
 
 
-def tenant_timezone(session: Session, tenant_id: int) -> str:
-    return session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id)) or DEFAULT_TIMEZONE
-
-
 def facts_for(
     session: Session, branch_round: BranchRound, rating: BranchRating, rules: RuleSet, *, has_results: bool = False
 ) -> RatingFacts:
@@ -126,7 +120,7 @@ def facts_for(
     answers = answers_of(session, rating.id)
     meeting_state = session.scalar(select(BallotMeeting.state).where(BallotMeeting.rating_id == rating.id))
     return RatingFacts(
-        **rounds.facts_of(branch_round, rating, tenant_timezone(session, branch_round.tenant_id)),
+        **rounds.facts_of(branch_round, rating, timezone_of(session, branch_round.tenant_id)),
         self_report_due_at=branch_round.self_report_due_at,
         committee_due_at=branch_round.committee_due_at,
         unscored_criteria=max(criteria - int(scored), 0),

@@ -58,6 +58,7 @@ from fivestar.orgs.models import Organisation
 from fivestar.rules import LEVELS, BallotResult, BranchResult, InputError, RuleSet, evaluate_branch, level_label
 from fivestar.standing import services as standing
 from fivestar.standing.models import SourceKind
+from fivestar.tenants.services import timezone_of
 from fivestar.timekeeping import clock
 
 REASON_MAX = 2000
@@ -498,7 +499,7 @@ def finalise_round(
     refused = workflow.round_refusal("finalise", branch_round.state, ratings_by_step(session, branch_round))
     if refused:
         raise ServiceError(refused)
-    timezone = core.tenant_timezone(session, branch_round.tenant_id)
+    timezone = timezone_of(session, branch_round.tenant_id)
     today = clock.today_in(timezone)
     if meeting_date is None:
         raise ServiceError(_("请填写定星的工委会议日期"), field="meeting_date")

@@ -42,6 +42,7 @@ from fivestar.improvement.models import (
 from fivestar.kernel import events, rounds
 from fivestar.kernel.versioning import expect_version
 from fivestar.rules import AcceptanceQuestion, RuleSet, level_label
+from fivestar.tenants.services import timezone_of
 from fivestar.timekeeping import clock
 
 FINDING_MAX = 2000
@@ -233,7 +234,7 @@ def dossier_sections(session: Session, rating: object, branch_round: BranchRound
         rows.append((finding.question, text))
     if review.summary:
         rows.append((_("验收意见"), review.summary))
-    zone = ZoneInfo(round_core.tenant_timezone(session, plan.tenant_id))
+    zone = ZoneInfo(timezone_of(session, plan.tenant_id))
     day = review.reviewed_at.astimezone(zone).date().isoformat()  # the district's date, not UTC's
     note = _("%(who)s 于 %(day)s 记录", who=review.reviewed_by, day=day)
     return [events.Section(title, tuple(rows), note)]

@@ -33,6 +33,7 @@ from fivestar.improvement.models import ImprovementFile, ImprovementPlan, ItemSt
 from fivestar.kernel import rounds
 from fivestar.kernel.versioning import expect_version, flush_or_stale
 from fivestar.rules import RuleSet
+from fivestar.tenants.services import timezone_of
 from fivestar.timekeeping import clock
 
 PROBLEM_MAX = 2000
@@ -281,7 +282,7 @@ def add_item(session: Session, plan: ImprovementPlan, values: Mapping[str, objec
 
 def _today(session: Session, plan: ImprovementPlan) -> dt.date:
     """The district's date now: an item is done on the day it is where the branch works, not in UTC."""
-    return clock.today_in(round_core.tenant_timezone(session, plan.tenant_id))
+    return clock.today_in(timezone_of(session, plan.tenant_id))
 
 
 def _write_item(item: PlanItem, values: Mapping[str, object], *, content: bool, today: dt.date) -> None:

@@ -30,9 +30,8 @@ from fivestar.improvement.models import ImprovementPlan, ItemStatus, PlanItem, P
 from fivestar.kernel.worklist import WorkItem
 from fivestar.orgs.models import Organisation
 from fivestar.rules import RuleSet
-from fivestar.tenants.models import RuleSetVersion, Tenant
-from fivestar.tenants.services import version_rules
-from fivestar.timekeeping import DEFAULT_TIMEZONE
+from fivestar.tenants.models import RuleSetVersion
+from fivestar.tenants.services import timezone_of, version_rules
 from fivestar.timekeeping.local_times import local_to_utc
 
 END_OF_DAY = dt.time(23, 59)
@@ -76,7 +75,7 @@ def pending(session: Session, principal: Principal, now: dt.datetime) -> list[Wo
     writes = Action.PLAN_EDIT in scoped_actions(principal)  # the branch's own people, not the office
     if not reviewer and not writes:
         return []
-    timezone = session.scalar(select(Tenant.timezone).where(Tenant.id == principal.tenant_id)) or DEFAULT_TIMEZONE
+    timezone = timezone_of(session, principal.tenant_id)
     today = now.astimezone(ZoneInfo(timezone)).date()
     mine = (
         _plans(session, plan_scope(principal, Action.PLAN_EDIT), (PlanState.DRAFT, PlanState.PUBLISHED))

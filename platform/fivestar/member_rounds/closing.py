@@ -36,6 +36,7 @@ from fivestar.member_rounds.models import (
 from fivestar.member_rounds.scoring import score_round
 from fivestar.standing import services as standing
 from fivestar.standing.models import SourceKind
+from fivestar.tenants.services import timezone_of
 from fivestar.timekeeping import clock
 
 DeadlineStep = Literal["self", "joint", "review", "report"]
@@ -137,7 +138,7 @@ def extend_deadline(
         expect_version(member_round, version)
     rounds.extend_deadline(
         session, member_round, which=str(step), columns=DEADLINE_COLUMNS, label=deadline_label, new_day=new_day,
-        reason=reason, timezone=core.tenant_timezone(session, member_round.tenant_id),
+        reason=reason, timezone=timezone_of(session, member_round.tenant_id),
         audit_name="member_round.extend_deadline", audit_key="step", field_name="step", stale=str(STALE_ROUND),
     )
     return member_round

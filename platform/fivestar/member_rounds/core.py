@@ -37,9 +37,8 @@ from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.rules import MemberInput, MemberResult, RuleSet, evaluate_member
 from fivestar.tenancy import require_tenant_id
-from fivestar.tenants.models import Tenant
-from fivestar.tenants.services import pinned_rules
-from fivestar.timekeeping import DEFAULT_TIMEZONE, clock
+from fivestar.tenants.services import pinned_rules, timezone_of
+from fivestar.timekeeping import clock
 
 TWO_PLACES = Decimal("0.01")
 
@@ -239,11 +238,6 @@ def load_evaluation(session: Session, evaluation_id: int) -> Evaluation:
     return found
 
 
-def tenant_timezone(session: Session, tenant_id: int) -> str:
-    zone = session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id))
-    return zone or DEFAULT_TIMEZONE
-
-
 def facts_for(session: Session, member_round: MemberRound, round_branch: RoundBranch) -> RoundFacts:
     """The facts the workflow decides on for one branch, in two queries."""
     active = Evaluation.status == EvaluationStatus.ACTIVE
@@ -266,7 +260,7 @@ def facts_for(session: Session, member_round: MemberRound, round_branch: RoundBr
         .where(Objection.round_branch_id == round_branch.id, Objection.state == ObjectionState.OPEN)
     )
     return RoundFacts(
-        **rounds.facts_of(member_round, round_branch, tenant_timezone(session, member_round.tenant_id)),
+        **rounds.facts_of(member_round, round_branch, timezone_of(session, member_round.tenant_id)),
         self_due_at=member_round.self_due_at,
         joint_due_at=member_round.joint_due_at,
         review_due_at=member_round.review_due_at,

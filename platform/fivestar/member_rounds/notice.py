@@ -44,6 +44,7 @@ from fivestar.member_rounds.workflow import BRANCH_WORKFLOW, refusal
 from fivestar.orgs.models import Organisation
 from fivestar.people.models import Member
 from fivestar.rules import InputError, MemberResult, RuleSet, level_label, level_label_en
+from fivestar.tenants.services import timezone_of
 from fivestar.timekeeping import clock
 
 # Steps in which a notice page is shown: while it runs, and afterwards as the public record.
@@ -166,7 +167,7 @@ def notice_view(session: Session, round_branch: RoundBranch) -> NoticeView:
     """The public page's content for a branch found by `find_notice` (its branch loaded)."""
     member_round = core.load_round(session, round_branch.round_id)
     rules = core.round_rules(session, member_round)
-    zone = ZoneInfo(core.tenant_timezone(session, member_round.tenant_id))
+    zone = ZoneInfo(timezone_of(session, member_round.tenant_id))
     assert round_branch.notice_started_at is not None and round_branch.notice_ends_at is not None
     now = clock.now()
     return NoticeView(
@@ -209,7 +210,7 @@ def file_objection(
     if not is_running(member_round, round_branch):
         ends = round_branch.notice_ends_at
         if ends is not None and clock.now() > ends:
-            zone = ZoneInfo(core.tenant_timezone(session, member_round.tenant_id))
+            zone = ZoneInfo(timezone_of(session, member_round.tenant_id))
             raise ServiceError(
                 _("公示期已于 %(when)s 结束，不能再提出异议", when=ends.astimezone(zone).strftime("%Y-%m-%d %H:%M"))
             )

@@ -45,6 +45,7 @@ from fivestar.member_rounds.models import (
 )
 from fivestar.member_rounds.workflow import SELF_TRANSITIONS, RoundFacts, self_refusal
 from fivestar.rules import RuleSet
+from fivestar.tenants.services import timezone_of
 from fivestar.timekeeping import clock
 
 TEXT_MAX = 4000  # characters of the pledge and of the summary: a page of writing, not a book
@@ -187,7 +188,7 @@ def context(session: Session, evaluation: Evaluation) -> SelfContext:
         raise NotFoundError(_("该支部不在本轮评定中"))
     facts = RoundFacts(
         now=clock.now(),
-        timezone=core.tenant_timezone(session, evaluation.tenant_id),
+        timezone=timezone_of(session, evaluation.tenant_id),
         round_state=member_round.state,
         step=round_branch.step,
         self_due_at=member_round.self_due_at,

@@ -160,6 +160,11 @@ def create_tenant(
     return tenant
 
 
+def timezone_of(session: Session, tenant_id: int) -> str:
+    """A district's time zone (its deadlines, dates and wall-clock times), in one small query."""
+    return session.scalar(select(Tenant.timezone).where(Tenant.id == tenant_id)) or DEFAULT_TIMEZONE
+
+
 def get_tenant(session: Session, slug: str) -> Tenant:
     """The tenant with this slug, or a `NotFoundError` naming it."""
     tenant = session.scalar(select(Tenant).where(Tenant.slug == slug.strip().lower()))
