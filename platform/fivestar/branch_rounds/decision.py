@@ -578,24 +578,7 @@ def record_final_levels(session: Session, branch_round: BranchRound) -> None:
 
 
 __all__ = [
-    "AnswerView",
-    "Ceiling",
-    "CriterionView",
-    "Decided",
-    "Dossier",
-    "IndicatorView",
-    "OrgEvent",
-    "ballot_result",
-    "build_dossier",
-    "decide",
-    "decision_time",
-    "finalise_round",
-    "level_ceiling",
-    "org_history",
-    "parse_level",
-    "quarterly_as_decided",
-    "quarterly_of_year",
-    "record_final_levels",
-    "reference_level",
-    "round_guidance",
+    "AnswerView", "Ceiling", "CriterionView", "Decided", "Dossier", "IndicatorView", "OrgEvent", "ballot_result",
+    "build_dossier", "decide", "decision_time", "finalise_round", "level_ceiling", "org_history", "parse_level",
+    "quarterly_as_decided", "quarterly_of_year", "record_final_levels", "reference_level", "round_guidance"
 ]
